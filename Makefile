@@ -1,0 +1,36 @@
+GO ?= go
+BIN ?= bin
+PROTOC ?= protoc
+
+.PHONY: build run test test-short proto bench soak lint fuzz tidy-check
+
+build:
+	$(GO) build ./...
+	$(GO) build -o $(BIN)/nimbus ./cmd/nimbus
+
+run:
+	$(GO) run ./cmd/nimbus serve
+
+test: lint
+	$(GO) test -race -count=1 -timeout 14m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+proto:
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" $(PROTOC) --go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
+		proto/nimbus/v1/*.proto proto/cluster/v1/*.proto
+
+bench:
+	$(GO) run ./cmd/nimbus bench queue --producers 4 --consumers 4 --size 1024 --batch 10 --duration 20s
+
+soak:
+	NIMBUS_SOAK=1 $(GO) test -race -count=1 -timeout 60m -run 'Soak|Crash' ./test/...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecodeReceipt -fuzztime 30s ./broker/queue

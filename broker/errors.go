@@ -1,0 +1,91 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a stable, wire-independent error code. The API layers map each code
+// to a gRPC status and to an AWS error code; the numbers are never reused.
+type Code int
+
+const (
+	CodeUnknown            Code = 0
+	CodeInvalidArgument    Code = 1  // a request field is malformed or out of range
+	CodeQueueNotFound      Code = 2  // AWS.SimpleQueueService.NonExistentQueue
+	CodeQueueExists        Code = 3  // QueueAlreadyExists (same name, other attributes)
+	CodeReceiptInvalid     Code = 4  // ReceiptHandleIsInvalid (malformed or stale)
+	CodeMessageNotInflight Code = 5  // MessageNotInflight
+	CodeTooManyEntries     Code = 6  // AWS.SimpleQueueService.TooManyEntriesInBatchRequest
+	CodeEmptyBatch         Code = 7  // AWS.SimpleQueueService.EmptyBatchRequest
+	CodeDuplicateEntryID   Code = 8  // AWS.SimpleQueueService.BatchEntryIdsNotDistinct
+	CodeInvalidEntryID     Code = 9  // AWS.SimpleQueueService.InvalidBatchEntryId
+	CodeMessageTooLarge    Code = 10 // InvalidParameterValue / BatchRequestTooLong
+	CodeNotLeader          Code = 11 // internal: retry on the leader
+	CodePurgeInProgress    Code = 12 // AWS.SimpleQueueService.PurgeQueueInProgress
+	CodeUnavailable        Code = 13 // shutting down or not ready
+	CodeQueueDeleted       Code = 14 // AWS.SimpleQueueService.QueueDeletedRecently
+	CodeInvalidAttribute   Code = 15 // InvalidAttributeName / InvalidAttributeValue
+	CodeInvalidMessage     Code = 16 // InvalidMessageContents
+)
+
+// Sentinel errors. Test with errors.Is; every *Error with the same code
+// matches its sentinel.
+var (
+	ErrInvalidArgument    = &Error{Code: CodeInvalidArgument, Msg: "invalid argument"}
+	ErrQueueNotFound      = &Error{Code: CodeQueueNotFound, Msg: "queue does not exist"}
+	ErrQueueExists        = &Error{Code: CodeQueueExists, Msg: "queue already exists with different attributes"}
+	ErrReceiptInvalid     = &Error{Code: CodeReceiptInvalid, Msg: "receipt handle is invalid"}
+	ErrMessageNotInflight = &Error{Code: CodeMessageNotInflight, Msg: "message is not in flight"}
+	ErrTooManyEntries     = &Error{Code: CodeTooManyEntries, Msg: "too many entries in batch request"}
+	ErrEmptyBatch         = &Error{Code: CodeEmptyBatch, Msg: "batch request contains no entries"}
+	ErrDuplicateEntryID   = &Error{Code: CodeDuplicateEntryID, Msg: "batch entry ids are not distinct"}
+	ErrInvalidEntryID     = &Error{Code: CodeInvalidEntryID, Msg: "invalid batch entry id"}
+	ErrMessageTooLarge    = &Error{Code: CodeMessageTooLarge, Msg: "message is too large"}
+	ErrNotLeader          = &Error{Code: CodeNotLeader, Msg: "not the leader"}
+	ErrPurgeInProgress    = &Error{Code: CodePurgeInProgress, Msg: "purge already in progress"}
+	ErrUnavailable        = &Error{Code: CodeUnavailable, Msg: "service unavailable"}
+	ErrInvalidAttribute   = &Error{Code: CodeInvalidAttribute, Msg: "invalid attribute"}
+	ErrInvalidMessage     = &Error{Code: CodeInvalidMessage, Msg: "invalid message contents"}
+)
+
+// Error is a business error with a stable code. Field, when set, names the
+// request field at fault (e.g. "Entries[3].DelaySeconds").
+type Error struct {
+	Code  Code
+	Msg   string
+	Field string
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return e.Field + ": " + e.Msg
+	}
+	return e.Msg
+}
+
+// Is reports whether target is an *Error with the same code, so that
+// errors.Is(err, ErrQueueNotFound) holds for every queue-not-found error.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+// FieldError returns an *Error with code, naming the offending field.
+func FieldError(code Code, field, format string, args ...any) *Error {
+	return &Error{Code: code, Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// CodeOf returns the code of the first *Error in err's chain, or CodeUnknown.
+func CodeOf(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeUnknown
+}

@@ -1,0 +1,29 @@
+package broker
+
+import "time"
+
+// Limits and defaults of standard queues (SQS semantics, DESIGN.md section 2).
+const (
+	MaxQueueNameLen      = 80
+	MaxBatchEntries      = 10
+	MaxBatchEntryIDLen   = 80
+	MaxMessageAttributes = 10
+	MaxAttributeNameLen  = 256
+	MaxMessageSizeLimit  = 1 << 20 // largest allowed MaximumMessageSize
+	MinMessageSizeLimit  = 1024    // smallest allowed MaximumMessageSize
+	MaxBatchRequestBytes = 1 << 20 // sum of bodies+attributes in one send batch
+	MaxReceiveMessages   = 10
+	MaxListQueues        = 1000
+	MaxTags              = 50
+
+	DefaultVisibilityTimeout = 30 * time.Second
+	MaxVisibilityTimeout     = 12 * time.Hour
+	MaxDelay                 = 15 * time.Minute
+	DefaultRetention         = 4 * 24 * time.Hour
+	MinRetention             = 60 * time.Second
+	MaxRetention             = 14 * 24 * time.Hour
+	MaxWaitTime              = 20 * time.Second
+	MinMaxReceiveCount       = 1
+	MaxMaxReceiveCount       = 1000
+	MaxRedriveSourceArns     = 10
+)

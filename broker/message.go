@@ -1,0 +1,122 @@
+package broker
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// AttributeValue is a typed message attribute. DataType is "String",
+// "Number" or "Binary", optionally followed by ".customLabel".
+type AttributeValue struct {
+	DataType    string
+	StringValue string
+	BinaryValue []byte
+}
+
+// BaseType returns DataType without its custom label.
+func (v AttributeValue) BaseType() string {
+	base, _, _ := strings.Cut(v.DataType, ".")
+	return base
+}
+
+// Size is the attribute's contribution to the message size, as SQS counts
+// it: name, data type and value.
+func (v AttributeValue) Size(name string) int {
+	return len(name) + len(v.DataType) + len(v.StringValue) + len(v.BinaryValue)
+}
+
+// ValidateAttributes checks message attributes: at most 10, valid names,
+// known data types, non-empty values of the right shape.
+func ValidateAttributes(field string, attrs map[string]AttributeValue) error {
+	if len(attrs) > MaxMessageAttributes {
+		return FieldError(CodeInvalidArgument, field, "at most %d message attributes are allowed, got %d", MaxMessageAttributes, len(attrs))
+	}
+	for name, v := range attrs {
+		f := field + "." + name
+		if err := validateAttributeName(f, name); err != nil {
+			return err
+		}
+		switch v.BaseType() {
+		case "String":
+			if v.StringValue == "" {
+				return FieldError(CodeInvalidArgument, f, "String attribute needs a non-empty StringValue")
+			}
+			if err := ValidateText(f, v.StringValue); err != nil {
+				return err
+			}
+		case "Number":
+			if !isNumber(v.StringValue) {
+				return FieldError(CodeInvalidArgument, f, "Number attribute value %q is not a number", v.StringValue)
+			}
+		case "Binary":
+			if len(v.BinaryValue) == 0 {
+				return FieldError(CodeInvalidArgument, f, "Binary attribute needs a non-empty BinaryValue")
+			}
+		default:
+			return FieldError(CodeInvalidArgument, f, "data type %q must be String, Number or Binary", v.DataType)
+		}
+	}
+	return nil
+}
+
+func validateAttributeName(field, name string) error {
+	if name == "" || len(name) > MaxAttributeNameLen {
+		return FieldError(CodeInvalidArgument, field, "attribute name must be 1-%d characters", MaxAttributeNameLen)
+	}
+	lower := strings.ToLower(name)
+	if strings.HasPrefix(lower, "aws.") || strings.HasPrefix(lower, "amazon.") {
+		return FieldError(CodeInvalidArgument, field, "attribute names starting with AWS. or Amazon. are reserved")
+	}
+	if strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") || strings.Contains(name, "..") {
+		return FieldError(CodeInvalidArgument, field, "attribute name %q has a misplaced period", name)
+	}
+	for _, r := range name {
+		if !isNameRune(r) && r != '.' {
+			return FieldError(CodeInvalidArgument, field, "attribute name %q may contain only letters, digits, '-', '_' and '.'", name)
+		}
+	}
+	return nil
+}
+
+func isNumber(s string) bool {
+	if s == "" || len(s) > 40 {
+		return false
+	}
+	var f float64
+	_, err := fmt.Sscanf(s, "%g", &f)
+	if err != nil {
+		return false
+	}
+	// Sscanf accepts a numeric prefix; require that the whole string parsed.
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r == '.' || r == '-' || r == '+' || r == 'e' || r == 'E') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidateText checks that s is valid UTF-8 in the character ranges SQS
+// accepts: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.
+func ValidateText(field, s string) error {
+	if !utf8.ValidString(s) {
+		return FieldError(CodeInvalidMessage, field, "text is not valid UTF-8")
+	}
+	for i, r := range s {
+		if !(r == 0x9 || r == 0xA || r == 0xD || r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF) {
+			return FieldError(CodeInvalidMessage, field, "invalid character %U at byte %d", r, i)
+		}
+	}
+	return nil
+}
+
+// MessageSize is the size SQS counts against MaximumMessageSize: the body
+// plus every attribute's name, type and value.
+func MessageSize(body string, attrs map[string]AttributeValue) int {
+	n := len(body)
+	for name, v := range attrs {
+		n += v.Size(name)
+	}
+	return n
+}

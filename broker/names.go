@@ -1,0 +1,62 @@
+package broker
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Region and Account name the fixed region and account that ARNs and queue
+// URLs carry until tenants exist.
+const (
+	Region  = "us-east-1"
+	Account = "000000000000"
+)
+
+// ValidateQueueName checks an SQS queue name: 1-80 characters of letters,
+// digits, '-' and '_' (a FIFO name also ends in ".fifo", which counts).
+func ValidateQueueName(name string) error {
+	base := strings.TrimSuffix(name, ".fifo")
+	if name == "" || len(name) > MaxQueueNameLen || base == "" {
+		return FieldError(CodeInvalidArgument, "QueueName", "queue name must be 1-%d characters", MaxQueueNameLen)
+	}
+	for _, r := range base {
+		if !isNameRune(r) {
+			return FieldError(CodeInvalidArgument, "QueueName", "queue name %q may contain only letters, digits, '-' and '_'", name)
+		}
+	}
+	if strings.HasSuffix(name, ".fifo") {
+		return FieldError(CodeInvalidArgument, "QueueName", "FIFO queues are not supported yet")
+	}
+	return nil
+}
+
+// ValidateBatchEntryID checks a batch entry id: 1-80 letters, digits, '-', '_'.
+func ValidateBatchEntryID(field, id string) error {
+	if id == "" || len(id) > MaxBatchEntryIDLen {
+		return FieldError(CodeInvalidEntryID, field, "batch entry id must be 1-%d characters", MaxBatchEntryIDLen)
+	}
+	for _, r := range id {
+		if !isNameRune(r) {
+			return FieldError(CodeInvalidEntryID, field, "batch entry id %q may contain only letters, digits, '-' and '_'", id)
+		}
+	}
+	return nil
+}
+
+func isNameRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'
+}
+
+// QueueArn returns the ARN of the named queue.
+func QueueArn(name string) string {
+	return fmt.Sprintf("arn:aws:sqs:%s:%s:%s", Region, Account, name)
+}
+
+// QueueNameFromArn returns the queue name of an SQS ARN.
+func QueueNameFromArn(arn string) (string, error) {
+	parts := strings.Split(arn, ":")
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sqs" || parts[5] == "" {
+		return "", Errorf(CodeInvalidArgument, "%q is not an SQS queue ARN", arn)
+	}
+	return parts[5], nil
+}

@@ -1,0 +1,236 @@
+package broker
+
+import (
+	"encoding/json"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// Queue attribute names (the SQS spelling).
+const (
+	AttrVisibilityTimeout             = "VisibilityTimeout"
+	AttrDelaySeconds                  = "DelaySeconds"
+	AttrMessageRetentionPeriod        = "MessageRetentionPeriod"
+	AttrMaximumMessageSize            = "MaximumMessageSize"
+	AttrReceiveMessageWaitTimeSeconds = "ReceiveMessageWaitTimeSeconds"
+	AttrRedrivePolicy                 = "RedrivePolicy"
+	AttrRedriveAllowPolicy            = "RedriveAllowPolicy"
+	AttrPolicy                        = "Policy"
+
+	// Read-only attributes computed by GetQueueAttributes.
+	AttrApproximateNumberOfMessages           = "ApproximateNumberOfMessages"
+	AttrApproximateNumberOfMessagesNotVisible = "ApproximateNumberOfMessagesNotVisible"
+	AttrApproximateNumberOfMessagesDelayed    = "ApproximateNumberOfMessagesDelayed"
+	AttrCreatedTimestamp                      = "CreatedTimestamp"
+	AttrLastModifiedTimestamp                 = "LastModifiedTimestamp"
+	AttrQueueArn                              = "QueueArn"
+)
+
+// ReadOnlyQueueAttributes are returned by GetQueueAttributes but cannot be set.
+var ReadOnlyQueueAttributes = []string{
+	AttrApproximateNumberOfMessages, AttrApproximateNumberOfMessagesNotVisible,
+	AttrApproximateNumberOfMessagesDelayed, AttrCreatedTimestamp,
+	AttrLastModifiedTimestamp, AttrQueueArn,
+}
+
+// RedrivePolicy sends a message to DeadLetterTargetArn on the receive after
+// it has been received MaxReceiveCount times.
+type RedrivePolicy struct {
+	DeadLetterTargetArn string `json:"deadLetterTargetArn"`
+	MaxReceiveCount     int    `json:"maxReceiveCount"`
+}
+
+// RedriveAllowPolicy says which source queues may use this queue as a DLQ.
+type RedriveAllowPolicy struct {
+	RedrivePermission string   `json:"redrivePermission"` // allowAll | denyAll | byQueue
+	SourceQueueArns   []string `json:"sourceQueueArns,omitempty"`
+}
+
+// Allows reports whether sourceArn may dead-letter into the queue.
+func (p *RedriveAllowPolicy) Allows(sourceArn string) bool {
+	if p == nil {
+		return true
+	}
+	switch p.RedrivePermission {
+	case "denyAll":
+		return false
+	case "byQueue":
+		for _, a := range p.SourceQueueArns {
+			if a == sourceArn {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// QueueAttributes are the settable attributes of a queue, resolved to
+// typed values. The zero value is not valid; start from DefaultQueueAttributes.
+type QueueAttributes struct {
+	VisibilityTimeout  time.Duration
+	Delay              time.Duration
+	Retention          time.Duration
+	MaximumMessageSize int
+	ReceiveWaitTime    time.Duration
+	Redrive            *RedrivePolicy
+	RedriveAllow       *RedriveAllowPolicy
+	Policy             string
+}
+
+// DefaultQueueAttributes returns the SQS defaults.
+func DefaultQueueAttributes() QueueAttributes {
+	return QueueAttributes{
+		VisibilityTimeout:  DefaultVisibilityTimeout,
+		Retention:          DefaultRetention,
+		MaximumMessageSize: MaxMessageSizeLimit,
+	}
+}
+
+// Apply validates the SQS-style attribute map and applies it on top of a,
+// returning the result. On error a is unchanged and the error names the
+// attribute. Read-only attribute names are rejected.
+func (a QueueAttributes) Apply(m map[string]string) (QueueAttributes, error) {
+	out := a
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // deterministic first error
+	for _, k := range keys {
+		v := m[k]
+		var err error
+		switch k {
+		case AttrVisibilityTimeout:
+			out.VisibilityTimeout, err = secondsAttr(k, v, 0, MaxVisibilityTimeout)
+		case AttrDelaySeconds:
+			out.Delay, err = secondsAttr(k, v, 0, MaxDelay)
+		case AttrMessageRetentionPeriod:
+			out.Retention, err = secondsAttr(k, v, MinRetention, MaxRetention)
+		case AttrReceiveMessageWaitTimeSeconds:
+			out.ReceiveWaitTime, err = secondsAttr(k, v, 0, MaxWaitTime)
+		case AttrMaximumMessageSize:
+			var n int64
+			n, err = intAttr(k, v, MinMessageSizeLimit, MaxMessageSizeLimit)
+			out.MaximumMessageSize = int(n)
+		case AttrRedrivePolicy:
+			out.Redrive, err = parseRedrivePolicy(v)
+		case AttrRedriveAllowPolicy:
+			out.RedriveAllow, err = parseRedriveAllowPolicy(v)
+		case AttrPolicy:
+			out.Policy = v
+		default:
+			err = FieldError(CodeInvalidAttribute, k, "unknown or read-only queue attribute")
+		}
+		if err != nil {
+			return a, err
+		}
+	}
+	return out, nil
+}
+
+// Map renders the settable attributes in SQS form.
+func (a QueueAttributes) Map() map[string]string {
+	m := map[string]string{
+		AttrVisibilityTimeout:             secs(a.VisibilityTimeout),
+		AttrDelaySeconds:                  secs(a.Delay),
+		AttrMessageRetentionPeriod:        secs(a.Retention),
+		AttrMaximumMessageSize:            strconv.Itoa(a.MaximumMessageSize),
+		AttrReceiveMessageWaitTimeSeconds: secs(a.ReceiveWaitTime),
+	}
+	if a.Redrive != nil {
+		b, _ := json.Marshal(a.Redrive)
+		m[AttrRedrivePolicy] = string(b)
+	}
+	if a.RedriveAllow != nil {
+		b, _ := json.Marshal(a.RedriveAllow)
+		m[AttrRedriveAllowPolicy] = string(b)
+	}
+	if a.Policy != "" {
+		m[AttrPolicy] = a.Policy
+	}
+	return m
+}
+
+func secs(d time.Duration) string { return strconv.FormatInt(int64(d/time.Second), 10) }
+
+func intAttr(name, v string, lo, hi int64) (int64, error) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, FieldError(CodeInvalidAttribute, name, "value %q must be an integer from %d to %d", v, lo, hi)
+	}
+	return n, nil
+}
+
+func secondsAttr(name, v string, lo, hi time.Duration) (time.Duration, error) {
+	n, err := intAttr(name, v, int64(lo/time.Second), int64(hi/time.Second))
+	return time.Duration(n) * time.Second, err
+}
+
+func parseRedrivePolicy(v string) (*RedrivePolicy, error) {
+	if v == "" {
+		return nil, nil // an empty policy removes redrive
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(v), &raw); err != nil {
+		return nil, FieldError(CodeInvalidAttribute, AttrRedrivePolicy, "not a JSON object: %v", err)
+	}
+	p := &RedrivePolicy{}
+	for k, val := range raw {
+		switch k {
+		case "deadLetterTargetArn":
+			if err := json.Unmarshal(val, &p.DeadLetterTargetArn); err != nil {
+				return nil, FieldError(CodeInvalidAttribute, AttrRedrivePolicy, "deadLetterTargetArn must be a string")
+			}
+		case "maxReceiveCount":
+			// SQS accepts the count as a number or a numeric string.
+			var s string
+			if json.Unmarshal(val, &s) != nil {
+				s = string(val)
+			}
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				return nil, FieldError(CodeInvalidAttribute, AttrRedrivePolicy, "maxReceiveCount must be an integer")
+			}
+			p.MaxReceiveCount = n
+		default:
+			return nil, FieldError(CodeInvalidAttribute, AttrRedrivePolicy, "unknown field %q", k)
+		}
+	}
+	if _, err := QueueNameFromArn(p.DeadLetterTargetArn); err != nil {
+		return nil, FieldError(CodeInvalidAttribute, AttrRedrivePolicy, "deadLetterTargetArn %q is not an SQS queue ARN", p.DeadLetterTargetArn)
+	}
+	if p.MaxReceiveCount < MinMaxReceiveCount || p.MaxReceiveCount > MaxMaxReceiveCount {
+		return nil, FieldError(CodeInvalidAttribute, AttrRedrivePolicy, "maxReceiveCount must be from %d to %d", MinMaxReceiveCount, MaxMaxReceiveCount)
+	}
+	return p, nil
+}
+
+func parseRedriveAllowPolicy(v string) (*RedriveAllowPolicy, error) {
+	if v == "" {
+		return nil, nil
+	}
+	p := &RedriveAllowPolicy{}
+	if err := json.Unmarshal([]byte(v), p); err != nil {
+		return nil, FieldError(CodeInvalidAttribute, AttrRedriveAllowPolicy, "not a valid policy: %v", err)
+	}
+	switch p.RedrivePermission {
+	case "allowAll", "denyAll":
+		if len(p.SourceQueueArns) > 0 {
+			return nil, FieldError(CodeInvalidAttribute, AttrRedriveAllowPolicy, "sourceQueueArns is only allowed with redrivePermission byQueue")
+		}
+	case "byQueue":
+		if len(p.SourceQueueArns) == 0 || len(p.SourceQueueArns) > MaxRedriveSourceArns {
+			return nil, FieldError(CodeInvalidAttribute, AttrRedriveAllowPolicy, "byQueue needs 1-%d sourceQueueArns", MaxRedriveSourceArns)
+		}
+		for _, a := range p.SourceQueueArns {
+			if _, err := QueueNameFromArn(a); err != nil {
+				return nil, FieldError(CodeInvalidAttribute, AttrRedriveAllowPolicy, "%q is not an SQS queue ARN", a)
+			}
+		}
+	default:
+		return nil, FieldError(CodeInvalidAttribute, AttrRedriveAllowPolicy, "redrivePermission must be allowAll, denyAll or byQueue")
+	}
+	return p, nil
+}
