@@ -89,3 +89,32 @@ func CodeOf(err error) Code {
 	}
 	return CodeUnknown
 }
+
+var codeNames = map[Code]string{
+	CodeUnknown:            "UNKNOWN",
+	CodeInvalidArgument:    "INVALID_ARGUMENT",
+	CodeQueueNotFound:      "QUEUE_NOT_FOUND",
+	CodeQueueExists:        "QUEUE_EXISTS",
+	CodeReceiptInvalid:     "RECEIPT_HANDLE_INVALID",
+	CodeMessageNotInflight: "MESSAGE_NOT_INFLIGHT",
+	CodeTooManyEntries:     "TOO_MANY_ENTRIES",
+	CodeEmptyBatch:         "EMPTY_BATCH",
+	CodeDuplicateEntryID:   "DUPLICATE_ENTRY_ID",
+	CodeInvalidEntryID:     "INVALID_ENTRY_ID",
+	CodeMessageTooLarge:    "MESSAGE_TOO_LARGE",
+	CodeNotLeader:          "NOT_LEADER",
+	CodePurgeInProgress:    "PURGE_IN_PROGRESS",
+	CodeUnavailable:        "UNAVAILABLE",
+	CodeQueueDeleted:       "QUEUE_DELETED_RECENTLY",
+	CodeInvalidAttribute:   "INVALID_ATTRIBUTE",
+	CodeInvalidMessage:     "INVALID_MESSAGE_CONTENTS",
+}
+
+// String returns the stable name of the code, used as the gRPC ErrorInfo
+// reason and in batch failure entries.
+func (c Code) String() string {
+	if s, ok := codeNames[c]; ok {
+		return s
+	}
+	return "UNKNOWN"
+}
