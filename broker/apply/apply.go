@@ -1,0 +1,140 @@
+package apply
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/nimbusmq/nimbus/broker"
+	"github.com/nimbusmq/nimbus/broker/catalog"
+	"github.com/nimbusmq/nimbus/broker/queue"
+	clusterv1 "github.com/nimbusmq/nimbus/proto/cluster/v1"
+	"github.com/nimbusmq/nimbus/storage"
+)
+
+// Applier implements cluster.Applier.
+type Applier struct {
+	metaGroup uint64
+	catalog   *catalog.Engine
+}
+
+// New returns an Applier; metaGroup is the catalogue's group id.
+func New(metaGroup uint64) *Applier {
+	return &Applier{metaGroup: metaGroup, catalog: catalog.New(metaGroup)}
+}
+
+// Apply applies entry's commands to group's state in txn.
+func (a *Applier) Apply(txn *storage.Txn, group uint64, entry *clusterv1.Entry) ([]any, error) {
+	now := time.UnixMilli(entry.GetProposedUnixMs())
+	out := make([]any, len(entry.GetCommands()))
+	for i, cmd := range entry.GetCommands() {
+		var res any
+		var err error
+		if group == a.metaGroup {
+			res, err = a.applyMeta(txn, now, cmd)
+		} else {
+			res, err = applyQueue(txn, queue.New(group), now, cmd)
+		}
+		if err != nil {
+			if broker.CodeOf(err) == broker.CodeUnknown {
+				return nil, fmt.Errorf("command %d (%v): %w", i, cmd.GetType(), err)
+			}
+			res = err
+		}
+		out[i] = res
+	}
+	return out, nil
+}
+
+// unknown handles a command this version does not know.
+func unknown(cmd *clusterv1.Command) (any, error) {
+	if cmd.GetIgnoreIfUnknown() {
+		return nil, nil
+	}
+	return nil, fmt.Errorf("unknown command type %v", cmd.GetType())
+}
+
+func (a *Applier) applyMeta(txn *storage.Txn, now time.Time, cmd *clusterv1.Command) (any, error) {
+	c := a.catalog
+	switch cmd.GetType() {
+	case clusterv1.CommandType_COMMAND_TYPE_CREATE_QUEUE:
+		b := cmd.GetCreateQueue()
+		return c.CreateQueue(txn, now, b.GetName(), b.GetAttributes(), b.GetTags())
+	case clusterv1.CommandType_COMMAND_TYPE_DELETE_QUEUE:
+		return c.DeleteQueue(txn, cmd.GetDeleteQueue().GetName())
+	case clusterv1.CommandType_COMMAND_TYPE_SET_QUEUE_ATTRIBUTES:
+		b := cmd.GetSetQueueAttributes()
+		return c.SetQueueAttributes(txn, now, b.GetName(), b.GetAttributes())
+	case clusterv1.CommandType_COMMAND_TYPE_TAG_QUEUE:
+		b := cmd.GetTagQueue()
+		return c.TagQueue(txn, b.GetName(), b.GetTags())
+	case clusterv1.CommandType_COMMAND_TYPE_UNTAG_QUEUE:
+		b := cmd.GetUntagQueue()
+		return c.UntagQueue(txn, b.GetName(), b.GetKeys())
+	}
+	return unknown(cmd)
+}
+
+func applyQueue(txn *storage.Txn, e *queue.Engine, now time.Time, cmd *clusterv1.Command) (any, error) {
+	switch cmd.GetType() {
+	case clusterv1.CommandType_COMMAND_TYPE_QUEUE_SEND:
+		in := cmd.GetQueueSend().GetEntries()
+		entries := make([]queue.SendEntry, len(in))
+		for i, s := range in {
+			entries[i] = queue.SendEntry{
+				MessageID:           s.GetMessageId(),
+				Body:                s.GetBody(),
+				Attributes:          attributesFromProto(s.GetAttributes()),
+				Delay:               time.Duration(s.GetDelayMs()) * time.Millisecond,
+				Retention:           time.Duration(s.GetRetentionMs()) * time.Millisecond,
+				DeadLetterSourceArn: s.GetDeadLetterSourceArn(),
+			}
+			if ms := s.GetSentUnixMs(); ms != 0 {
+				entries[i].SentAt = time.UnixMilli(ms)
+			}
+		}
+		return e.Send(txn, now, entries)
+	case clusterv1.CommandType_COMMAND_TYPE_QUEUE_RECEIVE:
+		r := cmd.GetQueueReceive()
+		return e.Receive(txn, now, queue.ReceiveRequest{
+			Max:             int(r.GetMaxMessages()),
+			Visibility:      time.Duration(r.GetVisibilityMs()) * time.Millisecond,
+			MaxReceiveCount: int(r.GetMaxReceiveCount()),
+		})
+	case clusterv1.CommandType_COMMAND_TYPE_QUEUE_DELETE:
+		in := cmd.GetQueueDelete().GetReceipts()
+		rs := make([]queue.Receipt, len(in))
+		for i, r := range in {
+			rs[i] = receiptFromProto(r)
+		}
+		return e.Delete(txn, now, rs)
+	case clusterv1.CommandType_COMMAND_TYPE_QUEUE_CHANGE_VISIBILITY:
+		in := cmd.GetQueueChangeVisibility().GetChanges()
+		cs := make([]queue.VisibilityChange, len(in))
+		for i, c := range in {
+			cs[i] = queue.VisibilityChange{Receipt: receiptFromProto(c.GetReceipt()), Timeout: time.Duration(c.GetTimeoutMs()) * time.Millisecond}
+		}
+		return e.ChangeVisibility(txn, now, cs)
+	case clusterv1.CommandType_COMMAND_TYPE_QUEUE_PURGE:
+		return e.Purge(txn, now)
+	case clusterv1.CommandType_COMMAND_TYPE_QUEUE_EXPIRE:
+		return e.Expire(txn, now, int(cmd.GetQueueExpire().GetLimit()))
+	case clusterv1.CommandType_COMMAND_TYPE_QUEUE_REMOVE_DEAD:
+		return e.RemoveDead(txn, cmd.GetQueueRemoveDead().GetSeqs())
+	}
+	return unknown(cmd)
+}
+
+func receiptFromProto(r *clusterv1.ReceiptRef) queue.Receipt {
+	return queue.Receipt{Seq: r.GetSeq(), ReceiveCount: r.GetReceiveCount()}
+}
+
+func attributesFromProto(in []*clusterv1.MessageAttribute) []queue.Attribute {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]queue.Attribute, len(in))
+	for i, a := range in {
+		out[i] = queue.Attribute{Name: a.GetName(), DataType: a.GetDataType(), StringValue: a.GetStringValue(), BinaryValue: a.GetBinaryValue()}
+	}
+	return out
+}

@@ -1,0 +1,263 @@
+package catalog
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/nimbusmq/nimbus/broker"
+	"github.com/nimbusmq/nimbus/storage"
+	"github.com/nimbusmq/nimbus/storage/codec"
+	"github.com/nimbusmq/nimbus/storage/keys"
+)
+
+// Record kinds under keys.PrefixMeta+group. Stable; never reuse.
+const (
+	kindCounter byte = 0x00 // next partition group id
+	kindQueue   byte = 0x01 // queue name -> Queue
+)
+
+// FirstPartitionGroup is the first group id handed to a partition; lower
+// ids are reserved for system groups (the meta group is 1).
+const FirstPartitionGroup uint64 = 100
+
+// Queue is a catalogue record.
+type Queue struct {
+	Name string `json:"name"`
+	// Group is the raft group holding the queue's (single) partition.
+	Group uint64 `json:"group"`
+	// Attributes holds every settable attribute in SQS form, defaults
+	// included.
+	Attributes map[string]string `json:"attributes"`
+	Tags       map[string]string `json:"tags,omitempty"`
+	CreatedMs  int64             `json:"created_ms"`
+	ModifiedMs int64             `json:"modified_ms"`
+}
+
+// Attrs returns the queue's typed attributes.
+func (q *Queue) Attrs() (broker.QueueAttributes, error) {
+	return broker.DefaultQueueAttributes().Apply(q.Attributes)
+}
+
+// Arn returns the queue's ARN.
+func (q *Queue) Arn() string { return broker.QueueArn(q.Name) }
+
+// Engine applies catalogue commands for the meta group.
+type Engine struct{ group uint64 }
+
+// New returns the catalogue engine of the meta group.
+func New(group uint64) *Engine { return &Engine{group: group} }
+
+func (e *Engine) queueKey(name string) []byte {
+	return keys.Append(keys.Group(keys.PrefixMeta, e.group), append([]byte{kindQueue}, name...)...)
+}
+
+// Queue returns the named queue or broker.ErrQueueNotFound.
+func (e *Engine) Queue(txn *storage.Txn, name string) (*Queue, error) {
+	v, err := txn.Get(e.queueKey(name))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, broker.Errorf(broker.CodeQueueNotFound, "queue %q does not exist", name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodeQueue(v)
+}
+
+// ListQueues returns up to limit queues whose names start with prefix and
+// sort after `after`, in name order.
+func (e *Engine) ListQueues(txn *storage.Txn, prefix, after string, limit int) ([]*Queue, error) {
+	base := keys.Append(keys.Group(keys.PrefixMeta, e.group), kindQueue)
+	p := keys.Append(base, []byte(prefix)...)
+	opts := storage.IterOptions{}
+	if after != "" {
+		opts.Start = keys.Append(base, append([]byte(after), 0)...)
+		if !strings.HasPrefix(after, prefix) {
+			if after < prefix {
+				opts.Start = nil
+			} else {
+				return nil, nil
+			}
+		}
+	}
+	var out []*Queue
+	err := txn.Iterate(p, opts, func(_, v []byte) (bool, error) {
+		q, err := decodeQueue(v)
+		if err != nil {
+			return false, err
+		}
+		out = append(out, q)
+		return len(out) < limit, nil
+	})
+	return out, err
+}
+
+// CreateQueue creates a queue with attrs (validated SQS attributes) over
+// the defaults. Creating an existing queue with the same attributes returns
+// it unchanged (as SQS does); other attributes give broker.ErrQueueExists.
+func (e *Engine) CreateQueue(txn *storage.Txn, now time.Time, name string, attrs, tags map[string]string) (*Queue, error) {
+	if err := broker.ValidateQueueName(name); err != nil {
+		return nil, err
+	}
+	typed, err := broker.DefaultQueueAttributes().Apply(attrs)
+	if err != nil {
+		return nil, err
+	}
+	want := typed.Map()
+	existing, err := e.Queue(txn, name)
+	switch {
+	case err == nil:
+		if !maps.Equal(existing.Attributes, want) {
+			return nil, broker.Errorf(broker.CodeQueueExists, "queue %q already exists with different attributes", name)
+		}
+		return existing, nil
+	case !errors.Is(err, broker.ErrQueueNotFound):
+		return nil, err
+	}
+	if err := e.checkRedrive(txn, name, typed); err != nil {
+		return nil, err
+	}
+	if len(tags) > broker.MaxTags {
+		return nil, broker.FieldError(broker.CodeInvalidArgument, "Tags", "at most %d tags are allowed", broker.MaxTags)
+	}
+	group, err := e.nextGroup(txn)
+	if err != nil {
+		return nil, err
+	}
+	ms := now.UnixMilli()
+	q := &Queue{Name: name, Group: group, Attributes: want, Tags: maps.Clone(tags), CreatedMs: ms, ModifiedMs: ms}
+	return q, e.put(txn, q)
+}
+
+// DeleteQueue removes the queue from the catalogue and returns its record
+// (the caller removes the partition's group and state).
+func (e *Engine) DeleteQueue(txn *storage.Txn, name string) (*Queue, error) {
+	q, err := e.Queue(txn, name)
+	if err != nil {
+		return nil, err
+	}
+	return q, txn.Delete(e.queueKey(name))
+}
+
+// SetQueueAttributes applies attrs over the queue's attributes.
+func (e *Engine) SetQueueAttributes(txn *storage.Txn, now time.Time, name string, attrs map[string]string) (*Queue, error) {
+	q, err := e.Queue(txn, name)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := q.Attrs()
+	if err != nil {
+		return nil, err
+	}
+	typed, err := cur.Apply(attrs)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.checkRedrive(txn, name, typed); err != nil {
+		return nil, err
+	}
+	q.Attributes = typed.Map()
+	q.ModifiedMs = now.UnixMilli()
+	return q, e.put(txn, q)
+}
+
+// TagQueue adds or replaces tags.
+func (e *Engine) TagQueue(txn *storage.Txn, name string, tags map[string]string) (*Queue, error) {
+	q, err := e.Queue(txn, name)
+	if err != nil {
+		return nil, err
+	}
+	merged := maps.Clone(q.Tags)
+	if merged == nil {
+		merged = map[string]string{}
+	}
+	maps.Copy(merged, tags)
+	if len(merged) > broker.MaxTags {
+		return nil, broker.FieldError(broker.CodeInvalidArgument, "Tags", "at most %d tags are allowed", broker.MaxTags)
+	}
+	q.Tags = merged
+	return q, e.put(txn, q)
+}
+
+// UntagQueue removes tags by key.
+func (e *Engine) UntagQueue(txn *storage.Txn, name string, tagKeys []string) (*Queue, error) {
+	q, err := e.Queue(txn, name)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range tagKeys {
+		delete(q.Tags, k)
+	}
+	return q, e.put(txn, q)
+}
+
+// checkRedrive checks that a redrive target exists, is not the queue
+// itself, and allows the queue as a source.
+func (e *Engine) checkRedrive(txn *storage.Txn, name string, a broker.QueueAttributes) error {
+	if a.Redrive == nil {
+		return nil
+	}
+	target, err := broker.QueueNameFromArn(a.Redrive.DeadLetterTargetArn)
+	if err != nil {
+		return err
+	}
+	if target == name {
+		return broker.FieldError(broker.CodeInvalidAttribute, broker.AttrRedrivePolicy, "a queue cannot be its own dead-letter queue")
+	}
+	dlq, err := e.Queue(txn, target)
+	if errors.Is(err, broker.ErrQueueNotFound) {
+		return broker.FieldError(broker.CodeInvalidAttribute, broker.AttrRedrivePolicy, "dead-letter target queue %q does not exist", target)
+	}
+	if err != nil {
+		return err
+	}
+	dlqAttrs, err := dlq.Attrs()
+	if err != nil {
+		return err
+	}
+	if !dlqAttrs.RedriveAllow.Allows(broker.QueueArn(name)) {
+		return broker.FieldError(broker.CodeInvalidAttribute, broker.AttrRedrivePolicy, "the RedriveAllowPolicy of %q does not allow %q as a source", target, name)
+	}
+	return nil
+}
+
+func (e *Engine) nextGroup(txn *storage.Txn) (uint64, error) {
+	k := keys.Append(keys.Group(keys.PrefixMeta, e.group), kindCounter)
+	next := FirstPartitionGroup
+	v, err := txn.Get(k)
+	switch {
+	case err == nil && len(v) == 8:
+		next = binary.BigEndian.Uint64(v)
+	case err == nil:
+		return 0, fmt.Errorf("catalog counter has %d bytes", len(v))
+	case !errors.Is(err, storage.ErrNotFound):
+		return 0, err
+	}
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], next+1)
+	return next, txn.Set(k, b[:])
+}
+
+func (e *Engine) put(txn *storage.Txn, q *Queue) error {
+	b, err := json.Marshal(q)
+	if err != nil {
+		return err
+	}
+	return txn.Set(e.queueKey(q.Name), codec.Encode(nil, b))
+}
+
+func decodeQueue(v []byte) (*Queue, error) {
+	b, err := codec.Decode(v)
+	if err != nil {
+		return nil, fmt.Errorf("decode queue record: %w", err)
+	}
+	q := &Queue{}
+	if err := json.Unmarshal(b, q); err != nil {
+		return nil, fmt.Errorf("decode queue record: %w", err)
+	}
+	return q, nil
+}

@@ -1,0 +1,8 @@
+// Package catalog is the deterministic engine of the meta raft group: the
+// catalogue of queues (names, attributes, tags and the raft group that
+// holds each queue's partition). It validates cross-queue rules (a
+// redrive target must exist and allow the source) against the catalogue
+// itself, so every replica reaches the same verdict. Records are JSON
+// wrapped in storage/codec frames: the catalogue is small and rarely
+// written, and JSON keeps it readable in a debugger.
+package catalog

@@ -1,0 +1,73 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/nimbusmq/nimbus/broker/cluster"
+)
+
+// Config configures a Node.
+type Config struct {
+	// DataDir holds the Badger DB, raft snapshots and the node id.
+	DataDir string
+	// GRPCAddr, HTTPAddr and PeerAddr are the listen addresses (host:port;
+	// port 0 picks a free one, see Node's Addr methods).
+	GRPCAddr string
+	HTTPAddr string
+	PeerAddr string
+	// InsecureListen allows non-loopback listen addresses. Until
+	// authentication exists, anyone who reaches a port can use it.
+	InsecureListen bool
+	// Cluster tunes raft; NodeID, AdvertiseAddr and SnapshotDir are filled
+	// in by the node.
+	Cluster cluster.Config
+	// SweepInterval is how often the retention sweep and dead-letter mover
+	// run (they also run on demand).
+	SweepInterval time.Duration
+	// Logger receives the node's logs. Nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults of `nimbus serve`.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:       "nimbus-data",
+		GRPCAddr:      "127.0.0.1:9700",
+		HTTPAddr:      "127.0.0.1:9701",
+		PeerAddr:      "127.0.0.1:9702",
+		Cluster:       cluster.DefaultConfig(),
+		SweepInterval: 5 * time.Second,
+	}
+}
+
+// Validate reports the first invalid field.
+func (c Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("data dir is required")
+	}
+	if c.SweepInterval <= 0 {
+		return errors.New("sweep interval must be positive")
+	}
+	for _, a := range []struct{ name, addr string }{{"grpc", c.GRPCAddr}, {"http", c.HTTPAddr}, {"peer", c.PeerAddr}} {
+		host, _, err := net.SplitHostPort(a.addr)
+		if err != nil {
+			return fmt.Errorf("%s address %q: %v", a.name, a.addr, err)
+		}
+		if !c.InsecureListen && !isLoopback(host) {
+			return fmt.Errorf("%s address %q is not a loopback address; Nimbus has no authentication yet, so pass --insecure-listen to listen there anyway", a.name, a.addr)
+		}
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,293 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+
+	"github.com/nimbusmq/nimbus/broker/api/grpcapi"
+	"github.com/nimbusmq/nimbus/broker/apply"
+	"github.com/nimbusmq/nimbus/broker/cluster"
+	"github.com/nimbusmq/nimbus/broker/service"
+	clusterv1 "github.com/nimbusmq/nimbus/proto/cluster/v1"
+	nimbusv1 "github.com/nimbusmq/nimbus/proto/nimbus/v1"
+	"github.com/nimbusmq/nimbus/storage"
+	"github.com/nimbusmq/nimbus/storage/keys"
+)
+
+// Node is one running Nimbus server.
+type Node struct {
+	cfg    Config
+	logger *slog.Logger
+	reg    *prometheus.Registry
+
+	db      *storage.DB
+	peerLn  net.Listener
+	mux     *cluster.Mux
+	host    *cluster.Host
+	svc     *service.Service
+	grpcLn  net.Listener
+	grpcSrv *grpc.Server
+	httpLn  net.Listener
+	httpSrv *http.Server
+
+	ready      atomic.Bool
+	workers    context.CancelFunc
+	wg         sync.WaitGroup
+	stopOnce   sync.Once
+	stopErr    error
+	svcPointer atomic.Pointer[service.Service]
+}
+
+// Start opens everything and returns a serving node. On error everything
+// opened so far is closed again.
+func Start(ctx context.Context, cfg Config) (n *Node, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	n = &Node{cfg: cfg, logger: logger, reg: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			n.Stop()
+			n = nil
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, err
+	}
+	nodeID, err := loadNodeID(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if n.db, err = storage.Open(storage.Options{Dir: filepath.Join(cfg.DataDir, "badger"), Logger: logger}); err != nil {
+		return nil, err
+	}
+	if n.peerLn, err = net.Listen("tcp", cfg.PeerAddr); err != nil {
+		return nil, fmt.Errorf("listen peer: %w", err)
+	}
+	n.mux = cluster.NewMux(n.peerLn, logger)
+	cc := cfg.Cluster
+	cc.NodeID = nodeID
+	cc.AdvertiseAddr = n.peerLn.Addr().String()
+	cc.SnapshotDir = filepath.Join(cfg.DataDir, "snapshots")
+	n.host, err = cluster.New(cc, n.db, n.mux, apply.New(cluster.MetaGroup), n.onApplied, nil, cluster.NewMetrics(n.reg), logger)
+	if err != nil {
+		return nil, err
+	}
+	if n.grpcLn, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+		return nil, fmt.Errorf("listen grpc: %w", err)
+	}
+	if n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("listen http: %w", err)
+	}
+	n.svc = service.New(service.Config{QueueURLBase: "http://" + n.httpLn.Addr().String(), MetaGroup: cluster.MetaGroup},
+		n.db, n.host, groups{n}, service.NewMetrics(n.reg), logger)
+	n.svcPointer.Store(n.svc)
+	n.registerMetrics()
+	n.startHTTP()
+
+	// The meta group first: the catalogue says which partitions exist.
+	if err := n.host.StartGroup(cluster.MetaGroup, true); err != nil {
+		return nil, err
+	}
+	if err := n.host.WaitLeader(ctx, cluster.MetaGroup); err != nil {
+		return nil, err
+	}
+	if err := n.host.Barrier(ctx, cluster.MetaGroup); err != nil {
+		return nil, err
+	}
+	qs, err := n.svc.Queues()
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range qs {
+		if err := n.host.StartGroup(q.Group, true); err != nil {
+			return nil, err
+		}
+	}
+	// A barrier per group applies every committed entry above the durable
+	// applied index before the node serves reads.
+	for _, q := range qs {
+		if err := n.host.WaitLeader(ctx, q.Group); err != nil {
+			return nil, err
+		}
+		if err := n.host.Barrier(ctx, q.Group); err != nil {
+			return nil, err
+		}
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	n.workers = cancel
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); n.svc.RunWorkers(wctx, cfg.SweepInterval) }()
+	n.startGRPC()
+	n.ready.Store(true)
+	logger.Info("nimbus node started", "node", nodeID, "grpc", n.GRPCAddr(), "http", n.HTTPAddr(), "peer", n.PeerAddr(), "queues", len(qs))
+	return n, nil
+}
+
+// onApplied wakes long polls of a partition after it applied an entry.
+func (n *Node) onApplied(group uint64, _ *clusterv1.Entry, _ []any) {
+	if s := n.svcPointer.Load(); s != nil && group != cluster.MetaGroup {
+		s.Notify(group)
+	}
+}
+
+func (n *Node) startGRPC() {
+	n.grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(32<<20), grpc.MaxSendMsgSize(32<<20))
+	nimbusv1.RegisterQueueServiceServer(n.grpcSrv, grpcapi.NewQueueServer(n.svc))
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.grpcSrv.Serve(n.grpcLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			n.logger.Error("grpc server stopped", "err", err)
+		}
+	}()
+}
+
+func (n *Node) startHTTP() {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !n.ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	n.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.httpSrv.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.logger.Error("http server stopped", "err", err)
+		}
+	}()
+}
+
+func (n *Node) registerMetrics() {
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.reg.MustRegister(service.NewQueueCollector(n.svc))
+	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nimbus_badger_lsm_bytes", Help: "Size of Badger's LSM tree."},
+		func() float64 { l, _ := n.db.Size(); return float64(l) }))
+	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nimbus_badger_vlog_bytes", Help: "Size of Badger's value log."},
+		func() float64 { _, v := n.db.Size(); return float64(v) }))
+}
+
+// GRPCAddr, HTTPAddr and PeerAddr return the bound addresses.
+func (n *Node) GRPCAddr() string { return n.grpcLn.Addr().String() }
+func (n *Node) HTTPAddr() string { return n.httpLn.Addr().String() }
+func (n *Node) PeerAddr() string { return n.peerLn.Addr().String() }
+
+// Service returns the node's queue service (for in-process tests).
+func (n *Node) Service() *service.Service { return n.svc }
+
+// Stop shuts the node down, in order: stop taking requests (gRPC then
+// HTTP), stop the workers (they propose), stop the raft groups (no more
+// applies), close the peer listener, then close Badger (after every writer
+// is gone). Safe to call more than once.
+func (n *Node) Stop() error {
+	n.stopOnce.Do(func() {
+		n.ready.Store(false)
+		var errs []error
+		if n.grpcSrv != nil {
+			done := make(chan struct{})
+			go func() { n.grpcSrv.GracefulStop(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(2 * time.Second): // long polls: cut them
+				n.grpcSrv.Stop()
+				<-done
+			}
+		} else if n.grpcLn != nil {
+			n.grpcLn.Close()
+		}
+		if n.httpSrv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			errs = append(errs, n.httpSrv.Shutdown(ctx))
+			cancel()
+		} else if n.httpLn != nil {
+			n.httpLn.Close()
+		}
+		if n.workers != nil {
+			n.workers()
+		}
+		if n.host != nil {
+			errs = append(errs, n.host.Stop())
+		}
+		if n.mux != nil {
+			errs = append(errs, n.mux.Close())
+		} else if n.peerLn != nil {
+			n.peerLn.Close()
+		}
+		n.wg.Wait()
+		if n.db != nil {
+			errs = append(errs, n.db.Close())
+		}
+		n.stopErr = errors.Join(errs...)
+	})
+	return n.stopErr
+}
+
+// groups adapts the node to service.Groups.
+type groups struct{ n *Node }
+
+func (g groups) EnsureGroup(ctx context.Context, id uint64) error {
+	if err := g.n.host.StartGroup(id, true); err != nil {
+		return err
+	}
+	return g.n.host.WaitLeader(ctx, id)
+}
+
+func (g groups) RemoveGroup(id uint64) error {
+	if err := g.n.host.RemoveGroup(id); err != nil {
+		return err
+	}
+	prefixes := make([][]byte, len(keys.GroupStatePrefixes))
+	for i, p := range keys.GroupStatePrefixes {
+		prefixes[i] = keys.Group(p, id)
+	}
+	return g.n.db.DropPrefix(prefixes...)
+}
+
+func (g groups) IsLeader(id uint64) bool { return g.n.host.IsLeader(id) }
+
+// loadNodeID reads the node id from dataDir, creating it on first start.
+func loadNodeID(dataDir string) (string, error) {
+	p := filepath.Join(dataDir, "node-id")
+	b, err := os.ReadFile(p)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	var r [6]byte
+	_, _ = rand.Read(r[:])
+	id := "node-" + hex.EncodeToString(r[:])
+	if err := os.WriteFile(p, []byte(id+"\n"), 0o644); err != nil {
+		return "", err
+	}
+	return id, nil
+}

@@ -1,0 +1,467 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nimbusmq/nimbus/broker"
+	"github.com/nimbusmq/nimbus/broker/catalog"
+	"github.com/nimbusmq/nimbus/broker/queue"
+	clusterv1 "github.com/nimbusmq/nimbus/proto/cluster/v1"
+	"github.com/nimbusmq/nimbus/storage"
+)
+
+// SendInput is one message to send. ID names a batch entry ("" for a
+// single send); Delay nil means the queue's DelaySeconds.
+type SendInput struct {
+	ID         string
+	Body       string
+	Delay      *time.Duration
+	Attributes map[string]broker.AttributeValue
+}
+
+// SendOutput is the outcome of one SendInput: Err, or the message id and
+// the MD5 digests.
+type SendOutput struct {
+	ID, MessageID, MD5OfBody, MD5OfAttributes string
+	Err                                       error
+}
+
+// Message is a received message.
+type Message struct {
+	MessageID, ReceiptHandle, Body, MD5OfBody, MD5OfAttributes string
+	// Attributes are the requested system attributes.
+	Attributes        map[string]string
+	MessageAttributes map[string]broker.AttributeValue
+}
+
+// ReceiveInput configures a receive. Nil Wait and Visibility mean the
+// queue's attributes.
+type ReceiveInput struct {
+	Max                   int
+	Wait, Visibility      *time.Duration
+	AttributeNames        []string
+	MessageAttributeNames []string
+}
+
+// EntryResult is the outcome of one delete or visibility-change entry.
+type EntryResult struct {
+	ID  string
+	Err error
+}
+
+// ReceiptEntry addresses one received message.
+type ReceiptEntry struct {
+	ID            string
+	ReceiptHandle string
+	// Visibility is the new timeout (ChangeVisibility only).
+	Visibility time.Duration
+}
+
+// checkBatch enforces the request-level batch rules: 1-10 entries with
+// distinct valid ids.
+func checkBatch(ids []string) error {
+	if len(ids) == 0 {
+		return broker.ErrEmptyBatch
+	}
+	if len(ids) > broker.MaxBatchEntries {
+		return broker.Errorf(broker.CodeTooManyEntries, "a batch holds at most %d entries, got %d", broker.MaxBatchEntries, len(ids))
+	}
+	seen := make(map[string]bool, len(ids))
+	for i, id := range ids {
+		if err := broker.ValidateBatchEntryID(fmt.Sprintf("Entries[%d].Id", i), id); err != nil {
+			return err
+		}
+		if seen[id] {
+			return broker.Errorf(broker.CodeDuplicateEntryID, "batch entry id %q appears more than once", id)
+		}
+		seen[id] = true
+	}
+	return nil
+}
+
+// Send sends messages. batch is true for SendMessageBatch: entries are
+// then checked as a batch and a bad entry fails alone; for a single send
+// its error is returned as the call's error. Nothing is written for a
+// request-level error.
+func (s *Service) Send(ctx context.Context, name string, in []SendInput, batch bool) ([]SendOutput, error) {
+	if batch {
+		ids := make([]string, len(in))
+		for i, e := range in {
+			ids[i] = e.ID
+		}
+		if err := checkBatch(ids); err != nil {
+			return nil, err
+		}
+	}
+	q, err := s.Queue(name)
+	if err != nil {
+		return nil, err
+	}
+	attrs, err := q.Attrs()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SendOutput, len(in))
+	var entries []*clusterv1.SendEntry
+	total := 0
+	for i, e := range in {
+		out[i].ID = e.ID
+		field := "MessageBody"
+		if batch {
+			field = fmt.Sprintf("Entries[%d]", i)
+		}
+		entry, err := buildSendEntry(field, e, attrs)
+		if err != nil {
+			if !batch {
+				return nil, err
+			}
+			out[i].Err = err
+			continue
+		}
+		total += broker.MessageSize(e.Body, e.Attributes)
+		out[i].MessageID = entry.MessageId
+		out[i].MD5OfBody = broker.MD5OfBody(e.Body)
+		out[i].MD5OfAttributes = broker.MD5OfAttributes(e.Attributes)
+		entries = append(entries, entry)
+	}
+	if total > broker.MaxBatchRequestBytes {
+		return nil, broker.Errorf(broker.CodeMessageTooLarge, "batch request is %d bytes, more than %d", total, broker.MaxBatchRequestBytes)
+	}
+	if len(entries) == 0 {
+		return out, nil
+	}
+	_, err = s.prop.Propose(ctx, q.Group, &clusterv1.Command{
+		Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_SEND,
+		Body: &clusterv1.Command_QueueSend{QueueSend: &clusterv1.QueueSend{Entries: entries}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.metrics.sent(name, len(entries))
+	return out, nil
+}
+
+func buildSendEntry(field string, e SendInput, a broker.QueueAttributes) (*clusterv1.SendEntry, error) {
+	if e.Body == "" {
+		return nil, broker.FieldError(broker.CodeInvalidArgument, field, "message body must not be empty")
+	}
+	if err := broker.ValidateText(field, e.Body); err != nil {
+		return nil, err
+	}
+	if err := broker.ValidateAttributes(field+".MessageAttributes", e.Attributes); err != nil {
+		return nil, err
+	}
+	if n := broker.MessageSize(e.Body, e.Attributes); n > a.MaximumMessageSize {
+		return nil, broker.FieldError(broker.CodeMessageTooLarge, field, "message is %d bytes, more than the queue's MaximumMessageSize %d", n, a.MaximumMessageSize)
+	}
+	delay := a.Delay
+	if e.Delay != nil {
+		delay = *e.Delay
+		if delay < 0 || delay > broker.MaxDelay || delay%time.Second != 0 {
+			return nil, broker.FieldError(broker.CodeInvalidArgument, field+".DelaySeconds", "must be from 0 to %d seconds", int(broker.MaxDelay/time.Second))
+		}
+	}
+	return &clusterv1.SendEntry{
+		MessageId:   newMessageID(),
+		Body:        e.Body,
+		Attributes:  attributesToProto(e.Attributes),
+		DelayMs:     delay.Milliseconds(),
+		RetentionMs: a.Retention.Milliseconds(),
+	}, nil
+}
+
+func attributesToProto(m map[string]broker.AttributeValue) []*clusterv1.MessageAttribute {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]*clusterv1.MessageAttribute, 0, len(m))
+	for n, v := range m {
+		out = append(out, &clusterv1.MessageAttribute{Name: n, DataType: v.DataType, StringValue: v.StringValue, BinaryValue: v.BinaryValue})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Receive receives up to in.Max messages, long-polling up to the wait time
+// for the first one. It returns as soon as at least one message arrived.
+func (s *Service) Receive(ctx context.Context, name string, in ReceiveInput) ([]Message, error) {
+	if in.Max == 0 {
+		in.Max = 1
+	}
+	if in.Max < 1 || in.Max > broker.MaxReceiveMessages {
+		return nil, broker.FieldError(broker.CodeInvalidArgument, "MaxNumberOfMessages", "must be from 1 to %d", broker.MaxReceiveMessages)
+	}
+	if in.Wait != nil && (*in.Wait < 0 || *in.Wait > broker.MaxWaitTime) {
+		return nil, broker.FieldError(broker.CodeInvalidArgument, "WaitTimeSeconds", "must be from 0 to %d", int(broker.MaxWaitTime/time.Second))
+	}
+	if in.Visibility != nil && (*in.Visibility < 0 || *in.Visibility > broker.MaxVisibilityTimeout) {
+		return nil, broker.FieldError(broker.CodeInvalidArgument, "VisibilityTimeout", "must be from 0 to %d", int(broker.MaxVisibilityTimeout/time.Second))
+	}
+	q, err := s.Queue(name)
+	if err != nil {
+		return nil, err
+	}
+	a, err := q.Attrs()
+	if err != nil {
+		return nil, err
+	}
+	wait, vis := a.ReceiveWaitTime, a.VisibilityTimeout
+	if in.Wait != nil {
+		wait = *in.Wait
+	}
+	if in.Visibility != nil {
+		vis = *in.Visibility
+	}
+	maxReceives := 0
+	if a.Redrive != nil {
+		maxReceives = a.Redrive.MaxReceiveCount
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		wake := s.wakeCh(q.Group)
+		visibleNow, next, hasNext, err := s.nextVisible(q.Group)
+		if err != nil {
+			return nil, err
+		}
+		if visibleNow {
+			res, err := s.prop.Propose(ctx, q.Group, &clusterv1.Command{
+				Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_RECEIVE,
+				Body: &clusterv1.Command_QueueReceive{QueueReceive: &clusterv1.QueueReceive{
+					MaxMessages: int32(in.Max), VisibilityMs: vis.Milliseconds(), MaxReceiveCount: int32(maxReceives)}},
+			})
+			if err != nil {
+				return nil, err
+			}
+			rr, ok := res.(queue.ReceiveResult)
+			if !ok {
+				return nil, errNoResult
+			}
+			if rr.DeadLettered > 0 {
+				s.KickDeadLetters()
+			}
+			if len(rr.Messages) > 0 {
+				s.metrics.received(name, len(rr.Messages))
+				return s.toMessages(q, rr.Messages, in), nil
+			}
+		}
+		now := time.Now()
+		if !now.Before(deadline) {
+			return nil, nil
+		}
+		until := deadline
+		if hasNext && next.Before(until) {
+			until = next
+		}
+		t := time.NewTimer(max(until.Sub(now), time.Millisecond))
+		select {
+		case <-wake:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+		t.Stop()
+	}
+}
+
+func (s *Service) nextVisible(group uint64) (bool, time.Time, bool, error) {
+	var visibleNow, ok bool
+	var next time.Time
+	err := s.db.View(func(txn *storage.Txn) error {
+		var err error
+		visibleNow, next, ok, err = queue.New(group).NextVisible(txn, time.Now())
+		return err
+	})
+	return visibleNow, next, ok, err
+}
+
+func (s *Service) toMessages(q *catalog.Queue, ds []queue.Delivery, in ReceiveInput) []Message {
+	out := make([]Message, len(ds))
+	for i, d := range ds {
+		attrs := map[string]broker.AttributeValue{}
+		for _, a := range d.Attributes {
+			if wantMessageAttribute(in.MessageAttributeNames, a.Name) {
+				attrs[a.Name] = broker.AttributeValue{DataType: a.DataType, StringValue: a.StringValue, BinaryValue: a.BinaryValue}
+			}
+		}
+		if len(attrs) == 0 {
+			attrs = nil
+		}
+		sys := map[string]string{
+			"ApproximateReceiveCount":          strconv.FormatUint(d.ReceiveCount, 10),
+			"ApproximateFirstReceiveTimestamp": strconv.FormatInt(d.FirstReceiveAt.UnixMilli(), 10),
+			"SentTimestamp":                    strconv.FormatInt(d.SentAt.UnixMilli(), 10),
+			"SenderId":                         broker.Account,
+		}
+		if d.DeadLetterSourceArn != "" {
+			sys["DeadLetterQueueSourceArn"] = d.DeadLetterSourceArn
+		}
+		out[i] = Message{
+			MessageID:         d.MessageID,
+			ReceiptHandle:     queue.EncodeReceipt(q.Group, queue.Receipt{Seq: d.Seq, ReceiveCount: d.ReceiveCount}),
+			Body:              d.Body,
+			MD5OfBody:         broker.MD5OfBody(d.Body),
+			MD5OfAttributes:   broker.MD5OfAttributes(attrs),
+			Attributes:        pickSystemAttributes(sys, in.AttributeNames),
+			MessageAttributes: attrs,
+		}
+	}
+	return out
+}
+
+func wantMessageAttribute(names []string, n string) bool {
+	for _, w := range names {
+		if w == "All" || w == ".*" || w == n || strings.HasSuffix(w, ".*") && strings.HasPrefix(n, strings.TrimSuffix(w, "*")) {
+			return true
+		}
+	}
+	return false
+}
+
+func pickSystemAttributes(sys map[string]string, names []string) map[string]string {
+	out := map[string]string{}
+	for _, n := range names {
+		if n == "All" {
+			return sys
+		}
+		if v, ok := sys[n]; ok {
+			out[n] = v
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// decodeReceipts validates receipt handles against the queue before
+// anything is proposed: a malformed handle, or one of another queue, fails
+// its entry with broker.ErrReceiptInvalid.
+func decodeReceipts(q *catalog.Queue, in []ReceiptEntry, batch bool) ([]*clusterv1.ReceiptRef, []error, error) {
+	refs := make([]*clusterv1.ReceiptRef, len(in))
+	errs := make([]error, len(in))
+	for i, e := range in {
+		group, r, err := queue.DecodeReceipt(e.ReceiptHandle)
+		if err == nil && group != q.Group {
+			err = broker.Errorf(broker.CodeReceiptInvalid, "receipt handle belongs to another queue")
+		}
+		if err != nil {
+			if !batch {
+				return nil, nil, err
+			}
+			errs[i] = err
+			continue
+		}
+		refs[i] = &clusterv1.ReceiptRef{Seq: r.Seq, ReceiveCount: r.ReceiveCount}
+	}
+	return refs, errs, nil
+}
+
+// Delete deletes received messages by receipt handle.
+func (s *Service) Delete(ctx context.Context, name string, in []ReceiptEntry, batch bool) ([]EntryResult, error) {
+	return s.receiptOp(ctx, name, in, batch, false)
+}
+
+// ChangeVisibility changes the visibility timeout of received messages.
+func (s *Service) ChangeVisibility(ctx context.Context, name string, in []ReceiptEntry, batch bool) ([]EntryResult, error) {
+	return s.receiptOp(ctx, name, in, batch, true)
+}
+
+func (s *Service) receiptOp(ctx context.Context, name string, in []ReceiptEntry, batch, visibility bool) ([]EntryResult, error) {
+	if batch {
+		ids := make([]string, len(in))
+		for i, e := range in {
+			ids[i] = e.ID
+		}
+		if err := checkBatch(ids); err != nil {
+			return nil, err
+		}
+	}
+	q, err := s.Queue(name)
+	if err != nil {
+		return nil, err
+	}
+	refs, errs, err := decodeReceipts(q, in, batch)
+	if err != nil {
+		return nil, err
+	}
+	if visibility {
+		for i, e := range in {
+			if errs[i] == nil && (e.Visibility < 0 || e.Visibility > broker.MaxVisibilityTimeout) {
+				err := broker.FieldError(broker.CodeInvalidArgument, "VisibilityTimeout", "must be from 0 to %d", int(broker.MaxVisibilityTimeout/time.Second))
+				if !batch {
+					return nil, err
+				}
+				errs[i] = err
+			}
+		}
+	}
+	out := make([]EntryResult, len(in))
+	var pos []int
+	var cmd *clusterv1.Command
+	if visibility {
+		var changes []*clusterv1.VisibilityChange
+		for i, r := range refs {
+			if errs[i] == nil {
+				changes = append(changes, &clusterv1.VisibilityChange{Receipt: r, TimeoutMs: in[i].Visibility.Milliseconds()})
+				pos = append(pos, i)
+			}
+		}
+		cmd = &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_CHANGE_VISIBILITY,
+			Body: &clusterv1.Command_QueueChangeVisibility{QueueChangeVisibility: &clusterv1.QueueChangeVisibility{Changes: changes}}}
+	} else {
+		var receipts []*clusterv1.ReceiptRef
+		for i, r := range refs {
+			if errs[i] == nil {
+				receipts = append(receipts, r)
+				pos = append(pos, i)
+			}
+		}
+		cmd = &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_DELETE,
+			Body: &clusterv1.Command_QueueDelete{QueueDelete: &clusterv1.QueueDelete{Receipts: receipts}}}
+	}
+	if len(pos) > 0 {
+		res, err := s.prop.Propose(ctx, q.Group, cmd)
+		if err != nil {
+			return nil, err
+		}
+		perEntry, ok := res.([]error)
+		if !ok || len(perEntry) != len(pos) {
+			return nil, errNoResult
+		}
+		for n, i := range pos {
+			errs[i] = perEntry[n]
+		}
+	}
+	okCount := 0
+	for i := range in {
+		out[i] = EntryResult{ID: in[i].ID, Err: errs[i]}
+		if errs[i] == nil {
+			okCount++
+		}
+	}
+	if !batch && errs[0] != nil {
+		return nil, errs[0]
+	}
+	if !visibility {
+		s.metrics.deleted(name, okCount)
+	}
+	return out, nil
+}
+
+// Purge deletes every message of the queue.
+func (s *Service) Purge(ctx context.Context, name string) error {
+	q, err := s.Queue(name)
+	if err != nil {
+		return err
+	}
+	_, err = s.prop.Propose(ctx, q.Group, &clusterv1.Command{
+		Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_PURGE,
+		Body: &clusterv1.Command_QueuePurge{QueuePurge: &clusterv1.QueuePurge{}}})
+	return err
+}

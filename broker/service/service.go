@@ -1,0 +1,327 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nimbusmq/nimbus/broker"
+	"github.com/nimbusmq/nimbus/broker/catalog"
+	"github.com/nimbusmq/nimbus/broker/queue"
+	clusterv1 "github.com/nimbusmq/nimbus/proto/cluster/v1"
+	"github.com/nimbusmq/nimbus/storage"
+)
+
+// Proposer commits a command to a raft group and returns the local FSM's
+// result for it (business errors as the error).
+type Proposer interface {
+	Propose(ctx context.Context, group uint64, cmd *clusterv1.Command) (any, error)
+}
+
+// Groups starts and removes the raft groups that hold queue partitions.
+type Groups interface {
+	// EnsureGroup makes sure group runs on this node and has a leader.
+	EnsureGroup(ctx context.Context, group uint64) error
+	// RemoveGroup stops group and deletes its log and state.
+	RemoveGroup(group uint64) error
+	// IsLeader reports whether this node leads group (workers run there).
+	IsLeader(group uint64) bool
+}
+
+// Config configures a Service.
+type Config struct {
+	// QueueURLBase prefixes queue URLs: QueueURLBase + "/" + account + "/" + name.
+	QueueURLBase string
+	// MetaGroup is the catalogue's raft group.
+	MetaGroup uint64
+}
+
+// Service implements queue operations. It is safe for concurrent use.
+type Service struct {
+	cfg     Config
+	db      *storage.DB
+	prop    Proposer
+	groups  Groups
+	catalog *catalog.Engine
+	metrics *Metrics
+	logger  *slog.Logger
+
+	// mu guards wake.
+	mu   sync.Mutex
+	wake map[uint64]chan struct{}
+
+	// deadKick is signalled when a receive dead-lettered messages.
+	deadKick chan struct{}
+}
+
+// New returns a Service.
+func New(cfg Config, db *storage.DB, p Proposer, g Groups, m *Metrics, logger *slog.Logger) *Service {
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	return &Service{cfg: cfg, db: db, prop: p, groups: g, catalog: catalog.New(cfg.MetaGroup),
+		metrics: m, logger: logger, wake: map[uint64]chan struct{}{}, deadKick: make(chan struct{}, 1)}
+}
+
+// QueueURL returns the URL of the named queue.
+func (s *Service) QueueURL(name string) string {
+	return s.cfg.QueueURLBase + "/" + broker.Account + "/" + name
+}
+
+// QueueNameFromURL accepts a queue URL or a bare name and returns the name.
+func QueueNameFromURL(urlOrName string) string {
+	if i := strings.LastIndexByte(urlOrName, '/'); i >= 0 {
+		return urlOrName[i+1:]
+	}
+	return urlOrName
+}
+
+// Queue returns the catalogue record of the named queue.
+func (s *Service) Queue(name string) (*catalog.Queue, error) {
+	var q *catalog.Queue
+	err := s.db.View(func(txn *storage.Txn) error {
+		var err error
+		q, err = s.catalog.Queue(txn, name)
+		return err
+	})
+	return q, err
+}
+
+// Queues returns every queue of the catalogue.
+func (s *Service) Queues() ([]*catalog.Queue, error) {
+	var out []*catalog.Queue
+	err := s.db.View(func(txn *storage.Txn) error {
+		var err error
+		out, err = s.catalog.ListQueues(txn, "", "", 1<<30)
+		return err
+	})
+	return out, err
+}
+
+func (s *Service) proposeMeta(ctx context.Context, cmd *clusterv1.Command) (*catalog.Queue, error) {
+	res, err := s.prop.Propose(ctx, s.cfg.MetaGroup, cmd)
+	if err != nil {
+		return nil, err
+	}
+	q, ok := res.(*catalog.Queue)
+	if !ok {
+		return nil, fmt.Errorf("meta command %v returned %T", cmd.GetType(), res)
+	}
+	return q, nil
+}
+
+// CreateQueue creates a queue (or returns the existing one if its
+// attributes match) and waits until its partition has a leader.
+func (s *Service) CreateQueue(ctx context.Context, name string, attrs, tags map[string]string) (*catalog.Queue, error) {
+	if err := broker.ValidateQueueName(name); err != nil {
+		return nil, err
+	}
+	if _, err := broker.DefaultQueueAttributes().Apply(attrs); err != nil {
+		return nil, err
+	}
+	if err := validateTags(tags); err != nil {
+		return nil, err
+	}
+	q, err := s.proposeMeta(ctx, &clusterv1.Command{
+		Type: clusterv1.CommandType_COMMAND_TYPE_CREATE_QUEUE,
+		Body: &clusterv1.Command_CreateQueue{CreateQueue: &clusterv1.CreateQueue{Name: name, Attributes: attrs, Tags: tags}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.groups.EnsureGroup(ctx, q.Group); err != nil {
+		return nil, fmt.Errorf("start partition of queue %q: %w", name, err)
+	}
+	return q, nil
+}
+
+// DeleteQueue removes a queue and all its messages.
+func (s *Service) DeleteQueue(ctx context.Context, name string) error {
+	q, err := s.proposeMeta(ctx, &clusterv1.Command{
+		Type: clusterv1.CommandType_COMMAND_TYPE_DELETE_QUEUE,
+		Body: &clusterv1.Command_DeleteQueue{DeleteQueue: &clusterv1.DeleteQueue{Name: name}},
+	})
+	if err != nil {
+		return err
+	}
+	s.metrics.forget(name)
+	return s.groups.RemoveGroup(q.Group)
+}
+
+// ListQueues returns up to max queue names starting with prefix, after
+// the position encoded in token, and the token of the next page ("" at the
+// end). max 0 returns up to 1000 names and no token (as SQS does).
+func (s *Service) ListQueues(prefix string, max int, token string) ([]string, string, error) {
+	if max < 0 || max > broker.MaxListQueues {
+		return nil, "", broker.FieldError(broker.CodeInvalidArgument, "MaxResults", "must be from 1 to %d", broker.MaxListQueues)
+	}
+	after := ""
+	if token != "" {
+		b, err := hex.DecodeString(token)
+		if err != nil || len(b) == 0 {
+			return nil, "", broker.FieldError(broker.CodeInvalidArgument, "NextToken", "invalid pagination token")
+		}
+		after = string(b)
+	}
+	limit := max
+	if limit == 0 {
+		limit = broker.MaxListQueues
+	}
+	var qs []*catalog.Queue
+	err := s.db.View(func(txn *storage.Txn) error {
+		var err error
+		qs, err = s.catalog.ListQueues(txn, prefix, after, limit+1)
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(qs) > limit {
+		qs = qs[:limit]
+		if max > 0 {
+			next = hex.EncodeToString([]byte(qs[len(qs)-1].Name))
+		}
+	}
+	names := make([]string, len(qs))
+	for i, q := range qs {
+		names[i] = q.Name
+	}
+	return names, next, nil
+}
+
+// QueueAttributes returns the requested attributes ("All" for every one),
+// computed ones included.
+func (s *Service) QueueAttributes(name string, names []string) (map[string]string, error) {
+	q, err := s.Queue(name)
+	if err != nil {
+		return nil, err
+	}
+	all := map[string]string{}
+	for k, v := range q.Attributes {
+		all[k] = v
+	}
+	st, err := s.stats(q)
+	if err != nil {
+		return nil, err
+	}
+	all[broker.AttrApproximateNumberOfMessages] = strconv.FormatInt(st.Visible, 10)
+	all[broker.AttrApproximateNumberOfMessagesNotVisible] = strconv.FormatInt(st.NotVisible, 10)
+	all[broker.AttrApproximateNumberOfMessagesDelayed] = strconv.FormatInt(st.Delayed, 10)
+	all[broker.AttrCreatedTimestamp] = strconv.FormatInt(q.CreatedMs/1000, 10)
+	all[broker.AttrLastModifiedTimestamp] = strconv.FormatInt(q.ModifiedMs/1000, 10)
+	all[broker.AttrQueueArn] = q.Arn()
+	out := map[string]string{}
+	for _, n := range names {
+		if n == "All" {
+			return all, nil
+		}
+		v, ok := all[n]
+		if !ok {
+			if !isKnownAttribute(n) {
+				return nil, broker.FieldError(broker.CodeInvalidAttribute, "AttributeNames", "unknown attribute %q", n)
+			}
+			continue // known but unset (e.g. RedrivePolicy)
+		}
+		out[n] = v
+	}
+	return out, nil
+}
+
+func isKnownAttribute(n string) bool {
+	switch n {
+	case broker.AttrRedrivePolicy, broker.AttrRedriveAllowPolicy, broker.AttrPolicy:
+		return true
+	}
+	return false
+}
+
+// stats reads the partition's counters from local state.
+func (s *Service) stats(q *catalog.Queue) (queue.Stats, error) {
+	var st queue.Stats
+	err := s.db.View(func(txn *storage.Txn) error {
+		var err error
+		st, err = queue.New(q.Group).Stats(txn, time.Now())
+		return err
+	})
+	return st, err
+}
+
+// SetQueueAttributes changes settable attributes.
+func (s *Service) SetQueueAttributes(ctx context.Context, name string, attrs map[string]string) error {
+	if _, err := broker.DefaultQueueAttributes().Apply(attrs); err != nil {
+		return err
+	}
+	_, err := s.proposeMeta(ctx, &clusterv1.Command{
+		Type: clusterv1.CommandType_COMMAND_TYPE_SET_QUEUE_ATTRIBUTES,
+		Body: &clusterv1.Command_SetQueueAttributes{SetQueueAttributes: &clusterv1.SetQueueAttributes{Name: name, Attributes: attrs}},
+	})
+	return err
+}
+
+// TagQueue adds or replaces tags.
+func (s *Service) TagQueue(ctx context.Context, name string, tags map[string]string) error {
+	if err := validateTags(tags); err != nil {
+		return err
+	}
+	_, err := s.proposeMeta(ctx, &clusterv1.Command{
+		Type: clusterv1.CommandType_COMMAND_TYPE_TAG_QUEUE,
+		Body: &clusterv1.Command_TagQueue{TagQueue: &clusterv1.TagQueue{Name: name, Tags: tags}},
+	})
+	return err
+}
+
+// UntagQueue removes tags.
+func (s *Service) UntagQueue(ctx context.Context, name string, keys []string) error {
+	_, err := s.proposeMeta(ctx, &clusterv1.Command{
+		Type: clusterv1.CommandType_COMMAND_TYPE_UNTAG_QUEUE,
+		Body: &clusterv1.Command_UntagQueue{UntagQueue: &clusterv1.UntagQueue{Name: name, Keys: keys}},
+	})
+	return err
+}
+
+// QueueTags returns the queue's tags.
+func (s *Service) QueueTags(name string) (map[string]string, error) {
+	q, err := s.Queue(name)
+	if err != nil {
+		return nil, err
+	}
+	return q.Tags, nil
+}
+
+func validateTags(tags map[string]string) error {
+	if len(tags) > broker.MaxTags {
+		return broker.FieldError(broker.CodeInvalidArgument, "Tags", "at most %d tags are allowed", broker.MaxTags)
+	}
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k == "" || len(k) > 128 || len(tags[k]) > 256 {
+			return broker.FieldError(broker.CodeInvalidArgument, "Tags."+k, "tag keys must be 1-128 characters and values at most 256")
+		}
+	}
+	return nil
+}
+
+// newMessageID returns a random UUID (version 4).
+func newMessageID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+var errNoResult = errors.New("service: unexpected result type")

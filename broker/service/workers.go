@@ -1,0 +1,165 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nimbusmq/nimbus/broker"
+	"github.com/nimbusmq/nimbus/broker/catalog"
+	"github.com/nimbusmq/nimbus/broker/queue"
+	clusterv1 "github.com/nimbusmq/nimbus/proto/cluster/v1"
+	"github.com/nimbusmq/nimbus/storage"
+)
+
+// wakeCh returns the channel closed at the next Notify of group. Take it
+// before reading state so that no wake-up is lost between read and wait.
+func (s *Service) wakeCh(group uint64) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.wake[group]
+	if ch == nil {
+		ch = make(chan struct{})
+		s.wake[group] = ch
+	}
+	return ch
+}
+
+// Notify wakes the long polls of group; call it after the group applied
+// an entry that may have made messages visible. It does not block.
+func (s *Service) Notify(group uint64) {
+	s.mu.Lock()
+	ch := s.wake[group]
+	delete(s.wake, group)
+	s.mu.Unlock()
+	if ch != nil {
+		close(ch)
+	}
+}
+
+// KickDeadLetters asks the dead-letter mover to run soon.
+func (s *Service) KickDeadLetters() {
+	select {
+	case s.deadKick <- struct{}{}:
+	default:
+	}
+}
+
+// RunWorkers runs the leader-side queue workers until ctx ends: the
+// dead-letter mover (copies dead-lettered messages to their DLQ, then
+// removes them from the source; a crash in between may duplicate a message
+// in the DLQ, never lose it) and the retention sweeper.
+func (s *Service) RunWorkers(ctx context.Context, sweepEvery time.Duration) {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.deadKick:
+			s.moveAllDeadLetters(ctx)
+		case <-t.C:
+			s.moveAllDeadLetters(ctx)
+			s.sweepRetention(ctx)
+		}
+	}
+}
+
+func (s *Service) ledQueues() []*catalog.Queue {
+	qs, err := s.Queues()
+	if err != nil {
+		s.logger.Warn("list queues for workers", "err", err)
+		return nil
+	}
+	out := qs[:0]
+	for _, q := range qs {
+		if s.groups.IsLeader(q.Group) {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+func (s *Service) moveAllDeadLetters(ctx context.Context) {
+	for _, q := range s.ledQueues() {
+		if err := s.moveDeadLetters(ctx, q); err != nil && ctx.Err() == nil {
+			s.logger.Warn("move dead letters", "queue", q.Name, "err", err)
+		}
+	}
+}
+
+// moveDeadLetters moves q's dead-lettered messages to its DLQ in batches.
+func (s *Service) moveDeadLetters(ctx context.Context, q *catalog.Queue) error {
+	for {
+		var dead []queue.Delivery
+		err := s.db.View(func(txn *storage.Txn) error {
+			var err error
+			dead, err = queue.New(q.Group).DeadLetters(txn, broker.MaxBatchEntries)
+			return err
+		})
+		if err != nil || len(dead) == 0 {
+			return err
+		}
+		a, err := q.Attrs()
+		if err != nil {
+			return err
+		}
+		if a.Redrive == nil {
+			return errors.New("messages are dead-lettered but the queue has no RedrivePolicy")
+		}
+		dlqName, err := broker.QueueNameFromArn(a.Redrive.DeadLetterTargetArn)
+		if err != nil {
+			return err
+		}
+		dlq, err := s.Queue(dlqName)
+		if err != nil {
+			return err
+		}
+		dlqAttrs, err := dlq.Attrs()
+		if err != nil {
+			return err
+		}
+		entries := make([]*clusterv1.SendEntry, len(dead))
+		seqs := make([]uint64, len(dead))
+		for i, d := range dead {
+			attrs := make([]*clusterv1.MessageAttribute, len(d.Attributes))
+			for j, at := range d.Attributes {
+				attrs[j] = &clusterv1.MessageAttribute{Name: at.Name, DataType: at.DataType, StringValue: at.StringValue, BinaryValue: at.BinaryValue}
+			}
+			entries[i] = &clusterv1.SendEntry{MessageId: d.MessageID, Body: d.Body, Attributes: attrs,
+				RetentionMs: dlqAttrs.Retention.Milliseconds(), SentUnixMs: d.SentAt.UnixMilli(), DeadLetterSourceArn: q.Arn()}
+			seqs[i] = d.Seq
+		}
+		if _, err := s.prop.Propose(ctx, dlq.Group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_SEND,
+			Body: &clusterv1.Command_QueueSend{QueueSend: &clusterv1.QueueSend{Entries: entries}}}); err != nil {
+			return err
+		}
+		if _, err := s.prop.Propose(ctx, q.Group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_REMOVE_DEAD,
+			Body: &clusterv1.Command_QueueRemoveDead{QueueRemoveDead: &clusterv1.QueueRemoveDead{Seqs: seqs}}}); err != nil {
+			return err
+		}
+		s.metrics.deadLettered(q.Name, len(dead))
+	}
+}
+
+// sweepRetention proposes bounded Expire commands for queues that hold
+// messages.
+func (s *Service) sweepRetention(ctx context.Context) {
+	for _, q := range s.ledQueues() {
+		st, err := s.stats(q)
+		if err != nil || st.Visible+st.NotVisible+st.Delayed == 0 {
+			continue
+		}
+		a, err := q.Attrs()
+		if err != nil || st.OldestSentAt.IsZero() || time.Since(st.OldestSentAt) < a.Retention {
+			continue
+		}
+		for i := 0; i < 100; i++ { // bounded per sweep
+			res, err := s.prop.Propose(ctx, q.Group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_EXPIRE,
+				Body: &clusterv1.Command_QueueExpire{QueueExpire: &clusterv1.QueueExpire{Limit: 1000}}})
+			if n, _ := res.(int); err != nil || n < 1000 {
+				break
+			}
+		}
+	}
+}

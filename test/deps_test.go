@@ -1,0 +1,89 @@
+package test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/nimbusmq/nimbus"
+
+// rule forbids packages matching from (exact, or prefix with "/...") from
+// importing, directly or not, any package with one of the prefixes in deny.
+type rule struct {
+	from string
+	deny []string
+	why  string
+}
+
+var engines = []string{mod + "/broker/queue", mod + "/broker/catalog"}
+
+var rules = []rule{
+	{mod + "/broker", []string{mod + "/", "github.com/", "google.golang.org/", "golang.org/"}, "the domain vocabulary is standard library only"},
+	{mod + "/broker/queue", append([]string{mod + "/broker/catalog", mod + "/broker/cluster", mod + "/broker/api", mod + "/broker/service", mod + "/broker/node", mod + "/broker/apply", mod + "/proto", "github.com/hashicorp/raft", "google.golang.org/grpc", "net/http"}), "engines are deterministic and know nothing of raft, gRPC or HTTP"},
+	{mod + "/broker/catalog", []string{mod + "/broker/queue", mod + "/broker/cluster", mod + "/broker/api", mod + "/broker/service", mod + "/broker/node", mod + "/broker/apply", mod + "/proto", "github.com/hashicorp/raft", "google.golang.org/grpc", "net/http"}, "engines are deterministic and know nothing of raft, gRPC or HTTP"},
+	{mod + "/broker/cluster", append(append([]string{}, engines...), mod+"/broker/apply", mod+"/broker/api", mod+"/broker/service", mod+"/broker/node"), "cluster never imports engines: node hands it an Applier"},
+	{mod + "/broker/apply", []string{mod + "/broker/cluster", mod + "/broker/api", mod + "/broker/service", mod + "/broker/node", "github.com/hashicorp/raft", "google.golang.org/grpc"}, "apply is a stateless dispatcher below cluster"},
+	{mod + "/broker/service", []string{mod + "/broker/cluster", mod + "/broker/api", mod + "/broker/node", "github.com/hashicorp/raft", "google.golang.org/grpc", "net/http"}, "the service is transport independent"},
+	{mod + "/broker/api/...", []string{mod + "/broker/cluster", mod + "/broker/node", mod + "/storage", "github.com/hashicorp/raft", "github.com/dgraph-io/badger"}, "API layers are thin and talk to the service"},
+	{mod + "/storage/...", []string{mod + "/broker", mod + "/client", mod + "/proto"}, "storage has no domain knowledge"},
+	{mod + "/storage", []string{mod + "/broker", "github.com/hashicorp/raft"}, "the storage facade knows nothing of raft"},
+	{mod + "/client/...", []string{mod + "/broker", mod + "/storage", "github.com/hashicorp/raft", "github.com/dgraph-io/badger"}, "SDK users must not pull in the server"},
+	{mod + "/bench/...", []string{mod + "/broker", mod + "/storage", "github.com/hashicorp/raft", "github.com/dgraph-io/badger"}, "the load generator is a client"},
+}
+
+func matches(pattern, pkg string) bool {
+	if p, ok := strings.CutSuffix(pattern, "/..."); ok {
+		return pkg == p || strings.HasPrefix(pkg, p+"/")
+	}
+	return pkg == pattern
+}
+
+func denied(deny []string, dep string) bool {
+	for _, d := range deny {
+		if dep == d || strings.HasPrefix(dep, strings.TrimSuffix(d, "/")+"/") || (strings.HasSuffix(d, "/") && strings.HasPrefix(dep, d)) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestDependencyDirection fails on a forbidden import (direct or transitive).
+func TestDependencyDirection(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps=false", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, mod+"/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	checked := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		pkg, deps := f[0], f[1:]
+		for _, r := range rules {
+			if !matches(r.from, pkg) {
+				continue
+			}
+			checked++
+			for _, d := range deps {
+				if d == pkg || strings.HasPrefix(d, pkg+"/") || strings.HasPrefix(d, mod+"/proto/") && strings.HasPrefix(pkg, mod+"/client") {
+					continue
+				}
+				if denied(r.deny, d) && !(pkg == mod+"/broker" && !strings.Contains(d, ".")) {
+					t.Errorf("%s imports %s: %s", pkg, d, r.why)
+				}
+			}
+		}
+	}
+	if checked < 8 {
+		t.Fatalf("only %d package/rule pairs checked; the rules no longer match the tree", checked)
+	}
+}
+
+// TestDependencyRuleCatches checks the checker on a known violation.
+func TestDependencyRuleCatches(t *testing.T) {
+	if !denied([]string{"github.com/hashicorp/raft"}, "github.com/hashicorp/raft") || denied([]string{mod + "/broker/queue"}, mod+"/broker/queuex") {
+		t.Fatal("denied() is wrong")
+	}
+	if !matches(mod+"/client/...", mod+"/client/internal/x") || matches(mod+"/broker", mod+"/broker/queue") {
+		t.Fatal("matches() is wrong")
+	}
+}
