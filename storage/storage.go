@@ -10,9 +10,9 @@ import (
 
 // Errors returned by the facade; badger's own errors never escape it.
 var (
-	ErrNotFound = errors.New("storage: key not found")
+	ErrNotFound  = errors.New("storage: key not found")
 	ErrTxnTooBig = errors.New("storage: transaction too big")
-	ErrClosed   = errors.New("storage: closed")
+	ErrClosed    = errors.New("storage: closed")
 )
 
 // Options configure Open.
@@ -198,3 +198,32 @@ func (b badgerLogger) Warningf(f string, a ...any) {
 }
 func (badgerLogger) Infof(string, ...any)  {}
 func (badgerLogger) Debugf(string, ...any) {}
+
+// DeletePrefix deletes every key with prefix in chunked transactions of at
+// most chunk keys, so it never stalls other writers (Badger's DropPrefix
+// blocks all writes to the DB). It is not atomic: a crash midway leaves a
+// suffix of the range, and calling it again finishes the job.
+func (db *DB) DeletePrefix(prefix []byte, chunk int) error {
+	for {
+		var batch [][]byte
+		err := db.View(func(txn *Txn) error {
+			return txn.Iterate(prefix, IterOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
+				batch = append(batch, append([]byte(nil), k...))
+				return len(batch) < chunk, nil
+			})
+		})
+		if err != nil || len(batch) == 0 {
+			return err
+		}
+		if err := db.Update(func(txn *Txn) error {
+			for _, k := range batch {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+}

@@ -264,11 +264,12 @@ func (g groups) RemoveGroup(id uint64) error {
 	if err := g.n.host.RemoveGroup(id); err != nil {
 		return err
 	}
-	prefixes := make([][]byte, len(keys.GroupStatePrefixes))
-	for i, p := range keys.GroupStatePrefixes {
-		prefixes[i] = keys.Group(p, id)
+	for _, p := range keys.GroupStatePrefixes {
+		if err := g.n.db.DeletePrefix(keys.Group(p, id), 4096); err != nil {
+			return err
+		}
 	}
-	return g.n.db.DropPrefix(prefixes...)
+	return nil
 }
 
 func (g groups) IsLeader(id uint64) bool { return g.n.host.IsLeader(id) }

@@ -63,4 +63,3 @@ func envDefaults(cmd *cobra.Command) error {
 	})
 	return err
 }
-

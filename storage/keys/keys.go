@@ -3,7 +3,8 @@
 // table below; IDs are stable and never reused. Integers are big-endian
 // fixed width, so byte order equals numeric order. Keys of a raft group's
 // state carry the group ID right after the prefix, so a group's state is a
-// contiguous range per prefix (snapshot = scan, restore = DropPrefix+load).
+// contiguous range per prefix (snapshot = scan, restore = chunked delete +
+// load; never DropPrefix, which blocks every writer of the DB).
 package keys
 
 import "encoding/binary"

@@ -1,0 +1,221 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nimbusmq/nimbus/client"
+	"github.com/nimbusmq/nimbus/client/clienttest"
+)
+
+func TestBody(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	sent := time.Unix(1_700_000_000, 123456789)
+	for _, size := range []int{1, MinSize, MinSize + 1, 1024, 64 << 10} {
+		m := newBodyMaker(size, rng)
+		a, b := m.make(sent, rng), m.make(sent, rng)
+		if len(a) != max(size, MinSize) {
+			t.Errorf("size %d: body of %d bytes", size, len(a))
+		}
+		if size > MinSize+16 && a == b {
+			t.Errorf("size %d: two bodies are identical", size)
+		}
+		got, ok := sentTime(a)
+		if !ok || !got.Equal(sent) {
+			t.Errorf("size %d: sentTime = %v, %v", size, got, ok)
+		}
+		if !utf8.ValidString(a) || strings.ContainsFunc(a, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
+			t.Errorf("size %d: body is not printable ASCII", size)
+		}
+	}
+	for _, bad := range []string{"", "hello", "nb:abc", "nb:0000000000000000000;", "xx:1700000000123456789;pad"} {
+		if _, ok := sentTime(bad); ok {
+			t.Errorf("sentTime(%q) accepted a foreign body", bad)
+		}
+	}
+}
+
+func TestClaim(t *testing.T) {
+	r := &queueRun{cfg: QueueConfig{Batch: 10, Count: 25}}
+	var got []int
+	for range 5 {
+		got = append(got, r.claim())
+	}
+	if want := []int{10, 10, 5, 0, 0}; !equalInts(got, want) {
+		t.Errorf("claims = %v, want %v", got, want)
+	}
+	unbounded := &queueRun{cfg: QueueConfig{Batch: 7}}
+	if n := unbounded.claim(); n != 7 {
+		t.Errorf("unbounded claim = %d", n)
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestValidate(t *testing.T) {
+	if err := DefaultQueueConfig().Validate(); err != nil {
+		t.Fatalf("default config invalid: %v", err)
+	}
+	for name, mutate := range map[string]func(*QueueConfig){
+		"no producers":   func(c *QueueConfig) { c.Producers = 0 },
+		"batch 11":       func(c *QueueConfig) { c.Batch = 11 },
+		"tiny size":      func(c *QueueConfig) { c.Size = MinSize - 1 },
+		"huge size":      func(c *QueueConfig) { c.Size = 2 << 20 },
+		"no bound":       func(c *QueueConfig) { c.Duration, c.Count = 0, 0 },
+		"negative rate":  func(c *QueueConfig) { c.Rate = -1 },
+		"no connections": func(c *QueueConfig) { c.Connections = 0 },
+		"wait 0":         func(c *QueueConfig) { c.ReceiveWait = 0 },
+	} {
+		c := DefaultQueueConfig()
+		mutate(&c)
+		if err := c.Validate(); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: Validate = %v, want ErrConfig", name, err)
+		}
+	}
+}
+
+func testConfig(srv *clienttest.Server) QueueConfig {
+	cfg := DefaultQueueConfig()
+	cfg.Client = client.Config{Addr: srv.Addr()}
+	cfg.Duration = 0
+	cfg.Count = 500
+	cfg.Producers, cfg.Consumers, cfg.Connections = 3, 2, 2
+	cfg.Size = 256
+	cfg.DrainTimeout = 10 * time.Second
+	return cfg
+}
+
+func TestRunQueueCount(t *testing.T) {
+	srv := clienttest.Start(t)
+	var progress bytes.Buffer
+	rep, err := RunQueue(t.Context(), testConfig(srv), &progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Sent != 500 || rep.Received != 500 || rep.Deleted != 500 || !rep.Drained || rep.SendErrors != 0 {
+		t.Errorf("report = %+v", rep)
+	}
+	if rep.SizeBytes != 256 || rep.SendMsgsPerSec <= 0 || rep.RecvMsgsPerSec <= 0 || rep.SendMBPerSec <= 0 {
+		t.Errorf("rates = %+v", rep)
+	}
+	if rep.SendP50Ms <= 0 || rep.SendP99Ms < rep.SendP50Ms || rep.SendP999Ms < rep.SendP99Ms ||
+		rep.E2EP50Ms <= 0 || rep.E2EP99Ms < rep.E2EP50Ms {
+		t.Errorf("latencies = %+v", rep)
+	}
+	if n := srv.Calls("SendMessageBatch"); n != 50 {
+		t.Errorf("SendMessageBatch calls = %d, want 50", n)
+	}
+	if !strings.HasPrefix(rep.Queue, "bench-") || srv.Calls("DeleteQueue") != 1 {
+		t.Errorf("queue %q, DeleteQueue calls %d: the created queue should be deleted", rep.Queue, srv.Calls("DeleteQueue"))
+	}
+	if progress.Len() > 0 && !strings.HasSuffix(progress.String(), "\n") {
+		t.Errorf("progress does not end its line: %q", progress.String())
+	}
+
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"send_msgs_per_sec", "recv_msgs_per_sec", "send_mb_per_sec", "send_p50_ms",
+		"send_p99_ms", "send_p999_ms", "e2e_p50_ms", "e2e_p99_ms", "sent", "received", "duration_sec"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("JSON report lacks %q: %s", k, b)
+		}
+	}
+}
+
+func TestRunQueueDurationRateExistingQueue(t *testing.T) {
+	srv := clienttest.Start(t)
+	c, err := client.New(t.Context(), client.Config{Addr: srv.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.CreateQueue(t.Context(), "mine", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Send(t.Context(), "mine", "not a benchmark message"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(srv)
+	cfg.Queue, cfg.Count, cfg.Duration, cfg.Rate, cfg.Batch = "mine", 0, time.Second, 200, 1
+	rep, err := RunQueue(t.Context(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 200/s for 1 s, one message per call: about 200, never a burst. (The
+	// test sent one SendMessage of its own.)
+	if rep.Sent < 100 || rep.Sent > 230 {
+		t.Errorf("sent %d at 200/s for 1s", rep.Sent)
+	}
+	if srv.Calls("SendMessage") != int(rep.Sent)+1 || srv.Calls("SendMessageBatch") != 0 {
+		t.Errorf("batch 1 should use SendMessage: %d SendMessage, %d SendMessageBatch", srv.Calls("SendMessage"), srv.Calls("SendMessageBatch"))
+	}
+	if rep.OtherReceived != 1 || rep.Received != rep.Sent || !rep.Drained {
+		t.Errorf("report = %+v", rep)
+	}
+	if srv.Calls("DeleteQueue") != 0 {
+		t.Error("an existing queue was deleted")
+	}
+}
+
+func TestRunQueueStops(t *testing.T) {
+	srv := clienttest.Start(t)
+	cfg := testConfig(srv)
+	cfg.Count, cfg.Duration = 0, time.Minute
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	rep, err := RunQueue(ctx, cfg, nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want the context's error", err)
+	}
+	if time.Since(start) > 5*time.Second || rep.Sent == 0 {
+		t.Errorf("cancelled run took %v and sent %d", time.Since(start), rep.Sent)
+	}
+	if srv.Calls("DeleteQueue") != 1 {
+		t.Error("the created queue was not deleted after cancel")
+	}
+
+	// A fatal error (the server rejects the message size) ends the run.
+	cfg = testConfig(srv)
+	cfg.Queue = "small"
+	c, err := client.New(t.Context(), client.Config{Addr: srv.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.CreateQueue(t.Context(), "small", map[string]string{"MaximumMessageSize": "100"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Duration, cfg.Count = time.Minute, 0
+	start = time.Now()
+	rep, err = RunQueue(t.Context(), cfg, nil)
+	if !errors.Is(err, client.ErrMessageTooLarge) || rep.Sent != 0 || rep.FirstError == "" {
+		t.Errorf("oversized messages: err = %v, report %+v", err, rep)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("fatal error took %v to stop the run", time.Since(start))
+	}
+}

@@ -1,0 +1,231 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	nimbusv1 "github.com/nimbusmq/nimbus/proto/nimbus/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+)
+
+// DefaultAddr is the gRPC address of a local `nimbus serve`.
+const DefaultAddr = "127.0.0.1:9700"
+
+// MaxResponseBytes is the largest gRPC response the client accepts: a receive
+// of 10 messages of 1 MiB each, with attributes and framing.
+const MaxResponseBytes = 16 << 20
+
+// Config configures a Client. The zero value is usable: empty fields take
+// the values of DefaultConfig.
+type Config struct {
+	// Addr is the server's gRPC address, host:port or any gRPC target
+	// ("dns:///nimbus.internal:9700", "passthrough:///bufnet").
+	Addr string
+	// DialOptions are appended after the client's own options, so they
+	// win: pass grpc.WithTransportCredentials to use TLS instead of the
+	// default plaintext connection.
+	DialOptions []grpc.DialOption
+}
+
+// DefaultConfig returns the configuration of a client of a local server.
+func DefaultConfig() Config { return Config{Addr: DefaultAddr} }
+
+// Client is a connection to a Nimbus server. It is safe for concurrent use;
+// share one Client per process and address. Every method takes the queue
+// either as a name ("orders") or as a queue URL (the last path segment is
+// the name), returns an *Error on failure, and honours ctx.
+type Client struct {
+	conn *grpc.ClientConn
+	svc  nimbusv1.QueueServiceClient
+}
+
+// New returns a client of the server at cfg.Addr. The connection is made
+// lazily: New does not fail when the server is down; the first call does,
+// with ErrUnavailable. ctx bounds New's own setup work.
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("new client: %w", err)
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultConfig().Addr
+	}
+	opts := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxResponseBytes)),
+	}, cfg.DialOptions...)
+	conn, err := grpc.NewClient(cfg.Addr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("new client for %q: %w", cfg.Addr, err)
+	}
+	return &Client{conn: conn, svc: nimbusv1.NewQueueServiceClient(conn)}, nil
+}
+
+// Close closes the connection. Calls in progress fail with a Canceled
+// status; calls after Close fail. Close is safe to call more than once.
+func (c *Client) Close() error {
+	// A second Close returns grpc.ErrClientConnClosing, a Canceled status.
+	if err := c.conn.Close(); err != nil && status.Code(err) != codes.Canceled {
+		return fmt.Errorf("close client: %w", err)
+	}
+	return nil
+}
+
+// QueueName returns the queue name in a queue name or URL: the text after
+// the last '/'. Queue names never contain '/'.
+func QueueName(nameOrURL string) string {
+	s := strings.TrimRight(nameOrURL, "/")
+	if i := strings.LastIndexByte(s, '/'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+// CreateQueue creates a queue, or returns the URL of the existing queue of
+// that name when its attributes are the same (ErrQueueExists otherwise).
+// attrs are SQS attribute names and values ("VisibilityTimeout": "60");
+// both maps may be nil.
+func (c *Client) CreateQueue(ctx context.Context, queue string, attrs, tags map[string]string) (string, error) {
+	resp, err := c.svc.CreateQueue(ctx, &nimbusv1.CreateQueueRequest{
+		QueueName: QueueName(queue), Attributes: attrs, Tags: tags,
+	})
+	if err != nil {
+		return "", fromRPC(ctx, err)
+	}
+	return resp.GetQueueUrl(), nil
+}
+
+// DeleteQueue deletes a queue and its messages.
+func (c *Client) DeleteQueue(ctx context.Context, queue string) error {
+	_, err := c.svc.DeleteQueue(ctx, &nimbusv1.DeleteQueueRequest{QueueName: QueueName(queue)})
+	return fromRPC(ctx, err)
+}
+
+// listPageSize is the page size ListQueues asks for; any value in 1-1000
+// makes the server paginate.
+const listPageSize = 1000
+
+// ListQueues returns the URLs of all queues whose name starts with prefix
+// (all queues when prefix is empty), following next tokens until the last
+// page. Order is the server's (by name).
+func (c *Client) ListQueues(ctx context.Context, prefix string) ([]string, error) {
+	var urls []string
+	seen := map[string]bool{}
+	token := ""
+	for {
+		resp, err := c.svc.ListQueues(ctx, &nimbusv1.ListQueuesRequest{
+			QueueNamePrefix: prefix, MaxResults: listPageSize, NextToken: token,
+		})
+		if err != nil {
+			return nil, fromRPC(ctx, err)
+		}
+		urls = append(urls, resp.GetQueueUrls()...)
+		token = resp.GetNextToken()
+		if token == "" {
+			return urls, nil
+		}
+		if seen[token] {
+			return nil, &Error{Code: CodeUnknown, Message: "list queues: server repeated next token " + token}
+		}
+		seen[token] = true
+	}
+}
+
+// GetQueueURL returns the URL of a queue.
+func (c *Client) GetQueueURL(ctx context.Context, queue string) (string, error) {
+	resp, err := c.svc.GetQueueUrl(ctx, &nimbusv1.GetQueueUrlRequest{QueueName: QueueName(queue)})
+	if err != nil {
+		return "", fromRPC(ctx, err)
+	}
+	return resp.GetQueueUrl(), nil
+}
+
+// GetQueueAttributes returns the named attributes of a queue, or all of them
+// (the SQS name "All") when names is empty. Unlike SQS, an empty list does
+// not mean "none".
+func (c *Client) GetQueueAttributes(ctx context.Context, queue string, names ...string) (map[string]string, error) {
+	if len(names) == 0 {
+		names = []string{"All"}
+	}
+	resp, err := c.svc.GetQueueAttributes(ctx, &nimbusv1.GetQueueAttributesRequest{
+		QueueName: QueueName(queue), AttributeNames: names,
+	})
+	if err != nil {
+		return nil, fromRPC(ctx, err)
+	}
+	if resp.GetAttributes() == nil {
+		return map[string]string{}, nil
+	}
+	return resp.GetAttributes(), nil
+}
+
+// SetQueueAttributes changes the given attributes of a queue; the others
+// keep their values. An empty RedrivePolicy value removes redrive.
+func (c *Client) SetQueueAttributes(ctx context.Context, queue string, attrs map[string]string) error {
+	_, err := c.svc.SetQueueAttributes(ctx, &nimbusv1.SetQueueAttributesRequest{
+		QueueName: QueueName(queue), Attributes: attrs,
+	})
+	return fromRPC(ctx, err)
+}
+
+// PurgeQueue deletes every message of a queue. A second purge within 60 s
+// fails with ErrPurgeInProgress.
+func (c *Client) PurgeQueue(ctx context.Context, queue string) error {
+	_, err := c.svc.PurgeQueue(ctx, &nimbusv1.PurgeQueueRequest{QueueName: QueueName(queue)})
+	return fromRPC(ctx, err)
+}
+
+// ListQueueTags returns the tags of a queue.
+func (c *Client) ListQueueTags(ctx context.Context, queue string) (map[string]string, error) {
+	resp, err := c.svc.ListQueueTags(ctx, &nimbusv1.ListQueueTagsRequest{QueueName: QueueName(queue)})
+	if err != nil {
+		return nil, fromRPC(ctx, err)
+	}
+	if resp.GetTags() == nil {
+		return map[string]string{}, nil
+	}
+	return resp.GetTags(), nil
+}
+
+// TagQueue adds or replaces tags of a queue.
+func (c *Client) TagQueue(ctx context.Context, queue string, tags map[string]string) error {
+	_, err := c.svc.TagQueue(ctx, &nimbusv1.TagQueueRequest{QueueName: QueueName(queue), Tags: tags})
+	return fromRPC(ctx, err)
+}
+
+// UntagQueue removes tags of a queue by key.
+func (c *Client) UntagQueue(ctx context.Context, queue string, keys ...string) error {
+	_, err := c.svc.UntagQueue(ctx, &nimbusv1.UntagQueueRequest{QueueName: QueueName(queue), TagKeys: keys})
+	return fromRPC(ctx, err)
+}
+
+// seconds converts d to whole seconds for the wire, rounding a fraction up
+// (a visibility timeout is never shortened) and saturating at the int32
+// range. Out-of-range values are left for the server to reject.
+func seconds(d time.Duration) int32 {
+	s := d / time.Second
+	if d%time.Second > 0 {
+		s++
+	}
+	switch {
+	case s > math.MaxInt32:
+		return math.MaxInt32
+	case s < math.MinInt32:
+		return math.MinInt32
+	}
+	return int32(s)
+}
+
+// optSeconds is seconds for an optional proto field: nil stays unset.
+func optSeconds(d *time.Duration) *int32 {
+	if d == nil {
+		return nil
+	}
+	s := seconds(*d)
+	return &s
+}

@@ -1,0 +1,58 @@
+// Package client is the Go SDK of Nimbus: a typed client of the
+// QueueService gRPC API (proto/nimbus/v1) with SQS standard-queue
+// semantics, plus a Consumer that runs a handler per message.
+//
+// It imports only the public proto, gRPC and the google.rpc status details,
+// never the broker or its storage, so programs that use it do not pull in
+// Badger or raft (test/deps_test.go enforces this).
+//
+// # Usage
+//
+//	c, err := client.New(ctx, client.Config{Addr: "127.0.0.1:9700"})
+//	if err != nil {
+//		return err
+//	}
+//	defer c.Close()
+//
+//	if _, err := c.CreateQueue(ctx, "orders", map[string]string{"VisibilityTimeout": "60"}, nil); err != nil {
+//		return err
+//	}
+//	if _, err := c.Send(ctx, "orders", `{"id":42}`,
+//		client.WithDelay(5*time.Second),
+//		client.WithAttribute("tenant", client.StringAttribute("acme"))); err != nil {
+//		return err
+//	}
+//	msgs, err := c.Receive(ctx, "orders", client.ReceiveOptions{Max: 10, Wait: new(20 * time.Second)})
+//	for _, m := range msgs {
+//		process(m.Body)
+//		_ = c.Delete(ctx, "orders", m.ReceiptHandle)
+//	}
+//
+// Most programs consume with a Consumer instead, which long-polls, runs
+// handlers concurrently, renews visibility while a handler runs and deletes
+// in batches:
+//
+//	cons := client.NewConsumer(c, "orders", func(ctx context.Context, m client.Message) error {
+//		return process(ctx, m.Body) // nil deletes; an error redelivers later
+//	}, client.ConsumerOptions{Concurrency: 8})
+//	err = cons.Run(ctx) // until ctx is cancelled
+//
+// # Errors
+//
+// Every method returns nil or an *Error carrying the stable Nimbus code
+// (the ErrorInfo reason of the status), the message, and the field at
+// fault. Compare with the sentinels:
+//
+//	if errors.Is(err, client.ErrQueueNotFound) { ... }
+//	var e *client.Error
+//	if errors.As(err, &e) { log.Print(e.Code, e.Field, e.Message) }
+//
+// Batch calls return an error only when the whole call failed; otherwise
+// each entry is listed as successful or failed, with its own *Error.
+//
+// # Concurrency and lifetime
+//
+// A Client is safe for concurrent use and should be shared. Every method
+// takes a context first and returns when it ends. Close releases the
+// connection; calls after Close fail.
+package client

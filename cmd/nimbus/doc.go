@@ -1,0 +1,19 @@
+// Command nimbus is the one Nimbus binary: `nimbus serve` runs a broker
+// node, and the other commands are clients of a running node over gRPC
+// (package client):
+//
+//	nimbus queue create|delete|list|get|set|purge   manage queues
+//	nimbus send QUEUE BODY                          send a message
+//	nimbus receive QUEUE                            receive (and optionally delete) messages
+//	nimbus delete QUEUE RECEIPT_HANDLE...           delete received messages
+//	nimbus bench queue                              load-generate and report (package bench)
+//
+// Global flags: --addr (env NIMBUS_ADDR), -o/--output table|json, --timeout.
+// Tables are for people; -o json prints JSON on stdout for scripts.
+//
+// Exit codes: 0 success; 1 the command ran and failed (a server or business
+// error, printed with its stable code, e.g. "(QUEUE_NOT_FOUND)"); 2 the
+// command line is wrong. Every error is one line on stderr: "nimbus: ...".
+//
+// main is a one-liner around run, which tests call directly.
+package main
