@@ -1,0 +1,200 @@
+package queue
+
+import (
+	"slices"
+	"time"
+
+	"github.com/nimbusmq/nimbus/broker"
+	"github.com/nimbusmq/nimbus/storage"
+	"github.com/nimbusmq/nimbus/storage/keys"
+)
+
+// MaxReceiveSkips bounds the expired, dead-lettered and purged messages one
+// Receive (and one NextVisible) steps over, so that a receive never scans
+// unboundedly. What it leaves is reclaimed by later receives and by Expire.
+const MaxReceiveSkips = 1000
+
+// maxMarkerSkips bounds the flagGone markers one Receive deletes. A marker
+// costs one delete and no record read, hence the larger bound.
+const maxMarkerSkips = 10 * MaxReceiveSkips
+
+// receiveLookahead is how many ready keys a Receive reads beyond the ones
+// it still needs, to absorb a few skips without a second seek.
+const receiveLookahead = 8
+
+// ReceiveRequest is a resolved ReceiveMessage.
+type ReceiveRequest struct {
+	Max             int           // 1..broker.MaxReceiveMessages
+	Visibility      time.Duration // 0..broker.MaxVisibilityTimeout
+	MaxReceiveCount int           // 0: no redrive; else the redrive policy's maxReceiveCount
+}
+
+// ReceiveResult is what a Receive delivered and what it cleaned up.
+type ReceiveResult struct {
+	Messages     []Delivery
+	DeadLettered int // moved to the dead state (DeadLetters lists them)
+	Expired      int // removed because their retention had passed
+}
+
+func (r *ReceiveRequest) validate() error {
+	switch {
+	case r.Max < 1 || r.Max > broker.MaxReceiveMessages:
+		return broker.FieldError(broker.CodeInvalidArgument, "MaxNumberOfMessages", "must be from 1 to %d, got %d", broker.MaxReceiveMessages, r.Max)
+	case r.Visibility < 0 || r.Visibility > broker.MaxVisibilityTimeout:
+		return broker.FieldError(broker.CodeInvalidArgument, "VisibilityTimeout", "must be from 0 to %v, got %v", broker.MaxVisibilityTimeout, r.Visibility)
+	case r.MaxReceiveCount < 0:
+		return broker.FieldError(broker.CodeInvalidArgument, "maxReceiveCount", "must not be negative, got %d", r.MaxReceiveCount)
+	}
+	return nil
+}
+
+// ready is a ready-index entry.
+type ready struct{ at, seq uint64 }
+
+// Receive delivers up to req.Max messages whose visibleAt <= now, in
+// (visibleAt, seq) order, and hides each until now+req.Visibility. On the
+// way it removes expired messages and, when req.MaxReceiveCount > 0, moves
+// messages already received MaxReceiveCount times to the dead state (SQS
+// dead-letters on the receive after maxReceiveCount is reached). It looks
+// at no more than req.Max+MaxReceiveSkips messages and maxMarkerSkips
+// flagGone markers.
+func (e *Engine) Receive(txn *storage.Txn, now time.Time, req ReceiveRequest) (ReceiveResult, error) {
+	var res ReceiveResult
+	if err := req.validate(); err != nil {
+		return res, err
+	}
+	o, err := e.begin(txn, now)
+	if err != nil {
+		return res, err
+	}
+	budget, markers := req.Max+MaxReceiveSkips, maxMarkerSkips
+	var delivered []uint64 // a message made visible again (Visibility 0) is not delivered twice
+	prefix := keys.Group(keys.PrefixQueueVis, e.group)
+	cursor := e.visKey(o.st.readyFloor, 0)
+	floor := o.st.readyFloor // where the next receive may start
+	for cursor != nil && len(res.Messages) < req.Max && budget > 0 && markers > 0 {
+		var batch []ready
+		want := min(budget, req.Max-len(res.Messages)+receiveLookahead)
+		next, beyond, err := o.scanIndex(prefix, cursor, o.now, want, true, func(at, seq uint64, _ []byte) (bool, error) {
+			batch = append(batch, ready{at, seq})
+			return true, nil
+		})
+		if err != nil {
+			return ReceiveResult{}, err
+		}
+		done := 0
+		for _, c := range batch {
+			if len(res.Messages) == req.Max || budget == 0 || markers == 0 {
+				break
+			}
+			done++
+			floor = c.at
+			d, kind, err := o.receiveOne(c, &req, &res, delivered)
+			if err != nil {
+				return ReceiveResult{}, err
+			}
+			switch kind {
+			case keyMarker:
+				markers--
+			case keyDelivered:
+				res.Messages = append(res.Messages, d)
+				delivered = append(delivered, c.seq)
+				budget--
+			default:
+				budget--
+			}
+		}
+		if done < len(batch) {
+			break
+		}
+		if next == nil {
+			floor = beyond // every key <= now was consumed
+		}
+		cursor = next
+	}
+	if f := min(floor, o.readyMin); f != o.st.readyFloor {
+		o.st.readyFloor, o.dirty = f, true
+	}
+	return res, o.finish()
+}
+
+// Kinds of ready keys, as receiveOne found them.
+const (
+	keyDelivered = iota
+	keySkipped   // purged, expired, dead-lettered, or delivered already
+	keyMarker    // a flagGone marker, deleted
+)
+
+// receiveOne applies a receive to one ready key: it deletes a flagGone
+// marker, reclaims a message that was purged or has expired, dead-letters
+// one received MaxReceiveCount times, and otherwise delivers it.
+func (o *op) receiveOne(c ready, req *ReceiveRequest, res *ReceiveResult, delivered []uint64) (Delivery, int, error) {
+	m, err := o.get(c.seq)
+	if err != nil {
+		return Delivery{}, 0, err
+	}
+	if m == nil || m.state != msgLive || m.visibleAt != c.at {
+		// Not the message's ready key: it must be a marker.
+		k := o.e.visKey(c.at, c.seq)
+		if v, err := o.txn.Get(k); err != nil || len(v) != 1 || v[0] != flagGone {
+			return Delivery{}, 0, corruptf("ready key (%d, %d) = %x (%v) has no live message", c.at, c.seq, v, err)
+		}
+		return Delivery{}, keyMarker, o.del(k, c.seq)
+	}
+	switch {
+	case slices.Contains(delivered, c.seq):
+		return Delivery{}, keySkipped, nil // delivered by this receive, visible again
+	case o.st.purged(c.seq):
+		return Delivery{}, keySkipped, o.erase(c.seq, m)
+	case m.expireAt <= o.now:
+		res.Expired++
+		return Delivery{}, keySkipped, o.dropLive(c.seq, m)
+	case req.MaxReceiveCount > 0 && m.receiveCount >= uint64(req.MaxReceiveCount):
+		res.DeadLettered++
+		return Delivery{}, keySkipped, o.kill(c.seq, m)
+	}
+	m.receiveCount++
+	if m.receiveCount == 1 {
+		m.firstReceiveAt = o.now
+	}
+	m.lastReceiveAt = o.now
+	if err := o.setVisible(c.seq, m, addMs(o.now, durMs(req.Visibility))); err != nil {
+		return Delivery{}, 0, err
+	}
+	if err := o.loadContent(c.seq, m); err != nil {
+		return Delivery{}, 0, err
+	}
+	return m.delivery(c.seq), keyDelivered, nil
+}
+
+// NextVisible reports whether a message is visible at now, and otherwise
+// the earliest time one becomes visible (ok is false when there is none),
+// for long-poll wake-ups. It is a hint: an expired message that no receive
+// has reclaimed yet counts as visible (the receive that wakes up reclaims
+// it), and after stepping over MaxReceiveSkips markers and purged messages
+// it answers with the key it stopped at.
+func (e *Engine) NextVisible(txn *storage.Txn, now time.Time) (visibleNow bool, next time.Time, ok bool, err error) {
+	o, err := e.begin(txn, now)
+	if err != nil || o.st.readyFloor == maxMs {
+		return false, time.Time{}, false, err
+	}
+	skipped := 0
+	var at uint64
+	_, _, err = o.scanIndex(keys.Group(keys.PrefixQueueVis, e.group), e.visKey(o.st.readyFloor, 0), maxMs, -1, false,
+		func(a, seq uint64, v []byte) (bool, error) {
+			at, ok = a, true
+			if (o.st.purged(seq) || len(v) == 1 && v[0] == flagGone) && skipped < MaxReceiveSkips {
+				skipped++
+				ok = false
+				return true, nil
+			}
+			return false, nil
+		})
+	switch {
+	case err != nil || !ok:
+		return false, time.Time{}, false, err
+	case at <= o.now:
+		return true, time.Time{}, true, nil
+	}
+	return false, timeOf(at), true, nil
+}

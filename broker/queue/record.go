@@ -1,0 +1,307 @@
+package queue
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/nimbusmq/nimbus/storage/codec"
+)
+
+// Record versions. A decoder rejects a version it does not know; a new
+// layout gets a new number and the decoder keeps reading the old ones.
+const (
+	stateVersion   byte = 1
+	metaVersion    byte = 1
+	contentVersion byte = 1
+)
+
+// Message states (the state byte of a message record).
+const (
+	msgLive byte = 0 // in the ready index and the expire index
+	msgDead byte = 1 // in the dead index only, waiting for the DLQ worker
+)
+
+// Values of the ready-index (PrefixQueueVis) keys.
+const (
+	flagDelayed  byte = 0 // never received: delayed while visibleAt > now
+	flagReceived byte = 1 // received at least once: in flight while visibleAt > now
+	// flagGone marks a ready key whose message left that position (deleted,
+	// expired, purged or moved) while the key's time was still ahead of
+	// now. The key is overwritten rather than deleted so that no tombstone
+	// ever lies ahead of now in the ready index: Badger's iterator steps
+	// over every tombstone between a seek and the next live key, and a
+	// receive that drains the queue would otherwise walk all of them. A
+	// receive deletes the marker once its time has passed.
+	flagGone byte = 2
+)
+
+// maxMs caps every stored time so that sums never overflow and every value
+// converts back to a time.Time. As a floor it means "no key".
+const maxMs = math.MaxInt64 / 2
+
+// state is the partition's state record.
+type state struct {
+	nextSeq     uint64 // next sequence number to assign; >= 1
+	lastMs      uint64 // largest effective time ever applied (ms since epoch)
+	live        uint64 // live messages with seq >= purgeBelow
+	dead        uint64 // dead-lettered messages with seq >= purgeBelow
+	purgeBelow  uint64 // messages with seq < purgeBelow are purged (logically gone)
+	head        uint64 // smallest seq that has a record, or nextSeq if none
+	readyFloor  uint64 // every ready key has visibleAt >= readyFloor (maxMs: no key)
+	expireFloor uint64 // every expire key has expireAt >= expireFloor (maxMs: no key)
+}
+
+func newState() state {
+	return state{nextSeq: 1, head: 1, readyFloor: maxMs, expireFloor: maxMs}
+}
+
+// purged reports whether seq was removed by a purge (its record, if it is
+// still there, is garbage that the counters no longer include).
+func (s *state) purged(seq uint64) bool { return seq < s.purgeBelow }
+
+// purgeLeft reports whether purged records remain to be reclaimed.
+func (s *state) purgeLeft() bool { return s.head < s.purgeBelow }
+
+func (s *state) encode() []byte {
+	b := make([]byte, 0, 1+8*binary.MaxVarintLen64)
+	b = append(b, stateVersion)
+	for _, v := range [...]uint64{s.nextSeq, s.lastMs, s.live, s.dead, s.purgeBelow, s.head, s.readyFloor, s.expireFloor} {
+		b = binary.AppendUvarint(b, v)
+	}
+	return codec.Encode(nil, b)
+}
+
+func decodeState(frame []byte) (state, error) {
+	p, err := codec.Decode(frame)
+	if err != nil {
+		return state{}, fmt.Errorf("decode queue state: %w", err)
+	}
+	r := reader{b: p}
+	if v := r.byte(); r.err == nil && v != stateVersion {
+		return state{}, corruptf("queue state version %d", v)
+	}
+	s := state{
+		nextSeq: r.uvarint(), lastMs: r.uvarint(), live: r.uvarint(), dead: r.uvarint(),
+		purgeBelow: r.uvarint(), head: r.uvarint(), readyFloor: r.uvarint(), expireFloor: r.uvarint(),
+	}
+	if err := r.done(); err != nil {
+		return state{}, fmt.Errorf("decode queue state: %w", err)
+	}
+	if s.nextSeq == 0 || s.purgeBelow > s.nextSeq || s.head > s.nextSeq || s.readyFloor > maxMs || s.expireFloor > maxMs {
+		return state{}, corruptf("queue state out of range: %+v", s)
+	}
+	return s, nil
+}
+
+// message is one message: its meta record (small, rewritten by every
+// receive and visibility change) and its content record (id, body,
+// attributes, DLQ source: written once at send, read only to deliver).
+// Times are ms since the epoch.
+type message struct {
+	// Meta record.
+	state          byte
+	visibleAt      uint64
+	expireAt       uint64
+	sentAt         uint64
+	receiveCount   uint64
+	firstReceiveAt uint64 // meaningful only when receiveCount > 0
+	lastReceiveAt  uint64 // meaningful only when receiveCount > 0
+	// Content record, loaded on demand (loadContent).
+	id        string
+	body      string
+	attrs     []Attribute
+	dlqSource string
+}
+
+// flag is the ready-index value of the message.
+func (m *message) flag() byte {
+	if m.receiveCount > 0 {
+		return flagReceived
+	}
+	return flagDelayed
+}
+
+func (m *message) encodeMeta() []byte {
+	b := make([]byte, 0, 2+6*binary.MaxVarintLen64)
+	b = append(b, metaVersion, m.state)
+	for _, v := range [...]uint64{m.visibleAt, m.expireAt, m.sentAt, m.receiveCount, m.firstReceiveAt, m.lastReceiveAt} {
+		b = binary.AppendUvarint(b, v)
+	}
+	return codec.Encode(nil, b)
+}
+
+func decodeMeta(frame []byte) (*message, error) {
+	p, err := codec.Decode(frame)
+	if err != nil {
+		return nil, fmt.Errorf("decode message: %w", err)
+	}
+	r := reader{b: p}
+	if v := r.byte(); r.err == nil && v != metaVersion {
+		return nil, corruptf("message meta version %d", v)
+	}
+	m := &message{state: r.byte()}
+	m.visibleAt, m.expireAt, m.sentAt = r.uvarint(), r.uvarint(), r.uvarint()
+	m.receiveCount, m.firstReceiveAt, m.lastReceiveAt = r.uvarint(), r.uvarint(), r.uvarint()
+	if err := r.done(); err != nil {
+		return nil, fmt.Errorf("decode message: %w", err)
+	}
+	if m.state != msgLive && m.state != msgDead {
+		return nil, corruptf("message state %d", m.state)
+	}
+	return m, nil
+}
+
+func (m *message) encodeContent() []byte {
+	n := 1 + 4*binary.MaxVarintLen64 + len(m.id) + len(m.body) + len(m.dlqSource)
+	for _, a := range m.attrs {
+		n += 4*binary.MaxVarintLen64 + len(a.Name) + len(a.DataType) + len(a.StringValue) + len(a.BinaryValue)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, contentVersion)
+	b = appendString(b, m.id)
+	b = appendString(b, m.body)
+	b = binary.AppendUvarint(b, uint64(len(m.attrs)))
+	for _, a := range m.attrs {
+		b = appendString(b, a.Name)
+		b = appendString(b, a.DataType)
+		b = appendString(b, a.StringValue)
+		b = appendString(b, string(a.BinaryValue))
+	}
+	b = appendString(b, m.dlqSource)
+	return codec.Encode(nil, b)
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// decodeContent fills m's content fields from a content record.
+func (m *message) decodeContent(frame []byte) error {
+	p, err := codec.Decode(frame)
+	if err != nil {
+		return fmt.Errorf("decode message content: %w", err)
+	}
+	r := reader{b: p}
+	if v := r.byte(); r.err == nil && v != contentVersion {
+		return corruptf("message content version %d", v)
+	}
+	m.id, m.body = r.str(), r.str()
+	m.attrs = nil
+	// Each attribute takes at least 4 bytes: bound the count before allocating.
+	if n := r.uvarint(); r.err == nil && n > 0 {
+		if n > uint64(len(r.b)/4) {
+			return corruptf("message has %d attributes in %d bytes", n, len(r.b))
+		}
+		m.attrs = make([]Attribute, n)
+		for i := range m.attrs {
+			a := &m.attrs[i]
+			a.Name, a.DataType, a.StringValue = r.str(), r.str(), r.str()
+			if v := r.bytes(); len(v) > 0 {
+				a.BinaryValue = append([]byte(nil), v...)
+			}
+		}
+	}
+	m.dlqSource = r.str()
+	if err := r.done(); err != nil {
+		return fmt.Errorf("decode message content: %w", err)
+	}
+	return nil
+}
+
+// reader decodes a payload strictly: the first failure sticks, and done
+// rejects trailing bytes.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) fail(what string) {
+	if r.err == nil {
+		r.err = corruptf("truncated or malformed %s", what)
+	}
+}
+
+func (r *reader) byte() byte {
+	if r.err != nil || len(r.b) == 0 {
+		r.fail("byte")
+		return 0
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
+	return v
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail("varint")
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) bytes() []byte {
+	n := r.uvarint()
+	if r.err != nil {
+		return nil
+	}
+	if n > uint64(len(r.b)) {
+		r.fail("length-prefixed field")
+		return nil
+	}
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) str() string { return string(r.bytes()) }
+
+func (r *reader) done() error {
+	if r.err == nil && len(r.b) != 0 {
+		r.err = corruptf("%d trailing bytes", len(r.b))
+	}
+	return r.err
+}
+
+func corruptf(format string, args ...any) error {
+	return fmt.Errorf("queue: %w: %s", codec.ErrCorrupt, fmt.Sprintf(format, args...))
+}
+
+// msOf converts a time to stored ms, clamped to [0, maxMs].
+func msOf(t time.Time) uint64 {
+	ms := t.UnixMilli()
+	switch {
+	case ms < 0:
+		return 0
+	case ms > maxMs:
+		return maxMs
+	}
+	return uint64(ms)
+}
+
+// durMs converts a duration to ms, rounding up so that a timeout never
+// ends early; negative durations are 0.
+func durMs(d time.Duration) uint64 {
+	if d <= 0 {
+		return 0
+	}
+	return uint64((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// addMs adds two stored times/durations, saturating at maxMs.
+func addMs(a, b uint64) uint64 {
+	if a >= maxMs || b >= maxMs-a {
+		return maxMs
+	}
+	return a + b
+}
+
+// timeOf converts stored ms back to a UTC time.
+func timeOf(ms uint64) time.Time { return time.UnixMilli(int64(ms)).UTC() }

@@ -1,0 +1,104 @@
+package queue
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/nimbusmq/nimbus/broker"
+	"github.com/nimbusmq/nimbus/storage"
+)
+
+// SendEntry is one message to append. The API layer has validated and
+// resolved every field; the engine only rejects values that would break
+// its invariants.
+type SendEntry struct {
+	MessageID  string        // stamped by the proposer; must not be empty
+	Body       string        // stored as given
+	Attributes []Attribute   // sorted by Name by the caller; stored as given
+	Delay      time.Duration // resolved (per-message or queue default); >= 0
+	Retention  time.Duration // the queue's retention at send time; > 0
+	// SentAt is the enqueue time. Zero means the effective command time; a
+	// move to a dead-letter queue passes the original time, so retention in
+	// the DLQ counts from the first enqueue (as in SQS).
+	SentAt              time.Time
+	DeadLetterSourceArn string
+}
+
+// SendResult is the outcome of one SendEntry.
+type SendResult struct {
+	Seq uint64
+}
+
+// Send appends the entries in order with increasing sequence numbers. Per
+// partition, sequence numbers start at 1 and are never reused, not even
+// after a purge. A message is receivable from now+Delay and expires at
+// SentAt+Retention. An invalid entry fails the whole call with
+// broker.ErrInvalidArgument and nothing is written.
+func (e *Engine) Send(txn *storage.Txn, now time.Time, entries []SendEntry) ([]SendResult, error) {
+	for i := range entries {
+		if err := entries[i].validate(i); err != nil {
+			return nil, err
+		}
+	}
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	o, err := e.begin(txn, now)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SendResult, len(entries))
+	for i := range entries {
+		seq, err := o.send(&entries[i])
+		if err != nil {
+			return nil, err
+		}
+		out[i].Seq = seq
+	}
+	return out, o.finish()
+}
+
+func (s *SendEntry) validate(i int) error {
+	switch {
+	case s.MessageID == "":
+		return broker.FieldError(broker.CodeInvalidArgument, fmt.Sprintf("Entries[%d].MessageId", i), "message id is empty")
+	case s.Delay < 0:
+		return broker.FieldError(broker.CodeInvalidArgument, fmt.Sprintf("Entries[%d].DelaySeconds", i), "delay %v is negative", s.Delay)
+	case s.Retention <= 0:
+		return broker.FieldError(broker.CodeInvalidArgument, fmt.Sprintf("Entries[%d].MessageRetentionPeriod", i), "retention %v is not positive", s.Retention)
+	}
+	return nil
+}
+
+func (o *op) send(s *SendEntry) (uint64, error) {
+	seq := o.st.nextSeq
+	o.st.nextSeq++
+	o.st.live++
+	o.dirty = true
+	sentAt := o.now
+	if !s.SentAt.IsZero() {
+		sentAt = msOf(s.SentAt)
+	}
+	m := &message{
+		state:     msgLive,
+		visibleAt: addMs(o.now, durMs(s.Delay)),
+		// A message whose retention has already passed (a DLQ move of an
+		// old message) expires now: no index key is ever behind now.
+		expireAt:  max(addMs(sentAt, durMs(s.Retention)), o.now),
+		sentAt:    sentAt,
+		id:        s.MessageID,
+		body:      s.Body,
+		attrs:     s.Attributes,
+		dlqSource: s.DeadLetterSourceArn,
+	}
+	if err := o.put(seq, m); err != nil {
+		return 0, err
+	}
+	if err := o.set(o.e.contentKey(seq), m.encodeContent(), seq); err != nil {
+		return 0, err
+	}
+	if err := o.setReady(m.visibleAt, seq, flagDelayed); err != nil {
+		return 0, err
+	}
+	return seq, o.setExpire(m.expireAt, seq)
+}
