@@ -2,4 +2,9 @@
 // nothing of the domain: keys are opaque bytes whose layout storage/keys
 // owns. Every write transaction is committed with fsync (SyncWrites), so a
 // commit that returned nil is on disk.
+//
+// Conflict detection is off: each raft group's state has exactly one
+// writer (its FSM goroutine) and groups' keys are disjoint, so optimistic
+// conflict checks would only cost CPU. Code that adds another writer to a
+// key range must serialize its writes itself.
 package storage

@@ -38,6 +38,7 @@ func Open(opts Options) (*DB, error) {
 		WithSyncWrites(true).
 		WithMemTableSize(128 << 20).
 		WithNumVersionsToKeep(1).
+		WithDetectConflicts(false).
 		WithLogger(badgerLogger{opts.Logger}).
 		WithMetricsEnabled(false)
 	if opts.InMemory {
