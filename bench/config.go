@@ -23,6 +23,10 @@ type QueueConfig struct {
 	Queue string
 	// Producers is the number of sending goroutines, >= 1.
 	Producers int
+	// Inflight is the number of calls each producer and each consumer keeps
+	// outstanding at once (a pipelining window, like a publisher-confirm
+	// window), >= 1. 1 means each waits for its reply before the next call.
+	Inflight int
 	// Consumers is the number of receiving and deleting goroutines, >= 0;
 	// 0 measures sending only.
 	Consumers int
@@ -55,6 +59,7 @@ func DefaultQueueConfig() QueueConfig {
 		Client:       client.DefaultConfig(),
 		Connections:  1,
 		Producers:    1,
+		Inflight:     1,
 		Consumers:    1,
 		Size:         1024,
 		Batch:        10,
@@ -81,6 +86,7 @@ func (c QueueConfig) Validate() error {
 	}{
 		{c.Connections >= 1, fmt.Sprintf("connections must be at least 1, got %d", c.Connections)},
 		{c.Producers >= 1, fmt.Sprintf("producers must be at least 1, got %d", c.Producers)},
+		{c.Inflight >= 1, fmt.Sprintf("inflight must be at least 1, got %d", c.Inflight)},
 		{c.Consumers >= 0, fmt.Sprintf("consumers must not be negative, got %d", c.Consumers)},
 		{c.Size >= MinSize && c.Size <= maxSize, fmt.Sprintf("size must be from %d to %d bytes, got %d", MinSize, maxSize, c.Size)},
 		{c.Batch >= 1 && c.Batch <= 10, fmt.Sprintf("batch must be from 1 to 10, got %d", c.Batch)},

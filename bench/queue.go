@@ -159,18 +159,21 @@ func (r *queueRun) run(parent context.Context, clients []*client.Client, progres
 
 	start := time.Now()
 	p := startProgress(progress, r, start)
-	sendHists := make([]*Histogram, r.cfg.Producers)
-	e2eHists := make([]*Histogram, r.cfg.Consumers)
+	// Each producer and consumer keeps Inflight calls outstanding: one loop
+	// per outstanding call.
+	nProd, nCons := r.cfg.Producers*r.cfg.Inflight, r.cfg.Consumers*r.cfg.Inflight
+	sendHists := make([]*Histogram, nProd)
+	e2eHists := make([]*Histogram, nCons)
 	var producers, consumers sync.WaitGroup
-	for i := range r.cfg.Producers {
+	for i := range nProd {
 		sendHists[i] = &Histogram{}
 		rng := rand.New(rand.NewPCG(seed, uint64(i+1)))
 		c := clients[i%len(clients)]
 		producers.Go(func() { r.produce(pctx, ctx, c, rng, sendHists[i]) })
 	}
-	for j := range r.cfg.Consumers {
+	for j := range nCons {
 		e2eHists[j] = &Histogram{}
-		c := clients[(r.cfg.Producers+j)%len(clients)]
+		c := clients[(nProd+j)%len(clients)]
 		consumers.Go(func() { r.consume(cctx, ctx, c, e2eHists[j]) })
 	}
 	producers.Wait()

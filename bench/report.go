@@ -16,6 +16,7 @@ type QueueReport struct {
 	Queue     string  `json:"queue"`
 	Producers int     `json:"producers"`
 	Consumers int     `json:"consumers"`
+	Inflight  int     `json:"inflight"`
 	SizeBytes int     `json:"size_bytes"`
 	Batch     int     `json:"batch"`
 	Rate      float64 `json:"rate,omitempty"` // the requested cap; 0 = unlimited
@@ -65,7 +66,7 @@ func ms(d time.Duration) float64 { return round3(float64(d) / float64(time.Milli
 // report assembles the QueueReport from the counters and histograms.
 func (r *queueRun) report(start, sendEnd, end time.Time, sendH, e2eH *Histogram) QueueReport {
 	rep := QueueReport{
-		Queue: r.queue, Producers: r.cfg.Producers, Consumers: r.cfg.Consumers,
+		Queue: r.queue, Producers: r.cfg.Producers, Consumers: r.cfg.Consumers, Inflight: r.cfg.Inflight,
 		SizeBytes: r.body.size, Batch: r.cfg.Batch, Rate: r.cfg.Rate,
 		DurationSec: round3(sendEnd.Sub(start).Seconds()),
 		DrainSec:    round3(end.Sub(sendEnd).Seconds()),

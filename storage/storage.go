@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/google/btree"
 )
 
 // Errors returned by the facade; badger's own errors never escape it.
@@ -62,13 +63,22 @@ func (db *DB) View(fn func(*Txn) error) error {
 // Update runs fn in a read-write transaction and commits it with fsync if fn
 // returns nil. A txn that grows too big returns ErrTxnTooBig from Set/Delete.
 func (db *DB) Update(fn func(*Txn) error) error {
-	err := db.bdb.Update(func(t *badger.Txn) error { return fn(&Txn{t: t}) })
-	return translate(err)
+	t := db.NewTxn(true)
+	defer t.Discard()
+	if err := fn(t); err != nil {
+		return translate(err)
+	}
+	return t.Commit()
 }
 
 // NewTxn starts a transaction the caller commits or discards. Use it where
 // one logical batch must be split across commits on ErrTxnTooBig.
-func (db *DB) NewTxn(update bool) *Txn { return &Txn{t: db.bdb.NewTransaction(update)} }
+func (db *DB) NewTxn(update bool) *Txn {
+	if !update {
+		return &Txn{t: db.bdb.NewTransaction(false)}
+	}
+	return &Txn{t: db.bdb.NewTransaction(true), view: db.bdb.NewTransaction(false), writes: newOverlay()}
+}
 
 // DropPrefix deletes every key with one of the prefixes.
 func (db *DB) DropPrefix(prefixes ...[]byte) error { return translate(db.bdb.DropPrefix(prefixes...)) }
@@ -92,6 +102,10 @@ func (db *DB) RunGC(discardRatio float64) error {
 // Txn is a transaction. It is not safe for concurrent use.
 type Txn struct {
 	t *badger.Txn
+	// Update transactions only: a read-only view opened with t, and t's
+	// writes in key order (see overlay.go).
+	view   *badger.Txn
+	writes *btree.BTreeG[write]
 }
 
 // Get returns a copy of the value of key, or ErrNotFound.
@@ -113,16 +127,33 @@ func (t *Txn) Has(key []byte) (bool, error) {
 }
 
 // Set writes key=val. The caller must not modify key or val until commit.
-func (t *Txn) Set(key, val []byte) error { return translate(t.t.Set(key, val)) }
+func (t *Txn) Set(key, val []byte) error {
+	if err := t.t.Set(key, val); err != nil {
+		return translate(err)
+	}
+	t.writes.ReplaceOrInsert(write{key: key, val: val})
+	return nil
+}
 
 // Delete removes key. The caller must not modify key until commit.
-func (t *Txn) Delete(key []byte) error { return translate(t.t.Delete(key)) }
+func (t *Txn) Delete(key []byte) error {
+	if err := t.t.Delete(key); err != nil {
+		return translate(err)
+	}
+	t.writes.ReplaceOrInsert(write{key: key, del: true})
+	return nil
+}
 
 // Commit commits an update transaction (with fsync).
 func (t *Txn) Commit() error { return translate(t.t.Commit()) }
 
 // Discard releases the transaction; safe after Commit.
-func (t *Txn) Discard() { t.t.Discard() }
+func (t *Txn) Discard() {
+	t.t.Discard()
+	if t.view != nil {
+		t.view.Discard()
+	}
+}
 
 // IterOptions configure Iterate.
 type IterOptions struct {
@@ -139,12 +170,6 @@ type IterOptions struct {
 // false or an error. key and val are only valid during the call; copy them
 // to keep them.
 func (t *Txn) Iterate(prefix []byte, o IterOptions, fn func(key, val []byte) (bool, error)) error {
-	bo := badger.DefaultIteratorOptions
-	bo.Prefix = prefix
-	bo.Reverse = o.Reverse
-	bo.PrefetchValues = !o.KeysOnly
-	it := t.t.NewIterator(bo)
-	defer it.Close()
 	start := o.Start
 	if start == nil {
 		start = prefix
@@ -152,6 +177,15 @@ func (t *Txn) Iterate(prefix []byte, o IterOptions, fn func(key, val []byte) (bo
 			start = append(append([]byte{}, prefix...), 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF)
 		}
 	}
+	if t.view != nil {
+		return t.iterateMerged(prefix, start, o, fn)
+	}
+	bo := badger.DefaultIteratorOptions
+	bo.Prefix = prefix
+	bo.Reverse = o.Reverse
+	bo.PrefetchValues = !o.KeysOnly
+	it := t.t.NewIterator(bo)
+	defer it.Close()
 	for it.Seek(start); it.ValidForPrefix(prefix); it.Next() {
 		item := it.Item()
 		var val []byte

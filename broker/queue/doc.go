@@ -21,6 +21,12 @@
 // Work per call is bounded, so that a transaction stays small: Receive
 // steps over at most MaxReceiveSkips expired, dead or purged messages,
 // Purge is O(1) (the records it leaves are reclaimed by Expire), and
-// Expire and Drop take a limit. DESIGN.md describes the keyspace, the
-// record formats, the state transitions and the invariants.
+// Expire and Drop take a limit. Scans never walk the deleted keys that a
+// queue leaves behind (see DESIGN.md, "Tombstones").
+//
+// Three read helpers serve the leader's workers and are not commands:
+// NextVisible (long-poll wake-ups), NextExpire (when to propose Expire) and
+// DeadLetters (what to copy to the dead-letter queue before RemoveDead).
+// DESIGN.md describes the keyspace, the record formats, the state
+// transitions and the invariants.
 package queue

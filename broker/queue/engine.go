@@ -38,8 +38,8 @@ type Delivery struct {
 	Body         string
 	Attributes   []Attribute
 	SentAt       time.Time
-	// FirstReceiveAt is zero when the message was never received (possible
-	// only from DeadLetters with MaxReceiveCount 0, which Receive never uses).
+	// FirstReceiveAt is the time of the first receive. It is always set: a
+	// message is dead-lettered only after at least one receive.
 	FirstReceiveAt      time.Time
 	DeadLetterSourceArn string
 }
@@ -84,6 +84,9 @@ type op struct {
 	// headErased is set when the record at st.head was erased: finish
 	// moves head to the next record.
 	headErased bool
+	// dropping makes unready delete keys outright: nothing will scan the
+	// partition again.
+	dropping bool
 }
 
 // begin loads the state record and computes the effective time. A command
@@ -223,7 +226,7 @@ func (o *op) setReady(at, seq uint64, flag byte) error {
 // (the tombstone lies behind every later receive), a flagGone marker when
 // it is still ahead (see flagGone).
 func (o *op) unready(at, seq uint64) error {
-	if at > o.now {
+	if at > o.now && !o.dropping {
 		return o.set(o.e.visKey(at, seq), []byte{flagGone}, seq)
 	}
 	return o.del(o.e.visKey(at, seq), seq)

@@ -206,13 +206,16 @@ func (h *harness) messageDump() []kv {
 	return out
 }
 
-// count returns how many keys the DB holds under prefix for the group.
+// count returns how many keys the DB holds under prefix for the group;
+// under PrefixQueueMsg, how many messages (meta records).
 func (h *harness) count(prefix byte) int {
 	h.t.Helper()
 	n := 0
 	h.view(func(txn *storage.Txn) error {
-		return txn.Iterate(keys.Group(prefix, testGroup), storage.IterOptions{KeysOnly: true}, func(_, _ []byte) (bool, error) {
-			n++
+		return txn.Iterate(keys.Group(prefix, testGroup), storage.IterOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			if prefix != keys.PrefixQueueMsg || len(k) == msgKeyLen {
+				n++
+			}
 			return true, nil
 		})
 	})

@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"bytes"
 	"fmt"
 	"time"
 
@@ -48,9 +47,11 @@ const (
 
 // Expire reclaims up to limit messages: first the records left by a purge,
 // then messages whose retention has passed (SentAt+Retention <= now), in
-// expiry order. It returns how many it removed; removed == limit means
-// there may be more (see NextExpire). The caller bounds limit so that the
-// deletes fit one transaction (each message costs 3 writes).
+// expiry order, and returns how many it removed. It looks at a bounded
+// range of the expire index per call, so it may leave work even when
+// removed < limit: the retention worker proposes Expire while NextExpire
+// reports dueNow. The caller bounds limit so that the writes fit one
+// transaction (4 small writes per message).
 func (e *Engine) Expire(txn *storage.Txn, now time.Time, limit int) (removed int, err error) {
 	if limit <= 0 {
 		return 0, broker.FieldError(broker.CodeInvalidArgument, "limit", "must be positive, got %d", limit)
@@ -252,31 +253,59 @@ func (e *Engine) RemoveDead(txn *storage.Txn, seqs []uint64) (removed int, err e
 	return removed, o.finish()
 }
 
-// Drop deletes the partition's state, up to limit keys per call, and
-// reports done once nothing is left; the state record goes last. Call it
-// again (in a new transaction) until done; no other command may be
-// applied to the partition once dropping has started.
+// Drop deletes the partition's state, up to limit messages per call (each
+// a few keys), and reports done once nothing is left; the state record
+// goes last. Call it again, in a new transaction, until done. Once
+// dropping has started, no other command may be applied to the partition.
+// Like Expire it starts where the previous call stopped (head, then the
+// ready floor for leftover markers), so a large partition never has a call
+// re-walk the keys that earlier calls deleted.
 func (e *Engine) Drop(txn *storage.Txn, limit int) (done bool, err error) {
 	if limit <= 0 {
 		return false, broker.FieldError(broker.CodeInvalidArgument, "limit", "must be positive, got %d", limit)
 	}
-	var ks [][]byte
-	for _, p := range []byte{keys.PrefixQueueMsg, keys.PrefixQueueVis, keys.PrefixQueueExpire, keys.PrefixQueueDead, keys.PrefixQueueState} {
-		if len(ks) == limit {
-			break
-		}
-		err := txn.Iterate(keys.Group(p, e.group), storage.IterOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
-			ks = append(ks, bytes.Clone(k))
-			return len(ks) < limit, nil
-		})
+	o, err := e.begin(txn, time.Time{})
+	if err != nil {
+		return false, err
+	}
+	o.dropping = true
+	seqs, err := o.metaSeqs(o.st.head, maxMs, limit)
+	if err != nil {
+		return false, err
+	}
+	for _, seq := range seqs {
+		m, err := o.mustGet(seq)
 		if err != nil {
 			return false, err
 		}
-	}
-	for _, k := range ks {
-		if err := txn.Delete(k); err != nil {
-			return false, fmt.Errorf("drop queue partition %d: %w", e.group, err)
+		if err := o.erase(seq, m); err != nil {
+			return false, err
 		}
 	}
-	return len(ks) < limit, nil
+	if len(seqs) == limit {
+		return false, o.finish()
+	}
+	// No message is left; only gone markers remain in the ready index.
+	var markers []ready
+	_, _, err = o.scanIndex(keys.Group(keys.PrefixQueueVis, e.group), e.visKey(o.st.readyFloor, 0), maxMs, limit-len(seqs), true,
+		func(at, seq uint64, _ []byte) (bool, error) {
+			markers = append(markers, ready{at, seq})
+			return true, nil
+		})
+	if err != nil {
+		return false, err
+	}
+	for _, r := range markers {
+		if err := o.del(e.visKey(r.at, r.seq), r.seq); err != nil {
+			return false, err
+		}
+	}
+	if len(seqs)+len(markers) == limit {
+		o.st.readyFloor, o.dirty = markers[len(markers)-1].at, true
+		return false, o.finish()
+	}
+	if err := txn.Delete(e.stateKey()); err != nil {
+		return false, fmt.Errorf("drop queue partition %d: %w", e.group, err)
+	}
+	return true, nil
 }

@@ -263,9 +263,9 @@ func pick(rng *rand.Rand, handles []Receipt) Receipt {
 }
 
 func TestAgainstModel(t *testing.T) {
-	steps := 1500
+	steps := 700
 	if testing.Short() {
-		steps = 300
+		steps = 200
 	}
 	for seed := range uint64(3) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
@@ -276,7 +276,7 @@ func TestAgainstModel(t *testing.T) {
 
 func TestDeterminism(t *testing.T) {
 	a, b := newHarness(t), newHarness(t)
-	la, lb := runScript(t, a, 7, 600, nil), runScript(t, b, 7, 600, nil)
+	la, lb := runScript(t, a, 7, 400, nil), runScript(t, b, 7, 400, nil)
 	if !slices.Equal(la, lb) {
 		for i := range la {
 			if la[i] != lb[i] {

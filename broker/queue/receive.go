@@ -19,8 +19,12 @@ const MaxReceiveSkips = 1000
 const maxMarkerSkips = 10 * MaxReceiveSkips
 
 // receiveLookahead is how many ready keys a Receive reads beyond the ones
-// it still needs, to absorb a few skips without a second seek.
-const receiveLookahead = 8
+// it needs, to absorb a few skips without a second seek. Each further
+// chunk is twice as big, up to maxReceiveChunk keys.
+const (
+	receiveLookahead = 8
+	maxReceiveChunk  = 1024
+)
 
 // ReceiveRequest is a resolved ReceiveMessage.
 type ReceiveRequest struct {
@@ -71,10 +75,12 @@ func (e *Engine) Receive(txn *storage.Txn, now time.Time, req ReceiveRequest) (R
 	var delivered []uint64 // a message made visible again (Visibility 0) is not delivered twice
 	prefix := keys.Group(keys.PrefixQueueVis, e.group)
 	cursor := e.visKey(o.st.readyFloor, 0)
-	floor := o.st.readyFloor // where the next receive may start
+	floor := o.st.readyFloor            // where the next receive may start
+	chunk := req.Max + receiveLookahead // grows when keys turn out to be skips
 	for cursor != nil && len(res.Messages) < req.Max && budget > 0 && markers > 0 {
 		var batch []ready
-		want := min(budget, req.Max-len(res.Messages)+receiveLookahead)
+		want := min(chunk, budget+markers)
+		chunk = min(2*chunk, maxReceiveChunk)
 		next, beyond, err := o.scanIndex(prefix, cursor, o.now, want, true, func(at, seq uint64, _ []byte) (bool, error) {
 			batch = append(batch, ready{at, seq})
 			return true, nil

@@ -66,6 +66,7 @@ func newBenchQueueCmd(a *app) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.IntVar(&cfg.Producers, "producers", cfg.Producers, "sending goroutines")
+	f.IntVar(&cfg.Inflight, "inflight", cfg.Inflight, "calls each producer and consumer keeps outstanding (pipelining window)")
 	f.IntVar(&cfg.Consumers, "consumers", cfg.Consumers, "receiving goroutines (0: send only)")
 	f.IntVar(&cfg.Size, "size", cfg.Size, "message body size in bytes")
 	f.IntVar(&cfg.Batch, "batch", cfg.Batch, "messages per send call and per receive, 1-10 (1 uses SendMessage)")
@@ -95,7 +96,7 @@ func writeQueueReport(w io.Writer, asJSON bool, r bench.QueueReport) error {
 	}
 	rows := [][]string{
 		{"queue", r.Queue},
-		{"workers", fmt.Sprintf("%d producers, %d consumers", r.Producers, r.Consumers)},
+		{"workers", fmt.Sprintf("%d producers, %d consumers, %d calls in flight each", r.Producers, r.Consumers, r.Inflight)},
 		{"messages", fmt.Sprintf("%d bytes, batches of %d, rate %s", r.SizeBytes, r.Batch, rate)},
 		{"duration", fmt.Sprintf("%.1f s sending, %.1f s draining", r.DurationSec, r.DrainSec)},
 		{"sent", fmt.Sprintf("%d msgs  %s msgs/s  %.2f MB/s", r.Sent, num(r.SendMsgsPerSec), r.SendMBPerSec)},
