@@ -13,7 +13,7 @@ import (
 
 // history records what the server acknowledged.
 type history struct {
-	mu      sync.Mutex
+	mu        sync.Mutex
 	sent      map[string]bool // body -> send acknowledged
 	deleted   map[string]bool // body -> delete acknowledged
 	attempted map[string]bool // body -> delete sent, outcome maybe unknown
