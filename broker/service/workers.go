@@ -142,24 +142,31 @@ func (s *Service) moveDeadLetters(ctx context.Context, q *catalog.Queue) error {
 	}
 }
 
-// sweepRetention proposes bounded Expire commands for queues that hold
-// messages.
+// sweepRetention proposes bounded Expire commands on every led queue
+// while the engine says an expiry is due (this also reclaims the records a
+// purge left behind). At most 100 commands per queue per sweep.
 func (s *Service) sweepRetention(ctx context.Context) {
 	for _, q := range s.ledQueues() {
-		st, err := s.stats(q)
-		if err != nil || st.Visible+st.NotVisible+st.Delayed == 0 {
-			continue
-		}
-		a, err := q.Attrs()
-		if err != nil || st.OldestSentAt.IsZero() || time.Since(st.OldestSentAt) < a.Retention {
-			continue
-		}
-		for i := 0; i < 100; i++ { // bounded per sweep
-			res, err := s.prop.Propose(ctx, q.Group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_EXPIRE,
-				Body: &clusterv1.Command_QueueExpire{QueueExpire: &clusterv1.QueueExpire{Limit: 1000}}})
-			if n, _ := res.(int); err != nil || n < 1000 {
+		for i := 0; i < 100 && ctx.Err() == nil; i++ {
+			due, err := s.expiryDue(q.Group)
+			if err != nil || !due {
+				break
+			}
+			if _, err := s.prop.Propose(ctx, q.Group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_EXPIRE,
+				Body: &clusterv1.Command_QueueExpire{QueueExpire: &clusterv1.QueueExpire{Limit: 1000}}}); err != nil {
+				s.logger.Warn("expire messages", "queue", q.Name, "err", err)
 				break
 			}
 		}
 	}
+}
+
+func (s *Service) expiryDue(group uint64) (bool, error) {
+	var due bool
+	err := s.db.View(func(txn *storage.Txn) error {
+		var err error
+		due, _, _, err = queue.New(group).NextExpire(txn, time.Now())
+		return err
+	})
+	return due, err
 }
