@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 	"github.com/google/btree"
 )
 
@@ -40,6 +41,7 @@ func Open(opts Options) (*DB, error) {
 		WithMemTableSize(128 << 20).
 		WithNumVersionsToKeep(1).
 		WithDetectConflicts(false).
+		WithCompression(options.None).
 		WithLogger(badgerLogger{opts.Logger}).
 		WithMetricsEnabled(false)
 	if opts.InMemory {

@@ -147,9 +147,16 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	return n, nil
 }
 
-// onApplied wakes long polls of a partition after it applied an entry.
+// onApplied runs after a group applied an entry: a meta-group entry
+// invalidates the service's catalogue cache, a partition entry wakes its
+// long polls.
 func (n *Node) onApplied(group uint64, _ *clusterv1.Entry, _ []any) {
-	if s := n.svcPointer.Load(); s != nil && group != cluster.MetaGroup {
+	s := n.svcPointer.Load()
+	switch {
+	case s == nil:
+	case group == cluster.MetaGroup:
+		s.InvalidateCatalog()
+	default:
 		s.Notify(group)
 	}
 }

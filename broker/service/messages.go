@@ -98,11 +98,7 @@ func (s *Service) Send(ctx context.Context, name string, in []SendInput, batch b
 			return nil, err
 		}
 	}
-	q, err := s.Queue(name)
-	if err != nil {
-		return nil, err
-	}
-	attrs, err := q.Attrs()
+	q, attrs, err := s.lookup(name)
 	if err != nil {
 		return nil, err
 	}
@@ -202,11 +198,7 @@ func (s *Service) Receive(ctx context.Context, name string, in ReceiveInput) ([]
 	if in.Visibility != nil && (*in.Visibility < 0 || *in.Visibility > broker.MaxVisibilityTimeout) {
 		return nil, broker.FieldError(broker.CodeInvalidArgument, "VisibilityTimeout", "must be from 0 to %d", int(broker.MaxVisibilityTimeout/time.Second))
 	}
-	q, err := s.Queue(name)
-	if err != nil {
-		return nil, err
-	}
-	a, err := q.Attrs()
+	q, a, err := s.lookup(name)
 	if err != nil {
 		return nil, err
 	}

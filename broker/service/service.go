@@ -58,6 +58,14 @@ type Service struct {
 	mu   sync.Mutex
 	wake map[uint64]chan struct{}
 
+	// cacheMu guards cache and cacheGen. cache holds parsed catalogue
+	// records; InvalidateCatalog (after every meta-group apply) clears it
+	// and bumps cacheGen, and a lookup stores what it read only if cacheGen
+	// did not move meanwhile, so a stale record is never cached.
+	cacheMu  sync.Mutex
+	cache    map[string]*cachedQueue
+	cacheGen uint64
+
 	// deadKick is signalled when a receive dead-lettered messages.
 	deadKick chan struct{}
 }
@@ -68,7 +76,8 @@ func New(cfg Config, db *storage.DB, p Proposer, g Groups, m *Metrics, logger *s
 		m = NewMetrics(nil)
 	}
 	return &Service{cfg: cfg, db: db, prop: p, groups: g, catalog: catalog.New(cfg.MetaGroup),
-		metrics: m, logger: logger, wake: map[uint64]chan struct{}{}, deadKick: make(chan struct{}, 1)}
+		metrics: m, logger: logger, wake: map[uint64]chan struct{}{}, deadKick: make(chan struct{}, 1),
+		cache: map[string]*cachedQueue{}}
 }
 
 // QueueURL returns the URL of the named queue.
@@ -84,14 +93,54 @@ func QueueNameFromURL(urlOrName string) string {
 	return urlOrName
 }
 
-// Queue returns the catalogue record of the named queue.
-func (s *Service) Queue(name string) (*catalog.Queue, error) {
+// cachedQueue is a catalogue record with its parsed attributes.
+type cachedQueue struct {
+	q     *catalog.Queue
+	attrs broker.QueueAttributes
+}
+
+// InvalidateCatalog drops cached catalogue records; call it after the meta
+// group applied an entry (before the proposer is answered).
+func (s *Service) InvalidateCatalog() {
+	s.cacheMu.Lock()
+	s.cacheGen++
+	clear(s.cache)
+	s.cacheMu.Unlock()
+}
+
+// lookup returns the named queue and its parsed attributes. Callers must
+// not modify the result.
+func (s *Service) lookup(name string) (*catalog.Queue, broker.QueueAttributes, error) {
+	s.cacheMu.Lock()
+	c, gen := s.cache[name], s.cacheGen
+	s.cacheMu.Unlock()
+	if c != nil {
+		return c.q, c.attrs, nil
+	}
 	var q *catalog.Queue
 	err := s.db.View(func(txn *storage.Txn) error {
 		var err error
 		q, err = s.catalog.Queue(txn, name)
 		return err
 	})
+	if err != nil {
+		return nil, broker.QueueAttributes{}, err
+	}
+	a, err := q.Attrs()
+	if err != nil {
+		return nil, broker.QueueAttributes{}, err
+	}
+	s.cacheMu.Lock()
+	if s.cacheGen == gen {
+		s.cache[name] = &cachedQueue{q: q, attrs: a}
+	}
+	s.cacheMu.Unlock()
+	return q, a, nil
+}
+
+// Queue returns the catalogue record of the named queue.
+func (s *Service) Queue(name string) (*catalog.Queue, error) {
+	q, _, err := s.lookup(name)
 	return q, err
 }
 
