@@ -21,3 +21,15 @@ func TestMD5OfAttributes(t *testing.T) {
 		t.Fatal("digest ignores values")
 	}
 }
+
+func TestIsNumber(t *testing.T) {
+	for s, want := range map[string]bool{
+		"1": true, "-1.5": true, "+2e10": true, "3.": true, ".5": true, "1E-3": true,
+		"": false, "abc": false, "1.2.3": false, "1-2": false, "1e5e5": false, "e5": false,
+		"1e": false, ".": false, "--1": false, "0x10": false, "Inf": false, "NaN": false, " 1": false,
+	} {
+		if got := isNumber(s); got != want {
+			t.Errorf("isNumber(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

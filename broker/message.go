@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"fmt"
 	"strings"
 	"unicode/utf8"
 )
@@ -79,22 +78,43 @@ func validateAttributeName(field, name string) error {
 	return nil
 }
 
+// isNumber reports whether s is a decimal number as SQS accepts it:
+// optional sign, digits with an optional fraction, optional exponent, the
+// whole string, at most 40 characters (SQS keeps 38 digits of precision).
 func isNumber(s string) bool {
 	if s == "" || len(s) > 40 {
 		return false
 	}
-	var f float64
-	_, err := fmt.Sscanf(s, "%g", &f)
-	if err != nil {
+	i := 0
+	if s[i] == '+' || s[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	n := digits()
+	if i < len(s) && s[i] == '.' {
+		i++
+		n += digits()
+	}
+	if n == 0 {
 		return false
 	}
-	// Sscanf accepts a numeric prefix; require that the whole string parsed.
-	for _, r := range s {
-		if !(r >= '0' && r <= '9' || r == '.' || r == '-' || r == '+' || r == 'e' || r == 'E') {
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
 			return false
 		}
 	}
-	return true
+	return i == len(s)
 }
 
 // ValidateText checks that s is valid UTF-8 in the character ranges SQS

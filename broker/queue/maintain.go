@@ -9,6 +9,11 @@ import (
 	"github.com/nimbusmq/nimbus/storage/keys"
 )
 
+// PurgeInterval is the least time between two purges of a partition (SQS
+// allows one PurgeQueue per 60 s); an earlier one fails with
+// broker.ErrPurgeInProgress and changes nothing.
+const PurgeInterval = 60 * time.Second
+
 // Purge removes every message of the partition, live and dead, and returns
 // how many there were; the sequence counter is kept. It is O(1): it moves
 // the purge watermark to the next sequence number, and every message below
@@ -21,7 +26,11 @@ func (e *Engine) Purge(txn *storage.Txn, now time.Time) (removed int, err error)
 	if err != nil {
 		return 0, err
 	}
+	if o.st.lastPurgeMs != 0 && o.now < o.st.lastPurgeMs+uint64(PurgeInterval/time.Millisecond) {
+		return 0, broker.Errorf(broker.CodePurgeInProgress, "the queue was purged less than %v ago; only one purge per %v is allowed", PurgeInterval, PurgeInterval)
+	}
 	removed = int(o.st.live + o.st.dead)
+	o.st.lastPurgeMs, o.dirty = o.now, true
 	if o.st.purgeBelow != o.st.nextSeq {
 		o.st.purgeBelow = o.st.nextSeq
 		o.st.live, o.st.dead = 0, 0

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -15,9 +16,10 @@ import (
 // model is the obvious, slow implementation of the semantics: a slice of
 // messages scanned in full. The randomized tests check the engine against it.
 type model struct {
-	now  uint64 // effective time, ms
-	next uint64
-	msgs []*modelMsg
+	now       uint64 // effective time, ms
+	next      uint64
+	msgs      []*modelMsg
+	lastPurge uint64 // effective time of the last accepted purge, 0: none
 }
 
 type modelMsg struct {
@@ -223,10 +225,26 @@ func runScript(t *testing.T, h *harness, seed uint64, steps int, m *model) []str
 				m.msgs = slices.DeleteFunc(m.msgs, func(x *modelMsg) bool { return !x.dead && x.expireAt <= m.now })
 			}
 		case r < 95:
-			h.update(func(txn *storage.Txn) error { _, err := h.e.Purge(txn, h.now); return err })
-			out = "purge"
-			tick()
+			var perr error
+			h.update(func(txn *storage.Txn) error {
+				_, perr = h.e.Purge(txn, h.now)
+				if errors.Is(perr, broker.ErrPurgeInProgress) {
+					return nil // a business error writes nothing; check() verifies it
+				}
+				return perr
+			})
+			out = fmt.Sprint("purge ", perr)
 			if m != nil {
+				eff := max(m.now, msOf(h.now))
+				if refuse := m.lastPurge != 0 && eff < m.lastPurge+uint64(PurgeInterval/time.Millisecond); refuse != (perr != nil) {
+					t.Fatalf("step %d: purge at %d, last purge at %d: got %v", step, eff, m.lastPurge, perr)
+				}
+			}
+			if perr == nil {
+				tick()
+			}
+			if m != nil && perr == nil {
+				m.lastPurge = m.now
 				m.msgs = nil
 			}
 		default:

@@ -51,6 +51,7 @@ type state struct {
 	head        uint64 // smallest seq that has a record, or nextSeq if none
 	readyFloor  uint64 // every ready key has visibleAt >= readyFloor (maxMs: no key)
 	expireFloor uint64 // every expire key has expireAt >= expireFloor (maxMs: no key)
+	lastPurgeMs uint64 // effective time of the last purge (0: never)
 }
 
 func newState() state {
@@ -65,9 +66,9 @@ func (s *state) purged(seq uint64) bool { return seq < s.purgeBelow }
 func (s *state) purgeLeft() bool { return s.head < s.purgeBelow }
 
 func (s *state) encode() []byte {
-	b := make([]byte, 0, 1+8*binary.MaxVarintLen64)
+	b := make([]byte, 0, 1+9*binary.MaxVarintLen64)
 	b = append(b, stateVersion)
-	for _, v := range [...]uint64{s.nextSeq, s.lastMs, s.live, s.dead, s.purgeBelow, s.head, s.readyFloor, s.expireFloor} {
+	for _, v := range [...]uint64{s.nextSeq, s.lastMs, s.live, s.dead, s.purgeBelow, s.head, s.readyFloor, s.expireFloor, s.lastPurgeMs} {
 		b = binary.AppendUvarint(b, v)
 	}
 	return codec.Encode(nil, b)
@@ -85,6 +86,7 @@ func decodeState(frame []byte) (state, error) {
 	s := state{
 		nextSeq: r.uvarint(), lastMs: r.uvarint(), live: r.uvarint(), dead: r.uvarint(),
 		purgeBelow: r.uvarint(), head: r.uvarint(), readyFloor: r.uvarint(), expireFloor: r.uvarint(),
+		lastPurgeMs: r.uvarint(),
 	}
 	if err := r.done(); err != nil {
 		return state{}, fmt.Errorf("decode queue state: %w", err)

@@ -107,11 +107,11 @@ func (s *Service) Send(ctx context.Context, name string, in []SendInput, batch b
 	total := 0
 	for i, e := range in {
 		out[i].ID = e.ID
-		field := "MessageBody"
+		prefix := "" // fields are named as in the request
 		if batch {
-			field = fmt.Sprintf("Entries[%d]", i)
+			prefix = fmt.Sprintf("Entries[%d].", i)
 		}
-		entry, err := buildSendEntry(field, e, attrs)
+		entry, err := buildSendEntry(prefix, e, attrs)
 		if err != nil {
 			if !batch {
 				return nil, err
@@ -142,14 +142,17 @@ func (s *Service) Send(ctx context.Context, name string, in []SendInput, batch b
 	return out, nil
 }
 
-func buildSendEntry(field string, e SendInput, a broker.QueueAttributes) (*clusterv1.SendEntry, error) {
+// buildSendEntry validates one message; prefix ("" or "Entries[i].") makes
+// the field names those of the request.
+func buildSendEntry(prefix string, e SendInput, a broker.QueueAttributes) (*clusterv1.SendEntry, error) {
+	field := prefix + "MessageBody"
 	if e.Body == "" {
 		return nil, broker.FieldError(broker.CodeInvalidArgument, field, "message body must not be empty")
 	}
 	if err := broker.ValidateText(field, e.Body); err != nil {
 		return nil, err
 	}
-	if err := broker.ValidateAttributes(field+".MessageAttributes", e.Attributes); err != nil {
+	if err := broker.ValidateAttributes(prefix+"MessageAttributes", e.Attributes); err != nil {
 		return nil, err
 	}
 	if n := broker.MessageSize(e.Body, e.Attributes); n > a.MaximumMessageSize {
@@ -159,7 +162,7 @@ func buildSendEntry(field string, e SendInput, a broker.QueueAttributes) (*clust
 	if e.Delay != nil {
 		delay = *e.Delay
 		if delay < 0 || delay > broker.MaxDelay || delay%time.Second != 0 {
-			return nil, broker.FieldError(broker.CodeInvalidArgument, field+".DelaySeconds", "must be from 0 to %d seconds", int(broker.MaxDelay/time.Second))
+			return nil, broker.FieldError(broker.CodeInvalidArgument, prefix+"DelaySeconds", "must be from 0 to %d seconds", int(broker.MaxDelay/time.Second))
 		}
 	}
 	return &clusterv1.SendEntry{
