@@ -16,7 +16,7 @@ const (
 	PrefixApplied     byte = 0x03 // group u64 -> applied index u64 (FSM)
 	PrefixMeta        byte = 0x10 // group u64, kind byte, name -> catalogue record
 	PrefixQueueState  byte = 0x20 // group u64 -> queue partition state
-	PrefixQueueMsg    byte = 0x21 // group u64, seq u64 -> message record
+	PrefixQueueMsg    byte = 0x21 // group u64, seq u64 -> message meta record; + 1 byte -> content record
 	PrefixQueueVis    byte = 0x22 // group u64, visibleAt ms u64, seq u64 -> flag byte
 	PrefixQueueExpire byte = 0x23 // group u64, expireAt ms u64, seq u64 -> empty
 	PrefixQueueDead   byte = 0x24 // group u64, seq u64 -> empty (awaiting move to DLQ)
