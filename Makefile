@@ -32,5 +32,12 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+FUZZTIME ?= 30s
+
+# fuzz runs every Fuzz* target of every package for FUZZTIME each.
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecodeReceipt -fuzztime 30s ./broker/queue
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
