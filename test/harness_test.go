@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -127,5 +126,3 @@ func (s *server) client(ctx context.Context) *client.Client {
 }
 
 func dur(d time.Duration) *time.Duration { return &d }
-
-var _ = strconv.Itoa

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -377,5 +376,3 @@ func translateRaftErr(err error) error {
 	}
 	return err
 }
-
-var _ io.Closer = (*raft.NetworkTransport)(nil)
