@@ -6,13 +6,17 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"path"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"google.golang.org/grpc"
+
+	"github.com/nimbusmq/nimbus/broker/node"
 	"github.com/nimbusmq/nimbus/client"
-	"github.com/nimbusmq/nimbus/client/clienttest"
 )
 
 func TestBody(t *testing.T) {
@@ -91,9 +95,89 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func testConfig(srv *clienttest.Server) QueueConfig {
+// startNode starts a real in-process node (Badger in a temporary
+// directory, raft with short timeouts, gRPC on a free port), stops it when
+// the test ends and returns its gRPC address.
+func startNode(t *testing.T) string {
+	t.Helper()
+	cfg := node.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.GRPCAddr, cfg.HTTPAddr, cfg.PeerAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Cluster.HeartbeatTimeout = 100 * time.Millisecond
+	cfg.Cluster.ElectionTimeout = 100 * time.Millisecond
+	cfg.Cluster.LeaderLeaseTimeout = 50 * time.Millisecond
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	n, err := node.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := n.Stop(); err != nil {
+			t.Errorf("stop node: %v", err)
+		}
+	})
+	return n.GRPCAddr()
+}
+
+// newClient returns a client of addr, closed when the test ends.
+func newClient(t *testing.T, addr string) *client.Client {
+	t.Helper()
+	c, err := client.New(t.Context(), client.Config{Addr: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// callCounter counts the RPCs of the benchmark's clients by method name,
+// through a client interceptor in client.Config.DialOptions: it observes
+// the real connections, nothing is faked.
+type callCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *callCounter) option() grpc.DialOption {
+	return grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any,
+		cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		c.mu.Lock()
+		if c.n == nil {
+			c.n = map[string]int{}
+		}
+		c.n[path.Base(method)]++
+		c.mu.Unlock()
+		return invoker(ctx, method, req, reply, cc, opts...)
+	})
+}
+
+func (c *callCounter) calls(method string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[method]
+}
+
+// queues returns the names of the node's queues.
+func queues(t *testing.T, c *client.Client) []string {
+	t.Helper()
+	urls, err := c.ListQueues(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, len(urls))
+	for i, u := range urls {
+		names[i] = client.QueueName(u)
+	}
+	return names
+}
+
+func testConfig(addr string, rpcs *callCounter) QueueConfig {
 	cfg := DefaultQueueConfig()
-	cfg.Client = client.Config{Addr: srv.Addr()}
+	cfg.Client = client.Config{Addr: addr}
+	if rpcs != nil {
+		cfg.Client.DialOptions = []grpc.DialOption{rpcs.option()}
+	}
 	cfg.Duration = 0
 	cfg.Count = 500
 	cfg.Producers, cfg.Consumers, cfg.Connections = 3, 2, 2
@@ -103,13 +187,15 @@ func testConfig(srv *clienttest.Server) QueueConfig {
 }
 
 func TestRunQueueCount(t *testing.T) {
-	srv := clienttest.Start(t)
+	t.Parallel()
+	addr := startNode(t)
+	var rpcs callCounter
 	var progress bytes.Buffer
-	rep, err := RunQueue(t.Context(), testConfig(srv), &progress)
+	rep, err := RunQueue(t.Context(), testConfig(addr, &rpcs), &progress)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Sent != 500 || rep.Received != 500 || rep.Deleted != 500 || !rep.Drained || rep.SendErrors != 0 {
+	if rep.Sent != 500 || rep.Received != 500 || rep.Deleted != 500 || !rep.Drained || rep.SendErrors != 0 || rep.OtherReceived != 0 {
 		t.Errorf("report = %+v", rep)
 	}
 	if rep.SizeBytes != 256 || rep.SendMsgsPerSec <= 0 || rep.RecvMsgsPerSec <= 0 || rep.SendMBPerSec <= 0 {
@@ -119,11 +205,14 @@ func TestRunQueueCount(t *testing.T) {
 		rep.E2EP50Ms <= 0 || rep.E2EP99Ms < rep.E2EP50Ms {
 		t.Errorf("latencies = %+v", rep)
 	}
-	if n := srv.Calls("SendMessageBatch"); n != 50 {
+	if n := rpcs.calls("SendMessageBatch"); n != 50 {
 		t.Errorf("SendMessageBatch calls = %d, want 50", n)
 	}
-	if !strings.HasPrefix(rep.Queue, "bench-") || srv.Calls("DeleteQueue") != 1 {
-		t.Errorf("queue %q, DeleteQueue calls %d: the created queue should be deleted", rep.Queue, srv.Calls("DeleteQueue"))
+	if !strings.HasPrefix(rep.Queue, "bench-") {
+		t.Errorf("queue %q, want a bench- queue", rep.Queue)
+	}
+	if qs := queues(t, newClient(t, addr)); len(qs) != 0 {
+		t.Errorf("queues after the run: %v; the created queue should be deleted", qs)
 	}
 	if progress.Len() > 0 && !strings.HasSuffix(progress.String(), "\n") {
 		t.Errorf("progress does not end its line: %q", progress.String())
@@ -146,45 +235,50 @@ func TestRunQueueCount(t *testing.T) {
 }
 
 func TestRunQueueDurationRateExistingQueue(t *testing.T) {
-	srv := clienttest.Start(t)
-	c, err := client.New(t.Context(), client.Config{Addr: srv.Addr()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	t.Parallel()
+	addr := startNode(t)
+	c := newClient(t, addr)
 	if _, err := c.CreateQueue(t.Context(), "mine", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Send(t.Context(), "mine", "not a benchmark message"); err != nil {
 		t.Fatal(err)
 	}
-	cfg := testConfig(srv)
+	var rpcs callCounter
+	cfg := testConfig(addr, &rpcs)
 	cfg.Queue, cfg.Count, cfg.Duration, cfg.Rate, cfg.Batch = "mine", 0, time.Second, 200, 1
 	rep, err := RunQueue(t.Context(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 200/s for 1 s, one message per call: about 200, never a burst. (The
-	// test sent one SendMessage of its own.)
+	// 200/s for 1 s, one message per call: about 200, never a burst.
 	if rep.Sent < 100 || rep.Sent > 230 {
 		t.Errorf("sent %d at 200/s for 1s", rep.Sent)
 	}
-	if srv.Calls("SendMessage") != int(rep.Sent)+1 || srv.Calls("SendMessageBatch") != 0 {
-		t.Errorf("batch 1 should use SendMessage: %d SendMessage, %d SendMessageBatch", srv.Calls("SendMessage"), srv.Calls("SendMessageBatch"))
+	if rpcs.calls("SendMessage") != int(rep.Sent) || rpcs.calls("SendMessageBatch") != 0 {
+		t.Errorf("batch 1 should use SendMessage: %d SendMessage, %d SendMessageBatch for %d messages",
+			rpcs.calls("SendMessage"), rpcs.calls("SendMessageBatch"), rep.Sent)
 	}
 	if rep.OtherReceived != 1 || rep.Received != rep.Sent || !rep.Drained {
 		t.Errorf("report = %+v", rep)
 	}
-	if srv.Calls("DeleteQueue") != 0 {
-		t.Error("an existing queue was deleted")
+	if qs := queues(t, c); len(qs) != 1 || qs[0] != "mine" {
+		t.Errorf("queues after the run: %v; the existing queue must be kept", qs)
+	}
+	// Everything received, the foreign message too, was deleted.
+	a, err := c.GetQueueAttributes(t.Context(), "mine")
+	if err != nil || a["ApproximateNumberOfMessages"] != "0" || a["ApproximateNumberOfMessagesNotVisible"] != "0" {
+		t.Errorf("queue after the run = %v, %v; want it empty", a, err)
 	}
 }
 
 func TestRunQueueStops(t *testing.T) {
-	srv := clienttest.Start(t)
-	cfg := testConfig(srv)
+	t.Parallel()
+	addr := startNode(t)
+	c := newClient(t, addr)
+	cfg := testConfig(addr, nil)
 	cfg.Count, cfg.Duration = 0, time.Minute
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	rep, err := RunQueue(ctx, cfg, nil)
@@ -194,19 +288,14 @@ func TestRunQueueStops(t *testing.T) {
 	if time.Since(start) > 5*time.Second || rep.Sent == 0 {
 		t.Errorf("cancelled run took %v and sent %d", time.Since(start), rep.Sent)
 	}
-	if srv.Calls("DeleteQueue") != 1 {
-		t.Error("the created queue was not deleted after cancel")
+	if qs := queues(t, c); len(qs) != 0 {
+		t.Errorf("queues after cancel: %v; the created queue should be deleted", qs)
 	}
 
 	// A fatal error (the server rejects the message size) ends the run.
-	cfg = testConfig(srv)
-	cfg.Queue = "small"
-	c, err := client.New(t.Context(), client.Config{Addr: srv.Addr()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.CreateQueue(t.Context(), "small", map[string]string{"MaximumMessageSize": "100"}, nil); err != nil {
+	cfg = testConfig(addr, nil)
+	cfg.Queue, cfg.Size = "small", 2048
+	if _, err := c.CreateQueue(t.Context(), "small", map[string]string{"MaximumMessageSize": "1024"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	cfg.Duration, cfg.Count = time.Minute, 0
@@ -217,5 +306,9 @@ func TestRunQueueStops(t *testing.T) {
 	}
 	if time.Since(start) > 5*time.Second {
 		t.Errorf("fatal error took %v to stop the run", time.Since(start))
+	}
+	a, err := c.GetQueueAttributes(t.Context(), "small")
+	if err != nil || a["ApproximateNumberOfMessages"] != "0" {
+		t.Errorf("queue small = %v, %v; want it kept and empty", a, err)
 	}
 }

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/nimbusmq/nimbus/client"
-	"github.com/nimbusmq/nimbus/client/clienttest"
-	"google.golang.org/grpc/codes"
 )
 
 // eventually polls cond every 10 ms until it returns nil or timeout passes.
@@ -62,7 +60,9 @@ func backlog(ctx context.Context, c *client.Client, q string) error {
 }
 
 func TestConsumerDeletesOnSuccess(t *testing.T) {
-	c, srv := newClient(t)
+	t.Parallel()
+	var rpcs callCounter
+	c, _ := newClient(t, rpcs.option())
 	ctx := t.Context()
 	if _, err := c.CreateQueue(ctx, "q", nil, nil); err != nil {
 		t.Fatal(err)
@@ -107,12 +107,13 @@ func TestConsumerDeletesOnSuccess(t *testing.T) {
 	if m := maxRunning.Load(); m > 4 {
 		t.Errorf("%d handlers ran at once, Concurrency is 4", m)
 	}
-	if d := srv.Calls("DeleteMessageBatch"); d == 0 || d >= n || srv.Calls("DeleteMessage") != 0 {
-		t.Errorf("DeleteMessageBatch calls = %d, DeleteMessage calls = %d: want batched deletes", d, srv.Calls("DeleteMessage"))
+	if d := rpcs.calls("DeleteMessageBatch"); d == 0 || d >= n || rpcs.calls("DeleteMessage") != 0 {
+		t.Errorf("DeleteMessageBatch calls = %d, DeleteMessage calls = %d: want batched deletes", d, rpcs.calls("DeleteMessage"))
 	}
 }
 
 func TestConsumerRedeliversOnError(t *testing.T) {
+	t.Parallel()
 	c, _ := newClient(t)
 	ctx := t.Context()
 	if _, err := c.CreateQueue(ctx, "q", nil, nil); err != nil {
@@ -155,7 +156,9 @@ func TestConsumerExtendsVisibility(t *testing.T) {
 	if testing.Short() {
 		t.Skip("handles one message for 3s")
 	}
-	c, srv := newClient(t)
+	t.Parallel()
+	var rpcs callCounter
+	c, _ := newClient(t, rpcs.option())
 	ctx := t.Context()
 	if _, err := c.CreateQueue(ctx, "q", nil, nil); err != nil {
 		t.Fatal(err)
@@ -164,14 +167,25 @@ func TestConsumerExtendsVisibility(t *testing.T) {
 		t.Fatal(err)
 	}
 	var calls atomic.Int32
+	var hidden atomic.Bool // the message was still in flight after its first visibility timeout
 	cons := client.NewConsumer(c, "q", func(ctx context.Context, m client.Message) error {
 		calls.Add(1)
 		select {
-		case <-time.After(3 * time.Second): // slow work, 1.5x the visibility timeout
+		case <-time.After(2500 * time.Millisecond): // past the 2 s visibility timeout
 		case <-ctx.Done():
+			return ctx.Err()
+		}
+		a, err := c.GetQueueAttributes(ctx, "q")
+		hidden.Store(err == nil && a["ApproximateNumberOfMessages"] == "0" && a["ApproximateNumberOfMessagesNotVisible"] == "1")
+		select {
+		case <-time.After(500 * time.Millisecond): // 1.5x the visibility timeout in all
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 		return nil
-	}, client.ConsumerOptions{Concurrency: 2, Visibility: 2 * time.Second, Wait: time.Second})
+	}, client.ConsumerOptions{Concurrency: 2, Visibility: 2 * time.Second, Wait: time.Second, OnError: func(err error) {
+		t.Errorf("OnError: %v", err)
+	}})
 	stop := runConsumer(t, cons)
 	eventually(t, 10*time.Second, func() error { return backlog(ctx, c, "q") })
 	if err := stop(); err != nil {
@@ -180,11 +194,16 @@ func TestConsumerExtendsVisibility(t *testing.T) {
 	if n := calls.Load(); n != 1 {
 		t.Errorf("handler called %d times; the message was redelivered while being handled", n)
 	}
-	if n := srv.Calls("ChangeMessageVisibility"); n < 3 {
+	if !hidden.Load() {
+		t.Error("the message was visible again 2.5 s into a handler with a 2 s visibility timeout")
+	}
+	if n := rpcs.calls("ChangeMessageVisibility"); n < 3 {
 		t.Errorf("visibility extended %d times, want >= 3", n)
 	}
 }
 
+// TestConsumerStopsCleanly counts the process's goroutines, so it is not
+// parallel: the node's are in the baseline, other tests' would not be.
 func TestConsumerStopsCleanly(t *testing.T) {
 	c, _ := newClient(t)
 	ctx := t.Context()
@@ -239,7 +258,10 @@ func TestConsumerStopsCleanly(t *testing.T) {
 }
 
 func TestConsumerFatalAndTransientErrors(t *testing.T) {
-	c, srv := newClient(t)
+	t.Parallel()
+	addr, _ := startNode(t)
+	p := newProxy(t, addr)
+	c := dial(t, p.Addr())
 	err := client.NewConsumer(c, "missing", func(context.Context, client.Message) error { return nil },
 		client.ConsumerOptions{Wait: time.Second}).Run(t.Context())
 	if !errors.Is(err, client.ErrQueueNotFound) {
@@ -249,35 +271,67 @@ func TestConsumerFatalAndTransientErrors(t *testing.T) {
 	if _, err := c.CreateQueue(t.Context(), "q", nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	srv.FailNext("ReceiveMessage", clienttest.StatusError(codes.Unavailable, "UNAVAILABLE", "", "shutting down"))
 	if _, err := c.Send(t.Context(), "q", "x"); err != nil {
 		t.Fatal(err)
 	}
-	var transient atomic.Int32
-	handled := make(chan struct{}, 1)
-	cons := client.NewConsumer(c, "q", func(context.Context, client.Message) error {
-		handled <- struct{}{}
+	// Cut the connection before the consumer starts: its receives fail
+	// with a real Unavailable until the connection is restored.
+	p.Cut()
+	var transient, other atomic.Int32
+	sawTransient := make(chan struct{})
+	var once sync.Once
+	handled := make(chan string, 1)
+	cons := client.NewConsumer(c, "q", func(_ context.Context, m client.Message) error {
+		handled <- m.Body
 		return nil
 	}, client.ConsumerOptions{Wait: time.Second, OnError: func(err error) {
 		if errors.Is(err, client.ErrUnavailable) {
 			transient.Add(1)
+			once.Do(func() { close(sawTransient) })
+		} else {
+			other.Add(1)
+			t.Errorf("OnError: %v", err)
 		}
 	}})
-	stop := runConsumer(t, cons)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- cons.Run(ctx) }()
 	select {
-	case <-handled:
+	case <-sawTransient:
+	case err := <-done:
+		t.Fatalf("Run returned %v on a transient error", err)
 	case <-time.After(10 * time.Second):
-		t.Fatal("message not handled after a transient receive error")
+		t.Fatal("no Unavailable error reported while the connection was cut")
 	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
+	p.Restore()
+	select {
+	case body := <-handled:
+		if body != "x" {
+			t.Errorf("handled %q", body)
+		}
+	case err := <-done:
+		t.Fatalf("Run returned %v after a transient error", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("message not handled after the connection came back")
 	}
-	if transient.Load() != 1 {
-		t.Errorf("OnError saw %d unavailable errors, want 1", transient.Load())
+	eventually(t, 10*time.Second, func() error { return backlog(t.Context(), c, "q") })
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v, want nil after cancel", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10s of cancel")
+	}
+	if transient.Load() < 1 || other.Load() != 0 {
+		t.Errorf("OnError saw %d unavailable and %d other errors, want >= 1 and 0", transient.Load(), other.Load())
 	}
 }
 
 func TestConsumerOptionsValidated(t *testing.T) {
+	t.Parallel()
 	c, _ := newClient(t)
 	h := func(context.Context, client.Message) error { return nil }
 	for _, o := range []client.ConsumerOptions{

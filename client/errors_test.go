@@ -7,11 +7,30 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nimbusmq/nimbus/client/clienttest"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
+
+// statusError builds a status the way a Nimbus server does: a gRPC code, a
+// google.rpc.ErrorInfo with the code name as reason in domain "nimbus.dev",
+// and, when field is set, a google.rpc.BadRequest naming it.
+func statusError(t *testing.T, c codes.Code, reason, field, msg string) error {
+	t.Helper()
+	st, err := status.New(c, msg).WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: "nimbus.dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if field != "" {
+		st, err = st.WithDetails(&errdetails.BadRequest{
+			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: msg}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st.Err()
+}
 
 func TestFromRPC(t *testing.T) {
 	otherDomain, _ := status.New(codes.NotFound, "nope").WithDetails(&errdetails.ErrorInfo{Reason: "QUEUE_NOT_FOUND", Domain: "example.com"})
@@ -24,18 +43,28 @@ func TestFromRPC(t *testing.T) {
 		grpc     codes.Code
 		text     string
 	}{
-		{"queue not found", clienttest.StatusError(codes.NotFound, "QUEUE_NOT_FOUND", "QueueName", `queue "x" does not exist`),
+		{"queue not found", statusError(t, codes.NotFound, "QUEUE_NOT_FOUND", "QueueName", `queue "x" does not exist`),
 			ErrQueueNotFound, CodeQueueNotFound, "QueueName", codes.NotFound, `QueueName: queue "x" does not exist (QUEUE_NOT_FOUND)`},
-		{"field already in message", clienttest.StatusError(codes.InvalidArgument, "INVALID_ARGUMENT", "DelaySeconds", "DelaySeconds: too long"),
+		{"field already in message", statusError(t, codes.InvalidArgument, "INVALID_ARGUMENT", "DelaySeconds", "DelaySeconds: too long"),
 			ErrInvalidArgument, CodeInvalidArgument, "DelaySeconds", codes.InvalidArgument, "DelaySeconds: too long (INVALID_ARGUMENT)"},
-		{"receipt", clienttest.StatusError(codes.InvalidArgument, "RECEIPT_HANDLE_INVALID", "", "bad handle"),
+		{"receipt", statusError(t, codes.InvalidArgument, "RECEIPT_HANDLE_INVALID", "", "bad handle"),
 			ErrReceiptInvalid, CodeReceiptInvalid, "", codes.InvalidArgument, "bad handle (RECEIPT_HANDLE_INVALID)"},
-		{"not inflight", clienttest.StatusError(codes.FailedPrecondition, "MESSAGE_NOT_INFLIGHT", "", "not in flight"),
+		{"not inflight", statusError(t, codes.FailedPrecondition, "MESSAGE_NOT_INFLIGHT", "", "not in flight"),
 			ErrMessageNotInflight, CodeMessageNotInflight, "", codes.FailedPrecondition, "not in flight (MESSAGE_NOT_INFLIGHT)"},
-		{"exists", clienttest.StatusError(codes.AlreadyExists, "QUEUE_EXISTS", "", "exists"),
+		{"exists", statusError(t, codes.AlreadyExists, "QUEUE_EXISTS", "", "exists"),
 			ErrQueueExists, CodeQueueExists, "", codes.AlreadyExists, "exists (QUEUE_EXISTS)"},
-		{"too large", clienttest.StatusError(codes.InvalidArgument, "MESSAGE_TOO_LARGE", "MessageBody", "big"),
+		{"too large", statusError(t, codes.InvalidArgument, "MESSAGE_TOO_LARGE", "MessageBody", "big"),
 			ErrMessageTooLarge, CodeMessageTooLarge, "MessageBody", codes.InvalidArgument, "MessageBody: big (MESSAGE_TOO_LARGE)"},
+		{"not leader", statusError(t, codes.Unavailable, "NOT_LEADER", "", "not the leader"),
+			ErrNotLeader, CodeNotLeader, "", codes.Unavailable, "not the leader (NOT_LEADER)"},
+		{"purge in progress", statusError(t, codes.FailedPrecondition, "PURGE_IN_PROGRESS", "", "purged 3s ago"),
+			ErrPurgeInProgress, CodePurgeInProgress, "", codes.FailedPrecondition, "purged 3s ago (PURGE_IN_PROGRESS)"},
+		{"entry field", statusError(t, codes.InvalidArgument, "DUPLICATE_ENTRY_ID", "Entries[1].Id", "ids are not distinct"),
+			ErrDuplicateEntryID, CodeDuplicateEntryID, "Entries[1].Id", codes.InvalidArgument, "Entries[1].Id: ids are not distinct (DUPLICATE_ENTRY_ID)"},
+		{"unknown future code", statusError(t, codes.FailedPrecondition, "SOMETHING_NEW", "", "new"),
+			nil, Code("SOMETHING_NEW"), "", codes.FailedPrecondition, "new (SOMETHING_NEW)"},
+		{"invalid argument without details", status.Error(codes.InvalidArgument, "bad"),
+			ErrInvalidArgument, CodeInvalidArgument, "", codes.InvalidArgument, "bad (INVALID_ARGUMENT)"},
 		{"transport unavailable", status.Error(codes.Unavailable, "connection refused"),
 			ErrUnavailable, CodeUnavailable, "", codes.Unavailable, "connection refused (UNAVAILABLE)"},
 		{"other domain ignored", otherDomain.Err(),

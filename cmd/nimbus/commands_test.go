@@ -1,20 +1,82 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nimbusmq/nimbus/broker"
+	"github.com/nimbusmq/nimbus/broker/node"
 	"github.com/nimbusmq/nimbus/client"
-	"github.com/nimbusmq/nimbus/client/clienttest"
 )
 
-// These tests drive the CLI against the in-memory fake server of
-// client/clienttest; end-to-end tests against `nimbus serve` live in test/.
+// These tests drive the CLI in-process against a real in-process node
+// (Badger in a temporary directory, raft, gRPC on a free port); end-to-end
+// tests against a `nimbus serve` process live in test/.
+
+// server is a node started for one test.
+type server struct {
+	t *testing.T
+	n *node.Node
+}
+
+// startServer starts a node with raft timeouts short enough for tests and
+// stops it when the test ends.
+func startServer(t *testing.T) *server {
+	t.Helper()
+	cfg := node.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.GRPCAddr, cfg.HTTPAddr, cfg.PeerAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Cluster.HeartbeatTimeout = 100 * time.Millisecond
+	cfg.Cluster.ElectionTimeout = 100 * time.Millisecond
+	cfg.Cluster.LeaderLeaseTimeout = 50 * time.Millisecond
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	n, err := node.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := n.Stop(); err != nil {
+			t.Errorf("stop node: %v", err)
+		}
+	})
+	return &server{t: t, n: n}
+}
+
+// Addr is the node's gRPC address.
+func (s *server) Addr() string { return s.n.GRPCAddr() }
+
+// QueueURL is the URL the node reports for a queue.
+func (s *server) QueueURL(name string) string {
+	return "http://" + s.n.HTTPAddr() + "/000000000000/" + name
+}
+
+// client returns an SDK client of the node, to check its state.
+func (s *server) client() *client.Client {
+	s.t.Helper()
+	c, err := client.New(s.t.Context(), client.Config{Addr: s.Addr()})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// counts returns a queue's approximate visible and in-flight counts.
+func (s *server) counts(queue string) (visible, inflight string) {
+	s.t.Helper()
+	a, err := s.client().GetQueueAttributes(s.t.Context(), queue)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return a["ApproximateNumberOfMessages"], a["ApproximateNumberOfMessagesNotVisible"]
+}
 
 // cli runs nimbus against srv and fails the test on a non-zero exit.
-func cli(t *testing.T, srv *clienttest.Server, stdin string, args ...string) string {
+func cli(t *testing.T, srv *server, stdin string, args ...string) string {
 	t.Helper()
 	code, out, stderr := runCLI(t, strings.NewReader(stdin), append([]string{"--addr", srv.Addr()}, args...)...)
 	if code != exitOK {
@@ -24,7 +86,8 @@ func cli(t *testing.T, srv *clienttest.Server, stdin string, args ...string) str
 }
 
 func TestQueueCommands(t *testing.T) {
-	srv := clienttest.Start(t)
+	t.Parallel()
+	srv := startServer(t)
 	if out := cli(t, srv, "", "queue", "create", "dlq"); out != srv.QueueURL("dlq")+"\n" {
 		t.Errorf("create output %q", out)
 	}
@@ -79,7 +142,8 @@ func TestQueueCommands(t *testing.T) {
 }
 
 func TestSendReceiveCommands(t *testing.T) {
-	srv := clienttest.Start(t)
+	t.Parallel()
+	srv := startServer(t)
 	cli(t, srv, "", "queue", "create", "q")
 	out := cli(t, srv, "", "send", "q", "hello", "--attr", "tenant=acme", "--attr", "n:Number=5", "--attr", "b:Binary=aGk=")
 	if !strings.HasPrefix(out, "MESSAGE ID") || !strings.Contains(out, "5d41402abc4b2a76b9719d911017c592") {
@@ -105,18 +169,28 @@ func TestSendReceiveCommands(t *testing.T) {
 	if msgs[0].Attributes["ApproximateReceiveCount"] != "1" {
 		t.Errorf("system attributes %v", msgs[0].Attributes)
 	}
+	if v, f := srv.counts("q"); v != "0" || f != "2" {
+		t.Errorf("after receive: visible %s, in flight %s; want 0, 2", v, f)
+	}
 	cli(t, srv, "", "delete", "q", msgs[0].ReceiptHandle, msgs[1].ReceiptHandle)
-	if srv.Calls("DeleteMessageBatch") != 1 {
-		t.Errorf("DeleteMessageBatch calls = %d", srv.Calls("DeleteMessageBatch"))
+	if v, f := srv.counts("q"); v != "0" || f != "0" {
+		t.Errorf("after delete: visible %s, in flight %s; want 0, 0", v, f)
 	}
 
-	cli(t, srv, "", "send", "q", "again")
-	out = cli(t, srv, "", "receive", "q", "--wait", "1", "--delete")
-	if !strings.HasPrefix(out, "MESSAGE ID  RECEIVES  BODY   ATTRIBUTES\n") || !strings.Contains(out, "again") {
-		t.Errorf("receive table = %q", out)
+	out = cli(t, srv, "", "-o", "json", "send", "q", "again")
+	if err := json.Unmarshal([]byte(out), &sent); err != nil || sent.MessageID == "" {
+		t.Fatalf("send -o json = %q, %v", out, err)
 	}
-	if srv.Calls("DeleteMessage") != 1 {
-		t.Errorf("--delete: DeleteMessage calls = %d", srv.Calls("DeleteMessage"))
+	out = cli(t, srv, "", "receive", "q", "--wait", "1", "--delete")
+	// A table sized to the message id: MESSAGE ID, RECEIVES, BODY and
+	// ATTRIBUTES columns, each value under its heading.
+	id := sent.MessageID
+	pad := strings.Repeat(" ", len(id)-len("MESSAGE ID"))
+	if want := "MESSAGE ID" + pad + "  RECEIVES  BODY   ATTRIBUTES\n" + id + "  1         again  \n"; out != want {
+		t.Errorf("receive table = %q, want %q", out, want)
+	}
+	if v, f := srv.counts("q"); v != "0" || f != "0" {
+		t.Errorf("after receive --delete: visible %s, in flight %s; want 0, 0", v, f)
 	}
 	code, out, stderr := runCLI(t, nil, "--addr", srv.Addr(), "receive", "q", "--wait", "0")
 	if code != exitOK || out != "" || stderr != "no messages\n" {
@@ -131,11 +205,17 @@ func TestSendReceiveCommands(t *testing.T) {
 	}
 }
 
+// TestEnvAddr sets the environment, so it is not parallel.
 func TestEnvAddr(t *testing.T) {
-	srv := clienttest.Start(t)
+	srv := startServer(t)
+	if _, err := srv.client().CreateQueue(t.Context(), "env-only", nil, nil); err != nil {
+		t.Fatal(err)
+	}
 	t.Setenv("NIMBUS_ADDR", srv.Addr())
-	if code, out, stderr := runCLI(t, nil, "queue", "list", "-o", "json"); code != exitOK || strings.TrimSpace(out) != "[]" {
-		t.Errorf("with NIMBUS_ADDR: exit %d, stdout %q, stderr %q", code, out, stderr)
+	code, out, stderr := runCLI(t, nil, "queue", "list", "-o", "json")
+	var qs []jsonQueue
+	if err := json.Unmarshal([]byte(out), &qs); code != exitOK || err != nil || len(qs) != 1 || qs[0].Name != "env-only" {
+		t.Errorf("with NIMBUS_ADDR: exit %d, stdout %q, stderr %q; want this node's one queue", code, out, stderr)
 	}
 	// --addr wins over the environment.
 	if code, _, stderr := runCLI(t, nil, "--addr", "127.0.0.1:1", "queue", "list"); code != exitFailure {
@@ -144,7 +224,8 @@ func TestEnvAddr(t *testing.T) {
 }
 
 func TestBenchCommand(t *testing.T) {
-	srv := clienttest.Start(t)
+	t.Parallel()
+	srv := startServer(t)
 	code, out, stderr := runCLI(t, nil, "--addr", srv.Addr(), "bench", "queue",
 		"--producers", "2", "--consumers", "2", "--size", "100", "--batch", "5", "--count", "200", "--json")
 	if code != exitOK {
@@ -160,6 +241,10 @@ func TestBenchCommand(t *testing.T) {
 	}
 	if rep["sent"] != 200.0 || rep["received"] != 200.0 || rep["drained"] != true {
 		t.Errorf("report = %v", rep)
+	}
+	// The queue the benchmark created is gone again.
+	if urls, err := srv.client().ListQueues(t.Context(), ""); err != nil || len(urls) != 0 {
+		t.Errorf("queues after bench = %v, %v; want none", urls, err)
 	}
 	code, out, _ = runCLI(t, nil, "--addr", srv.Addr(), "bench", "queue", "--count", "20", "--batch", "1", "-q")
 	if code != exitOK || !strings.Contains(out, "sent          20 msgs") {
