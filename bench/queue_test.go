@@ -15,7 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/nimbusmq/nimbus/broker/node"
+	"github.com/nimbusmq/nimbus/broker/node/nodetest"
 	"github.com/nimbusmq/nimbus/client"
 )
 
@@ -100,24 +100,7 @@ func TestValidate(t *testing.T) {
 // the test ends and returns its gRPC address.
 func startNode(t *testing.T) string {
 	t.Helper()
-	cfg := node.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.GRPCAddr, cfg.HTTPAddr, cfg.PeerAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Cluster.HeartbeatTimeout = 100 * time.Millisecond
-	cfg.Cluster.ElectionTimeout = 100 * time.Millisecond
-	cfg.Cluster.LeaderLeaseTimeout = 50 * time.Millisecond
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	n, err := node.Start(ctx, cfg)
-	if err != nil {
-		t.Fatalf("start node: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := n.Stop(); err != nil {
-			t.Errorf("stop node: %v", err)
-		}
-	})
-	return n.GRPCAddr()
+	return nodetest.Start(t).GRPCAddr()
 }
 
 // newClient returns a client of addr, closed when the test ends.

@@ -1,14 +1,13 @@
 package client_test
 
 import (
-	"context"
 	"io"
 	"net"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/nimbusmq/nimbus/broker/node"
+	"github.com/nimbusmq/nimbus/broker/node/nodetest"
 )
 
 // The helpers below start a real in-process node for the SDK's tests and
@@ -22,23 +21,7 @@ import (
 // call n.Stop itself to make the server unavailable; Stop is idempotent.
 func startNode(t testing.TB) (addr string, n *node.Node) {
 	t.Helper()
-	cfg := node.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.GRPCAddr, cfg.HTTPAddr, cfg.PeerAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Cluster.HeartbeatTimeout = 100 * time.Millisecond
-	cfg.Cluster.ElectionTimeout = 100 * time.Millisecond
-	cfg.Cluster.LeaderLeaseTimeout = 50 * time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	n, err := node.Start(ctx, cfg)
-	if err != nil {
-		t.Fatalf("start node: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := n.Stop(); err != nil {
-			t.Errorf("stop node: %v", err)
-		}
-	})
+	n = nodetest.Start(t)
 	return n.GRPCAddr(), n
 }
 

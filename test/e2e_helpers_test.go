@@ -14,23 +14,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/nimbusmq/nimbus/broker/node"
+	"github.com/nimbusmq/nimbus/broker/node/nodetest"
 	"github.com/nimbusmq/nimbus/client"
 	nimbusv1 "github.com/nimbusmq/nimbus/proto/nimbus/v1"
 )
-
-// e2eConfig is the configuration of an in-process test node: loopback
-// ports picked by the kernel, fast raft timeouts (one voter, so elections
-// are immediate) and a quick retention/dead-letter sweep.
-func e2eConfig(dir string) node.Config {
-	cfg := node.DefaultConfig()
-	cfg.DataDir = dir
-	cfg.GRPCAddr, cfg.HTTPAddr, cfg.PeerAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Cluster.HeartbeatTimeout = 100 * time.Millisecond
-	cfg.Cluster.ElectionTimeout = 100 * time.Millisecond
-	cfg.Cluster.LeaderLeaseTimeout = 50 * time.Millisecond
-	cfg.SweepInterval = 200 * time.Millisecond
-	return cfg
-}
 
 // e2e is one real in-process node (Badger in a temp dir, raft, gRPC) and a
 // client SDK connected to it over loopback gRPC.
@@ -56,7 +43,7 @@ func startE2E(t *testing.T) *e2e {
 
 func (e *e2e) start() {
 	e.t.Helper()
-	n, err := node.Start(e.ctx, e2eConfig(e.dir))
+	n, err := node.Start(e.ctx, nodetest.Config(e.dir))
 	if err != nil {
 		e.t.Fatalf("start node: %v", err)
 	}

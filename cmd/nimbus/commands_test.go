@@ -1,14 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nimbusmq/nimbus/broker"
 	"github.com/nimbusmq/nimbus/broker/node"
+	"github.com/nimbusmq/nimbus/broker/node/nodetest"
 	"github.com/nimbusmq/nimbus/client"
 )
 
@@ -26,24 +25,7 @@ type server struct {
 // stops it when the test ends.
 func startServer(t *testing.T) *server {
 	t.Helper()
-	cfg := node.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.GRPCAddr, cfg.HTTPAddr, cfg.PeerAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Cluster.HeartbeatTimeout = 100 * time.Millisecond
-	cfg.Cluster.ElectionTimeout = 100 * time.Millisecond
-	cfg.Cluster.LeaderLeaseTimeout = 50 * time.Millisecond
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	n, err := node.Start(ctx, cfg)
-	if err != nil {
-		t.Fatalf("start node: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := n.Stop(); err != nil {
-			t.Errorf("stop node: %v", err)
-		}
-	})
-	return &server{t: t, n: n}
+	return &server{t: t, n: nodetest.Start(t)}
 }
 
 // Addr is the node's gRPC address.

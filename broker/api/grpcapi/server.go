@@ -144,6 +144,18 @@ func (s *QueueServer) SendMessageBatch(ctx context.Context, r *nimbusv1.SendMess
 	return resp, nil
 }
 
+// entryResults splits per-entry outcomes into successful ids and failures.
+func entryResults(res []service.EntryResult) (ok []string, failed []*nimbusv1.BatchResultErrorEntry) {
+	for _, e := range res {
+		if e.Err != nil {
+			failed = append(failed, failure(e.ID, e.Err))
+		} else {
+			ok = append(ok, e.ID)
+		}
+	}
+	return ok, failed
+}
+
 func failure(id string, err error) *nimbusv1.BatchResultErrorEntry {
 	code := broker.CodeOf(err)
 	return &nimbusv1.BatchResultErrorEntry{Id: id, Code: code.String(), Message: err.Error(), SenderFault: senderFault(code)}
@@ -181,15 +193,8 @@ func (s *QueueServer) DeleteMessageBatch(ctx context.Context, r *nimbusv1.Delete
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	resp := &nimbusv1.DeleteMessageBatchResponse{}
-	for _, e := range res {
-		if e.Err != nil {
-			resp.Failed = append(resp.Failed, failure(e.ID, e.Err))
-		} else {
-			resp.Successful = append(resp.Successful, e.ID)
-		}
-	}
-	return resp, nil
+	ok, failed := entryResults(res)
+	return &nimbusv1.DeleteMessageBatchResponse{Successful: ok, Failed: failed}, nil
 }
 
 func (s *QueueServer) ChangeMessageVisibility(ctx context.Context, r *nimbusv1.ChangeMessageVisibilityRequest) (*nimbusv1.ChangeMessageVisibilityResponse, error) {
@@ -207,13 +212,6 @@ func (s *QueueServer) ChangeMessageVisibilityBatch(ctx context.Context, r *nimbu
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	resp := &nimbusv1.ChangeMessageVisibilityBatchResponse{}
-	for _, e := range res {
-		if e.Err != nil {
-			resp.Failed = append(resp.Failed, failure(e.ID, e.Err))
-		} else {
-			resp.Successful = append(resp.Successful, e.ID)
-		}
-	}
-	return resp, nil
+	ok, failed := entryResults(res)
+	return &nimbusv1.ChangeMessageVisibilityBatchResponse{Successful: ok, Failed: failed}, nil
 }
