@@ -180,6 +180,10 @@ func (h *Host) startGroupLocked(id uint64, bootstrap bool) (*group, error) {
 		trans.Close()
 		return nil, err
 	}
+	if err := restoreIfBehind(f, snaps); err != nil {
+		trans.Close()
+		return nil, err
+	}
 	if bootstrap {
 		has, err := raft.HasExistingState(logs, store, snaps)
 		if err != nil {
@@ -375,4 +379,22 @@ func translateRaftErr(err error) error {
 		return fmt.Errorf("%w: %v", broker.ErrUnavailable, err)
 	}
 	return err
+}
+
+// restoreIfBehind restores f from the latest snapshot when the state's
+// durable applied index is below it. Raft starts applying after the
+// snapshot index (NoSnapshotRestoreOnStart) and may have compacted the log
+// below it, so state that is behind (a restore that failed midway, lost
+// state) must be rebuilt from the snapshot first.
+func restoreIfBehind(f *fsm, snaps raft.SnapshotStore) error {
+	metas, err := snaps.List()
+	if err != nil || len(metas) == 0 || metas[0].Index <= f.appliedIndex {
+		return err
+	}
+	_, rc, err := snaps.Open(metas[0].ID)
+	if err != nil {
+		return fmt.Errorf("open snapshot %s: %w", metas[0].ID, err)
+	}
+	f.logger.Warn("group state is behind its snapshot; restoring", "group", f.group, "applied", f.appliedIndex, "snapshot", metas[0].Index)
+	return f.Restore(rc)
 }
