@@ -3,7 +3,6 @@ package storage
 import (
 	"bytes"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/google/btree"
 )
 
@@ -85,11 +84,7 @@ func (c *overlayCursor) pop() { c.buf = c.buf[1:] }
 // iterateMerged iterates view (committed state) merged with the overlay;
 // an overlay write shadows the committed key, a delete hides it.
 func (t *Txn) iterateMerged(prefix, start []byte, o IterOptions, fn func(key, val []byte) (bool, error)) error {
-	bo := badger.DefaultIteratorOptions
-	bo.Prefix = prefix
-	bo.Reverse = o.Reverse
-	bo.PrefetchValues = !o.KeysOnly
-	it := t.view.NewIterator(bo)
+	it := t.view.NewIterator(iterOptions(prefix, o))
 	defer it.Close()
 	it.Seek(start)
 	oc := &overlayCursor{tree: t.writes, prefix: prefix, reverse: o.Reverse, next: start}
@@ -123,16 +118,7 @@ func (t *Txn) iterateMerged(prefix, start []byte, o IterOptions, fn func(key, va
 			}
 			continue
 		}
-		item := it.Item()
-		var val []byte
-		if !o.KeysOnly {
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return translate(err)
-			}
-			val = v
-		}
-		more, err := fn(item.Key(), val)
+		more, err := visitItem(it.Item(), o.KeysOnly, fn)
 		if err != nil || !more {
 			return err
 		}

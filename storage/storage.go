@@ -182,28 +182,36 @@ func (t *Txn) Iterate(prefix []byte, o IterOptions, fn func(key, val []byte) (bo
 	if t.view != nil {
 		return t.iterateMerged(prefix, start, o, fn)
 	}
-	bo := badger.DefaultIteratorOptions
-	bo.Prefix = prefix
-	bo.Reverse = o.Reverse
-	bo.PrefetchValues = !o.KeysOnly
-	it := t.t.NewIterator(bo)
+	it := t.t.NewIterator(iterOptions(prefix, o))
 	defer it.Close()
 	for it.Seek(start); it.ValidForPrefix(prefix); it.Next() {
-		item := it.Item()
-		var val []byte
-		if !o.KeysOnly {
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return translate(err)
-			}
-			val = v
-		}
-		more, err := fn(item.Key(), val)
+		more, err := visitItem(it.Item(), o.KeysOnly, fn)
 		if err != nil || !more {
 			return err
 		}
 	}
 	return nil
+}
+
+func iterOptions(prefix []byte, o IterOptions) badger.IteratorOptions {
+	bo := badger.DefaultIteratorOptions
+	bo.Prefix = prefix
+	bo.Reverse = o.Reverse
+	bo.PrefetchValues = !o.KeysOnly
+	return bo
+}
+
+// visitItem calls fn with item's key and (unless keysOnly) a copy of its value.
+func visitItem(item *badger.Item, keysOnly bool, fn func(key, val []byte) (bool, error)) (bool, error) {
+	var val []byte
+	if !keysOnly {
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return false, translate(err)
+		}
+		val = v
+	}
+	return fn(item.Key(), val)
 }
 
 func translate(err error) error {
