@@ -20,7 +20,7 @@ test-short:
 proto:
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" $(PROTOC) --go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
-		proto/nimbus/v1/*.proto proto/cluster/v1/*.proto
+		proto/nimbus/v1/*.proto proto/cluster/v1/*.proto proto/peer/v1/*.proto
 
 bench:
 	$(GO) run ./cmd/nimbus bench queue --producers 4 --consumers 4 --size 1024 --batch 10 --duration 20s

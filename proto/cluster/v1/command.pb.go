@@ -34,6 +34,10 @@ const (
 	CommandType_COMMAND_TYPE_SET_QUEUE_ATTRIBUTES CommandType = 3
 	CommandType_COMMAND_TYPE_TAG_QUEUE            CommandType = 4
 	CommandType_COMMAND_TYPE_UNTAG_QUEUE          CommandType = 5
+	CommandType_COMMAND_TYPE_REGISTER_NODE        CommandType = 6
+	CommandType_COMMAND_TYPE_SET_NODE_STATE       CommandType = 7
+	CommandType_COMMAND_TYPE_REMOVE_NODE          CommandType = 8
+	CommandType_COMMAND_TYPE_SET_REPLICAS         CommandType = 9
 	// Queue partition groups.
 	CommandType_COMMAND_TYPE_QUEUE_SEND              CommandType = 20
 	CommandType_COMMAND_TYPE_QUEUE_RECEIVE           CommandType = 21
@@ -53,6 +57,10 @@ var (
 		3:  "COMMAND_TYPE_SET_QUEUE_ATTRIBUTES",
 		4:  "COMMAND_TYPE_TAG_QUEUE",
 		5:  "COMMAND_TYPE_UNTAG_QUEUE",
+		6:  "COMMAND_TYPE_REGISTER_NODE",
+		7:  "COMMAND_TYPE_SET_NODE_STATE",
+		8:  "COMMAND_TYPE_REMOVE_NODE",
+		9:  "COMMAND_TYPE_SET_REPLICAS",
 		20: "COMMAND_TYPE_QUEUE_SEND",
 		21: "COMMAND_TYPE_QUEUE_RECEIVE",
 		22: "COMMAND_TYPE_QUEUE_DELETE",
@@ -68,6 +76,10 @@ var (
 		"COMMAND_TYPE_SET_QUEUE_ATTRIBUTES":    3,
 		"COMMAND_TYPE_TAG_QUEUE":               4,
 		"COMMAND_TYPE_UNTAG_QUEUE":             5,
+		"COMMAND_TYPE_REGISTER_NODE":           6,
+		"COMMAND_TYPE_SET_NODE_STATE":          7,
+		"COMMAND_TYPE_REMOVE_NODE":             8,
+		"COMMAND_TYPE_SET_REPLICAS":            9,
 		"COMMAND_TYPE_QUEUE_SEND":              20,
 		"COMMAND_TYPE_QUEUE_RECEIVE":           21,
 		"COMMAND_TYPE_QUEUE_DELETE":            22,
@@ -174,6 +186,10 @@ type Command struct {
 	//	*Command_SetQueueAttributes
 	//	*Command_TagQueue
 	//	*Command_UntagQueue
+	//	*Command_RegisterNode
+	//	*Command_SetNodeState
+	//	*Command_RemoveNode
+	//	*Command_SetReplicas
 	//	*Command_QueueSend
 	//	*Command_QueueReceive
 	//	*Command_QueueDelete
@@ -282,6 +298,42 @@ func (x *Command) GetUntagQueue() *UntagQueue {
 	return nil
 }
 
+func (x *Command) GetRegisterNode() *RegisterNode {
+	if x != nil {
+		if x, ok := x.Body.(*Command_RegisterNode); ok {
+			return x.RegisterNode
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetNodeState() *SetNodeState {
+	if x != nil {
+		if x, ok := x.Body.(*Command_SetNodeState); ok {
+			return x.SetNodeState
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRemoveNode() *RemoveNode {
+	if x != nil {
+		if x, ok := x.Body.(*Command_RemoveNode); ok {
+			return x.RemoveNode
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetReplicas() *SetReplicas {
+	if x != nil {
+		if x, ok := x.Body.(*Command_SetReplicas); ok {
+			return x.SetReplicas
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetQueueSend() *QueueSend {
 	if x != nil {
 		if x, ok := x.Body.(*Command_QueueSend); ok {
@@ -369,6 +421,22 @@ type Command_UntagQueue struct {
 	UntagQueue *UntagQueue `protobuf:"bytes,14,opt,name=untag_queue,json=untagQueue,proto3,oneof"`
 }
 
+type Command_RegisterNode struct {
+	RegisterNode *RegisterNode `protobuf:"bytes,15,opt,name=register_node,json=registerNode,proto3,oneof"`
+}
+
+type Command_SetNodeState struct {
+	SetNodeState *SetNodeState `protobuf:"bytes,16,opt,name=set_node_state,json=setNodeState,proto3,oneof"`
+}
+
+type Command_RemoveNode struct {
+	RemoveNode *RemoveNode `protobuf:"bytes,17,opt,name=remove_node,json=removeNode,proto3,oneof"`
+}
+
+type Command_SetReplicas struct {
+	SetReplicas *SetReplicas `protobuf:"bytes,18,opt,name=set_replicas,json=setReplicas,proto3,oneof"`
+}
+
 type Command_QueueSend struct {
 	QueueSend *QueueSend `protobuf:"bytes,20,opt,name=queue_send,json=queueSend,proto3,oneof"`
 }
@@ -407,6 +475,14 @@ func (*Command_TagQueue) isCommand_Body() {}
 
 func (*Command_UntagQueue) isCommand_Body() {}
 
+func (*Command_RegisterNode) isCommand_Body() {}
+
+func (*Command_SetNodeState) isCommand_Body() {}
+
+func (*Command_RemoveNode) isCommand_Body() {}
+
+func (*Command_SetReplicas) isCommand_Body() {}
+
 func (*Command_QueueSend) isCommand_Body() {}
 
 func (*Command_QueueReceive) isCommand_Body() {}
@@ -422,10 +498,13 @@ func (*Command_QueueExpire) isCommand_Body() {}
 func (*Command_QueueRemoveDead) isCommand_Body() {}
 
 type CreateQueue struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Attributes    map[string]string      `protobuf:"bytes,2,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // validated SQS attributes
-	Tags          map[string]string      `protobuf:"bytes,3,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Name       string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Attributes map[string]string      `protobuf:"bytes,2,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // validated SQS attributes
+	Tags       map[string]string      `protobuf:"bytes,3,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Node ids of the partition's replicas, chosen by the proposer; the first
+	// is the preferred leader. Empty on a single node that predates clustering.
+	Replicas      []string `protobuf:"bytes,4,rep,name=replicas,proto3" json:"replicas,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -477,6 +556,13 @@ func (x *CreateQueue) GetAttributes() map[string]string {
 func (x *CreateQueue) GetTags() map[string]string {
 	if x != nil {
 		return x.Tags
+	}
+	return nil
+}
+
+func (x *CreateQueue) GetReplicas() []string {
+	if x != nil {
+		return x.Replicas
 	}
 	return nil
 }
@@ -629,6 +715,225 @@ func (x *TagQueue) GetTags() map[string]string {
 	return nil
 }
 
+// RegisterNode adds a node to the catalogue or updates its addresses.
+type RegisterNode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	PeerAddr      string                 `protobuf:"bytes,2,opt,name=peer_addr,json=peerAddr,proto3" json:"peer_addr,omitempty"`
+	GrpcAddr      string                 `protobuf:"bytes,3,opt,name=grpc_addr,json=grpcAddr,proto3" json:"grpc_addr,omitempty"`
+	HttpAddr      string                 `protobuf:"bytes,4,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterNode) Reset() {
+	*x = RegisterNode{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterNode) ProtoMessage() {}
+
+func (x *RegisterNode) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterNode.ProtoReflect.Descriptor instead.
+func (*RegisterNode) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RegisterNode) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *RegisterNode) GetPeerAddr() string {
+	if x != nil {
+		return x.PeerAddr
+	}
+	return ""
+}
+
+func (x *RegisterNode) GetGrpcAddr() string {
+	if x != nil {
+		return x.GrpcAddr
+	}
+	return ""
+}
+
+func (x *RegisterNode) GetHttpAddr() string {
+	if x != nil {
+		return x.HttpAddr
+	}
+	return ""
+}
+
+// SetNodeState marks a node "active" or "leaving".
+type SetNodeState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	State         string                 `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNodeState) Reset() {
+	*x = SetNodeState{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNodeState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNodeState) ProtoMessage() {}
+
+func (x *SetNodeState) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNodeState.ProtoReflect.Descriptor instead.
+func (*SetNodeState) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SetNodeState) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *SetNodeState) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+type RemoveNode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveNode) Reset() {
+	*x = RemoveNode{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveNode) ProtoMessage() {}
+
+func (x *RemoveNode) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveNode.ProtoReflect.Descriptor instead.
+func (*RemoveNode) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RemoveNode) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+// SetReplicas records a queue partition's replicas after a membership change.
+type SetReplicas struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Replicas      []string               `protobuf:"bytes,2,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetReplicas) Reset() {
+	*x = SetReplicas{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetReplicas) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetReplicas) ProtoMessage() {}
+
+func (x *SetReplicas) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetReplicas.ProtoReflect.Descriptor instead.
+func (*SetReplicas) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SetReplicas) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetReplicas) GetReplicas() []string {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
 type UntagQueue struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -639,7 +944,7 @@ type UntagQueue struct {
 
 func (x *UntagQueue) Reset() {
 	*x = UntagQueue{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[6]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -651,7 +956,7 @@ func (x *UntagQueue) String() string {
 func (*UntagQueue) ProtoMessage() {}
 
 func (x *UntagQueue) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[6]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -664,7 +969,7 @@ func (x *UntagQueue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UntagQueue.ProtoReflect.Descriptor instead.
 func (*UntagQueue) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{6}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UntagQueue) GetName() string {
@@ -693,7 +998,7 @@ type MessageAttribute struct {
 
 func (x *MessageAttribute) Reset() {
 	*x = MessageAttribute{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[7]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -705,7 +1010,7 @@ func (x *MessageAttribute) String() string {
 func (*MessageAttribute) ProtoMessage() {}
 
 func (x *MessageAttribute) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[7]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -718,7 +1023,7 @@ func (x *MessageAttribute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageAttribute.ProtoReflect.Descriptor instead.
 func (*MessageAttribute) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{7}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MessageAttribute) GetName() string {
@@ -765,7 +1070,7 @@ type SendEntry struct {
 
 func (x *SendEntry) Reset() {
 	*x = SendEntry{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[8]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -777,7 +1082,7 @@ func (x *SendEntry) String() string {
 func (*SendEntry) ProtoMessage() {}
 
 func (x *SendEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[8]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -790,7 +1095,7 @@ func (x *SendEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendEntry.ProtoReflect.Descriptor instead.
 func (*SendEntry) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{8}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SendEntry) GetMessageId() string {
@@ -851,7 +1156,7 @@ type QueueSend struct {
 
 func (x *QueueSend) Reset() {
 	*x = QueueSend{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[9]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +1168,7 @@ func (x *QueueSend) String() string {
 func (*QueueSend) ProtoMessage() {}
 
 func (x *QueueSend) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[9]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +1181,7 @@ func (x *QueueSend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueSend.ProtoReflect.Descriptor instead.
 func (*QueueSend) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{9}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *QueueSend) GetEntries() []*SendEntry {
@@ -899,7 +1204,7 @@ type QueueReceive struct {
 
 func (x *QueueReceive) Reset() {
 	*x = QueueReceive{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[10]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -911,7 +1216,7 @@ func (x *QueueReceive) String() string {
 func (*QueueReceive) ProtoMessage() {}
 
 func (x *QueueReceive) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[10]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -924,7 +1229,7 @@ func (x *QueueReceive) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueReceive.ProtoReflect.Descriptor instead.
 func (*QueueReceive) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{10}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *QueueReceive) GetMaxMessages() int32 {
@@ -958,7 +1263,7 @@ type ReceiptRef struct {
 
 func (x *ReceiptRef) Reset() {
 	*x = ReceiptRef{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[11]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -970,7 +1275,7 @@ func (x *ReceiptRef) String() string {
 func (*ReceiptRef) ProtoMessage() {}
 
 func (x *ReceiptRef) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[11]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -983,7 +1288,7 @@ func (x *ReceiptRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiptRef.ProtoReflect.Descriptor instead.
 func (*ReceiptRef) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{11}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReceiptRef) GetSeq() uint64 {
@@ -1009,7 +1314,7 @@ type QueueDelete struct {
 
 func (x *QueueDelete) Reset() {
 	*x = QueueDelete{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[12]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1021,7 +1326,7 @@ func (x *QueueDelete) String() string {
 func (*QueueDelete) ProtoMessage() {}
 
 func (x *QueueDelete) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[12]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1034,7 +1339,7 @@ func (x *QueueDelete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueDelete.ProtoReflect.Descriptor instead.
 func (*QueueDelete) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{12}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *QueueDelete) GetReceipts() []*ReceiptRef {
@@ -1054,7 +1359,7 @@ type VisibilityChange struct {
 
 func (x *VisibilityChange) Reset() {
 	*x = VisibilityChange{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[13]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1371,7 @@ func (x *VisibilityChange) String() string {
 func (*VisibilityChange) ProtoMessage() {}
 
 func (x *VisibilityChange) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[13]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1384,7 @@ func (x *VisibilityChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VisibilityChange.ProtoReflect.Descriptor instead.
 func (*VisibilityChange) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{13}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *VisibilityChange) GetReceipt() *ReceiptRef {
@@ -1105,7 +1410,7 @@ type QueueChangeVisibility struct {
 
 func (x *QueueChangeVisibility) Reset() {
 	*x = QueueChangeVisibility{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[14]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1117,7 +1422,7 @@ func (x *QueueChangeVisibility) String() string {
 func (*QueueChangeVisibility) ProtoMessage() {}
 
 func (x *QueueChangeVisibility) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[14]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1130,7 +1435,7 @@ func (x *QueueChangeVisibility) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueChangeVisibility.ProtoReflect.Descriptor instead.
 func (*QueueChangeVisibility) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{14}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *QueueChangeVisibility) GetChanges() []*VisibilityChange {
@@ -1148,7 +1453,7 @@ type QueuePurge struct {
 
 func (x *QueuePurge) Reset() {
 	*x = QueuePurge{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[15]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1160,7 +1465,7 @@ func (x *QueuePurge) String() string {
 func (*QueuePurge) ProtoMessage() {}
 
 func (x *QueuePurge) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[15]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1173,7 +1478,7 @@ func (x *QueuePurge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueuePurge.ProtoReflect.Descriptor instead.
 func (*QueuePurge) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{15}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{19}
 }
 
 type QueueExpire struct {
@@ -1185,7 +1490,7 @@ type QueueExpire struct {
 
 func (x *QueueExpire) Reset() {
 	*x = QueueExpire{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[16]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1197,7 +1502,7 @@ func (x *QueueExpire) String() string {
 func (*QueueExpire) ProtoMessage() {}
 
 func (x *QueueExpire) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[16]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1210,7 +1515,7 @@ func (x *QueueExpire) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueExpire.ProtoReflect.Descriptor instead.
 func (*QueueExpire) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{16}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *QueueExpire) GetLimit() int32 {
@@ -1229,7 +1534,7 @@ type QueueRemoveDead struct {
 
 func (x *QueueRemoveDead) Reset() {
 	*x = QueueRemoveDead{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[17]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1241,7 +1546,7 @@ func (x *QueueRemoveDead) String() string {
 func (*QueueRemoveDead) ProtoMessage() {}
 
 func (x *QueueRemoveDead) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[17]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1254,7 +1559,7 @@ func (x *QueueRemoveDead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueRemoveDead.ProtoReflect.Descriptor instead.
 func (*QueueRemoveDead) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{17}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *QueueRemoveDead) GetSeqs() []uint64 {
@@ -1272,7 +1577,7 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"cluster.v1\"b\n" +
 	"\x05Entry\x12(\n" +
 	"\x10proposed_unix_ms\x18\x01 \x01(\x03R\x0eproposedUnixMs\x12/\n" +
-	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\x82\a\n" +
+	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\xfe\b\n" +
 	"\aCommand\x12+\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x17.cluster.v1.CommandTypeR\x04type\x12*\n" +
 	"\x11ignore_if_unknown\x18\x02 \x01(\bR\x0fignoreIfUnknown\x12<\n" +
@@ -1282,7 +1587,12 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x14set_queue_attributes\x18\f \x01(\v2\x1e.cluster.v1.SetQueueAttributesH\x00R\x12setQueueAttributes\x123\n" +
 	"\ttag_queue\x18\r \x01(\v2\x14.cluster.v1.TagQueueH\x00R\btagQueue\x129\n" +
 	"\vuntag_queue\x18\x0e \x01(\v2\x16.cluster.v1.UntagQueueH\x00R\n" +
-	"untagQueue\x126\n" +
+	"untagQueue\x12?\n" +
+	"\rregister_node\x18\x0f \x01(\v2\x18.cluster.v1.RegisterNodeH\x00R\fregisterNode\x12@\n" +
+	"\x0eset_node_state\x18\x10 \x01(\v2\x18.cluster.v1.SetNodeStateH\x00R\fsetNodeState\x129\n" +
+	"\vremove_node\x18\x11 \x01(\v2\x16.cluster.v1.RemoveNodeH\x00R\n" +
+	"removeNode\x12<\n" +
+	"\fset_replicas\x18\x12 \x01(\v2\x17.cluster.v1.SetReplicasH\x00R\vsetReplicas\x126\n" +
 	"\n" +
 	"queue_send\x18\x14 \x01(\v2\x15.cluster.v1.QueueSendH\x00R\tqueueSend\x12?\n" +
 	"\rqueue_receive\x18\x15 \x01(\v2\x18.cluster.v1.QueueReceiveH\x00R\fqueueReceive\x12<\n" +
@@ -1292,13 +1602,14 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"queuePurge\x12<\n" +
 	"\fqueue_expire\x18\x19 \x01(\v2\x17.cluster.v1.QueueExpireH\x00R\vqueueExpire\x12I\n" +
 	"\x11queue_remove_dead\x18\x1a \x01(\v2\x1b.cluster.v1.QueueRemoveDeadH\x00R\x0fqueueRemoveDeadB\x06\n" +
-	"\x04body\"\x99\x02\n" +
+	"\x04body\"\xb5\x02\n" +
 	"\vCreateQueue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12G\n" +
 	"\n" +
 	"attributes\x18\x02 \x03(\v2'.cluster.v1.CreateQueue.AttributesEntryR\n" +
 	"attributes\x125\n" +
-	"\x04tags\x18\x03 \x03(\v2!.cluster.v1.CreateQueue.TagsEntryR\x04tags\x1a=\n" +
+	"\x04tags\x18\x03 \x03(\v2!.cluster.v1.CreateQueue.TagsEntryR\x04tags\x12\x1a\n" +
+	"\breplicas\x18\x04 \x03(\tR\breplicas\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +
@@ -1320,7 +1631,21 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x04tags\x18\x02 \x03(\v2\x1e.cluster.v1.TagQueue.TagsEntryR\x04tags\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"4\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"~\n" +
+	"\fRegisterNode\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
+	"\tpeer_addr\x18\x02 \x01(\tR\bpeerAddr\x12\x1b\n" +
+	"\tgrpc_addr\x18\x03 \x01(\tR\bgrpcAddr\x12\x1b\n" +
+	"\thttp_addr\x18\x04 \x01(\tR\bhttpAddr\"=\n" +
+	"\fSetNodeState\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\"%\n" +
+	"\n" +
+	"RemoveNode\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"=\n" +
+	"\vSetReplicas\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\breplicas\x18\x02 \x03(\tR\breplicas\"4\n" +
 	"\n" +
 	"UntagQueue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
@@ -1365,14 +1690,18 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\vQueueExpire\x12\x14\n" +
 	"\x05limit\x18\x01 \x01(\x05R\x05limit\"%\n" +
 	"\x0fQueueRemoveDead\x12\x12\n" +
-	"\x04seqs\x18\x01 \x03(\x04R\x04seqs*\xb1\x03\n" +
+	"\x04seqs\x18\x01 \x03(\x04R\x04seqs*\xaf\x04\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19COMMAND_TYPE_CREATE_QUEUE\x10\x01\x12\x1d\n" +
 	"\x19COMMAND_TYPE_DELETE_QUEUE\x10\x02\x12%\n" +
 	"!COMMAND_TYPE_SET_QUEUE_ATTRIBUTES\x10\x03\x12\x1a\n" +
 	"\x16COMMAND_TYPE_TAG_QUEUE\x10\x04\x12\x1c\n" +
-	"\x18COMMAND_TYPE_UNTAG_QUEUE\x10\x05\x12\x1b\n" +
+	"\x18COMMAND_TYPE_UNTAG_QUEUE\x10\x05\x12\x1e\n" +
+	"\x1aCOMMAND_TYPE_REGISTER_NODE\x10\x06\x12\x1f\n" +
+	"\x1bCOMMAND_TYPE_SET_NODE_STATE\x10\a\x12\x1c\n" +
+	"\x18COMMAND_TYPE_REMOVE_NODE\x10\b\x12\x1d\n" +
+	"\x19COMMAND_TYPE_SET_REPLICAS\x10\t\x12\x1b\n" +
 	"\x17COMMAND_TYPE_QUEUE_SEND\x10\x14\x12\x1e\n" +
 	"\x1aCOMMAND_TYPE_QUEUE_RECEIVE\x10\x15\x12\x1d\n" +
 	"\x19COMMAND_TYPE_QUEUE_DELETE\x10\x16\x12(\n" +
@@ -1394,7 +1723,7 @@ func file_proto_cluster_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_cluster_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_proto_cluster_v1_command_proto_goTypes = []any{
 	(CommandType)(0),              // 0: cluster.v1.CommandType
 	(*Entry)(nil),                 // 1: cluster.v1.Entry
@@ -1403,22 +1732,26 @@ var file_proto_cluster_v1_command_proto_goTypes = []any{
 	(*DeleteQueue)(nil),           // 4: cluster.v1.DeleteQueue
 	(*SetQueueAttributes)(nil),    // 5: cluster.v1.SetQueueAttributes
 	(*TagQueue)(nil),              // 6: cluster.v1.TagQueue
-	(*UntagQueue)(nil),            // 7: cluster.v1.UntagQueue
-	(*MessageAttribute)(nil),      // 8: cluster.v1.MessageAttribute
-	(*SendEntry)(nil),             // 9: cluster.v1.SendEntry
-	(*QueueSend)(nil),             // 10: cluster.v1.QueueSend
-	(*QueueReceive)(nil),          // 11: cluster.v1.QueueReceive
-	(*ReceiptRef)(nil),            // 12: cluster.v1.ReceiptRef
-	(*QueueDelete)(nil),           // 13: cluster.v1.QueueDelete
-	(*VisibilityChange)(nil),      // 14: cluster.v1.VisibilityChange
-	(*QueueChangeVisibility)(nil), // 15: cluster.v1.QueueChangeVisibility
-	(*QueuePurge)(nil),            // 16: cluster.v1.QueuePurge
-	(*QueueExpire)(nil),           // 17: cluster.v1.QueueExpire
-	(*QueueRemoveDead)(nil),       // 18: cluster.v1.QueueRemoveDead
-	nil,                           // 19: cluster.v1.CreateQueue.AttributesEntry
-	nil,                           // 20: cluster.v1.CreateQueue.TagsEntry
-	nil,                           // 21: cluster.v1.SetQueueAttributes.AttributesEntry
-	nil,                           // 22: cluster.v1.TagQueue.TagsEntry
+	(*RegisterNode)(nil),          // 7: cluster.v1.RegisterNode
+	(*SetNodeState)(nil),          // 8: cluster.v1.SetNodeState
+	(*RemoveNode)(nil),            // 9: cluster.v1.RemoveNode
+	(*SetReplicas)(nil),           // 10: cluster.v1.SetReplicas
+	(*UntagQueue)(nil),            // 11: cluster.v1.UntagQueue
+	(*MessageAttribute)(nil),      // 12: cluster.v1.MessageAttribute
+	(*SendEntry)(nil),             // 13: cluster.v1.SendEntry
+	(*QueueSend)(nil),             // 14: cluster.v1.QueueSend
+	(*QueueReceive)(nil),          // 15: cluster.v1.QueueReceive
+	(*ReceiptRef)(nil),            // 16: cluster.v1.ReceiptRef
+	(*QueueDelete)(nil),           // 17: cluster.v1.QueueDelete
+	(*VisibilityChange)(nil),      // 18: cluster.v1.VisibilityChange
+	(*QueueChangeVisibility)(nil), // 19: cluster.v1.QueueChangeVisibility
+	(*QueuePurge)(nil),            // 20: cluster.v1.QueuePurge
+	(*QueueExpire)(nil),           // 21: cluster.v1.QueueExpire
+	(*QueueRemoveDead)(nil),       // 22: cluster.v1.QueueRemoveDead
+	nil,                           // 23: cluster.v1.CreateQueue.AttributesEntry
+	nil,                           // 24: cluster.v1.CreateQueue.TagsEntry
+	nil,                           // 25: cluster.v1.SetQueueAttributes.AttributesEntry
+	nil,                           // 26: cluster.v1.TagQueue.TagsEntry
 }
 var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	2,  // 0: cluster.v1.Entry.commands:type_name -> cluster.v1.Command
@@ -1427,28 +1760,32 @@ var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	4,  // 3: cluster.v1.Command.delete_queue:type_name -> cluster.v1.DeleteQueue
 	5,  // 4: cluster.v1.Command.set_queue_attributes:type_name -> cluster.v1.SetQueueAttributes
 	6,  // 5: cluster.v1.Command.tag_queue:type_name -> cluster.v1.TagQueue
-	7,  // 6: cluster.v1.Command.untag_queue:type_name -> cluster.v1.UntagQueue
-	10, // 7: cluster.v1.Command.queue_send:type_name -> cluster.v1.QueueSend
-	11, // 8: cluster.v1.Command.queue_receive:type_name -> cluster.v1.QueueReceive
-	13, // 9: cluster.v1.Command.queue_delete:type_name -> cluster.v1.QueueDelete
-	15, // 10: cluster.v1.Command.queue_change_visibility:type_name -> cluster.v1.QueueChangeVisibility
-	16, // 11: cluster.v1.Command.queue_purge:type_name -> cluster.v1.QueuePurge
-	17, // 12: cluster.v1.Command.queue_expire:type_name -> cluster.v1.QueueExpire
-	18, // 13: cluster.v1.Command.queue_remove_dead:type_name -> cluster.v1.QueueRemoveDead
-	19, // 14: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
-	20, // 15: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
-	21, // 16: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
-	22, // 17: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
-	8,  // 18: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
-	9,  // 19: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
-	12, // 20: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
-	12, // 21: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
-	14, // 22: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	11, // 6: cluster.v1.Command.untag_queue:type_name -> cluster.v1.UntagQueue
+	7,  // 7: cluster.v1.Command.register_node:type_name -> cluster.v1.RegisterNode
+	8,  // 8: cluster.v1.Command.set_node_state:type_name -> cluster.v1.SetNodeState
+	9,  // 9: cluster.v1.Command.remove_node:type_name -> cluster.v1.RemoveNode
+	10, // 10: cluster.v1.Command.set_replicas:type_name -> cluster.v1.SetReplicas
+	14, // 11: cluster.v1.Command.queue_send:type_name -> cluster.v1.QueueSend
+	15, // 12: cluster.v1.Command.queue_receive:type_name -> cluster.v1.QueueReceive
+	17, // 13: cluster.v1.Command.queue_delete:type_name -> cluster.v1.QueueDelete
+	19, // 14: cluster.v1.Command.queue_change_visibility:type_name -> cluster.v1.QueueChangeVisibility
+	20, // 15: cluster.v1.Command.queue_purge:type_name -> cluster.v1.QueuePurge
+	21, // 16: cluster.v1.Command.queue_expire:type_name -> cluster.v1.QueueExpire
+	22, // 17: cluster.v1.Command.queue_remove_dead:type_name -> cluster.v1.QueueRemoveDead
+	23, // 18: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
+	24, // 19: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
+	25, // 20: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
+	26, // 21: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
+	12, // 22: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
+	13, // 23: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
+	16, // 24: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
+	16, // 25: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
+	18, // 26: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_proto_cluster_v1_command_proto_init() }
@@ -1462,6 +1799,10 @@ func file_proto_cluster_v1_command_proto_init() {
 		(*Command_SetQueueAttributes)(nil),
 		(*Command_TagQueue)(nil),
 		(*Command_UntagQueue)(nil),
+		(*Command_RegisterNode)(nil),
+		(*Command_SetNodeState)(nil),
+		(*Command_RemoveNode)(nil),
+		(*Command_SetReplicas)(nil),
 		(*Command_QueueSend)(nil),
 		(*Command_QueueReceive)(nil),
 		(*Command_QueueDelete)(nil),
@@ -1476,7 +1817,7 @@ func file_proto_cluster_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_cluster_v1_command_proto_rawDesc), len(file_proto_cluster_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
