@@ -58,7 +58,7 @@ func (a *Applier) applyMeta(txn *storage.Txn, now time.Time, cmd *clusterv1.Comm
 	switch cmd.GetType() {
 	case clusterv1.CommandType_COMMAND_TYPE_CREATE_QUEUE:
 		b := cmd.GetCreateQueue()
-		return c.CreateQueue(txn, now, b.GetName(), b.GetAttributes(), b.GetTags())
+		return c.CreateQueue(txn, now, b.GetName(), b.GetAttributes(), b.GetTags(), b.GetReplicas())
 	case clusterv1.CommandType_COMMAND_TYPE_DELETE_QUEUE:
 		return c.DeleteQueue(txn, cmd.GetDeleteQueue().GetName())
 	case clusterv1.CommandType_COMMAND_TYPE_SET_QUEUE_ATTRIBUTES:
@@ -70,6 +70,17 @@ func (a *Applier) applyMeta(txn *storage.Txn, now time.Time, cmd *clusterv1.Comm
 	case clusterv1.CommandType_COMMAND_TYPE_UNTAG_QUEUE:
 		b := cmd.GetUntagQueue()
 		return c.UntagQueue(txn, b.GetName(), b.GetKeys())
+	case clusterv1.CommandType_COMMAND_TYPE_REGISTER_NODE:
+		b := cmd.GetRegisterNode()
+		return c.RegisterNode(txn, catalog.Node{ID: b.GetNodeId(), PeerAddr: b.GetPeerAddr(), GRPCAddr: b.GetGrpcAddr(), HTTPAddr: b.GetHttpAddr()})
+	case clusterv1.CommandType_COMMAND_TYPE_SET_NODE_STATE:
+		b := cmd.GetSetNodeState()
+		return c.SetNodeState(txn, b.GetNodeId(), b.GetState())
+	case clusterv1.CommandType_COMMAND_TYPE_REMOVE_NODE:
+		return c.RemoveNode(txn, cmd.GetRemoveNode().GetNodeId())
+	case clusterv1.CommandType_COMMAND_TYPE_SET_REPLICAS:
+		b := cmd.GetSetReplicas()
+		return c.SetReplicas(txn, b.GetName(), b.GetReplicas())
 	}
 	return unknown(cmd)
 }

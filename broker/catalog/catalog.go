@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 const (
 	kindCounter byte = 0x00 // next partition group id
 	kindQueue   byte = 0x01 // queue name -> Queue
+	kindNode    byte = 0x02 // node id -> Node
 )
 
 // FirstPartitionGroup is the first group id handed to a partition; lower
@@ -36,6 +38,14 @@ type Queue struct {
 	Tags       map[string]string `json:"tags,omitempty"`
 	CreatedMs  int64             `json:"created_ms"`
 	ModifiedMs int64             `json:"modified_ms"`
+	// Replicas are the node ids holding the partition, the preferred
+	// leader first. Empty on a catalogue that predates clustering: the
+	// partition then lives on the founding node only (see Engine.Founder).
+	Replicas []string `json:"replicas,omitempty"`
+	// Initial is the replica set the partition's group was bootstrapped
+	// with. Only these nodes may bootstrap it; a replica added later joins
+	// through raft's membership change.
+	Initial []string `json:"initial,omitempty"`
 }
 
 // Attrs returns the queue's typed attributes.
@@ -99,7 +109,7 @@ func (e *Engine) ListQueues(txn *storage.Txn, prefix, after string, limit int) (
 // CreateQueue creates a queue with attrs (validated SQS attributes) over
 // the defaults. Creating an existing queue with the same attributes returns
 // it unchanged (as SQS does); other attributes give broker.ErrQueueExists.
-func (e *Engine) CreateQueue(txn *storage.Txn, now time.Time, name string, attrs, tags map[string]string) (*Queue, error) {
+func (e *Engine) CreateQueue(txn *storage.Txn, now time.Time, name string, attrs, tags map[string]string, replicas []string) (*Queue, error) {
 	if err := broker.ValidateQueueName(name); err != nil {
 		return nil, err
 	}
@@ -129,7 +139,8 @@ func (e *Engine) CreateQueue(txn *storage.Txn, now time.Time, name string, attrs
 		return nil, err
 	}
 	ms := now.UnixMilli()
-	q := &Queue{Name: name, Group: group, Attributes: want, Tags: maps.Clone(tags), CreatedMs: ms, ModifiedMs: ms}
+	q := &Queue{Name: name, Group: group, Attributes: want, Tags: maps.Clone(tags), CreatedMs: ms, ModifiedMs: ms,
+		Replicas: slices.Clone(replicas), Initial: slices.Clone(replicas)}
 	return q, e.put(txn, q)
 }
 

@@ -46,6 +46,9 @@ type Config struct {
 	// MaxInflightEntries bounds the entries a group has in raft at once;
 	// proposals arriving meanwhile are coalesced into the next entry.
 	MaxInflightEntries int
+	// Resolve (optional) maps a node id to its current peer address, so a
+	// node that restarts on a new address is still reached.
+	Resolve func(nodeID string) (string, bool)
 }
 
 // DefaultConfig returns the defaults for a node; NodeID, AdvertiseAddr and
@@ -127,6 +130,17 @@ type group struct {
 // state, the group is bootstrapped with this node as its only voter. It
 // returns once raft runs; use WaitLeader to wait for a leader.
 func (h *Host) StartGroup(id uint64, bootstrap bool) error {
+	var members []Member
+	if bootstrap {
+		members = []Member{{ID: h.cfg.NodeID, Addr: h.cfg.AdvertiseAddr, Voter: true}}
+	}
+	return h.StartGroupWith(id, members)
+}
+
+// StartGroupWith starts hosting group. With members set and no existing
+// raft state, the group is bootstrapped with them (every member must use
+// the same list); without, it waits to be added by the group's leader.
+func (h *Host) StartGroupWith(id uint64, members []Member) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.stopped {
@@ -135,7 +149,7 @@ func (h *Host) StartGroup(id uint64, bootstrap bool) error {
 	if _, ok := h.groups[id]; ok {
 		return nil
 	}
-	g, err := h.startGroupLocked(id, bootstrap)
+	g, err := h.startGroupLocked(id, members)
 	if err != nil {
 		return fmt.Errorf("start group %d: %w", id, err)
 	}
@@ -143,7 +157,7 @@ func (h *Host) StartGroup(id uint64, bootstrap bool) error {
 	return nil
 }
 
-func (h *Host) startGroupLocked(id uint64, bootstrap bool) (*group, error) {
+func (h *Host) startGroupLocked(id uint64, members []Member) (*group, error) {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(h.cfg.NodeID)
 	rc.HeartbeatTimeout = h.cfg.HeartbeatTimeout
@@ -173,7 +187,7 @@ func (h *Host) startGroupLocked(id uint64, bootstrap bool) (*group, error) {
 	}
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: rc.Logger,
-		ServerAddressProvider: nil,
+		ServerAddressProvider: h.addressProvider(),
 	})
 	f, err := newFSM(id, h.db, h.applier, h.applied, h.logger)
 	if err != nil {
@@ -184,14 +198,14 @@ func (h *Host) startGroupLocked(id uint64, bootstrap bool) (*group, error) {
 		trans.Close()
 		return nil, err
 	}
-	if bootstrap {
+	if len(members) > 0 {
 		has, err := raft.HasExistingState(logs, store, snaps)
 		if err != nil {
 			trans.Close()
 			return nil, err
 		}
 		if !has {
-			cfg := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: raft.ServerAddress(h.cfg.AdvertiseAddr)}}}
+			cfg := raft.Configuration{Servers: toServers(members)}
 			if err := raft.BootstrapCluster(rc, logs, store, snaps, trans, cfg); err != nil {
 				trans.Close()
 				return nil, err
@@ -255,6 +269,7 @@ func (g *group) stop() error {
 	err := g.raft.Shutdown().Error()
 	g.wg.Wait()
 	g.proposer.failPending(broker.ErrUnavailable)
+	g.transport.CloseStreams()
 	if cerr := g.transport.Close(); err == nil {
 		err = cerr
 	}

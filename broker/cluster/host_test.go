@@ -47,7 +47,7 @@ func startHost(t testing.TB, dir string) (*Host, *storage.DB, func()) {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mux := NewMux(ln, logger)
+	mux := NewMux(ln, nil, logger)
 	cfg := DefaultConfig()
 	cfg.NodeID, cfg.AdvertiseAddr, cfg.SnapshotDir = "n1", ln.Addr().String(), dir+"/snaps"
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond

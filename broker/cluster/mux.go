@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -31,11 +32,21 @@ type Mux struct {
 	closed bool
 
 	wg sync.WaitGroup
+
+	dial DialFunc
 }
 
-// NewMux serves ln until Close.
-func NewMux(ln net.Listener, logger *slog.Logger) *Mux {
-	m := &Mux{ln: ln, logger: logger, layers: map[uint64]*streamLayer{}}
+// DialFunc opens a TCP connection to a peer address.
+type DialFunc func(ctx context.Context, addr string) (net.Conn, error)
+
+// NewMux serves ln until Close. dial (nil for a plain TCP dialer) opens
+// every outgoing peer connection; tests pass a fault-injecting one.
+func NewMux(ln net.Listener, dial DialFunc, logger *slog.Logger) *Mux {
+	if dial == nil {
+		var d net.Dialer
+		dial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
+	}
+	m := &Mux{ln: ln, logger: logger, layers: map[uint64]*streamLayer{}, dial: dial}
 	m.wg.Add(1)
 	go m.serve()
 	return m
@@ -80,11 +91,38 @@ func (m *Mux) route(conn net.Conn) {
 		conn.Close()
 		return
 	}
-	select {
-	case l.accept <- conn:
-	case <-l.done:
+	tc := &trackedConn{Conn: conn, l: l}
+	l.mu.Lock()
+	if l.conns == nil {
+		l.mu.Unlock()
 		conn.Close()
+		return
 	}
+	l.conns[tc] = struct{}{}
+	l.mu.Unlock()
+	select {
+	case l.accept <- tc:
+	case <-l.done:
+		tc.Close()
+	}
+}
+
+// trackedConn is an accepted connection its layer closes when it closes
+// (raft's transport does not close the connections it accepted).
+type trackedConn struct {
+	net.Conn
+	l    *streamLayer
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.conns, c)
+		c.l.mu.Unlock()
+	})
+	return err
 }
 
 // Layer returns the raft StreamLayer of group, registering it.
@@ -97,7 +135,7 @@ func (m *Mux) Layer(group uint64) (raft.StreamLayer, error) {
 	if _, ok := m.layers[group]; ok {
 		return nil, fmt.Errorf("group %d already has a stream layer", group)
 	}
-	l := &streamLayer{mux: m, group: group, accept: make(chan net.Conn), done: make(chan struct{})}
+	l := &streamLayer{mux: m, group: group, accept: make(chan net.Conn), done: make(chan struct{}), conns: map[*trackedConn]struct{}{}}
 	m.layers[group] = l
 	return l, nil
 }
@@ -128,6 +166,11 @@ type streamLayer struct {
 	accept chan net.Conn
 	done   chan struct{}
 	once   sync.Once
+
+	// mu guards conns: the accepted connections still open; nil once the
+	// layer is closed.
+	mu    sync.Mutex
+	conns map[*trackedConn]struct{}
 }
 
 func (l *streamLayer) Accept() (net.Conn, error) {
@@ -143,6 +186,13 @@ func (l *streamLayer) Close() error {
 	l.once.Do(func() {
 		close(l.done)
 		l.mux.unregister(l)
+		l.mu.Lock()
+		conns := l.conns
+		l.conns = nil
+		l.mu.Unlock()
+		for c := range conns {
+			c.Conn.Close()
+		}
 	})
 	return nil
 }
@@ -150,13 +200,24 @@ func (l *streamLayer) Close() error {
 func (l *streamLayer) Addr() net.Addr { return l.mux.ln.Addr() }
 
 func (l *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	conn, err := net.DialTimeout("tcp", string(addr), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return l.mux.DialGroup(ctx, string(addr), l.group)
+}
+
+// DialGroup opens a connection to group on the node at addr.
+func (m *Mux) DialGroup(ctx context.Context, addr string, group uint64) (net.Conn, error) {
+	conn, err := m.dial(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
+	timeout := 10 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
 	var h [muxHeaderLen]byte
 	copy(h[:], muxMagic[:])
-	binary.BigEndian.PutUint64(h[4:], l.group)
+	binary.BigEndian.PutUint64(h[4:], group)
 	_ = conn.SetWriteDeadline(time.Now().Add(timeout))
 	if _, err := conn.Write(h[:]); err != nil {
 		conn.Close()

@@ -19,6 +19,22 @@ type Config struct {
 	GRPCAddr string
 	HTTPAddr string
 	PeerAddr string
+	// NodeID names the node in the cluster. Empty: the id stored in
+	// DataDir, or a new random one on first start. A data dir keeps the id
+	// it was created with; naming another is an error.
+	NodeID string
+	// AdvertisePeerAddr is the peer address other nodes dial; empty means
+	// the bound PeerAddr.
+	AdvertisePeerAddr string
+	// Join lists peer addresses of existing cluster nodes. Empty: the node
+	// founds a single-node cluster on its first start.
+	Join []string
+	// MetaVoters is how many nodes vote in the meta group (the rest are
+	// non-voters); 3 by default, 5 for larger clusters.
+	MetaVoters int
+	// PeerDial (optional) opens outgoing peer connections; tests inject
+	// faults with it.
+	PeerDial cluster.DialFunc
 	// InsecureListen allows non-loopback listen addresses. Until
 	// authentication exists, anyone who reaches a port can use it.
 	InsecureListen bool
@@ -41,6 +57,7 @@ func DefaultConfig() Config {
 		PeerAddr:      "127.0.0.1:9702",
 		Cluster:       cluster.DefaultConfig(),
 		SweepInterval: 5 * time.Second,
+		MetaVoters:    3,
 	}
 }
 
@@ -51,6 +68,9 @@ func (c Config) Validate() error {
 	}
 	if c.SweepInterval <= 0 {
 		return errors.New("sweep interval must be positive")
+	}
+	if c.MetaVoters < 1 || c.MetaVoters%2 == 0 {
+		return fmt.Errorf("meta voters must be a positive odd number, not %d", c.MetaVoters)
 	}
 	for _, a := range []struct{ name, addr string }{{"grpc", c.GRPCAddr}, {"http", c.HTTPAddr}, {"peer", c.PeerAddr}} {
 		host, _, err := net.SplitHostPort(a.addr)

@@ -23,14 +23,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 
-	"github.com/nimbusmq/nimbus/broker/api/grpcapi"
 	"github.com/nimbusmq/nimbus/broker/apply"
+	"github.com/nimbusmq/nimbus/broker/catalog"
 	"github.com/nimbusmq/nimbus/broker/cluster"
 	"github.com/nimbusmq/nimbus/broker/service"
 	clusterv1 "github.com/nimbusmq/nimbus/proto/cluster/v1"
-	nimbusv1 "github.com/nimbusmq/nimbus/proto/nimbus/v1"
 	"github.com/nimbusmq/nimbus/storage"
-	"github.com/nimbusmq/nimbus/storage/keys"
 )
 
 // Node is one running Nimbus server.
@@ -48,6 +46,15 @@ type Node struct {
 	grpcSrv *grpc.Server
 	httpLn  net.Listener
 	httpSrv *http.Server
+
+	peers     *peers
+	peerSrv   *grpc.Server
+	advertise string
+	metrics   nodeMetrics
+	// nodes is the catalogue's node list, refreshed by reconcile.
+	nodes         atomic.Pointer[[]*catalog.Node]
+	reconcileMu   sync.Mutex
+	reconcileKick chan struct{}
 
 	ready      atomic.Bool
 	workers    context.CancelFunc
@@ -67,7 +74,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	n = &Node{cfg: cfg, logger: logger, reg: prometheus.NewRegistry()}
+	n = &Node{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), reconcileKick: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			n.Stop()
@@ -77,7 +84,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, err
 	}
-	nodeID, err := loadNodeID(cfg.DataDir)
+	nodeID, err := loadNodeID(cfg.DataDir, cfg.NodeID)
 	if err != nil {
 		return nil, err
 	}
@@ -87,15 +94,22 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.peerLn, err = net.Listen("tcp", cfg.PeerAddr); err != nil {
 		return nil, fmt.Errorf("listen peer: %w", err)
 	}
-	n.mux = cluster.NewMux(n.peerLn, logger)
+	n.mux = cluster.NewMux(n.peerLn, cfg.PeerDial, logger)
+	n.peers = newPeers(n.mux)
+	n.advertise = cfg.AdvertisePeerAddr
+	if n.advertise == "" {
+		n.advertise = n.peerLn.Addr().String()
+	}
 	cc := cfg.Cluster
 	cc.NodeID = nodeID
-	cc.AdvertiseAddr = n.peerLn.Addr().String()
+	cc.AdvertiseAddr = n.advertise
 	cc.SnapshotDir = filepath.Join(cfg.DataDir, "snapshots")
+	cc.Resolve = n.resolve
 	n.host, err = cluster.New(cc, n.db, n.mux, apply.New(cluster.MetaGroup), n.onApplied, nil, cluster.NewMetrics(n.reg), logger)
 	if err != nil {
 		return nil, err
 	}
+	n.metrics = newNodeMetrics(n.reg)
 	if n.grpcLn, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("listen grpc: %w", err)
 	}
@@ -108,28 +122,30 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.registerMetrics()
 	n.startHTTP()
 
-	// The meta group first: the catalogue says which partitions exist.
-	if err := n.host.StartGroup(cluster.MetaGroup, true); err != nil {
+	if err := n.startPeerRPC(); err != nil {
 		return nil, err
 	}
-	if err := n.host.WaitLeader(ctx, cluster.MetaGroup); err != nil {
+	if err := n.startMeta(ctx); err != nil {
 		return nil, err
 	}
-	if err := n.host.Barrier(ctx, cluster.MetaGroup); err != nil {
+	if err := n.reconcile(); err != nil {
 		return nil, err
 	}
+	// A partition this node holds alone is waited for here, with a barrier
+	// that applies every committed entry above the durable applied index,
+	// so the node serves current reads once ready. A replicated partition
+	// elects and catches up on its own (its peers may be down).
 	qs, err := n.svc.Queues()
 	if err != nil {
 		return nil, err
 	}
 	for _, q := range qs {
-		if err := n.host.StartGroup(q.Group, true); err != nil {
-			return nil, err
+		if !n.host.Hosts(q.Group) {
+			continue
 		}
-	}
-	// A barrier per group applies every committed entry above the durable
-	// applied index before the node serves reads.
-	for _, q := range qs {
+		if ms, err := n.host.Members(q.Group); err != nil || len(ms) != 1 {
+			continue
+		}
 		if err := n.host.WaitLeader(ctx, q.Group); err != nil {
 			return nil, err
 		}
@@ -141,6 +157,8 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.workers = cancel
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.svc.RunWorkers(wctx, cfg.SweepInterval) }()
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); n.runReconciler(wctx) }()
 	n.startGRPC()
 	n.ready.Store(true)
 	logger.Info("nimbus node started", "node", nodeID, "grpc", n.GRPCAddr(), "http", n.HTTPAddr(), "peer", n.PeerAddr(), "queues", len(qs))
@@ -156,14 +174,14 @@ func (n *Node) onApplied(group uint64, _ *clusterv1.Entry, _ []any) {
 	case s == nil:
 	case group == cluster.MetaGroup:
 		s.InvalidateCatalog()
+		n.kickReconcile()
 	default:
 		s.Notify(group)
 	}
 }
 
 func (n *Node) startGRPC() {
-	n.grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(32<<20), grpc.MaxSendMsgSize(32<<20))
-	nimbusv1.RegisterQueueServiceServer(n.grpcSrv, grpcapi.NewQueueServer(n.svc))
+	n.grpcSrv = n.newAPIServer()
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -244,6 +262,12 @@ func (n *Node) Stop() error {
 		if n.workers != nil {
 			n.workers()
 		}
+		if n.peerSrv != nil {
+			n.peerSrv.Stop()
+		}
+		if n.peers != nil {
+			n.peers.close()
+		}
 		if n.host != nil {
 			errs = append(errs, n.host.Stop())
 		}
@@ -264,40 +288,47 @@ func (n *Node) Stop() error {
 // groups adapts the node to service.Groups.
 type groups struct{ n *Node }
 
-func (g groups) EnsureGroup(ctx context.Context, id uint64) error {
-	if err := g.n.host.StartGroup(id, true); err != nil {
-		return err
-	}
-	return g.n.host.WaitLeader(ctx, id)
+func (g groups) EnsureGroup(ctx context.Context, q *catalog.Queue) error {
+	return g.n.ensureGroup(ctx, q)
 }
 
+// RemoveGroup removes a deleted queue's partition here; the other
+// replicas remove theirs when they apply the delete (reconcile).
 func (g groups) RemoveGroup(id uint64) error {
-	if err := g.n.host.RemoveGroup(id); err != nil {
-		return err
+	g.n.kickReconcile()
+	if !g.n.host.Hosts(id) {
+		return nil
 	}
-	for _, p := range keys.GroupStatePrefixes {
-		if err := g.n.db.DeletePrefix(keys.Group(p, id), 4096); err != nil {
-			return err
-		}
-	}
-	return nil
+	return g.n.removeGroup(id)
 }
 
 func (g groups) IsLeader(id uint64) bool { return g.n.host.IsLeader(id) }
 
-// loadNodeID reads the node id from dataDir, creating it on first start.
-func loadNodeID(dataDir string) (string, error) {
+func (g groups) Forward(ctx context.Context, id uint64, cmd *clusterv1.Command) error {
+	return g.n.forward(ctx, id, cmd)
+}
+
+// loadNodeID reads the node id from dataDir, creating it on first start
+// (as want, or a random id when want is empty).
+func loadNodeID(dataDir, want string) (string, error) {
 	p := filepath.Join(dataDir, "node-id")
 	b, err := os.ReadFile(p)
 	if err == nil {
-		return strings.TrimSpace(string(b)), nil
+		id := strings.TrimSpace(string(b))
+		if want != "" && want != id {
+			return "", fmt.Errorf("data dir %s belongs to node %q, not %q", dataDir, id, want)
+		}
+		return id, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		return "", err
 	}
-	var r [6]byte
-	_, _ = rand.Read(r[:])
-	id := "node-" + hex.EncodeToString(r[:])
+	id := want
+	if id == "" {
+		var r [6]byte
+		_, _ = rand.Read(r[:])
+		id = "node-" + hex.EncodeToString(r[:])
+	}
 	if err := os.WriteFile(p, []byte(id+"\n"), 0o644); err != nil {
 		return "", err
 	}

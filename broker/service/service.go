@@ -28,12 +28,16 @@ type Proposer interface {
 
 // Groups starts and removes the raft groups that hold queue partitions.
 type Groups interface {
-	// EnsureGroup makes sure group runs on this node and has a leader.
-	EnsureGroup(ctx context.Context, group uint64) error
+	// EnsureGroup makes sure the partition of q runs on its replicas (this
+	// node among them when it is one) and has a leader.
+	EnsureGroup(ctx context.Context, q *catalog.Queue) error
 	// RemoveGroup stops group and deletes its log and state.
 	RemoveGroup(group uint64) error
 	// IsLeader reports whether this node leads group (workers run there).
 	IsLeader(group uint64) bool
+	// Forward commits cmd on group wherever its leader is, and returns
+	// only the outcome (the FSM's result stays on the leader).
+	Forward(ctx context.Context, group uint64, cmd *clusterv1.Command) error
 }
 
 // Config configures a Service.
@@ -168,8 +172,20 @@ func (s *Service) proposeMeta(ctx context.Context, cmd *clusterv1.Command) (*cat
 }
 
 // CreateQueue creates a queue (or returns the existing one if its
-// attributes match) and waits until its partition has a leader.
+// attributes match) with the default replication factor and waits until
+// its partition has a leader.
 func (s *Service) CreateQueue(ctx context.Context, name string, attrs, tags map[string]string) (*catalog.Queue, error) {
+	return s.CreateQueueRF(ctx, name, attrs, tags, 0)
+}
+
+// DefaultReplicationFactor is the replica count of a partition when a
+// create does not name one (capped at the number of active nodes).
+const DefaultReplicationFactor = 3
+
+// CreateQueueRF is CreateQueue with a replication factor (0: the default).
+// The replicas are placed here, on the meta leader, and recorded in the
+// create command, so every replica of the catalogue agrees on them.
+func (s *Service) CreateQueueRF(ctx context.Context, name string, attrs, tags map[string]string, rf int) (*catalog.Queue, error) {
 	if err := broker.ValidateQueueName(name); err != nil {
 		return nil, err
 	}
@@ -179,17 +195,62 @@ func (s *Service) CreateQueue(ctx context.Context, name string, attrs, tags map[
 	if err := validateTags(tags); err != nil {
 		return nil, err
 	}
+	replicas, err := s.place(rf)
+	if err != nil {
+		return nil, err
+	}
 	q, err := s.proposeMeta(ctx, &clusterv1.Command{
 		Type: clusterv1.CommandType_COMMAND_TYPE_CREATE_QUEUE,
-		Body: &clusterv1.Command_CreateQueue{CreateQueue: &clusterv1.CreateQueue{Name: name, Attributes: attrs, Tags: tags}},
+		Body: &clusterv1.Command_CreateQueue{CreateQueue: &clusterv1.CreateQueue{Name: name, Attributes: attrs, Tags: tags, Replicas: replicas}},
 	})
 	if err != nil {
 		return nil, err
 	}
-	if err := s.groups.EnsureGroup(ctx, q.Group); err != nil {
+	if err := s.groups.EnsureGroup(ctx, q); err != nil {
 		return nil, fmt.Errorf("start partition of queue %q: %w", name, err)
 	}
 	return q, nil
+}
+
+// place chooses the replicas of a new partition from the local catalogue.
+func (s *Service) place(rf int) ([]string, error) {
+	var nodes []*catalog.Node
+	var qs []*catalog.Queue
+	err := s.db.View(func(txn *storage.Txn) error {
+		var err error
+		if nodes, err = s.catalog.Nodes(txn); err != nil {
+			return err
+		}
+		qs, err = s.catalog.ListQueues(txn, "", "", 1<<30)
+		return err
+	})
+	if err != nil || len(nodes) == 0 {
+		return nil, err
+	}
+	active := 0
+	for _, n := range nodes {
+		if n.State == catalog.NodeActive {
+			active++
+		}
+	}
+	switch {
+	case rf < 0 || rf > active:
+		return nil, broker.FieldError(broker.CodeInvalidArgument, "ReplicationFactor", "must be from 1 to %d (the active nodes), or 0 for the default", active)
+	case rf == 0:
+		rf = min(DefaultReplicationFactor, active)
+	}
+	return catalog.Place(nodes, qs, rf), nil
+}
+
+// Nodes returns the cluster's nodes as the local catalogue records them.
+func (s *Service) Nodes() ([]*catalog.Node, error) {
+	var out []*catalog.Node
+	err := s.db.View(func(txn *storage.Txn) error {
+		var err error
+		out, err = s.catalog.Nodes(txn)
+		return err
+	})
+	return out, err
 }
 
 // DeleteQueue removes a queue and all its messages.

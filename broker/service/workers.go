@@ -130,7 +130,7 @@ func (s *Service) moveDeadLetters(ctx context.Context, q *catalog.Queue) error {
 				RetentionMs: dlqAttrs.Retention.Milliseconds(), SentUnixMs: d.SentAt.UnixMilli(), DeadLetterSourceArn: q.Arn()}
 			seqs[i] = d.Seq
 		}
-		if _, err := s.prop.Propose(ctx, dlq.Group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_SEND,
+		if err := s.groups.Forward(ctx, dlq.Group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_SEND,
 			Body: &clusterv1.Command_QueueSend{QueueSend: &clusterv1.QueueSend{Entries: entries}}}); err != nil {
 			return err
 		}

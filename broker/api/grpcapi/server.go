@@ -21,7 +21,7 @@ func NewQueueServer(svc *service.Service) *QueueServer { return &QueueServer{svc
 func name(n string) string { return service.QueueNameFromURL(n) }
 
 func (s *QueueServer) CreateQueue(ctx context.Context, r *nimbusv1.CreateQueueRequest) (*nimbusv1.CreateQueueResponse, error) {
-	q, err := s.svc.CreateQueue(ctx, r.GetQueueName(), r.GetAttributes(), r.GetTags())
+	q, err := s.svc.CreateQueueRF(ctx, r.GetQueueName(), r.GetAttributes(), r.GetTags(), int(r.GetReplicationFactor()))
 	if err != nil {
 		return nil, toStatus(err)
 	}

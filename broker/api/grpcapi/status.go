@@ -35,6 +35,15 @@ var grpcCodes = map[broker.Code]codes.Code{
 	broker.CodeInvalidMessage:     codes.InvalidArgument,
 }
 
+// Status converts err to a gRPC status error as the Nimbus services do; an
+// error that already is a status passes through unchanged.
+func Status(err error) error {
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return toStatus(err)
+}
+
 // toStatus converts err to a gRPC status error carrying an ErrorInfo (and a
 // BadRequest naming the field when known).
 func toStatus(err error) error {

@@ -1,0 +1,100 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	nimbusv1 "github.com/nimbusmq/nimbus/proto/nimbus/v1"
+)
+
+// startCluster starts n nodes on loopback; the first founds the cluster
+// and the others join it.
+func startCluster(t *testing.T, ctx context.Context, count int) []*Node {
+	t.Helper()
+	var nodes []*Node
+	for i := 0; i < count; i++ {
+		cfg := testConfig(t, t.TempDir())
+		cfg.NodeID = fmt.Sprintf("n%d", i+1)
+		if i > 0 {
+			cfg.Join = []string{nodes[0].PeerAddr()}
+		}
+		n, err := Start(ctx, cfg)
+		if err != nil {
+			t.Fatalf("start node %d: %v", i+1, err)
+		}
+		t.Cleanup(func() { n.Stop() })
+		nodes = append(nodes, n)
+	}
+	return nodes
+}
+
+func dialAPI(t *testing.T, n *Node) (nimbusv1.QueueServiceClient, nimbusv1.ClusterServiceClient) {
+	t.Helper()
+	c, err := grpc.NewClient(n.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return nimbusv1.NewQueueServiceClient(c), nimbusv1.NewClusterServiceClient(c)
+}
+
+func TestThreeNodesServeAnyRequestOnAnyNode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	nodes := startCluster(t, ctx, 3)
+	q1, _ := dialAPI(t, nodes[0])
+	q2, c2 := dialAPI(t, nodes[1])
+	q3, _ := dialAPI(t, nodes[2])
+
+	if _, err := q2.CreateQueue(ctx, &nimbusv1.CreateQueueRequest{QueueName: "orders"}); err != nil {
+		t.Fatalf("create via a follower: %v", err)
+	}
+	if _, err := q3.SendMessage(ctx, &nimbusv1.SendMessageRequest{QueueName: "orders", MessageBody: "m1"}); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	wait := int32(2)
+	var rec *nimbusv1.ReceiveMessageResponse
+	var err error
+	if rec, err = q1.ReceiveMessage(ctx, &nimbusv1.ReceiveMessageRequest{QueueName: "orders", MaxNumberOfMessages: 10, WaitTimeSeconds: &wait}); err != nil || len(rec.GetMessages()) != 1 {
+		t.Fatalf("receive: %v %v", err, rec)
+	}
+	if _, err := q2.DeleteMessage(ctx, &nimbusv1.DeleteMessageRequest{QueueName: "orders", ReceiptHandle: rec.GetMessages()[0].GetReceiptHandle()}); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	st, err := c2.Status(ctx, &nimbusv1.ClusterStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.GetNodes()) != 3 || len(st.GetGroups()) != 2 {
+		t.Fatalf("status: %v", st)
+	}
+	g := st.GetGroups()[1]
+	if g.GetResource() != "orders" || len(g.GetReplicas()) != 3 || g.GetLeader() == "" {
+		t.Fatalf("partition: %v", g)
+	}
+	for _, x := range st.GetNodes() {
+		if x.GetMetaRole() == "" || x.GetMetaRole() == "nonvoter" {
+			t.Fatalf("with 3 nodes every node votes in the meta group: %v", st.GetNodes())
+		}
+	}
+	// Leadership moves; requests keep working through any node.
+	if _, err := c2.TransferLeader(ctx, &nimbusv1.TransferLeaderRequest{QueueName: "orders"}); err != nil {
+		t.Fatalf("transfer: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := q1.SendMessage(ctx, &nimbusv1.SendMessageRequest{QueueName: "orders", MessageBody: "m2"})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("send after transfer: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

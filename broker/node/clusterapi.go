@@ -1,0 +1,129 @@
+package node
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/nimbusmq/nimbus/broker"
+	"github.com/nimbusmq/nimbus/broker/api/grpcapi"
+	"github.com/nimbusmq/nimbus/broker/cluster"
+	"github.com/nimbusmq/nimbus/broker/service"
+	nimbusv1 "github.com/nimbusmq/nimbus/proto/nimbus/v1"
+	peerv1 "github.com/nimbusmq/nimbus/proto/peer/v1"
+)
+
+// clusterServer implements nimbusv1.ClusterServiceServer.
+type clusterServer struct {
+	nimbusv1.UnimplementedClusterServiceServer
+	n *Node
+}
+
+func (s clusterServer) Status(ctx context.Context, _ *nimbusv1.ClusterStatusRequest) (*nimbusv1.ClusterStatusResponse, error) {
+	n := s.n
+	nodes, err := n.svc.Nodes()
+	if err != nil {
+		return nil, grpcapi.Status(err)
+	}
+	out := &nimbusv1.ClusterStatusResponse{NodeId: n.host.NodeID()}
+	metaLeader, _ := n.host.Leader(cluster.MetaGroup)
+	members, _ := n.host.Members(cluster.MetaGroup)
+	role := map[string]string{}
+	var metaIDs []string
+	for _, m := range members {
+		metaIDs = append(metaIDs, m.ID)
+		role[m.ID] = "nonvoter"
+		if m.Voter {
+			role[m.ID] = "voter"
+		}
+	}
+	if metaLeader != "" {
+		role[metaLeader] = "leader"
+	}
+	for _, x := range nodes {
+		out.Nodes = append(out.Nodes, &nimbusv1.NodeInfo{Id: x.ID, PeerAddr: x.PeerAddr, GrpcAddr: x.GRPCAddr,
+			HttpAddr: x.HTTPAddr, State: x.State, MetaRole: role[x.ID]})
+	}
+	out.Groups = append(out.Groups, &nimbusv1.GroupInfo{Group: cluster.MetaGroup, Resource: "meta", Leader: metaLeader, Replicas: metaIDs})
+	qs, err := n.svc.Queues()
+	if err != nil {
+		return nil, grpcapi.Status(err)
+	}
+	founder := n.founder()
+	groups := make([]*nimbusv1.GroupInfo, len(qs))
+	var wg sync.WaitGroup
+	for i, q := range qs {
+		gi := &nimbusv1.GroupInfo{Group: q.Group, Resource: q.Name, Replicas: q.ReplicaIDs(founder)}
+		groups[i] = gi
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			gi.Leader = n.findLeader(ctx, q.Group)
+		}()
+	}
+	wg.Wait()
+	out.Groups = append(out.Groups, groups...)
+	return out, nil
+}
+
+// findLeader returns the node id leading group: known locally when the
+// group is hosted here, else asked of its replicas ("" when none answers
+// within a second).
+func (n *Node) findLeader(ctx context.Context, group uint64) string {
+	if n.host.Hosts(group) {
+		id, _ := n.host.Leader(group)
+		return id
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var leader string
+	for _, id := range n.replicasOf(group) {
+		addr, ok := n.resolve(id)
+		if !ok {
+			continue
+		}
+		c, err := n.peers.client(addr)
+		if err != nil {
+			continue
+		}
+		if _, err := c.AppliedIndex(ctx, appliedReq(group)); err == nil {
+			leader = id
+			break
+		}
+	}
+	return leader
+}
+
+func (s clusterServer) TransferLeader(ctx context.Context, r *nimbusv1.TransferLeaderRequest) (*nimbusv1.TransferLeaderResponse, error) {
+	n := s.n
+	group := cluster.MetaGroup
+	if !r.GetMeta() {
+		if r.GetQueueName() == "" {
+			return nil, grpcapi.Status(broker.FieldError(broker.CodeInvalidArgument, "QueueName", "name a queue, or the meta group"))
+		}
+		q, err := n.svc.Queue(service.QueueNameFromURL(r.GetQueueName()))
+		if err != nil {
+			return nil, grpcapi.Status(err)
+		}
+		group = q.Group
+	}
+	var leader string
+	err := n.onLeader(ctx, group, func(c peerv1.PeerClient) error {
+		res, err := c.TransferLeader(ctx, &peerv1.TransferLeaderRequest{Group: group, ToNode: r.GetToNode()})
+		if err == nil {
+			leader = res.GetLeader()
+		}
+		return err
+	})
+	if err != nil {
+		return nil, grpcapi.Status(err)
+	}
+	return &nimbusv1.TransferLeaderResponse{Leader: leader}, nil
+}
+
+func (s clusterServer) Leave(ctx context.Context, r *nimbusv1.LeaveRequest) (*nimbusv1.LeaveResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "leave is not implemented yet")
+}

@@ -1,0 +1,166 @@
+package node
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/nimbusmq/nimbus/broker/catalog"
+	"github.com/nimbusmq/nimbus/broker/cluster"
+	"github.com/nimbusmq/nimbus/storage/keys"
+)
+
+// reconcile makes the groups this node hosts match the catalogue: it
+// starts the partitions the catalogue places here (bootstrapping those it
+// was an initial replica of) and removes, with their state, the ones it no
+// longer holds (deleted queues, replicas moved away). It reads only local
+// state and is safe to run at any time; it runs after every meta-group
+// apply and once a second.
+func (n *Node) reconcile() error {
+	n.reconcileMu.Lock()
+	defer n.reconcileMu.Unlock()
+	nodes, err := n.svc.Nodes()
+	if err != nil {
+		return err
+	}
+	n.nodes.Store(&nodes)
+	qs, err := n.svc.Queues()
+	if err != nil {
+		return err
+	}
+	self, founder := n.host.NodeID(), n.founder()
+	want := map[uint64]*catalog.Queue{}
+	for _, q := range qs {
+		if slices.Contains(q.ReplicaIDs(founder), self) {
+			want[q.Group] = q
+		}
+	}
+	for g, q := range want {
+		if n.host.Hosts(g) {
+			continue
+		}
+		var members []cluster.Member
+		if boot := q.BootstrapIDs(founder); slices.Contains(boot, self) {
+			for _, id := range boot {
+				addr, ok := n.resolve(id)
+				if !ok && id == self {
+					addr, ok = n.advertise, true
+				}
+				if !ok {
+					n.logger.Warn("bootstrap replica has no address", "queue", q.Name, "node", id)
+					continue
+				}
+				members = append(members, cluster.Member{ID: id, Addr: addr, Voter: true})
+			}
+		}
+		if err := n.host.StartGroupWith(g, members); err != nil {
+			n.logger.Warn("start partition", "queue", q.Name, "group", g, "err", err)
+		}
+	}
+	for _, g := range n.host.Groups() {
+		if g == cluster.MetaGroup || want[g] != nil {
+			continue
+		}
+		n.logger.Info("removing partition replica", "group", g)
+		if err := n.removeGroup(g); err != nil {
+			n.logger.Warn("remove partition", "group", g, "err", err)
+		}
+	}
+	return nil
+}
+
+// removeGroup stops group and deletes its raft log and state.
+func (n *Node) removeGroup(id uint64) error {
+	if err := n.host.RemoveGroup(id); err != nil {
+		return err
+	}
+	for _, p := range keys.GroupStatePrefixes {
+		if err := n.db.DeletePrefix(keys.Group(p, id), 4096); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runReconciler reconciles on every kick and once a second until ctx ends.
+func (n *Node) runReconciler(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.reconcileKick:
+		case <-t.C:
+		}
+		if err := n.reconcile(); err != nil && ctx.Err() == nil {
+			n.logger.Warn("reconcile groups", "err", err)
+		}
+	}
+}
+
+func (n *Node) kickReconcile() {
+	select {
+	case n.reconcileKick <- struct{}{}:
+	default:
+	}
+}
+
+// ensureGroup makes sure q's partition runs here if this node is a
+// replica, and waits until the group has a leader somewhere.
+func (n *Node) ensureGroup(ctx context.Context, q *catalog.Queue) error {
+	if err := n.reconcile(); err != nil {
+		return err
+	}
+	if n.host.Hosts(q.Group) {
+		return n.host.WaitLeader(ctx, q.Group)
+	}
+	for {
+		err := n.onLeader(ctx, q.Group, func(c peerClient) error {
+			_, err := c.AppliedIndex(ctx, appliedReq(q.Group))
+			return err
+		})
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// catchUpMeta waits until this node has applied everything the meta
+// leader had applied when asked, so local catalogue reads are current.
+func (n *Node) catchUpMeta(ctx context.Context) error {
+	for {
+		if err := n.host.WaitLeader(ctx, cluster.MetaGroup); err != nil {
+			return err
+		}
+		if n.host.IsLeader(cluster.MetaGroup) {
+			if err := n.host.Barrier(ctx, cluster.MetaGroup); err == nil {
+				return nil
+			}
+		} else {
+			var idx uint64
+			err := n.onLeader(ctx, cluster.MetaGroup, func(c peerClient) error {
+				r, err := c.AppliedIndex(ctx, appliedReq(cluster.MetaGroup))
+				if err == nil {
+					idx = r.GetIndex()
+				}
+				return err
+			})
+			if err == nil {
+				return n.host.WaitApplied(ctx, cluster.MetaGroup, idx)
+			}
+			n.logger.Debug("meta catch-up", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
