@@ -163,4 +163,3 @@ func (n *Node) catchUpMeta(ctx context.Context) error {
 		}
 	}
 }
-
