@@ -98,3 +98,70 @@ func TestThreeNodesServeAnyRequestOnAnyNode(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func TestLeaveMovesReplicasAndKeepsMessages(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	nodes := startCluster(t, ctx, 4)
+	q4, c4 := dialAPI(t, nodes[3])
+	if _, err := q4.CreateQueue(ctx, &nimbusv1.CreateQueueRequest{QueueName: "jobs", ReplicationFactor: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if _, err := q4.SendMessage(ctx, &nimbusv1.SendMessageRequest{QueueName: "jobs", MessageBody: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := c4.Status(ctx, &nimbusv1.ClusterStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Leave the partition's leader: the hardest case.
+	leaving := st.GetGroups()[1].GetLeader()
+	if leaving == "" {
+		t.Fatalf("no leader: %v", st)
+	}
+	res, err := c4.Leave(ctx, &nimbusv1.LeaveRequest{NodeId: leaving})
+	if err != nil {
+		t.Fatalf("leave %s: %v", leaving, err)
+	}
+	if res.GetMovedReplicas() != 1 {
+		t.Fatalf("moved %d replicas", res.GetMovedReplicas())
+	}
+	var stay *Node
+	for _, n := range nodes {
+		if n.host.NodeID() != leaving && n.host.NodeID() != "n4" {
+			stay = n
+		}
+	}
+	qs, cs := dialAPI(t, stay)
+	st, err = cs.Status(ctx, &nimbusv1.ClusterStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.GetNodes()) != 3 {
+		t.Fatalf("nodes after leave: %v", st.GetNodes())
+	}
+	g := st.GetGroups()[1]
+	if len(g.GetReplicas()) != 3 {
+		t.Fatalf("replicas after leave: %v", g)
+	}
+	for _, r := range g.GetReplicas() {
+		if r == leaving {
+			t.Fatalf("%s still holds a replica: %v", leaving, g)
+		}
+	}
+	got := 0
+	wait := int32(1)
+	for deadline := time.Now().Add(20 * time.Second); got < 20 && time.Now().Before(deadline); {
+		r, err := qs.ReceiveMessage(ctx, &nimbusv1.ReceiveMessageRequest{QueueName: "jobs", MaxNumberOfMessages: 10, WaitTimeSeconds: &wait})
+		if err != nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		got += len(r.GetMessages())
+	}
+	if got != 20 {
+		t.Fatalf("received %d of 20 messages after the leave", got)
+	}
+}

@@ -5,8 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/nimbusmq/nimbus/broker"
 	"github.com/nimbusmq/nimbus/broker/api/grpcapi"
@@ -24,6 +22,12 @@ type clusterServer struct {
 
 func (s clusterServer) Status(ctx context.Context, _ *nimbusv1.ClusterStatusRequest) (*nimbusv1.ClusterStatusResponse, error) {
 	n := s.n
+	// Catch up with the meta leader first, so the answer includes every
+	// change made through other nodes (best effort: a node cut off from
+	// the leader answers with what it has).
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	_ = n.catchUpMeta(cctx)
+	cancel()
 	nodes, err := n.svc.Nodes()
 	if err != nil {
 		return nil, grpcapi.Status(err)
@@ -125,5 +129,12 @@ func (s clusterServer) TransferLeader(ctx context.Context, r *nimbusv1.TransferL
 }
 
 func (s clusterServer) Leave(ctx context.Context, r *nimbusv1.LeaveRequest) (*nimbusv1.LeaveResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "leave is not implemented yet")
+	if r.GetNodeId() == "" {
+		return nil, grpcapi.Status(broker.FieldError(broker.CodeInvalidArgument, "NodeId", "name the node that leaves"))
+	}
+	moved, err := s.n.leave(ctx, r.GetNodeId())
+	if err != nil {
+		return nil, grpcapi.Status(err)
+	}
+	return &nimbusv1.LeaveResponse{MovedReplicas: int32(moved)}, nil
 }

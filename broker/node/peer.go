@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -235,8 +234,34 @@ func (n *Node) forward(ctx context.Context, group uint64, cmd *clusterv1.Command
 
 // onLeader runs call against group's leader: the leader this node knows
 // when it hosts the group, else each replica the catalogue names until
-// one is the leader.
+// one is the leader. While the group has no reachable leader (an election,
+// a node down) it retries for up to 10 s within ctx.
 func (n *Node) onLeader(ctx context.Context, group uint64, call func(peerv1.PeerClient) error) error {
+	deadline := time.Now().Add(10 * time.Second)
+	backoff := 10 * time.Millisecond
+	for {
+		err := n.tryOnLeader(ctx, group, call)
+		if err == nil || !retryable(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 200*time.Millisecond)
+	}
+}
+
+func retryable(err error) bool {
+	if st, ok := status.FromError(err); ok && st.Code() == codes.Unavailable {
+		return true
+	}
+	c := broker.CodeOf(err)
+	return c == broker.CodeUnavailable || c == broker.CodeNotLeader
+}
+
+func (n *Node) tryOnLeader(ctx context.Context, group uint64, call func(peerv1.PeerClient) error) error {
 	var addrs []string
 	if n.host.Hosts(group) {
 		a, err := n.leaderAddr(ctx, group)
@@ -251,24 +276,21 @@ func (n *Node) onLeader(ctx context.Context, group uint64, call func(peerv1.Peer
 			}
 		}
 	}
-	var errs []error
+	var last error
 	for _, a := range addrs {
 		c, err := n.peers.client(a)
 		if err == nil {
 			err = call(c)
 		}
-		if err == nil {
-			return nil
-		}
-		errs = append(errs, err)
-		if st, ok := status.FromError(err); ok && st.Code() != codes.Unavailable {
+		if err == nil || !retryable(err) {
 			return err
 		}
+		last = err
 	}
-	if len(errs) == 0 {
+	if last == nil {
 		return fmt.Errorf("group %d: no replica known: %w", group, broker.ErrUnavailable)
 	}
-	return errors.Join(errs...)
+	return last
 }
 
 // replicasOf returns the replicas the catalogue names for a partition.

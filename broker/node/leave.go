@@ -1,0 +1,165 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/nimbusmq/nimbus/broker"
+	"github.com/nimbusmq/nimbus/broker/catalog"
+	"github.com/nimbusmq/nimbus/broker/cluster"
+	clusterv1 "github.com/nimbusmq/nimbus/proto/cluster/v1"
+	peerv1 "github.com/nimbusmq/nimbus/proto/peer/v1"
+)
+
+// leave moves every replica off node and removes it from the cluster. For
+// each partition it holds: record the replacement in the catalogue (so
+// the new node starts the group), add the replacement as a voter on the
+// group's leader, remove the leaving node from the group, record the final
+// replica set. Then the node leaves the meta group (a non-voter is
+// promoted in its place) and the catalogue forgets it. Each step is
+// idempotent, so a failed leave can be run again. It returns the number of
+// replicas moved or dropped.
+func (n *Node) leave(ctx context.Context, node string) (int, error) {
+	if err := n.catchUpMeta(ctx); err != nil {
+		return 0, err
+	}
+	nodes, err := n.svc.Nodes()
+	if err != nil {
+		return 0, err
+	}
+	if !slices.ContainsFunc(nodes, func(x *catalog.Node) bool { return x.ID == node }) {
+		return 0, broker.Errorf(broker.CodeInvalidArgument, "node %q is not a member of the cluster", node)
+	}
+	if len(nodes) == 1 {
+		return 0, broker.Errorf(broker.CodeInvalidArgument, "node %q is the only node of the cluster", node)
+	}
+	if err := n.forward(ctx, cluster.MetaGroup, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_SET_NODE_STATE,
+		Body: &clusterv1.Command_SetNodeState{SetNodeState: &clusterv1.SetNodeState{NodeId: node, State: catalog.NodeLeaving}}}); err != nil {
+		return 0, err
+	}
+	moved := 0
+	for {
+		if err := n.catchUpMeta(ctx); err != nil {
+			return moved, err
+		}
+		q, err := n.nextReplicaOf(node)
+		if err != nil || q == nil {
+			if err != nil {
+				return moved, err
+			}
+			break
+		}
+		if err := n.moveReplica(ctx, q, node); err != nil {
+			return moved, fmt.Errorf("move replica of queue %q: %w", q.Name, err)
+		}
+		moved++
+	}
+	if err := n.leaveMeta(ctx, node); err != nil {
+		return moved, err
+	}
+	return moved, n.forward(ctx, cluster.MetaGroup, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_REMOVE_NODE,
+		Body: &clusterv1.Command_RemoveNode{RemoveNode: &clusterv1.RemoveNode{NodeId: node}}})
+}
+
+// nextReplicaOf returns a queue with a replica on node, or nil.
+func (n *Node) nextReplicaOf(node string) (*catalog.Queue, error) {
+	qs, err := n.svc.Queues()
+	if err != nil {
+		return nil, err
+	}
+	founder := n.founder()
+	for _, q := range qs {
+		if slices.Contains(q.ReplicaIDs(founder), node) {
+			return q, nil
+		}
+	}
+	return nil, nil
+}
+
+// moveReplica replaces node in q's partition by the least loaded active
+// node that holds no replica of it; with no such node the replica is
+// dropped (the partition keeps one replica fewer), unless it is the last.
+func (n *Node) moveReplica(ctx context.Context, q *catalog.Queue, node string) error {
+	nodes, err := n.svc.Nodes()
+	if err != nil {
+		return err
+	}
+	qs, err := n.svc.Queues()
+	if err != nil {
+		return err
+	}
+	cur := q.ReplicaIDs(n.founder())
+	var cand []*catalog.Node
+	for _, x := range nodes {
+		if x.State == catalog.NodeActive && !slices.Contains(cur, x.ID) {
+			cand = append(cand, x)
+		}
+	}
+	add := ""
+	if p := catalog.Place(cand, qs, 1); len(p) == 1 {
+		add = p[0]
+	}
+	if add == "" && len(cur) == 1 {
+		return broker.Errorf(broker.CodeInvalidArgument, "queue %q has its only replica on %q and no other node can take it", q.Name, node)
+	}
+	if add != "" {
+		if err := n.setReplicas(ctx, q.Name, append(slices.Clone(cur), add)); err != nil {
+			return err
+		}
+	}
+	if err := n.onLeader(ctx, q.Group, func(c peerv1.PeerClient) error {
+		_, err := c.ChangeReplicas(ctx, &peerv1.ChangeReplicasRequest{Group: q.Group, AddNode: add, RemoveNode: node})
+		return err
+	}); err != nil {
+		return err
+	}
+	final := slices.DeleteFunc(slices.Clone(cur), func(id string) bool { return id == node })
+	if add != "" {
+		final = append(final, add)
+	}
+	return n.setReplicas(ctx, q.Name, final)
+}
+
+func (n *Node) setReplicas(ctx context.Context, name string, replicas []string) error {
+	return n.forward(ctx, cluster.MetaGroup, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_SET_REPLICAS,
+		Body: &clusterv1.Command_SetReplicas{SetReplicas: &clusterv1.SetReplicas{Name: name, Replicas: replicas}}})
+}
+
+// leaveMeta removes node from the meta group, first promoting a
+// non-voter when node is a voter.
+func (n *Node) leaveMeta(ctx context.Context, node string) error {
+	ms, err := n.metaMembers(ctx)
+	if err != nil {
+		return err
+	}
+	var leaving *cluster.Member
+	promote := ""
+	for i, m := range ms {
+		switch {
+		case m.ID == node:
+			leaving = &ms[i]
+		case !m.Voter && promote == "":
+			if x, ok := n.nodeByID(m.ID); ok && x.State == catalog.NodeActive {
+				promote = m.ID
+			}
+		}
+	}
+	if leaving == nil {
+		return nil
+	}
+	if !leaving.Voter {
+		promote = ""
+	}
+	return n.onLeader(ctx, cluster.MetaGroup, func(c peerv1.PeerClient) error {
+		_, err := c.ChangeReplicas(ctx, &peerv1.ChangeReplicasRequest{Group: cluster.MetaGroup, AddNode: promote, RemoveNode: node})
+		return err
+	})
+}
+
+func (n *Node) metaMembers(ctx context.Context) ([]cluster.Member, error) {
+	if err := n.catchUpMeta(ctx); err != nil {
+		return nil, err
+	}
+	return n.host.Members(cluster.MetaGroup)
+}
