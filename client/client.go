@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net"
 	"strings"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 )
 
@@ -27,43 +30,113 @@ type Config struct {
 	// Addr is the server's gRPC address, host:port or any gRPC target
 	// ("dns:///nimbus.internal:9700", "passthrough:///bufnet").
 	Addr string
+	// Addrs lists the gRPC addresses (host:port) of several nodes of a
+	// cluster. Any node serves any request (it forwards it to the leader
+	// of the queue's group), so the client spreads its calls over all of
+	// them, round robin, and keeps working while some are down: calls go
+	// to the nodes it is connected to, and it reconnects to the others in
+	// the background. Addr, when also set, is one more address. With one
+	// address in all, it is dialed as Addr is.
+	Addrs []string
+	// RetryTimeout bounds how long a call that fails with codes.Unavailable
+	// is retried: the server sends it (reason NOT_LEADER or UNAVAILABLE)
+	// while a group elects a leader or a replica is down, and the transport
+	// when a node cannot be reached. Retries wait with exponential backoff
+	// (20 ms doubling to 500 ms, jittered) and stop when RetryTimeout has
+	// passed since the first failure or when the call's context ends; the
+	// call then returns the last ErrUnavailable or ErrNotLeader error.
+	// No other error is retried. Zero means DefaultRetryTimeout (10 s); a
+	// negative value disables retries.
+	//
+	// A retried call may have taken effect before its response was lost:
+	// a retried Send or SendBatch can store a message twice (standard
+	// queues are at-least-once, so consumers must tolerate duplicates
+	// anyway), a retried DeleteQueue can end in ErrQueueNotFound and a
+	// retried PurgeQueue in ErrPurgeInProgress.
+	RetryTimeout time.Duration
 	// DialOptions are appended after the client's own options, so they
 	// win: pass grpc.WithTransportCredentials to use TLS instead of the
-	// default plaintext connection.
+	// default plaintext connection. An interceptor added with
+	// grpc.WithUnaryInterceptor sees each call once; one added with
+	// grpc.WithChainUnaryInterceptor sees every attempt of a retried call.
 	DialOptions []grpc.DialOption
 }
 
 // DefaultConfig returns the configuration of a client of a local server.
-func DefaultConfig() Config { return Config{Addr: DefaultAddr} }
+func DefaultConfig() Config { return Config{Addr: DefaultAddr, RetryTimeout: DefaultRetryTimeout} }
 
-// Client is a connection to a Nimbus server. It is safe for concurrent use;
-// share one Client per process and address. Every method takes the queue
-// either as a name ("orders") or as a queue URL (the last path segment is
-// the name), returns an *Error on failure, and honours ctx.
+// Client is a connection to a Nimbus server or cluster. It is safe for
+// concurrent use; share one Client per process and cluster. Every method
+// takes the queue either as a name ("orders") or as a queue URL (the last
+// path segment is the name), returns an *Error on failure, and honours ctx.
 type Client struct {
-	conn *grpc.ClientConn
-	svc  nimbusv1.QueueServiceClient
+	conn    *grpc.ClientConn
+	svc     nimbusv1.QueueServiceClient
+	cluster nimbusv1.ClusterServiceClient
 }
 
-// New returns a client of the server at cfg.Addr. The connection is made
-// lazily: New does not fail when the server is down; the first call does,
-// with ErrUnavailable. ctx bounds New's own setup work.
+// New returns a client of the server at cfg.Addr, or of the nodes in
+// cfg.Addrs. The connection is made lazily: New does not fail when the
+// servers are down; the first call does, with ErrUnavailable (after
+// cfg.RetryTimeout of retries). ctx bounds New's own setup work.
 func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("new client: %w", err)
 	}
-	if cfg.Addr == "" {
-		cfg.Addr = DefaultConfig().Addr
-	}
-	opts := append([]grpc.DialOption{
+	addrs := cfg.addrs()
+	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxResponseBytes)),
-	}, cfg.DialOptions...)
-	conn, err := grpc.NewClient(cfg.Addr, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("new client for %q: %w", cfg.Addr, err)
+		grpc.WithChainUnaryInterceptor(retryInterceptor(retryBudget(cfg))),
 	}
-	return &Client{conn: conn, svc: nimbusv1.NewQueueServiceClient(conn)}, nil
+	target := addrs[0]
+	if len(addrs) > 1 {
+		r, err := addrsResolver(addrs)
+		if err != nil {
+			return nil, fmt.Errorf("new client: %w", err)
+		}
+		target = r.Scheme() + ":///" + addrs[0]
+		opts = append(opts, grpc.WithResolvers(r),
+			grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
+	}
+	conn, err := grpc.NewClient(target, append(opts, cfg.DialOptions...)...)
+	if err != nil {
+		return nil, fmt.Errorf("new client for %q: %w", strings.Join(addrs, ","), err)
+	}
+	return &Client{conn: conn, svc: nimbusv1.NewQueueServiceClient(conn), cluster: nimbusv1.NewClusterServiceClient(conn)}, nil
+}
+
+// addrs returns Addr and Addrs without empty and repeated entries, or
+// DefaultAddr when there are none.
+func (cfg Config) addrs() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, a := range append([]string{cfg.Addr}, cfg.Addrs...) {
+		if a = strings.TrimSpace(a); a != "" && !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		out = []string{DefaultAddr}
+	}
+	return out
+}
+
+// addrsResolver returns a resolver, private to one connection, that
+// resolves to addrs, each host:port. Each address is its own TLS server
+// name, as a single address would be.
+func addrsResolver(addrs []string) (*manual.Resolver, error) {
+	var st resolver.State
+	for _, a := range addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil || strings.Contains(a, "/") {
+			return nil, fmt.Errorf("address %q: with several addresses each must be host:port", a)
+		}
+		st.Addresses = append(st.Addresses, resolver.Address{Addr: a, ServerName: a})
+	}
+	r := manual.NewBuilderWithScheme("nimbus-addrs")
+	r.InitialState(st)
+	return r, nil
 }
 
 // Close closes the connection. Calls in progress fail with a Canceled
@@ -89,10 +162,30 @@ func QueueName(nameOrURL string) string {
 // CreateQueue creates a queue, or returns the URL of the existing queue of
 // that name when its attributes are the same (ErrQueueExists otherwise).
 // attrs are SQS attribute names and values ("VisibilityTimeout": "60");
-// both maps may be nil.
+// both maps may be nil. The queue gets the cluster's default replication
+// factor; see CreateQueueWithOptions.
 func (c *Client) CreateQueue(ctx context.Context, queue string, attrs, tags map[string]string) (string, error) {
+	return c.CreateQueueWithOptions(ctx, queue, CreateQueueOptions{Attributes: attrs, Tags: tags})
+}
+
+// CreateQueueOptions are the settings of a new queue.
+type CreateQueueOptions struct {
+	// Attributes are SQS attribute names and values ("VisibilityTimeout": "60").
+	Attributes map[string]string
+	// Tags are the queue's tags.
+	Tags map[string]string
+	// ReplicationFactor is how many nodes hold a replica of the queue's
+	// partition; 0 means min(3, nodes in the cluster). The server rejects
+	// more than the cluster has nodes.
+	ReplicationFactor int
+}
+
+// CreateQueueWithOptions is CreateQueue with every setting of a new queue,
+// including its replication factor.
+func (c *Client) CreateQueueWithOptions(ctx context.Context, queue string, opts CreateQueueOptions) (string, error) {
 	resp, err := c.svc.CreateQueue(ctx, &nimbusv1.CreateQueueRequest{
-		QueueName: QueueName(queue), Attributes: attrs, Tags: tags,
+		QueueName: QueueName(queue), Attributes: opts.Attributes, Tags: opts.Tags,
+		ReplicationFactor: int32(min(max(opts.ReplicationFactor, math.MinInt32), math.MaxInt32)),
 	})
 	if err != nil {
 		return "", fromRPC(ctx, err)

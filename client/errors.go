@@ -109,7 +109,8 @@ func (e *Error) Is(target error) bool {
 }
 
 // Unwrap returns context.Canceled or context.DeadlineExceeded when the call
-// failed because its context ended, so errors.Is(err, context.Canceled) works.
+// failed because its context ended (also while retrying an unavailable
+// server), so errors.Is(err, context.Canceled) works.
 func (e *Error) Unwrap() error { return e.cause }
 
 // GRPCStatus returns the original status, so status.FromError and
@@ -153,7 +154,8 @@ func fromRPC(ctx context.Context, err error) error {
 	if e.Code == "" {
 		e.Code = codeFromGRPC(st.Code())
 	}
-	if st.Code() == codes.Canceled || st.Code() == codes.DeadlineExceeded {
+	switch st.Code() {
+	case codes.Canceled, codes.DeadlineExceeded:
 		if cerr := ctx.Err(); cerr != nil {
 			e.cause = cerr
 		} else if st.Code() == codes.Canceled {
@@ -161,6 +163,11 @@ func fromRPC(ctx context.Context, err error) error {
 		} else {
 			e.cause = context.DeadlineExceeded
 		}
+	case codes.Unavailable:
+		// Retries of an unavailable call ended with its context: the error
+		// stays ErrUnavailable (or ErrNotLeader) and also matches the
+		// context's error.
+		e.cause = ctx.Err()
 	}
 	return e
 }

@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/nimbusmq/nimbus/broker"
 	"github.com/nimbusmq/nimbus/broker/api/grpcapi"
 	"github.com/nimbusmq/nimbus/broker/cluster"
