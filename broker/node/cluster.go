@@ -60,9 +60,10 @@ func (n *Node) startPeerRPC() error {
 
 // startMeta starts the meta group: bootstrapped with this node alone on
 // the first start of a node that joins nobody; otherwise as a member that
-// waits for its leader. A node with seeds asks one of them to add it (again
-// on every start, which also updates its addresses). It returns once this
-// node's catalogue has caught up with the meta leader and names this node.
+// waits for its leader. On its first start a node with seeds asks one of
+// them to add it; a restarted node is a member already and only updates
+// its addresses if they changed. It returns once this node's catalogue has
+// caught up with the meta leader and names this node.
 func (n *Node) startMeta(ctx context.Context) error {
 	has, err := n.host.HasState(cluster.MetaGroup)
 	if err != nil {
@@ -77,7 +78,7 @@ func (n *Node) startMeta(ctx context.Context) error {
 		return err
 	}
 	req := &peerv1.JoinRequest{NodeId: self.ID, PeerAddr: self.Addr, GrpcAddr: n.grpcLn.Addr().String(), HttpAddr: n.httpLn.Addr().String()}
-	if len(n.cfg.Join) > 0 {
+	if !has && len(n.cfg.Join) > 0 {
 		if err := n.joinSeeds(ctx, req); err != nil {
 			return err
 		}

@@ -55,6 +55,9 @@ type Node struct {
 	nodes         atomic.Pointer[[]*catalog.Node]
 	reconcileMu   sync.Mutex
 	reconcileKick chan struct{}
+	// leadMu guards leadSince.
+	leadMu    sync.Mutex
+	leadSince map[uint64]time.Time
 
 	ready      atomic.Bool
 	workers    context.CancelFunc
@@ -74,7 +77,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	n = &Node{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), reconcileKick: make(chan struct{}, 1)}
+	n = &Node{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), reconcileKick: make(chan struct{}, 1), leadSince: map[uint64]time.Time{}}
 	defer func() {
 		if err != nil {
 			n.Stop()
@@ -105,7 +108,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	cc.AdvertiseAddr = n.advertise
 	cc.SnapshotDir = filepath.Join(cfg.DataDir, "snapshots")
 	cc.Resolve = n.resolve
-	n.host, err = cluster.New(cc, n.db, n.mux, apply.New(cluster.MetaGroup), n.onApplied, nil, cluster.NewMetrics(n.reg), logger)
+	n.host, err = cluster.New(cc, n.db, n.mux, apply.New(cluster.MetaGroup), n.onApplied, n.onLeadership, cluster.NewMetrics(n.reg), logger)
 	if err != nil {
 		return nil, err
 	}

@@ -86,12 +86,17 @@ func (n *Node) removeGroup(id uint64) error {
 func (n *Node) runReconciler(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	bal := time.NewTicker(5 * time.Second)
+	defer bal.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-n.reconcileKick:
 		case <-t.C:
+		case <-bal.C:
+			n.balanceLeaders()
+			continue
 		}
 		if err := n.reconcile(); err != nil && ctx.Err() == nil {
 			n.logger.Warn("reconcile groups", "err", err)
@@ -161,5 +166,59 @@ func (n *Node) catchUpMeta(ctx context.Context) error {
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+}
+
+// leaderSince records when this node became leader of each group it
+// leads (the Host's leadership callback).
+func (n *Node) onLeadership(group uint64, isLeader bool) {
+	n.leadMu.Lock()
+	defer n.leadMu.Unlock()
+	if isLeader {
+		n.leadSince[group] = time.Now()
+	} else {
+		delete(n.leadSince, group)
+	}
+}
+
+// preferLeaderAfter is how long a node leads a partition before it hands
+// the leadership back to the partition's preferred replica: long enough
+// that a node flapping in and out of the cluster does not pull leaders
+// back and forth.
+const preferLeaderAfter = 30 * time.Second
+
+// balanceLeaders hands the leadership of one partition this node leads,
+// but which prefers another active replica, to that replica. Placement
+// spreads preferred leaders across nodes; this restores the spread after
+// failovers.
+func (n *Node) balanceLeaders() {
+	qs, err := n.svc.Queues()
+	if err != nil {
+		return
+	}
+	self, founder := n.host.NodeID(), n.founder()
+	for _, q := range qs {
+		ids := q.ReplicaIDs(founder)
+		if len(ids) < 2 || ids[0] == self || !n.host.IsLeader(q.Group) {
+			continue
+		}
+		n.leadMu.Lock()
+		since, ok := n.leadSince[q.Group]
+		n.leadMu.Unlock()
+		if !ok || time.Since(since) < preferLeaderAfter {
+			continue
+		}
+		if x, ok := n.nodeByID(ids[0]); !ok || x.State != catalog.NodeActive {
+			continue
+		}
+		ms, err := n.host.Members(q.Group)
+		if err != nil || !slices.ContainsFunc(ms, func(m cluster.Member) bool { return m.ID == ids[0] && m.Voter }) {
+			continue
+		}
+		n.logger.Info("handing leadership to the preferred replica", "queue", q.Name, "to", ids[0])
+		if err := n.host.TransferLeader(q.Group, ids[0]); err != nil {
+			n.logger.Info("leadership transfer", "queue", q.Name, "err", err)
+		}
+		return // one per round
 	}
 }
