@@ -10,6 +10,7 @@ import (
 
 	nimbusv1 "github.com/nimbusmq/nimbus/proto/nimbus/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
@@ -88,6 +89,12 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxResponseBytes)),
 		grpc.WithChainUnaryInterceptor(retryInterceptor(retryBudget(cfg))),
+		// Reconnect to a restarted node within the retry budget (gRPC's
+		// default first backoff is 1 s, and 20 s per connection attempt).
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		}),
 	}
 	target := addrs[0]
 	if len(addrs) > 1 {

@@ -31,13 +31,22 @@ func newClient(t *testing.T, opts ...grpc.DialOption) (*client.Client, *node.Nod
 // dial returns a client of addr, closed when the test ends.
 func dial(t *testing.T, addr string, opts ...grpc.DialOption) *client.Client {
 	t.Helper()
-	c, err := client.New(t.Context(), client.Config{Addr: addr, DialOptions: opts})
+	return dialConfig(t, client.Config{Addr: addr, DialOptions: opts})
+}
+
+// dialConfig returns a client with cfg, closed when the test ends.
+func dialConfig(t *testing.T, cfg client.Config) *client.Client {
+	t.Helper()
+	c, err := client.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
+
+// noRetries is the RetryTimeout of a client that reports Unavailable at once.
+const noRetries = -1
 
 // queueURL is the URL the node reports for a queue: its HTTP address and
 // the fixed account.
@@ -376,17 +385,20 @@ func TestBatches(t *testing.T) {
 	}
 }
 
+// TestUnavailable checks the error of a server that cannot be reached,
+// with retries disabled (see retry_test.go for retries).
 func TestUnavailable(t *testing.T) {
 	t.Parallel()
 	// Nothing listens on port 1.
-	c := dial(t, "127.0.0.1:1")
+	c := dialConfig(t, client.Config{Addr: "127.0.0.1:1", RetryTimeout: noRetries})
 	_, err := c.ListQueues(t.Context(), "")
 	if !errors.Is(err, client.ErrUnavailable) {
 		t.Errorf("closed port: err = %v, want ErrUnavailable", err)
 	}
 
 	// A node that stopped.
-	c, n := newClient(t)
+	addr, n := startNode(t)
+	c = dialConfig(t, client.Config{Addr: addr, RetryTimeout: noRetries})
 	if _, err := c.CreateQueue(t.Context(), "q", nil, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -400,13 +412,14 @@ func TestUnavailable(t *testing.T) {
 	}
 }
 
-// TestConnectionCut cuts the connection between client and node: calls
-// fail with ErrUnavailable, and succeed again once the path is back.
+// TestConnectionCut cuts the connection between client and node: with
+// retries disabled calls fail with ErrUnavailable, and succeed again once
+// the path is back.
 func TestConnectionCut(t *testing.T) {
 	t.Parallel()
 	addr, _ := startNode(t)
 	p := newProxy(t, addr)
-	c := dial(t, p.Addr())
+	c := dialConfig(t, client.Config{Addr: p.Addr(), RetryTimeout: noRetries})
 	ctx := t.Context()
 	if _, err := c.CreateQueue(ctx, "q", nil, nil); err != nil {
 		t.Fatal(err)

@@ -261,7 +261,9 @@ func TestConsumerFatalAndTransientErrors(t *testing.T) {
 	t.Parallel()
 	addr, _ := startNode(t)
 	p := newProxy(t, addr)
-	c := dial(t, p.Addr())
+	// Short SDK retries: each receive reports Unavailable to the consumer
+	// soon after the cut.
+	c := dialConfig(t, client.Config{Addr: p.Addr(), RetryTimeout: 200 * time.Millisecond})
 	err := client.NewConsumer(c, "missing", func(context.Context, client.Message) error { return nil },
 		client.ConsumerOptions{Wait: time.Second}).Run(t.Context())
 	if !errors.Is(err, client.ErrQueueNotFound) {

@@ -1,6 +1,7 @@
 // Package client is the Go SDK of Nimbus: a typed client of the
 // QueueService gRPC API (proto/nimbus/v1) with SQS standard-queue
-// semantics, plus a Consumer that runs a handler per message.
+// semantics, plus a Consumer that runs a handler per message, and of the
+// ClusterService (ClusterStatus, TransferLeader, LeaveCluster).
 //
 // It imports only the public proto, gRPC and the google.rpc status details,
 // never the broker or its storage, so programs that use it do not pull in
@@ -36,6 +37,22 @@
 //		return process(ctx, m.Body) // nil deletes; an error redelivers later
 //	}, client.ConsumerOptions{Concurrency: 8})
 //	err = cons.Run(ctx) // until ctx is cancelled
+//
+// # Clusters and retries
+//
+// Any node of a cluster serves any request, forwarding it to the leader of
+// the queue's raft group. Give a client several nodes so that it survives
+// the death of one; it spreads its calls over them:
+//
+//	c, err := client.New(ctx, client.Config{Addrs: []string{"10.0.0.1:9700", "10.0.0.2:9700", "10.0.0.3:9700"}})
+//
+// A call that fails with gRPC code Unavailable (ErrNotLeader or
+// ErrUnavailable: a group is electing a leader, a node is down, a
+// connection failed) is retried transparently with exponential backoff for
+// up to Config.RetryTimeout (10 s by default; negative disables retries) or
+// until the call's context ends. No other error is retried. A retried send
+// may store its message twice: standard queues deliver at least once, so
+// handlers must be idempotent anyway.
 //
 // # Errors
 //
