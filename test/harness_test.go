@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -45,6 +46,9 @@ type server struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	logPath string
+	// nodeID and join are passed as --node-id and --join when set.
+	nodeID string
+	join   []string
 }
 
 func freeAddr(t *testing.T) string {
@@ -65,17 +69,50 @@ func newServer(t *testing.T, dir string) *server {
 // start runs the process and waits until /readyz answers 200.
 func (s *server) start() {
 	s.t.Helper()
+	s.launch()
+	s.waitReady()
+}
+
+// launch runs the process without waiting for it to be ready (cluster
+// members wait for each other).
+func (s *server) launch() {
+	s.t.Helper()
 	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	s.cmd = exec.Command(binary, "serve", "--data-dir", s.dir, "--grpc-addr", s.grpc, "--http-addr", s.http, "--peer-addr", s.peer)
+	args := []string{"serve", "--data-dir", s.dir, "--grpc-addr", s.grpc, "--http-addr", s.http, "--peer-addr", s.peer}
+	if s.nodeID != "" {
+		args = append(args, "--node-id", s.nodeID)
+	}
+	if len(s.join) > 0 {
+		args = append(args, "--join", strings.Join(s.join, ","))
+	}
+	s.cmd = exec.Command(binary, args...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
 	s.exited = make(chan struct{})
 	go func() { s.cmd.Wait(); logf.Close(); close(s.exited) }()
+}
+
+// running reports whether the process is up.
+func (s *server) running() bool {
+	if s.exited == nil {
+		return false
+	}
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// waitReady waits until /readyz answers 200.
+func (s *server) waitReady() {
+	s.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get("http://" + s.http + "/readyz")
@@ -100,6 +137,10 @@ func (s *server) kill9() {
 	_ = s.cmd.Process.Signal(syscall.SIGKILL)
 	<-s.exited
 }
+
+// pause stops the process with SIGSTOP; resume continues it.
+func (s *server) pause()  { _ = s.cmd.Process.Signal(syscall.SIGSTOP) }
+func (s *server) resume() { _ = s.cmd.Process.Signal(syscall.SIGCONT) }
 
 // stop sends SIGTERM and waits for a clean exit.
 func (s *server) stop() error {

@@ -129,7 +129,7 @@ func (n *Node) join(ctx context.Context, r *peerv1.JoinRequest) error {
 		return broker.Errorf(broker.CodeInvalidArgument, "join needs a node id and a peer address")
 	}
 	if !n.host.IsLeader(cluster.MetaGroup) {
-		addr, err := n.leaderAddr(ctx, cluster.MetaGroup)
+		addr, err := n.leaderAddr(ctx, cluster.MetaGroup, 5*time.Second)
 		if err != nil {
 			return err
 		}
@@ -165,10 +165,10 @@ func (n *Node) join(ctx context.Context, r *peerv1.JoinRequest) error {
 	return n.host.AddMember(ctx, cluster.MetaGroup, cluster.Member{ID: r.GetNodeId(), Addr: r.GetPeerAddr(), Voter: voter})
 }
 
-// leaderAddr waits (up to 5 s or ctx) until group's leader is known here
+// leaderAddr waits (up to wait or ctx) until group's leader is known here
 // and returns its peer address.
-func (n *Node) leaderAddr(ctx context.Context, group uint64) (string, error) {
-	deadline := time.Now().Add(5 * time.Second)
+func (n *Node) leaderAddr(ctx context.Context, group uint64, wait time.Duration) (string, error) {
+	deadline := time.Now().Add(wait)
 	for {
 		id, addr := n.host.Leader(group)
 		if id != "" {
@@ -264,7 +264,7 @@ func retryable(err error) bool {
 func (n *Node) tryOnLeader(ctx context.Context, group uint64, call func(peerv1.PeerClient) error) error {
 	var addrs []string
 	if n.host.Hosts(group) {
-		a, err := n.leaderAddr(ctx, group)
+		a, err := n.leaderAddr(ctx, group, 5*time.Second)
 		if err != nil {
 			return err
 		}

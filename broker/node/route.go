@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -85,17 +86,55 @@ func (n *Node) route(ctx context.Context, req any, info *grpc.UnaryServerInfo, h
 	md.Set(hopKey, strconv.Itoa(hops+1))
 	fctx := metadata.NewOutgoingContext(ctx, md)
 	n.metrics.forwarded.WithLabelValues(method).Inc()
+	if n.host.Hosts(group) {
+		// If leadership moves while the call is out (the target was
+		// paused or cut off and a new leader was elected), give up on it
+		// so the client retries against the new leader instead of waiting
+		// for a node that may never answer.
+		var stop func()
+		fctx, stop = n.cancelOnLeaderChange(fctx, group)
+		defer stop()
+	}
 	if err := conn.Invoke(fctx, info.FullMethod, req, out); err != nil {
+		if ctx.Err() == nil && fctx.Err() != nil {
+			return nil, grpcapi.Status(broker.Errorf(broker.CodeNotLeader, "the leader of group %d changed while the request was forwarded; its outcome is unknown", group))
+		}
 		return nil, err
 	}
 	return out, nil
+}
+
+// cancelOnLeaderChange returns a context cancelled when group's leader,
+// as this node sees it, is no longer the one it is now.
+func (n *Node) cancelOnLeaderChange(ctx context.Context, group uint64) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	was, _ := n.host.Leader(group)
+	go func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if id, _ := n.host.Leader(group); id != was {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return ctx, cancel
 }
 
 // routeTarget returns the peer address to forward a request for group to:
 // its leader when this node knows it, else a replica (which knows it).
 func (n *Node) routeTarget(ctx context.Context, group uint64) (string, error) {
 	if n.host.Hosts(group) {
-		return n.leaderAddr(ctx, group)
+		// A short wait: an election ends within it, and a node cut off
+		// from the others answers soon enough for the client to retry
+		// on another node.
+		return n.leaderAddr(ctx, group, time.Second)
 	}
 	for _, id := range n.replicasOf(group) {
 		if a, ok := n.resolve(id); ok && id != n.host.NodeID() {

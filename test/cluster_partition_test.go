@@ -1,0 +1,120 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nimbusmq/nimbus/broker/node"
+	"github.com/nimbusmq/nimbus/broker/node/nodetest"
+	"github.com/nimbusmq/nimbus/client"
+	"github.com/nimbusmq/nimbus/test/faultnet"
+)
+
+// inprocCluster is a cluster of in-process nodes whose peer connections
+// go through a fault-injecting network.
+type inprocCluster struct {
+	t     *testing.T
+	net   *faultnet.Network
+	nodes []*node.Node
+	ids   []string
+}
+
+func newInprocCluster(t *testing.T, n int) *inprocCluster {
+	t.Helper()
+	c := &inprocCluster{t: t, net: faultnet.New()}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i := 0; i < n; i++ {
+		cfg := nodetest.Config(t.TempDir())
+		// Default raft timeouts: the failover measured is the one users get.
+		cfg.Cluster.HeartbeatTimeout = node.DefaultConfig().Cluster.HeartbeatTimeout
+		cfg.Cluster.ElectionTimeout = node.DefaultConfig().Cluster.ElectionTimeout
+		cfg.Cluster.LeaderLeaseTimeout = node.DefaultConfig().Cluster.LeaderLeaseTimeout
+		cfg.NodeID = fmt.Sprintf("n%d", i+1)
+		cfg.PeerAddr = freeAddr(t)
+		c.net.Register(cfg.NodeID, cfg.PeerAddr)
+		cfg.PeerDial = c.net.Dialer(cfg.NodeID)
+		if i > 0 {
+			cfg.Join = []string{c.nodes[0].PeerAddr()}
+		}
+		nd, err := node.Start(ctx, cfg)
+		if err != nil {
+			t.Fatalf("start %s: %v", cfg.NodeID, err)
+		}
+		t.Cleanup(func() { c.net.Heal(); nd.Stop() })
+		c.nodes = append(c.nodes, nd)
+		c.ids = append(c.ids, cfg.NodeID)
+	}
+	return c
+}
+
+func (c *inprocCluster) clients(ctx context.Context) []*client.Client {
+	c.t.Helper()
+	var out []*client.Client
+	for i := range c.nodes {
+		var addrs []string
+		for j := range c.nodes {
+			addrs = append(addrs, c.nodes[(i+j)%len(c.nodes)].GRPCAddr())
+		}
+		cl, err := client.New(ctx, client.Config{Addrs: addrs})
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		c.t.Cleanup(func() { cl.Close() })
+		out = append(out, cl)
+	}
+	return out
+}
+
+func (c *inprocCluster) leaderOf(ctx context.Context, queue string) int {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, nd := range c.nodes {
+			if id := statusLeader(ctx, nd.GRPCAddr(), queue); id != "" {
+				for i, x := range c.ids {
+					if x == id {
+						return i
+					}
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatalf("no leader of %q after 20s", queue)
+	return -1
+}
+
+// TestClusterLeaderPartitioned cuts the partition's leader off from the
+// other two nodes (clients still reach every node) and heals the network:
+// the majority elects a new leader, the old one cannot acknowledge
+// anything on its own, and the history stays correct.
+func TestClusterLeaderPartitioned(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster fault test")
+	}
+	c := newInprocCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	clients := c.clients(ctx)
+	url, err := clients[0].CreateQueue(ctx, "partitioned", map[string]string{"VisibilityTimeout": "3"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := faultRun{t: t, clients: clients, queueURL: url, duration: scale(8*time.Second, 60*time.Second)}
+	r.run(func(ctx context.Context) []time.Time {
+		var times []time.Time
+		for round := 0; ctx.Err() == nil && time.Duration(round)*6*time.Second+6*time.Second <= r.duration; round++ {
+			sleepCtx(ctx, 2*time.Second)
+			l := c.leaderOf(ctx, "partitioned")
+			times = append(times, time.Now())
+			c.net.Isolate(c.ids[l])
+			sleepCtx(ctx, 3*time.Second)
+			c.net.Heal()
+			sleepCtx(ctx, time.Second)
+		}
+		return times
+	})
+}
