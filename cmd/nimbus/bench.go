@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nimbusmq/nimbus/bench"
-	"github.com/nimbusmq/nimbus/client"
 )
 
 // newBenchCmd is `nimbus bench`: load generators.
@@ -42,7 +41,7 @@ func newBenchQueueCmd(a *app) *cobra.Command {
 			if cmd.Flags().Changed("count") && !cmd.Flags().Changed("duration") {
 				cfg.Duration = 0 // a count alone bounds the run
 			}
-			cfg.Client = client.Config{Addr: a.addr}
+			cfg.Client = a.clientConfig()
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}

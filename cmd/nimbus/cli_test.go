@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runCLI runs the nimbus command line and returns its exit code, stdout
@@ -66,6 +67,24 @@ func TestUsageErrors(t *testing.T) {
 		{"bench tiny size", []string{"bench", "queue", "--size", "1"}, "size must be from"},
 		{"bench no bound", []string{"bench", "queue", "--duration", "0"}, "set a duration or a count"},
 		{"bench arg", []string{"bench", "queue", "extra"}, "got 1"},
+		{"negative replication factor", []string{"queue", "create", "q", "--replication-factor", "-1"}, "must not be negative"},
+		{"transfer without group", []string{"cluster", "transfer-leader"}, "give --queue NAME or --meta"},
+		{"transfer without group, with to", []string{"cluster", "transfer-leader", "--to", "n2"}, "give --queue NAME or --meta"},
+		{"transfer queue and meta", []string{"cluster", "transfer-leader", "--queue", "q", "--meta"}, "not both"},
+		{"transfer empty queue", []string{"cluster", "transfer-leader", "--queue", ""}, "--queue needs a queue name"},
+		{"transfer empty to", []string{"cluster", "transfer-leader", "--meta", "--to", ""}, "--to needs a node id"},
+		{"transfer arg", []string{"cluster", "transfer-leader", "q"}, "got 1"},
+		{"leave without node", []string{"cluster", "leave"}, "want 1 argument(s) NODE"},
+		{"status arg", []string{"cluster", "status", "x"}, "got 1"},
+		{"unknown cluster command", []string{"cluster", "join"}, `unknown command "join"`},
+		{"even meta voters", []string{"serve", "--meta-voters", "2"}, "--meta-voters must be a positive odd number"},
+		{"zero meta voters", []string{"serve", "--meta-voters", "0"}, "--meta-voters must be a positive odd number"},
+		{"bad join", []string{"serve", "--join", "10.0.0.1"}, `--join "10.0.0.1": want host:port`},
+		{"bad join in list", []string{"serve", "--join", "10.0.0.1:9702,nohost"}, `--join "nohost"`},
+		{"empty join", []string{"serve", "--join", ""}, "--join: want at least one peer address"},
+		{"empty node id", []string{"serve", "--node-id", ""}, "--node-id"},
+		{"node id with space", []string{"serve", "--node-id", "n 1"}, "without spaces"},
+		{"bad advertise", []string{"serve", "--advertise-peer-addr", ":9702"}, "--advertise-peer-addr"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,28 +107,48 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestServerUnreachable(t *testing.T) {
-	code, out, stderr := runCLI(t, nil, "--addr", "127.0.0.1:1", "queue", "list")
-	if code != exitFailure {
-		t.Errorf("exit code %d, want %d", code, exitFailure)
+	t.Parallel()
+	for _, tt := range []struct {
+		retry    string
+		attempts bool // the message counts the attempts
+	}{{"0", false}, {"300ms", true}} {
+		start := time.Now()
+		code, out, stderr := runCLI(t, nil, "--addr", "127.0.0.1:1", "--retry-timeout", tt.retry, "queue", "list")
+		if code != exitFailure {
+			t.Errorf("retry %s: exit code %d, want %d", tt.retry, code, exitFailure)
+		}
+		checkOneLine(t, stderr)
+		if !strings.Contains(stderr, "server 127.0.0.1:1") || !strings.Contains(stderr, "(UNAVAILABLE)") ||
+			strings.Contains(stderr, "attempts") != tt.attempts {
+			t.Errorf("retry %s: stderr = %q", tt.retry, stderr)
+		}
+		if out != "" {
+			t.Errorf("retry %s: stdout = %q", tt.retry, out)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("retry %s: failed after %v", tt.retry, d)
+		}
 	}
-	checkOneLine(t, stderr)
-	if !strings.Contains(stderr, "server 127.0.0.1:1") || !strings.Contains(stderr, "(UNAVAILABLE)") {
-		t.Errorf("stderr = %q", stderr)
+	// --timeout bounds the default 10 s of retries.
+	start := time.Now()
+	code, _, stderr := runCLI(t, nil, "--addr", "127.0.0.1:1", "--timeout", "300ms", "queue", "list")
+	if code != exitFailure || !strings.Contains(stderr, "(UNAVAILABLE)") {
+		t.Errorf("--timeout 300ms: exit %d, stderr %q", code, stderr)
 	}
-	if out != "" {
-		t.Errorf("stdout = %q", out)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("--timeout 300ms: failed after %v", d)
 	}
 }
 
 func TestHelp(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"queue", "--help"}, {"bench", "queue", "--help"}, {"queue"}} {
+	for _, args := range [][]string{{"--help"}, {"queue", "--help"}, {"bench", "queue", "--help"}, {"queue"}, {"cluster"}, {"cluster", "transfer-leader", "--help"}} {
 		code, out, stderr := runCLI(t, nil, args...)
 		if code != exitOK || !strings.Contains(out, "Usage:") || stderr != "" {
 			t.Errorf("%v: exit %d, stdout %.40q, stderr %q", args, code, out, stderr)
 		}
 	}
 	_, out, _ := runCLI(t, nil, "--help")
-	for _, c := range []string{"serve", "queue", "send", "receive", "delete", "bench"} {
+	for _, c := range []string{"serve", "queue", "send", "receive", "delete", "cluster", "bench"} {
 		if !strings.Contains(out, "\n  "+c+" ") {
 			t.Errorf("root help does not list %q", c)
 		}

@@ -200,7 +200,7 @@ func TestEnvAddr(t *testing.T) {
 		t.Errorf("with NIMBUS_ADDR: exit %d, stdout %q, stderr %q; want this node's one queue", code, out, stderr)
 	}
 	// --addr wins over the environment.
-	if code, _, stderr := runCLI(t, nil, "--addr", "127.0.0.1:1", "queue", "list"); code != exitFailure {
+	if code, _, stderr := runCLI(t, nil, "--addr", "127.0.0.1:1", "--retry-timeout", "0", "queue", "list"); code != exitFailure {
 		t.Errorf("--addr did not override NIMBUS_ADDR: exit %d, %q", code, stderr)
 	}
 }

@@ -6,9 +6,16 @@
 //	nimbus send QUEUE BODY                          send a message
 //	nimbus receive QUEUE                            receive (and optionally delete) messages
 //	nimbus delete QUEUE RECEIPT_HANDLE...           delete received messages
+//	nimbus cluster status|transfer-leader|leave     inspect and change the cluster
 //	nimbus bench queue                              load-generate and report (package bench)
 //
-// Global flags: --addr (env NIMBUS_ADDR), -o/--output table|json, --timeout.
+// `nimbus serve --join PEER[,PEER...]` joins an existing cluster (--node-id,
+// --advertise-peer-addr, --meta-voters; each flag also from NIMBUS_<FLAG>).
+//
+// Global flags: --addr (env NIMBUS_ADDR; ADDR,ADDR,... for several nodes of
+// a cluster), -o/--output table|json, --timeout, --retry-timeout (how long
+// a call is retried while a node is unreachable or a group elects a
+// leader; 0 disables).
 // Tables are for people; -o json prints JSON on stdout for scripts.
 //
 // Exit codes: 0 success; 1 the command ran and failed (a server or business

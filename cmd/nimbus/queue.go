@@ -91,11 +91,13 @@ func redrivePolicy(dlqArn string, maxReceives int) (string, error) {
 func newQueueCreateCmd(a *app) *cobra.Command {
 	var attrList, tagList []string
 	var rd redriveFlags
+	var replicas int
 	cmd := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a queue (or return the URL of an identical existing one)",
 		Example: "  nimbus queue create orders-dlq\n" +
-			"  nimbus queue create orders --attr VisibilityTimeout=60 --tag team=billing --dlq orders-dlq --max-receives 5",
+			"  nimbus queue create orders --attr VisibilityTimeout=60 --tag team=billing --dlq orders-dlq --max-receives 5\n" +
+			"  nimbus queue create payments --replication-factor 5",
 		Args: exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			attrs, err := parseKVs("attr", attrList)
@@ -109,11 +111,16 @@ func newQueueCreateCmd(a *app) *cobra.Command {
 			if err := rd.check(cmd, attrs); err != nil {
 				return err
 			}
+			if replicas < 0 {
+				return usagef("--replication-factor must not be negative")
+			}
 			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				if attrs, err = rd.apply(ctx, c, attrs); err != nil {
 					return err
 				}
-				url, err := c.CreateQueue(ctx, args[0], attrs, tags)
+				url, err := c.CreateQueueWithOptions(ctx, args[0], client.CreateQueueOptions{
+					Attributes: attrs, Tags: tags, ReplicationFactor: replicas,
+				})
 				if err != nil {
 					return err
 				}
@@ -127,6 +134,7 @@ func newQueueCreateCmd(a *app) *cobra.Command {
 	}
 	cmd.Flags().StringArrayVar(&attrList, "attr", nil, "queue attribute KEY=VALUE, e.g. VisibilityTimeout=60 (repeatable)")
 	cmd.Flags().StringArrayVar(&tagList, "tag", nil, "tag KEY=VALUE (repeatable)")
+	cmd.Flags().IntVar(&replicas, "replication-factor", 0, "nodes holding a replica of the queue (0 = min(3, nodes in the cluster))")
 	rd.register(cmd)
 	return cmd
 }

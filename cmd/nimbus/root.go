@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
 
+	"github.com/nimbusmq/nimbus/broker/node"
 	"github.com/nimbusmq/nimbus/client"
 )
 
@@ -52,9 +53,13 @@ type app struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 
-	addr    string        // --addr
-	output  outputFormat  // -o/--output
-	timeout time.Duration // --timeout
+	addr         string        // --addr
+	output       outputFormat  // -o/--output
+	timeout      time.Duration // --timeout
+	retryTimeout time.Duration // --retry-timeout
+	// serve runs the node of `nimbus serve` (serveNode when nil); tests
+	// replace it to check the configuration built from flags.
+	serve func(cmd *cobra.Command, cfg node.Config) error
 	// started is set when a command's RunE begins: errors before it come
 	// from cobra (flags, arguments, unknown commands) and are usage errors.
 	started bool
@@ -67,7 +72,7 @@ func newRootCmd(a *app) *cobra.Command {
 		Short: "Nimbus: a self-hosted message broker with SQS semantics",
 		Long: "Nimbus is a self-hosted, clustered message broker with SQS, SNS, Kinesis and Lambda semantics.\n\n" +
 			"`nimbus serve` runs a broker node; the other commands are clients of a running node over gRPC\n" +
-			"(--addr, or NIMBUS_ADDR).",
+			"(--addr, or NIMBUS_ADDR; several nodes of a cluster as ADDR,ADDR,...).",
 		SilenceErrors: true, // run prints the one-line error
 		SilenceUsage:  true,
 	}
@@ -81,11 +86,14 @@ func newRootCmd(a *app) *cobra.Command {
 	}
 	a.output = outputTable
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.addr, "addr", addr, "gRPC address of the server (env NIMBUS_ADDR)")
+	pf.StringVar(&a.addr, "addr", addr, "gRPC address of the server, or ADDR,ADDR,... of several cluster nodes (env NIMBUS_ADDR)")
 	pf.VarP(&a.output, "output", "o", "output format: table or json")
 	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "deadline of each command (0 = none; not applied to serve and bench)")
+	pf.DurationVar(&a.retryTimeout, "retry-timeout", client.DefaultRetryTimeout,
+		"how long a call is retried while the server is unavailable or electing a leader (0 = no retries)")
 
-	root.AddCommand(newServeCmd(), newQueueCmd(a), newSendCmd(a), newReceiveCmd(a), newDeleteCmd(a), newBenchCmd(a))
+	root.AddCommand(newServeCmd(a), newQueueCmd(a), newSendCmd(a), newReceiveCmd(a), newDeleteCmd(a),
+		newClusterCmd(a), newBenchCmd(a))
 	markStarts(root, a)
 	return root
 }
@@ -152,9 +160,34 @@ func (a *app) ctx(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return context.WithCancel(cmd.Context())
 }
 
+// clientConfig is the SDK configuration of --addr and --retry-timeout.
+func (a *app) clientConfig() client.Config {
+	cfg := client.Config{RetryTimeout: a.retryTimeout}
+	if a.retryTimeout <= 0 {
+		cfg.RetryTimeout = -1 // the SDK's "no retries"; its 0 is the default
+	}
+	if addrs := splitList(a.addr); len(addrs) == 1 {
+		cfg.Addr = addrs[0]
+	} else {
+		cfg.Addrs = addrs
+	}
+	return cfg
+}
+
+// splitList splits a comma-separated list, dropping empty entries.
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
 // client connects to --addr. The caller closes it.
 func (a *app) client(ctx context.Context) (*client.Client, error) {
-	return client.New(ctx, client.Config{Addr: a.addr})
+	return client.New(ctx, a.clientConfig())
 }
 
 // withClient runs fn with a client and a context bounded by --timeout.

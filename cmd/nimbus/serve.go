@@ -3,39 +3,46 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
 	"github.com/nimbusmq/nimbus/broker/node"
 )
 
-// newServeCmd is `nimbus serve`: run a node until SIGINT or SIGTERM.
-func newServeCmd() *cobra.Command {
+// newServeCmd is `nimbus serve`: run a node until SIGINT or SIGTERM. The
+// node runs through a.serve, which tests replace.
+func newServeCmd(a *app) *cobra.Command {
 	cfg := node.DefaultConfig()
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a Nimbus broker node",
 		Long: "Run a Nimbus broker node with its data in --data-dir (embedded Badger, no other process).\n" +
-			"Every flag can also be set with an environment variable: --data-dir is NIMBUS_DATA_DIR, and so on.",
+			"Every flag can also be set with an environment variable: --data-dir is NIMBUS_DATA_DIR, and so on.\n\n" +
+			"Without --join the node founds a single-node cluster on its first start. With --join it joins\n" +
+			"the cluster of the nodes at those peer addresses (any one of them is enough) and keeps its\n" +
+			"membership in --data-dir: restart it with the same --data-dir (and --node-id, if given).",
+		Example: "  nimbus serve --data-dir /var/lib/nimbus --node-id n1\n" +
+			"  nimbus serve --data-dir /var/lib/nimbus --node-id n2 --join 10.0.0.1:9702,10.0.0.3:9702 \\\n" +
+			"      --peer-addr 0.0.0.0:9702 --advertise-peer-addr 10.0.0.2:9702 --insecure-listen",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := envDefaults(cmd); err != nil {
 				return err
 			}
-			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			n, err := node.Start(ctx, cfg)
-			if err != nil {
-				return fmt.Errorf("start: %w", err)
+			if err := checkServeFlags(cmd, &cfg); err != nil {
+				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "nimbus serving: grpc %s, http %s, peer %s, data %s\n", n.GRPCAddr(), n.HTTPAddr(), n.PeerAddr(), cfg.DataDir)
-			<-ctx.Done()
-			fmt.Fprintln(cmd.ErrOrStderr(), "nimbus: shutting down")
-			return n.Stop()
+			run := a.serve
+			if run == nil {
+				run = serveNode
+			}
+			return run(cmd, cfg)
 		},
 	}
 	f := cmd.Flags()
@@ -43,12 +50,66 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "gRPC listen address (env NIMBUS_GRPC_ADDR)")
 	f.StringVar(&cfg.HTTPAddr, "http-addr", cfg.HTTPAddr, "HTTP listen address: AWS APIs, /metrics, /healthz, /readyz (env NIMBUS_HTTP_ADDR)")
 	f.StringVar(&cfg.PeerAddr, "peer-addr", cfg.PeerAddr, "peer (raft) listen address (env NIMBUS_PEER_ADDR)")
+	f.StringVar(&cfg.NodeID, "node-id", "", "node id in the cluster; default: the one in --data-dir, or a random one on first start (env NIMBUS_NODE_ID)")
+	f.StringSliceVar(&cfg.Join, "join", nil, "peer addresses of existing cluster nodes to join, ADDR[,ADDR...] or repeated (env NIMBUS_JOIN)")
+	f.StringVar(&cfg.AdvertisePeerAddr, "advertise-peer-addr", "", "peer address other nodes dial; default: the bound --peer-addr (env NIMBUS_ADVERTISE_PEER_ADDR)")
+	f.IntVar(&cfg.MetaVoters, "meta-voters", cfg.MetaVoters, "voters of the meta group, an odd number; the other nodes are non-voters (env NIMBUS_META_VOTERS)")
 	f.BoolVar(&cfg.InsecureListen, "insecure-listen", false, "allow non-loopback listen addresses (there is no authentication yet) (env NIMBUS_INSECURE_LISTEN)")
 	return cmd
 }
 
+// checkServeFlags validates the cluster flags (the node validates the rest)
+// and normalizes --join.
+func checkServeFlags(cmd *cobra.Command, cfg *node.Config) error {
+	if cmd.Flags().Changed("node-id") || cfg.NodeID != "" {
+		if cfg.NodeID == "" || strings.IndexFunc(cfg.NodeID, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+			return usagef("--node-id %q: want a non-empty id without spaces", cfg.NodeID)
+		}
+	}
+	var seeds []string
+	for _, s := range cfg.Join {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			return usagef("--join %q: want host:port (%v)", s, err)
+		}
+		seeds = append(seeds, s)
+	}
+	if cmd.Flags().Changed("join") && len(seeds) == 0 {
+		return usagef("--join: want at least one peer address host:port")
+	}
+	cfg.Join = seeds
+	if a := cfg.AdvertisePeerAddr; a != "" {
+		if host, _, err := net.SplitHostPort(a); err != nil || host == "" {
+			return usagef("--advertise-peer-addr %q: want host:port with a host", a)
+		}
+	}
+	if cfg.MetaVoters < 1 || cfg.MetaVoters%2 == 0 {
+		return usagef("--meta-voters must be a positive odd number, not %d", cfg.MetaVoters)
+	}
+	return nil
+}
+
+// serveNode runs a node with cfg until the command's context ends or the
+// process gets SIGINT or SIGTERM.
+func serveNode(cmd *cobra.Command, cfg node.Config) error {
+	cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	n, err := node.Start(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "nimbus serving: grpc %s, http %s, peer %s, data %s\n", n.GRPCAddr(), n.HTTPAddr(), n.PeerAddr(), cfg.DataDir)
+	<-ctx.Done()
+	fmt.Fprintln(cmd.ErrOrStderr(), "nimbus: shutting down")
+	return n.Stop()
+}
+
 // envDefaults sets each flag the user did not pass from NIMBUS_<FLAG> (upper
-// case, dashes as underscores) when that variable is set.
+// case, dashes as underscores) when that variable is set. A list flag
+// (--join) takes a comma-separated list.
 func envDefaults(cmd *cobra.Command) error {
 	var err error
 	cmd.Flags().VisitAll(func(f *pflagFlag) {
