@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,7 +155,8 @@ type faultRun struct {
 // success after it, per worker.
 var failovers struct {
 	sync.Mutex
-	d []time.Duration
+	byTest map[string][]time.Duration
+	tests  []string
 }
 
 // run runs the workload for r.duration while fault runs (it returns the
@@ -195,7 +197,13 @@ func (r faultRun) run(fault func(ctx context.Context) []time.Time) {
 	}
 	t.Logf("client-side outage around each fault: %v", gaps)
 	failovers.Lock()
-	failovers.d = append(failovers.d, gaps...)
+	if failovers.byTest == nil {
+		failovers.byTest = map[string][]time.Duration{}
+	}
+	if _, ok := failovers.byTest[t.Name()]; !ok {
+		failovers.tests = append(failovers.tests, t.Name())
+	}
+	failovers.byTest[t.Name()] = append(failovers.byTest[t.Name()], gaps...)
 	failovers.Unlock()
 }
 
@@ -211,3 +219,22 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 }
 
 func randomIndex(n int) int { return rand.IntN(n) }
+
+// reportFailovers writes the outages the fault tests measured to the file
+// named by NIMBUS_FAILOVER_REPORT (how the README's failover figures are
+// produced: NIMBUS_FAILOVER_REPORT=f make soak).
+func reportFailovers() {
+	path := os.Getenv("NIMBUS_FAILOVER_REPORT")
+	failovers.Lock()
+	defer failovers.Unlock()
+	if path == "" || len(failovers.tests) == 0 {
+		return
+	}
+	var b strings.Builder
+	for _, name := range failovers.tests {
+		d := failovers.byTest[name]
+		fmt.Fprintf(&b, "%-28s faults %3d  outage p50 %6v  p99 %6v  max %6v\n", name, len(d),
+			percentile(d, 50).Round(time.Millisecond), percentile(d, 99).Round(time.Millisecond), percentile(d, 100).Round(time.Millisecond))
+	}
+	_ = os.WriteFile(path, []byte(b.String()), 0o644)
+}
