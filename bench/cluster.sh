@@ -16,8 +16,8 @@ tmp=$(mktemp -d)
 trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$tmp"' EXIT
 (cd "$root" && go build -o "$tmp/nimbus" ./cmd/nimbus)
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-bench() { # label addr
-  "$tmp/nimbus" bench queue --addr "$2" --producers 4 --consumers 4 --inflight "$inflight" \
+bench() { # label addr [queue]
+  "$tmp/nimbus" bench queue --addr "$2" ${3:+--queue "$3"} --producers 4 --consumers 4 --inflight "$inflight" \
     --size 1024 --batch 10 --duration "$dur" --json -q 2>/dev/null |
     python3 -c 'import json,sys; r=json.load(sys.stdin); print("pass '"$pass"' '"$1"' send msgs/s %.0f  recv+delete msgs/s %.0f  send p99 %.1f ms" % (r["send_msgs_per_sec"], r["recv_msgs_per_sec"], r["send_p99_ms"]))'
 }
@@ -40,11 +40,12 @@ for pass in $(seq "$passes"); do
   serve n1 "$tmp/c$pass-1" "${G[1]}" "${H[1]}" "${R[1]}"
   serve n2 "$tmp/c$pass-2" "${G[2]}" "${H[2]}" "${R[2]}" "127.0.0.1:${R[1]}"
   serve n3 "$tmp/c$pass-3" "${G[3]}" "${H[3]}" "${R[3]}" "127.0.0.1:${R[1]}"
-  # bench creates its queue through the node it talks to; the first
-  # replica placed is the preferred leader. Measure through n1 twice: the
-  # report says which node led.
-  bench "3-node(via n1)" "127.0.0.1:${G[1]}"
-  "$tmp/nimbus" cluster status --addr "127.0.0.1:${G[1]}" 2>/dev/null | grep -i bench | head -3 | sed "s/^/pass $pass   /" || true
+  "$tmp/nimbus" queue create bench --addr "127.0.0.1:${G[1]}" >/dev/null
+  leader=$("$tmp/nimbus" cluster status --addr "127.0.0.1:${G[1]}" -o json |
+    python3 -c 'import json,sys; s=json.load(sys.stdin); print([g for g in s["groups"] if g["resource"]=="bench"][0]["leader"])')
+  l=${leader#n}; f=$(( l % 3 + 1 ))
+  bench "3-node(via leader n$l)" "127.0.0.1:${G[$l]}" bench
+  bench "3-node(via follower n$f)" "127.0.0.1:${G[$f]}" bench
   pkill -P $$ nimbus || true; wait 2>/dev/null || true
   rm -rf "$tmp/c$pass-"*
 done

@@ -149,12 +149,20 @@ func (h *Host) TransferLeader(id uint64, nodeID string) error {
 	if err != nil {
 		return err
 	}
-	if nodeID == "" {
-		return translateRaftErr(g.raft.LeadershipTransfer().Error())
-	}
 	ms, err := h.Members(id)
 	if err != nil {
 		return err
+	}
+	if nodeID == "" {
+		for _, m := range ms {
+			if m.Voter && m.ID != h.cfg.NodeID {
+				return translateRaftErr(g.raft.LeadershipTransfer().Error())
+			}
+		}
+		return broker.Errorf(broker.CodeInvalidArgument, "group %d has no other voter to take the leadership", id)
+	}
+	if nodeID == h.cfg.NodeID {
+		return nil // already the leader
 	}
 	for _, m := range ms {
 		if m.ID == nodeID {

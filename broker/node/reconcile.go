@@ -15,7 +15,7 @@ import (
 // was an initial replica of) and removes, with their state, the ones it no
 // longer holds (deleted queues, replicas moved away). It reads only local
 // state and is safe to run at any time; it runs after every meta-group
-// apply and once a second.
+// apply and every 5 s.
 func (n *Node) reconcile() error {
 	n.reconcileMu.Lock()
 	defer n.reconcileMu.Unlock()
@@ -36,25 +36,8 @@ func (n *Node) reconcile() error {
 		}
 	}
 	for g, q := range want {
-		if n.host.Hosts(g) {
-			continue
-		}
-		var members []cluster.Member
-		if boot := q.BootstrapIDs(founder); slices.Contains(boot, self) {
-			for _, id := range boot {
-				addr, ok := n.resolve(id)
-				if !ok && id == self {
-					addr, ok = n.advertise, true
-				}
-				if !ok {
-					n.logger.Warn("bootstrap replica has no address", "queue", q.Name, "node", id)
-					continue
-				}
-				members = append(members, cluster.Member{ID: id, Addr: addr, Voter: true})
-			}
-		}
-		if err := n.host.StartGroupWith(g, members); err != nil {
-			n.logger.Warn("start partition", "queue", q.Name, "group", g, "err", err)
+		if !n.host.Hosts(g) {
+			n.startPartition(q, founder)
 		}
 	}
 	for _, g := range n.host.Groups() {
@@ -67,6 +50,46 @@ func (n *Node) reconcile() error {
 		}
 	}
 	return nil
+}
+
+// startPartition starts hosting q's partition, bootstrapping it when this
+// node is one of its initial replicas.
+func (n *Node) startPartition(q *catalog.Queue, founder string) {
+	self := n.host.NodeID()
+	var members []cluster.Member
+	if boot := q.BootstrapIDs(founder); slices.Contains(boot, self) {
+		// Every initial replica must bootstrap the same configuration: a
+		// replica whose address is not known yet (its registration not
+		// applied here) postpones the start to a later reconcile.
+		for refreshed := false; ; refreshed = true {
+			members = members[:0]
+			missing := ""
+			for _, id := range boot {
+				addr, ok := n.resolve(id)
+				if !ok && id == self {
+					addr, ok = n.advertise, true
+				}
+				if !ok {
+					missing = id
+					break
+				}
+				members = append(members, cluster.Member{ID: id, Addr: addr, Voter: true})
+			}
+			if missing == "" {
+				break
+			}
+			if refreshed {
+				n.logger.Warn("bootstrap replica has no address yet", "queue", q.Name, "node", missing)
+				return
+			}
+			if nodes, err := n.svc.Nodes(); err == nil {
+				n.nodes.Store(&nodes)
+			}
+		}
+	}
+	if err := n.host.StartGroupWith(q.Group, members); err != nil {
+		n.logger.Warn("start partition", "queue", q.Name, "group", q.Group, "err", err)
+	}
 }
 
 // removeGroup stops group and deletes its raft log and state.
@@ -82,9 +105,9 @@ func (n *Node) removeGroup(id uint64) error {
 	return nil
 }
 
-// runReconciler reconciles on every kick and once a second until ctx ends.
+// runReconciler reconciles on every kick and every 5 s until ctx ends.
 func (n *Node) runReconciler(ctx context.Context) {
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	bal := time.NewTicker(5 * time.Second)
 	defer bal.Stop()
@@ -114,8 +137,9 @@ func (n *Node) kickReconcile() {
 // ensureGroup makes sure q's partition runs here if this node is a
 // replica, and waits until the group has a leader somewhere.
 func (n *Node) ensureGroup(ctx context.Context, q *catalog.Queue) error {
-	if err := n.reconcile(); err != nil {
-		return err
+	founder := n.founder()
+	if slices.Contains(q.ReplicaIDs(founder), n.host.NodeID()) && !n.host.Hosts(q.Group) {
+		n.startPartition(q, founder)
 	}
 	if n.host.Hosts(q.Group) {
 		return n.host.WaitLeader(ctx, q.Group)
