@@ -26,7 +26,7 @@ bench:
 	$(GO) run ./cmd/nimbus bench queue --producers 4 --consumers 4 --size 1024 --batch 10 --duration 20s
 
 soak:
-	NIMBUS_SOAK=1 $(GO) test -race -count=1 -timeout 60m -run 'Soak|Crash|RetentionExpiry' ./test/...
+	NIMBUS_SOAK=1 $(GO) test -race -count=1 -timeout 60m -run 'Soak|Crash|RetentionExpiry|Cluster' ./test/...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

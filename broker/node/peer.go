@@ -115,11 +115,22 @@ func (s peerServer) ChangeReplicas(ctx context.Context, r *peerv1.ChangeReplicas
 }
 
 func (s peerServer) TransferLeader(ctx context.Context, r *peerv1.TransferLeaderRequest) (*peerv1.TransferLeaderResponse, error) {
+	self := s.n.host.NodeID()
 	if err := s.n.host.TransferLeader(r.GetGroup(), r.GetToNode()); err != nil {
 		return nil, grpcapi.Status(err)
 	}
-	id, _ := s.n.host.Leader(r.GetGroup())
-	return &peerv1.TransferLeaderResponse{Leader: id}, nil
+	// Answer with the new leader once this node has heard from it.
+	for deadline := time.Now().Add(2 * time.Second); ; {
+		id, _ := s.n.host.Leader(r.GetGroup())
+		if (id != "" && id != self) || r.GetToNode() == self || time.Now().After(deadline) {
+			return &peerv1.TransferLeaderResponse{Leader: id}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // join registers a node and adds it to the meta group; on a follower it
