@@ -13,7 +13,8 @@ passes=${PASSES:-3}
 inflight=${INFLIGHT:-8}
 dur=${DURATION:-15s}
 tmp=$(mktemp -d)
-trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$tmp"' EXIT
+pids=()
+trap 'kill ${pids[@]+"${pids[@]}"} 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
 (cd "$root" && go build -o "$tmp/nimbus" ./cmd/nimbus)
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 bench() { # label addr [queue]
@@ -25,6 +26,7 @@ serve() { # name dir grpc http peer [join]
   local args=(serve --node-id "$1" --data-dir "$2" --grpc-addr "127.0.0.1:$3" --http-addr "127.0.0.1:$4" --peer-addr "127.0.0.1:$5")
   [ -n "${6:-}" ] && args+=(--join "$6")
   "$tmp/nimbus" "${args[@]}" 2>"$tmp/$1.log" &
+  pids+=($!)
   until curl -sf "http://127.0.0.1:$4/readyz" >/dev/null; do sleep 0.1; done
 }
 for pass in $(seq "$passes"); do
@@ -32,7 +34,7 @@ for pass in $(seq "$passes"); do
   g=$(port); h=$(port); r=$(port)
   serve single "$tmp/single$pass" "$g" "$h" "$r"
   bench "single-node" "127.0.0.1:$g"
-  pkill -P $$ nimbus || true; wait 2>/dev/null || true
+  kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=()
   rm -rf "$tmp/single$pass"
   sync
   declare -a G H R
@@ -46,6 +48,6 @@ for pass in $(seq "$passes"); do
   l=${leader#n}; f=$(( l % 3 + 1 ))
   bench "3-node(via leader n$l)" "127.0.0.1:${G[$l]}" bench
   bench "3-node(via follower n$f)" "127.0.0.1:${G[$f]}" bench
-  pkill -P $$ nimbus || true; wait 2>/dev/null || true
+  kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=()
   rm -rf "$tmp/c$pass-"*
 done

@@ -8,7 +8,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 n=${N:-1000}
 settle=${SETTLE:-20}
 tmp=$(mktemp -d)
-trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$tmp"' EXIT
+pids=()
+trap 'kill ${pids[@]+"${pids[@]}"} 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
 (cd "$root" && go build -o "$tmp/nimbus" ./cmd/nimbus && go build -o "$tmp/idle" ./bench/idle)
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 declare -a G H R P
@@ -17,7 +18,7 @@ for i in 1 2 3; do
   args=(serve --node-id "n$i" --data-dir "$tmp/d$i" --grpc-addr "127.0.0.1:${G[$i]}" --http-addr "127.0.0.1:${H[$i]}" --peer-addr "127.0.0.1:${R[$i]}")
   [ "$i" -gt 1 ] && args+=(--join "127.0.0.1:${R[1]}")
   "$tmp/nimbus" "${args[@]}" 2>"$tmp/n$i.log" &
-  P[$i]=$!
+  P[$i]=$!; pids+=($!)
   until curl -sf "http://127.0.0.1:${H[$i]}/readyz" >/dev/null; do sleep 0.1; done
 done
 "$tmp/idle" -addr "127.0.0.1:${G[1]}" -n "$n"
@@ -27,6 +28,7 @@ cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
 declare -a C0
 for i in 1 2 3; do C0[$i]=$(cpu "${P[$i]}"); done
 sleep 30
+[ -n "${HEAP:-}" ] && curl -s -o "$HEAP" "http://127.0.0.1:${H[1]}/debug/pprof/heap"
 for i in 1 2 3; do
   c1=$(cpu "${P[$i]}")
   rss=$(awk '/VmRSS/{print $2}' "/proc/${P[$i]}/status")

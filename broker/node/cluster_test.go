@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/credentials/insecure"
 
 	nimbusv1 "github.com/nimbusmq/nimbus/proto/nimbus/v1"
@@ -163,5 +165,71 @@ func TestLeaveMovesReplicasAndKeepsMessages(t *testing.T) {
 	}
 	if got != 20 {
 		t.Fatalf("received %d of 20 messages after the leave", got)
+	}
+}
+
+// TestConcurrentCreatesKeepEveryReplica creates queues concurrently through
+// every node: each replica must keep hosting its partitions (a reconcile
+// that read the catalogue before a create must not remove the group the
+// create started), and every queue must take a send and a receive.
+func TestConcurrentCreatesKeepEveryReplica(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	nodes := startCluster(t, ctx, 3)
+	var apis []nimbusv1.QueueServiceClient
+	for _, n := range nodes {
+		q, _ := dialAPI(t, n)
+		apis = append(apis, q)
+	}
+	const queues = 60
+	errs := make(chan error, queues)
+	for i := 0; i < queues; i++ {
+		go func() {
+			// Retry Unavailable as the SDK does (elections under -race).
+			for {
+				_, err := apis[i%3].CreateQueue(ctx, &nimbusv1.CreateQueueRequest{QueueName: fmt.Sprintf("c%02d", i)})
+				if status.Code(err) != codes.Unavailable || ctx.Err() != nil {
+					errs <- err
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+	}
+	for i := 0; i < queues; i++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("create: %v", err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, n := range nodes {
+		for len(n.host.Groups()) != queues+1 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if got := len(n.host.Groups()); got != queues+1 {
+			t.Fatalf("%s hosts %d groups, want %d", n.host.NodeID(), got, queues+1)
+		}
+	}
+	for _, n := range nodes {
+		if r := n.removedReplicas.Load(); r != 0 {
+			t.Fatalf("%s removed %d replicas of live queues", n.host.NodeID(), r)
+		}
+		if err := n.reconcile(); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(n.host.Groups()); got != queues+1 {
+			t.Fatalf("%s hosts %d groups after reconcile, want %d", n.host.NodeID(), got, queues+1)
+		}
+	}
+	wait := int32(2)
+	for i := 0; i < queues; i++ {
+		name := fmt.Sprintf("c%02d", i)
+		if _, err := apis[(i+1)%3].SendMessage(ctx, &nimbusv1.SendMessageRequest{QueueName: name, MessageBody: "x"}); err != nil {
+			t.Fatalf("send %s: %v", name, err)
+		}
+		r, err := apis[(i+2)%3].ReceiveMessage(ctx, &nimbusv1.ReceiveMessageRequest{QueueName: name, MaxNumberOfMessages: 1, WaitTimeSeconds: &wait})
+		if err != nil || len(r.GetMessages()) != 1 {
+			t.Fatalf("receive %s: %v %v", name, err, r)
+		}
 	}
 }

@@ -55,6 +55,8 @@ type Node struct {
 	nodes         atomic.Pointer[[]*catalog.Node]
 	reconcileMu   sync.Mutex
 	reconcileKick chan struct{}
+	// removedReplicas counts partition replicas reconcile removed.
+	removedReplicas atomic.Int64
 	// leadMu guards leadSince.
 	leadMu    sync.Mutex
 	leadSince map[uint64]time.Time

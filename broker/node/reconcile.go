@@ -40,11 +40,32 @@ func (n *Node) reconcile() error {
 			n.startPartition(q, founder)
 		}
 	}
+	var drop []uint64
 	for _, g := range n.host.Groups() {
-		if g == cluster.MetaGroup || want[g] != nil {
+		if g != cluster.MetaGroup && want[g] == nil {
+			drop = append(drop, g)
+		}
+	}
+	if len(drop) == 0 {
+		return nil
+	}
+	// Removing deletes the replica's data: decide on a fresh read of the
+	// catalogue, so a group started since the read above is never taken
+	// for a stale one.
+	if qs, err = n.svc.Queues(); err != nil {
+		return err
+	}
+	for _, q := range qs {
+		if slices.Contains(q.ReplicaIDs(n.founder()), self) {
+			want[q.Group] = q
+		}
+	}
+	for _, g := range drop {
+		if want[g] != nil {
 			continue
 		}
 		n.logger.Info("removing partition replica", "group", g)
+		n.removedReplicas.Add(1)
 		if err := n.removeGroup(g); err != nil {
 			n.logger.Warn("remove partition", "group", g, "err", err)
 		}
@@ -135,12 +156,16 @@ func (n *Node) kickReconcile() {
 }
 
 // ensureGroup makes sure q's partition runs here if this node is a
-// replica, and waits until the group has a leader somewhere.
+// replica, and waits until the group has a leader somewhere. It starts the
+// group under reconcileMu, so a reconcile that read the catalogue before q
+// existed cannot remove it.
 func (n *Node) ensureGroup(ctx context.Context, q *catalog.Queue) error {
+	n.reconcileMu.Lock()
 	founder := n.founder()
 	if slices.Contains(q.ReplicaIDs(founder), n.host.NodeID()) && !n.host.Hosts(q.Group) {
 		n.startPartition(q, founder)
 	}
+	n.reconcileMu.Unlock()
 	if n.host.Hosts(q.Group) {
 		return n.host.WaitLeader(ctx, q.Group)
 	}
@@ -211,8 +236,8 @@ func (n *Node) onLeadership(group uint64, isLeader bool) {
 // back and forth.
 const preferLeaderAfter = 30 * time.Second
 
-// balanceLeaders hands the leadership of one partition this node leads,
-// but which prefers another active replica, to that replica. Placement
+// balanceLeaders hands the leadership of up to 8 partitions this node
+// leads, but which prefer another active replica, to those replicas. Placement
 // spreads preferred leaders across nodes; this restores the spread after
 // failovers.
 func (n *Node) balanceLeaders() {
@@ -221,7 +246,11 @@ func (n *Node) balanceLeaders() {
 		return
 	}
 	self, founder := n.host.NodeID(), n.founder()
+	moved := 0
 	for _, q := range qs {
+		if moved == 8 {
+			return
+		}
 		ids := q.ReplicaIDs(founder)
 		if len(ids) < 2 || ids[0] == self || !n.host.IsLeader(q.Group) {
 			continue
@@ -243,6 +272,6 @@ func (n *Node) balanceLeaders() {
 		if err := n.host.TransferLeader(q.Group, ids[0]); err != nil {
 			n.logger.Info("leadership transfer", "queue", q.Name, "err", err)
 		}
-		return // one per round
+		moved++
 	}
 }
