@@ -44,23 +44,32 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
+// leaderFaults runs rounds of: 2 s of load, fault the queue partition's
+// leader, hold the fault, restore, 1 s more; it returns when each fault
+// took effect.
+func leaderFaults(ctx context.Context, duration time.Duration, leader func() int, fault, restore func(int), hold time.Duration) []time.Time {
+	var times []time.Time
+	round := 3*time.Second + hold
+	for n := time.Duration(1); ctx.Err() == nil && n*round <= duration; n++ {
+		sleepCtx(ctx, 2*time.Second)
+		l := leader()
+		times = append(times, time.Now())
+		fault(l)
+		sleepCtx(ctx, hold)
+		restore(l)
+		sleepCtx(ctx, time.Second)
+	}
+	return times
+}
+
 // TestClusterKillLeader kill -9s the partition's leader under load and
 // restarts it: no acknowledged send lost, no deleted message back,
 // visibility and receive counts kept across the failover.
 func TestClusterKillLeader(t *testing.T) {
 	c, r := setupFaultCluster(t, "kill-leader", scale(8*time.Second, 60*time.Second))
 	r.run(func(ctx context.Context) []time.Time {
-		var times []time.Time
-		for round := 0; ctx.Err() == nil && time.Duration(round)*6*time.Second+6*time.Second <= r.duration; round++ {
-			sleepCtx(ctx, 2*time.Second)
-			l := c.leaderOf(ctx, "kill-leader")
-			times = append(times, time.Now())
-			c.srv[l].kill9()
-			sleepCtx(ctx, 2*time.Second)
-			c.srv[l].start()
-			sleepCtx(ctx, 2*time.Second)
-		}
-		return times
+		return leaderFaults(ctx, r.duration, func() int { return c.leaderOf(ctx, "kill-leader") },
+			func(l int) { c.srv[l].kill9() }, func(l int) { c.srv[l].start() }, 2*time.Second)
 	})
 }
 
@@ -87,17 +96,8 @@ func TestClusterRepeatedKills(t *testing.T) {
 func TestClusterPauseLeader(t *testing.T) {
 	c, r := setupFaultCluster(t, "pause-leader", scale(8*time.Second, 60*time.Second))
 	r.run(func(ctx context.Context) []time.Time {
-		var times []time.Time
-		for round := 0; ctx.Err() == nil && time.Duration(round)*6*time.Second+6*time.Second <= r.duration; round++ {
-			sleepCtx(ctx, 2*time.Second)
-			l := c.leaderOf(ctx, "pause-leader")
-			times = append(times, time.Now())
-			c.srv[l].pause()
-			sleepCtx(ctx, 3*time.Second)
-			c.srv[l].resume()
-			sleepCtx(ctx, time.Second)
-		}
-		return times
+		return leaderFaults(ctx, r.duration, func() int { return c.leaderOf(ctx, "pause-leader") },
+			func(l int) { c.srv[l].pause() }, func(l int) { c.srv[l].resume() }, 3*time.Second)
 	})
 }
 

@@ -78,45 +78,66 @@ func tail(b []byte, n int) []byte {
 // clients returns one SDK client per node, each knowing every node so it
 // can move when its node fails.
 func (c *procCluster) clients(ctx context.Context) []*client.Client {
-	c.t.Helper()
+	var addrs []string
+	for _, s := range c.srv {
+		addrs = append(addrs, s.grpc)
+	}
+	return clientsFor(ctx, c.t, addrs)
+}
+
+// clientsFor returns one client per address; client i lists address i
+// first and every other after it.
+func clientsFor(ctx context.Context, t *testing.T, addrs []string) []*client.Client {
+	t.Helper()
 	var out []*client.Client
-	for i := range c.srv {
-		var addrs []string
-		for j := range c.srv {
-			addrs = append(addrs, c.srv[(i+j)%len(c.srv)].grpc)
+	for i := range addrs {
+		var mine []string
+		for j := range addrs {
+			mine = append(mine, addrs[(i+j)%len(addrs)])
 		}
-		cl, err := client.New(ctx, client.Config{Addrs: addrs})
+		cl, err := client.New(ctx, client.Config{Addrs: mine})
 		if err != nil {
-			c.t.Fatal(err)
+			t.Fatal(err)
 		}
-		c.t.Cleanup(func() { cl.Close() })
+		t.Cleanup(func() { cl.Close() })
 		out = append(out, cl)
 	}
 	return out
 }
 
 // leaderOf returns the index of the node leading queue's partition (or
-// the meta group when queue is ""), asking the running nodes until one
-// knows.
+// the meta group when queue is "").
 func (c *procCluster) leaderOf(ctx context.Context, queue string) int {
-	c.t.Helper()
+	var addrs, ids []string
+	for _, s := range c.srv {
+		addr := s.grpc
+		if !s.running() {
+			addr = ""
+		}
+		addrs, ids = append(addrs, addr), append(ids, s.nodeID)
+	}
+	return leaderAmong(ctx, c.t, addrs, ids, queue)
+}
+
+// leaderAmong asks the nodes at addrs ("" skips one) until one names the
+// leader of queue's partition, and returns its index in ids.
+func leaderAmong(ctx context.Context, t *testing.T, addrs, ids []string, queue string) int {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		for _, s := range c.srv {
-			if !s.running() {
+		for _, a := range addrs {
+			if a == "" {
 				continue
 			}
-			if id := statusLeader(ctx, s.grpc, queue); id != "" {
-				for i, x := range c.srv {
-					if x.nodeID == id {
-						return i
-					}
+			if id := statusLeader(ctx, a, queue); id != "" {
+				if i := slices.Index(ids, id); i >= 0 {
+					return i
 				}
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	c.t.Fatalf("no leader of %q after 20s", queue)
+	t.Fatalf("no leader of %q after 20s", queue)
 	return -1
 }
 

@@ -51,40 +51,19 @@ func newInprocCluster(t *testing.T, n int) *inprocCluster {
 }
 
 func (c *inprocCluster) clients(ctx context.Context) []*client.Client {
-	c.t.Helper()
-	var out []*client.Client
-	for i := range c.nodes {
-		var addrs []string
-		for j := range c.nodes {
-			addrs = append(addrs, c.nodes[(i+j)%len(c.nodes)].GRPCAddr())
-		}
-		cl, err := client.New(ctx, client.Config{Addrs: addrs})
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		c.t.Cleanup(func() { cl.Close() })
-		out = append(out, cl)
+	var addrs []string
+	for _, nd := range c.nodes {
+		addrs = append(addrs, nd.GRPCAddr())
 	}
-	return out
+	return clientsFor(ctx, c.t, addrs)
 }
 
 func (c *inprocCluster) leaderOf(ctx context.Context, queue string) int {
-	c.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, nd := range c.nodes {
-			if id := statusLeader(ctx, nd.GRPCAddr(), queue); id != "" {
-				for i, x := range c.ids {
-					if x == id {
-						return i
-					}
-				}
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+	var addrs []string
+	for _, nd := range c.nodes {
+		addrs = append(addrs, nd.GRPCAddr())
 	}
-	c.t.Fatalf("no leader of %q after 20s", queue)
-	return -1
+	return leaderAmong(ctx, c.t, addrs, c.ids, queue)
 }
 
 // TestClusterLeaderPartitioned cuts the partition's leader off from the
@@ -105,16 +84,7 @@ func TestClusterLeaderPartitioned(t *testing.T) {
 	}
 	r := faultRun{t: t, clients: clients, queueURL: url, duration: scale(8*time.Second, 60*time.Second)}
 	r.run(func(ctx context.Context) []time.Time {
-		var times []time.Time
-		for round := 0; ctx.Err() == nil && time.Duration(round)*6*time.Second+6*time.Second <= r.duration; round++ {
-			sleepCtx(ctx, 2*time.Second)
-			l := c.leaderOf(ctx, "partitioned")
-			times = append(times, time.Now())
-			c.net.Isolate(c.ids[l])
-			sleepCtx(ctx, 3*time.Second)
-			c.net.Heal()
-			sleepCtx(ctx, time.Second)
-		}
-		return times
+		return leaderFaults(ctx, r.duration, func() int { return c.leaderOf(ctx, "partitioned") },
+			func(l int) { c.net.Isolate(c.ids[l]) }, func(int) { c.net.Heal() }, 3*time.Second)
 	})
 }

@@ -131,10 +131,10 @@ func (n *Node) cancelOnLeaderChange(ctx context.Context, group uint64) (context.
 // its leader when this node knows it, else a replica (which knows it).
 func (n *Node) routeTarget(ctx context.Context, group uint64) (string, error) {
 	if n.host.Hosts(group) {
-		// A short wait: an election ends within it, and a node cut off
-		// from the others answers soon enough for the client to retry
-		// on another node.
-		return n.leaderAddr(ctx, group, time.Second)
+		// A short wait: a node cut off from the others must answer
+		// Unavailable soon, so the client retries on another node; during
+		// an election the client's backoff does the waiting.
+		return n.leaderAddr(ctx, group, 250*time.Millisecond)
 	}
 	for _, id := range n.replicasOf(group) {
 		if a, ok := n.resolve(id); ok && id != n.host.NodeID() {
