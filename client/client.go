@@ -55,6 +55,14 @@ type Config struct {
 	// anyway), a retried DeleteQueue can end in ErrQueueNotFound and a
 	// retried PurgeQueue in ErrPurgeInProgress.
 	RetryTimeout time.Duration
+	// AttemptTimeout (optional) bounds each attempt of a call, plus the
+	// long-poll wait of a ReceiveMessage (20 s when the request leaves it
+	// to the queue). An attempt that runs out is treated like
+	// codes.Unavailable and retried, on the next node with Addrs. It lets
+	// a client leave a node that has frozen (paused process, stalled VM)
+	// instead of waiting for it; its outcome is unknown, as with any
+	// retry. Zero (the default) sets no per-attempt deadline.
+	AttemptTimeout time.Duration
 	// DialOptions are appended after the client's own options, so they
 	// win: pass grpc.WithTransportCredentials to use TLS instead of the
 	// default plaintext connection. An interceptor added with
@@ -88,7 +96,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxResponseBytes)),
-		grpc.WithChainUnaryInterceptor(retryInterceptor(retryBudget(cfg))),
+		grpc.WithChainUnaryInterceptor(retryInterceptor(retryBudget(cfg), cfg.AttemptTimeout)),
 		// Reconnect to a restarted node within the retry budget (gRPC's
 		// default first backoff is 1 s, and 20 s per connection attempt).
 		grpc.WithConnectParams(grpc.ConnectParams{

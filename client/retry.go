@@ -9,6 +9,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	nimbusv1 "github.com/nimbusmq/nimbus/proto/nimbus/v1"
 )
 
 // DefaultRetryTimeout is how long a call failing with codes.Unavailable is
@@ -65,10 +67,14 @@ func retryWait(n int) time.Duration {
 // last attempt's status (details kept) with the attempt count appended to
 // its message. An attempt already started is never cut short by the
 // budget, only by the call's context: a long-polling receive is not
-// interrupted mid-wait. budget <= 0 disables retries.
-func retryInterceptor(budget time.Duration) grpc.UnaryClientInterceptor {
+// interrupted mid-wait. budget <= 0 disables retries. attemptTimeout > 0
+// bounds each attempt (see Config.AttemptTimeout).
+func retryInterceptor(budget, attemptTimeout time.Duration) grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn,
 		invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if attemptTimeout > 0 {
+			invoker = boundedAttempt(invoker, attemptTimeout)
+		}
 		err := invoker(ctx, method, req, reply, cc, opts...)
 		if budget <= 0 || !retryable(err) {
 			return err
@@ -97,6 +103,33 @@ func retryInterceptor(budget time.Duration) grpc.UnaryClientInterceptor {
 				return err
 			}
 		}
+	}
+}
+
+// boundedAttempt runs each attempt with a deadline of d plus the request's
+// long-poll wait; an attempt that hits it (the call's own context still
+// live) fails with codes.Unavailable, so it is retried.
+func boundedAttempt(invoker grpc.UnaryInvoker, d time.Duration) grpc.UnaryInvoker {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, opts ...grpc.CallOption) error {
+		limit := d
+		if r, ok := req.(*nimbusv1.ReceiveMessageRequest); ok {
+			wait := int32(20)
+			if r.WaitTimeSeconds != nil {
+				wait = r.GetWaitTimeSeconds()
+			}
+			limit += time.Duration(wait) * time.Second
+		}
+		deadline := time.Now().Add(limit)
+		actx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
+		err := invoker(actx, method, req, reply, cc, opts...)
+		// The attempt's deadline also travels to the server, which may
+		// end the call (RST_STREAM) a moment before the local timer does:
+		// judge by the clock, not only by actx.Err().
+		if err != nil && ctx.Err() == nil && (actx.Err() != nil || time.Until(deadline) < limit/10) {
+			return status.Errorf(codes.Unavailable, "attempt timed out after %v; its outcome is unknown", limit)
+		}
+		return err
 	}
 }
 

@@ -318,3 +318,52 @@ func TestAddrsValidated(t *testing.T) {
 	}
 	c.Close()
 }
+
+// hungServer never answers ListQueues (a frozen node: the connection is
+// up, nothing comes back) until the call's context ends.
+type hungServer struct {
+	nimbusv1.UnimplementedQueueServiceServer
+	calls atomic.Int64
+}
+
+func (s *hungServer) ListQueues(ctx context.Context, _ *nimbusv1.ListQueuesRequest) (*nimbusv1.ListQueuesResponse, error) {
+	s.calls.Add(1)
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func TestAttemptTimeoutLeavesAFrozenNode(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hung := &hungServer{}
+	gs := grpc.NewServer()
+	nimbusv1.RegisterQueueServiceServer(gs, hung)
+	go func() { _ = gs.Serve(ln) }()
+	t.Cleanup(gs.Stop)
+	good := serveFlaky(t, &flakyServer{})
+	c := dialConfig(t, client.Config{Addrs: []string{ln.Addr().String(), good}, AttemptTimeout: 200 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := 0; i < 6; i++ {
+		start := time.Now()
+		if _, err := c.ListQueues(ctx, ""); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("call %d took %v: the attempt on the frozen node was not cut", i, d)
+		}
+	}
+	if hung.calls.Load() == 0 {
+		t.Fatal("no call reached the frozen node; the test proves nothing")
+	}
+	// Without an attempt timeout the call waits for the frozen node.
+	c2 := dialConfig(t, client.Config{Addrs: []string{ln.Addr().String()}})
+	short, cancel2 := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel2()
+	if _, err := c2.ListQueues(short, ""); err == nil {
+		t.Fatal("a frozen node answered")
+	}
+}

@@ -86,7 +86,9 @@ func (c *procCluster) clients(ctx context.Context) []*client.Client {
 }
 
 // clientsFor returns one client per address; client i lists address i
-// first and every other after it.
+// first and every other after it. Each attempt is bounded to 1 s (plus a
+// receive's long poll), so a client leaves a frozen node instead of
+// waiting for it (client.Config.AttemptTimeout).
 func clientsFor(ctx context.Context, t *testing.T, addrs []string) []*client.Client {
 	t.Helper()
 	var out []*client.Client
@@ -95,7 +97,7 @@ func clientsFor(ctx context.Context, t *testing.T, addrs []string) []*client.Cli
 		for j := range addrs {
 			mine = append(mine, addrs[(i+j)%len(addrs)])
 		}
-		cl, err := client.New(ctx, client.Config{Addrs: mine})
+		cl, err := client.New(ctx, client.Config{Addrs: mine, AttemptTimeout: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}

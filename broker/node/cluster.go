@@ -141,9 +141,10 @@ func (n *Node) joinSeeds(ctx context.Context, req *peerv1.JoinRequest) error {
 	}
 }
 
-// changeReplicasLocal adds and/or removes a voter of group; this node
-// must lead it.
-func (n *Node) changeReplicasLocal(ctx context.Context, group uint64, add, remove string) error {
+// changeReplicasLocal adds (as a voter, or a non-voter) and/or removes a
+// server of group; this node must lead it. Adding an existing non-voter as
+// a voter promotes it.
+func (n *Node) changeReplicasLocal(ctx context.Context, group uint64, add string, voter bool, remove string) error {
 	if !n.host.IsLeader(group) {
 		return fmt.Errorf("group %d: %w", group, broker.ErrNotLeader)
 	}
@@ -152,7 +153,7 @@ func (n *Node) changeReplicasLocal(ctx context.Context, group uint64, add, remov
 		if !ok {
 			return broker.Errorf(broker.CodeInvalidArgument, "node %q is not a member of the cluster", add)
 		}
-		if err := n.host.AddMember(ctx, group, cluster.Member{ID: add, Addr: addr, Voter: true}); err != nil {
+		if err := n.host.AddMember(ctx, group, cluster.Member{ID: add, Addr: addr, Voter: voter}); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/nimbusmq/nimbus/broker"
 	"github.com/nimbusmq/nimbus/broker/catalog"
@@ -103,15 +104,28 @@ func (n *Node) moveReplica(ctx context.Context, q *catalog.Queue, node string) e
 	if add == "" && len(cur) == 1 {
 		return broker.Errorf(broker.CodeInvalidArgument, "queue %q has its only replica on %q and no other node can take it", q.Name, node)
 	}
+	change := func(r *peerv1.ChangeReplicasRequest) error {
+		return n.onLeader(ctx, q.Group, func(c peerv1.PeerClient) error {
+			_, err := c.ChangeReplicas(ctx, r)
+			return err
+		})
+	}
 	if add != "" {
+		// The new replica starts the group (empty) once the catalogue
+		// names it, joins as a non-voter, and becomes a voter only when it
+		// has caught up, so the group never counts on a replica that is
+		// still copying the log.
 		if err := n.setReplicas(ctx, q.Name, append(slices.Clone(cur), add)); err != nil {
 			return err
 		}
+		if err := change(&peerv1.ChangeReplicasRequest{Group: q.Group, AddNode: add, AddAsNonvoter: true}); err != nil {
+			return err
+		}
+		if err := n.waitCaughtUp(ctx, q.Group, add); err != nil {
+			return err
+		}
 	}
-	if err := n.onLeader(ctx, q.Group, func(c peerv1.PeerClient) error {
-		_, err := c.ChangeReplicas(ctx, &peerv1.ChangeReplicasRequest{Group: q.Group, AddNode: add, RemoveNode: node})
-		return err
-	}); err != nil {
+	if err := change(&peerv1.ChangeReplicasRequest{Group: q.Group, AddNode: add, RemoveNode: node}); err != nil {
 		return err
 	}
 	final := slices.DeleteFunc(slices.Clone(cur), func(id string) bool { return id == node })
@@ -119,6 +133,39 @@ func (n *Node) moveReplica(ctx context.Context, q *catalog.Queue, node string) e
 		final = append(final, add)
 	}
 	return n.setReplicas(ctx, q.Name, final)
+}
+
+// waitCaughtUp waits until node has applied what group's leader had
+// applied when asked.
+func (n *Node) waitCaughtUp(ctx context.Context, group uint64, node string) error {
+	var target uint64
+	if err := n.onLeader(ctx, group, func(c peerv1.PeerClient) error {
+		r, err := c.AppliedIndex(ctx, &peerv1.AppliedIndexRequest{Group: group})
+		if err == nil {
+			target = r.GetIndex()
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	addr, ok := n.resolve(node)
+	if !ok {
+		return broker.Errorf(broker.CodeInvalidArgument, "node %q is not a member of the cluster", node)
+	}
+	for {
+		c, err := n.peers.client(addr)
+		if err == nil {
+			var r *peerv1.AppliedIndexResponse
+			if r, err = c.AppliedIndex(ctx, &peerv1.AppliedIndexRequest{Group: group, Local: true}); err == nil && r.GetIndex() >= target {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for %s to catch up on group %d: %w (last error: %v)", node, group, ctx.Err(), err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func (n *Node) setReplicas(ctx context.Context, name string, replicas []string) error {

@@ -100,6 +100,10 @@ func (s peerServer) Propose(ctx context.Context, r *peerv1.ProposeRequest) (*pee
 }
 
 func (s peerServer) AppliedIndex(ctx context.Context, r *peerv1.AppliedIndexRequest) (*peerv1.AppliedIndexResponse, error) {
+	if r.GetLocal() {
+		idx, err := s.n.host.AppliedIndex(r.GetGroup())
+		return &peerv1.AppliedIndexResponse{Index: idx}, grpcapi.Status(err)
+	}
 	if !s.n.host.IsLeader(r.GetGroup()) {
 		return nil, grpcapi.Status(fmt.Errorf("group %d: %w", r.GetGroup(), broker.ErrNotLeader))
 	}
@@ -111,7 +115,7 @@ func (s peerServer) AppliedIndex(ctx context.Context, r *peerv1.AppliedIndexRequ
 }
 
 func (s peerServer) ChangeReplicas(ctx context.Context, r *peerv1.ChangeReplicasRequest) (*peerv1.ChangeReplicasResponse, error) {
-	return &peerv1.ChangeReplicasResponse{}, grpcapi.Status(s.n.changeReplicasLocal(ctx, r.GetGroup(), r.GetAddNode(), r.GetRemoveNode()))
+	return &peerv1.ChangeReplicasResponse{}, grpcapi.Status(s.n.changeReplicasLocal(ctx, r.GetGroup(), r.GetAddNode(), !r.GetAddAsNonvoter(), r.GetRemoveNode()))
 }
 
 func (s peerServer) TransferLeader(ctx context.Context, r *peerv1.TransferLeaderRequest) (*peerv1.TransferLeaderResponse, error) {

@@ -219,6 +219,7 @@ func (*ProposeResponse) Descriptor() ([]byte, []int) {
 type AppliedIndexRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Group         uint64                 `protobuf:"varint,1,opt,name=group,proto3" json:"group,omitempty"`
+	Local         bool                   `protobuf:"varint,2,opt,name=local,proto3" json:"local,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -258,6 +259,13 @@ func (x *AppliedIndexRequest) GetGroup() uint64 {
 		return x.Group
 	}
 	return 0
+}
+
+func (x *AppliedIndexRequest) GetLocal() bool {
+	if x != nil {
+		return x.Local
+	}
+	return false
 }
 
 type AppliedIndexResponse struct {
@@ -305,10 +313,12 @@ func (x *AppliedIndexResponse) GetIndex() uint64 {
 }
 
 type ChangeReplicasRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Group         uint64                 `protobuf:"varint,1,opt,name=group,proto3" json:"group,omitempty"`
-	AddNode       string                 `protobuf:"bytes,2,opt,name=add_node,json=addNode,proto3" json:"add_node,omitempty"`          // may be empty
-	RemoveNode    string                 `protobuf:"bytes,3,opt,name=remove_node,json=removeNode,proto3" json:"remove_node,omitempty"` // may be empty
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Group      uint64                 `protobuf:"varint,1,opt,name=group,proto3" json:"group,omitempty"`
+	AddNode    string                 `protobuf:"bytes,2,opt,name=add_node,json=addNode,proto3" json:"add_node,omitempty"`          // may be empty
+	RemoveNode string                 `protobuf:"bytes,3,opt,name=remove_node,json=removeNode,proto3" json:"remove_node,omitempty"` // may be empty
+	// add_node joins as a non-voter (to catch up before it is promoted).
+	AddAsNonvoter bool `protobuf:"varint,4,opt,name=add_as_nonvoter,json=addAsNonvoter,proto3" json:"add_as_nonvoter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -362,6 +372,13 @@ func (x *ChangeReplicasRequest) GetRemoveNode() string {
 		return x.RemoveNode
 	}
 	return ""
+}
+
+func (x *ChangeReplicasRequest) GetAddAsNonvoter() bool {
+	if x != nil {
+		return x.AddAsNonvoter
+	}
+	return false
 }
 
 type ChangeReplicasResponse struct {
@@ -510,16 +527,18 @@ const file_proto_peer_v1_peer_proto_rawDesc = "" +
 	"\x0eProposeRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\x04R\x05group\x12\x18\n" +
 	"\acommand\x18\x02 \x01(\fR\acommand\"\x11\n" +
-	"\x0fProposeResponse\"+\n" +
+	"\x0fProposeResponse\"A\n" +
 	"\x13AppliedIndexRequest\x12\x14\n" +
-	"\x05group\x18\x01 \x01(\x04R\x05group\",\n" +
+	"\x05group\x18\x01 \x01(\x04R\x05group\x12\x14\n" +
+	"\x05local\x18\x02 \x01(\bR\x05local\",\n" +
 	"\x14AppliedIndexResponse\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index\"i\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"\x91\x01\n" +
 	"\x15ChangeReplicasRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\x04R\x05group\x12\x19\n" +
 	"\badd_node\x18\x02 \x01(\tR\aaddNode\x12\x1f\n" +
 	"\vremove_node\x18\x03 \x01(\tR\n" +
-	"removeNode\"\x18\n" +
+	"removeNode\x12&\n" +
+	"\x0fadd_as_nonvoter\x18\x04 \x01(\bR\raddAsNonvoter\"\x18\n" +
 	"\x16ChangeReplicasResponse\"F\n" +
 	"\x15TransferLeaderRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\x04R\x05group\x12\x17\n" +

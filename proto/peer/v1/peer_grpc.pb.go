@@ -41,7 +41,8 @@ type PeerClient interface {
 	// must lead it. The FSM's result is not returned, only its error.
 	Propose(ctx context.Context, in *ProposeRequest, opts ...grpc.CallOption) (*ProposeResponse, error)
 	// AppliedIndex returns the receiver's applied index of group after a
-	// barrier; the receiver must lead it.
+	// barrier; the receiver must lead it. With local set it returns the
+	// receiver's applied index as it is, leader or not.
 	AppliedIndex(ctx context.Context, in *AppliedIndexRequest, opts ...grpc.CallOption) (*AppliedIndexResponse, error)
 	// ChangeReplicas runs on a group's leader: add a voter on one node,
 	// remove another. The receiver must lead the group.
@@ -120,7 +121,8 @@ type PeerServer interface {
 	// must lead it. The FSM's result is not returned, only its error.
 	Propose(context.Context, *ProposeRequest) (*ProposeResponse, error)
 	// AppliedIndex returns the receiver's applied index of group after a
-	// barrier; the receiver must lead it.
+	// barrier; the receiver must lead it. With local set it returns the
+	// receiver's applied index as it is, leader or not.
 	AppliedIndex(context.Context, *AppliedIndexRequest) (*AppliedIndexResponse, error)
 	// ChangeReplicas runs on a group's leader: add a voter on one node,
 	// remove another. The receiver must lead the group.
