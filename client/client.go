@@ -43,7 +43,7 @@ type Config struct {
 	// is retried: the server sends it (reason NOT_LEADER or UNAVAILABLE)
 	// while a group elects a leader or a replica is down, and the transport
 	// when a node cannot be reached. Retries wait with exponential backoff
-	// (20 ms doubling to 500 ms, jittered) and stop when RetryTimeout has
+	// (20 ms doubling to 250 ms, jittered) and stop when RetryTimeout has
 	// passed since the first failure or when the call's context ends; the
 	// call then returns the last ErrUnavailable or ErrNotLeader error.
 	// No other error is retried. Zero means DefaultRetryTimeout (10 s); a

@@ -23,7 +23,7 @@ const DefaultRetryTimeout = 10 * time.Second
 // together do not retry together.
 const (
 	retryBackoffMin = 20 * time.Millisecond
-	retryBackoffMax = 500 * time.Millisecond
+	retryBackoffMax = 250 * time.Millisecond
 )
 
 // retryBudget returns the retry budget of cfg: DefaultRetryTimeout for
