@@ -205,14 +205,8 @@ func (n *Node) leaderAddr(ctx context.Context, group uint64, wait time.Duration)
 
 // resolve returns the peer address the catalogue records for a node.
 func (n *Node) resolve(id string) (string, bool) {
-	nodes := n.nodes.Load()
-	if nodes == nil {
-		return "", false
-	}
-	for _, x := range *nodes {
-		if x.ID == id {
-			return x.PeerAddr, true
-		}
+	if x, ok := n.nodeByID(id); ok {
+		return x.PeerAddr, true
 	}
 	return "", false
 }

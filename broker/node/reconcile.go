@@ -30,11 +30,7 @@ func (n *Node) reconcile() error {
 	}
 	self, founder := n.host.NodeID(), n.founder()
 	want := map[uint64]*catalog.Queue{}
-	for _, q := range qs {
-		if slices.Contains(q.ReplicaIDs(founder), self) {
-			want[q.Group] = q
-		}
-	}
+	placedHere(want, qs, self, founder)
 	for g, q := range want {
 		if !n.host.Hosts(g) {
 			n.startPartition(q, founder)
@@ -55,11 +51,7 @@ func (n *Node) reconcile() error {
 	if qs, err = n.svc.Queues(); err != nil {
 		return err
 	}
-	for _, q := range qs {
-		if slices.Contains(q.ReplicaIDs(n.founder()), self) {
-			want[q.Group] = q
-		}
-	}
+	placedHere(want, qs, self, founder)
 	for _, g := range drop {
 		if want[g] != nil {
 			continue
@@ -71,6 +63,15 @@ func (n *Node) reconcile() error {
 		}
 	}
 	return nil
+}
+
+// placedHere adds to want every queue in qs with a replica on self.
+func placedHere(want map[uint64]*catalog.Queue, qs []*catalog.Queue, self, founder string) {
+	for _, q := range qs {
+		if slices.Contains(q.ReplicaIDs(founder), self) {
+			want[q.Group] = q
+		}
+	}
 }
 
 // startPartition starts hosting q's partition, bootstrapping it when this
