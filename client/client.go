@@ -55,7 +55,9 @@ type Config struct {
 	// anyway), a retried DeleteQueue can end in ErrQueueNotFound and a
 	// retried PurgeQueue in ErrPurgeInProgress.
 	RetryTimeout time.Duration
-	// AttemptTimeout (optional) bounds each attempt of a call, plus the
+	// AttemptTimeout (optional) bounds each attempt of a message call
+	// (send, receive, delete, change visibility; not catalogue or cluster
+	// calls, which may legitimately take longer), plus the
 	// long-poll wait of a ReceiveMessage (20 s when the request leaves it
 	// to the queue). An attempt that runs out is treated like
 	// codes.Unavailable and retried, on the next node with Addrs. It lets

@@ -106,11 +106,28 @@ func retryInterceptor(budget, attemptTimeout time.Duration) grpc.UnaryClientInte
 	}
 }
 
+// messageMethods are the calls an attempt timeout applies to: the message
+// path, whose calls are short. Catalogue and cluster calls (creating a
+// queue waits for its partition's leader, a leave moves replicas) may
+// legitimately take longer and are not cut.
+var messageMethods = map[string]bool{
+	nimbusv1.QueueService_SendMessage_FullMethodName:                  true,
+	nimbusv1.QueueService_SendMessageBatch_FullMethodName:             true,
+	nimbusv1.QueueService_ReceiveMessage_FullMethodName:               true,
+	nimbusv1.QueueService_DeleteMessage_FullMethodName:                true,
+	nimbusv1.QueueService_DeleteMessageBatch_FullMethodName:           true,
+	nimbusv1.QueueService_ChangeMessageVisibility_FullMethodName:      true,
+	nimbusv1.QueueService_ChangeMessageVisibilityBatch_FullMethodName: true,
+}
+
 // boundedAttempt runs each attempt with a deadline of d plus the request's
 // long-poll wait; an attempt that hits it (the call's own context still
 // live) fails with codes.Unavailable, so it is retried.
 func boundedAttempt(invoker grpc.UnaryInvoker, d time.Duration) grpc.UnaryInvoker {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, opts ...grpc.CallOption) error {
+		if !messageMethods[method] {
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}
 		limit := d
 		if r, ok := req.(*nimbusv1.ReceiveMessageRequest); ok {
 			wait := int32(20)

@@ -2,6 +2,8 @@ package client_test
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"net"
 	"strings"
@@ -319,11 +321,17 @@ func TestAddrsValidated(t *testing.T) {
 	c.Close()
 }
 
-// hungServer never answers ListQueues (a frozen node: the connection is
-// up, nothing comes back) until the call's context ends.
+// hungServer never answers (a frozen node: the connection is up, nothing
+// comes back) until the call's context ends.
 type hungServer struct {
 	nimbusv1.UnimplementedQueueServiceServer
 	calls atomic.Int64
+}
+
+func (s *hungServer) SendMessage(ctx context.Context, _ *nimbusv1.SendMessageRequest) (*nimbusv1.SendMessageResponse, error) {
+	s.calls.Add(1)
+	<-ctx.Done()
+	return nil, ctx.Err()
 }
 
 func (s *hungServer) ListQueues(ctx context.Context, _ *nimbusv1.ListQueuesRequest) (*nimbusv1.ListQueuesResponse, error) {
@@ -332,38 +340,59 @@ func (s *hungServer) ListQueues(ctx context.Context, _ *nimbusv1.ListQueuesReque
 	return nil, ctx.Err()
 }
 
-func TestAttemptTimeoutLeavesAFrozenNode(t *testing.T) {
-	t.Parallel()
+// sendServer answers every SendMessage.
+type sendServer struct {
+	nimbusv1.UnimplementedQueueServiceServer
+}
+
+func (sendServer) SendMessage(_ context.Context, r *nimbusv1.SendMessageRequest) (*nimbusv1.SendMessageResponse, error) {
+	sum := md5.Sum([]byte(r.GetMessageBody()))
+	return &nimbusv1.SendMessageResponse{MessageId: "m", Md5OfMessageBody: hex.EncodeToString(sum[:])}, nil
+}
+
+func serveQueueService(t *testing.T, srv nimbusv1.QueueServiceServer) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hung := &hungServer{}
 	gs := grpc.NewServer()
-	nimbusv1.RegisterQueueServiceServer(gs, hung)
+	nimbusv1.RegisterQueueServiceServer(gs, srv)
 	go func() { _ = gs.Serve(ln) }()
 	t.Cleanup(gs.Stop)
-	good := serveFlaky(t, &flakyServer{})
-	c := dialConfig(t, client.Config{Addrs: []string{ln.Addr().String(), good}, AttemptTimeout: 200 * time.Millisecond})
+	return ln.Addr().String()
+}
+
+func TestAttemptTimeoutLeavesAFrozenNode(t *testing.T) {
+	t.Parallel()
+	hung := &hungServer{}
+	frozen := serveQueueService(t, hung)
+	good := serveQueueService(t, sendServer{})
+	c := dialConfig(t, client.Config{Addrs: []string{frozen, good}, AttemptTimeout: 200 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for i := 0; i < 6; i++ {
 		start := time.Now()
-		if _, err := c.ListQueues(ctx, ""); err != nil {
-			t.Fatalf("call %d: %v", i, err)
+		if _, err := c.Send(ctx, "q", "hello"); err != nil {
+			t.Fatalf("send %d: %v", i, err)
 		}
 		if d := time.Since(start); d > 3*time.Second {
-			t.Fatalf("call %d took %v: the attempt on the frozen node was not cut", i, d)
+			t.Fatalf("send %d took %v: the attempt on the frozen node was not cut", i, d)
 		}
 	}
 	if hung.calls.Load() == 0 {
 		t.Fatal("no call reached the frozen node; the test proves nothing")
 	}
-	// Without an attempt timeout the call waits for the frozen node.
-	c2 := dialConfig(t, client.Config{Addrs: []string{ln.Addr().String()}})
-	short, cancel2 := context.WithTimeout(ctx, 300*time.Millisecond)
+	// Catalogue calls are not cut: a ListQueues on the frozen node waits
+	// for the caller's own deadline.
+	only := dialConfig(t, client.Config{Addrs: []string{frozen}, AttemptTimeout: 100 * time.Millisecond})
+	short, cancel2 := context.WithTimeout(ctx, 600*time.Millisecond)
 	defer cancel2()
-	if _, err := c2.ListQueues(short, ""); err == nil {
+	start := time.Now()
+	if _, err := only.ListQueues(short, ""); err == nil {
 		t.Fatal("a frozen node answered")
+	}
+	if d := time.Since(start); d < 500*time.Millisecond {
+		t.Fatalf("ListQueues gave up after %v: the attempt timeout cut a catalogue call", d)
 	}
 }

@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -87,4 +88,45 @@ func TestClusterLeaderPartitioned(t *testing.T) {
 		return leaderFaults(ctx, r.duration, func() int { return c.leaderOf(ctx, "partitioned") },
 			func(l int) { c.net.Isolate(c.ids[l]) }, func(int) { c.net.Heal() }, 3*time.Second)
 	})
+}
+
+// TestClusterLeaveUnderLoad removes the partition's leader from a 4-node
+// cluster (its replica moves to the fourth node through raft membership
+// changes) while producers and consumers run through every node: the
+// history must stay correct across the move.
+func TestClusterLeaveUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster fault test")
+	}
+	c := newInprocCluster(t, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	clients := c.clients(ctx)
+	url, err := clients[0].CreateQueueWithOptions(ctx, "moving", client.CreateQueueOptions{
+		Attributes: map[string]string{"VisibilityTimeout": "3"}, ReplicationFactor: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaving := ""
+	r := faultRun{t: t, clients: clients, queueURL: url, duration: scale(8*time.Second, 30*time.Second)}
+	r.run(func(ctx context.Context) []time.Time {
+		sleepCtx(ctx, 2*time.Second)
+		leaving = c.ids[c.leaderOf(ctx, "moving")]
+		at := time.Now()
+		// Ask a node that stays, so the call is not cut by the leave.
+		asker := clients[(slices.Index(c.ids, leaving)+1)%len(clients)]
+		if n, err := asker.LeaveCluster(ctx, leaving); err != nil || n != 1 {
+			t.Errorf("leave %s: moved %d, %v", leaving, n, err)
+		}
+		return []time.Time{at}
+	})
+	st, err := clients[0].ClusterStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range st.Groups {
+		if g.Resource == "moving" && (len(g.Replicas) != 3 || slices.Contains(g.Replicas, leaving)) {
+			t.Fatalf("replicas after %s left: %v", leaving, g.Replicas)
+		}
+	}
 }
