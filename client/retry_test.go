@@ -371,13 +371,18 @@ func TestAttemptTimeoutLeavesAFrozenNode(t *testing.T) {
 	c := dialConfig(t, client.Config{Addrs: []string{frozen, good}, AttemptTimeout: 200 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	for i := 0; i < 6; i++ {
+	// Round robin reaches the frozen node once its connection is up:
+	// send until some attempt has gone there (and at least 6 times).
+	for i := 0; i < 6 || (hung.calls.Load() == 0 && i < 200); i++ {
 		start := time.Now()
 		if _, err := c.Send(ctx, "q", "hello"); err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}
 		if d := time.Since(start); d > 3*time.Second {
 			t.Fatalf("send %d took %v: the attempt on the frozen node was not cut", i, d)
+		}
+		if i >= 6 {
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	if hung.calls.Load() == 0 {
