@@ -98,6 +98,11 @@ func (e *Engine) ChangeVisibility(txn *storage.Txn, now time.Time, changes []Vis
 			if err := o.setVisible(r.Seq, m, at); err != nil {
 				return nil, err
 			}
+			if m.gnum != 0 {
+				if err := o.headMoved(r.Seq, m, -1); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 	return errs, o.finish()

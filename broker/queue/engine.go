@@ -42,6 +42,9 @@ type Delivery struct {
 	// message is dead-lettered only after at least one receive.
 	FirstReceiveAt      time.Time
 	DeadLetterSourceArn string
+	// GroupID and DeduplicationID are a FIFO message's MessageGroupId and
+	// MessageDeduplicationId (empty in a standard queue).
+	GroupID, DeduplicationID string
 }
 
 // contentSuffix follows a meta key (PrefixQueueMsg, group, seq) to form
@@ -215,21 +218,27 @@ func (o *op) del(k []byte, seq uint64) error {
 
 // setReady writes the ready key (at, seq) and lowers the ready floor to it.
 func (o *op) setReady(at, seq uint64, flag byte) error {
+	return o.setReadyValue(at, seq, []byte{flag})
+}
+
+// setReadyValue writes the ready key (at, id) of the partition's ready
+// index (messages, or groups in a FIFO partition) and lowers the floor.
+func (o *op) setReadyValue(at, id uint64, v []byte) error {
 	if at < o.st.readyFloor {
 		o.st.readyFloor, o.dirty = at, true
 	}
 	o.readyMin = min(o.readyMin, at)
-	return o.set(o.e.visKey(at, seq), []byte{flag}, seq)
+	return o.set(o.readyKey(at, id), v, id)
 }
 
-// unready removes the ready key (at, seq): a delete when at has passed
+// unready removes the ready key (at, id): a delete when at has passed
 // (the tombstone lies behind every later receive), a flagGone marker when
 // it is still ahead (see flagGone).
-func (o *op) unready(at, seq uint64) error {
+func (o *op) unready(at, id uint64) error {
 	if at > o.now && !o.dropping {
-		return o.set(o.e.visKey(at, seq), []byte{flagGone}, seq)
+		return o.set(o.readyKey(at, id), []byte{flagGone}, id)
 	}
-	return o.del(o.e.visKey(at, seq), seq)
+	return o.del(o.readyKey(at, id), id)
 }
 
 // setExpire writes the expire key (at, seq) and lowers the expire floor.
@@ -255,10 +264,19 @@ func (o *op) erase(seq uint64, m *message) error {
 	if m.state == msgDead {
 		return o.del(o.e.deadKey(seq), seq)
 	}
-	if err := o.unready(m.visibleAt, seq); err != nil {
+	if err := o.leaveReady(seq, m); err != nil {
 		return err
 	}
 	return o.del(o.e.expKey(m.expireAt, seq), seq)
+}
+
+// leaveReady takes a live message off the ready index: its own key, or
+// its group's membership in a FIFO partition.
+func (o *op) leaveReady(seq uint64, m *message) error {
+	if m.gnum != 0 {
+		return o.leaveGroup(seq, m)
+	}
+	return o.unready(m.visibleAt, seq)
 }
 
 // dropLive erases a live message and takes it off the live count (unless a
@@ -285,7 +303,13 @@ func (o *op) dec(c *uint64, name string) error {
 
 // setVisible moves a live message's ready key to at and writes the
 // record. The caller has already updated the other fields of m.
+// A FIFO message has no ready key of its own: the caller updates its
+// group's (headMoved).
 func (o *op) setVisible(seq uint64, m *message, at uint64) error {
+	if m.gnum != 0 {
+		m.visibleAt = at
+		return o.put(seq, m)
+	}
 	if err := o.unready(m.visibleAt, seq); err != nil {
 		return err
 	}
@@ -299,7 +323,7 @@ func (o *op) setVisible(seq uint64, m *message, at uint64) error {
 // kill moves a live message to the dead state: off the ready and expire
 // indexes, onto the dead index.
 func (o *op) kill(seq uint64, m *message) error {
-	if err := o.unready(m.visibleAt, seq); err != nil {
+	if err := o.leaveReady(seq, m); err != nil {
 		return err
 	}
 	if err := o.del(o.e.expKey(m.expireAt, seq), seq); err != nil {
@@ -327,6 +351,7 @@ func (m *message) delivery(seq uint64) Delivery {
 	if m.receiveCount > 0 {
 		d.FirstReceiveAt = timeOf(m.firstReceiveAt)
 	}
+	d.GroupID, d.DeduplicationID = m.groupID, m.dedupID
 	return d
 }
 

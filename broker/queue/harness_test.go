@@ -308,7 +308,17 @@ func (h *harness) check() {
 				dead++
 			}
 			has := func(k []byte) bool { ok, _ := txn.Has(k); return ok }
-			if m.state == msgLive {
+			if m.state == msgLive && (m.gnum != 0) != st.fifo {
+				fail("message %d: group %d in a partition with fifo=%v", seq, m.gnum, st.fifo)
+			}
+			if m.state == msgLive && st.fifo {
+				if !has(h.e.memberKey(m.gnum, seq)) {
+					fail("message %d: not a member of its group %d", seq, m.gnum)
+				}
+				if !has(h.e.expKey(m.expireAt, seq)) || has(h.e.deadKey(seq)) {
+					fail("message %d: live but expire key missing or dead key present", seq)
+				}
+			} else if m.state == msgLive {
 				v, err := txn.Get(h.e.visKey(m.visibleAt, seq))
 				if err != nil || len(v) != 1 || v[0] != m.flag() {
 					fail("message %d: ready key = %x, %v; want flag %d", seq, v, err, m.flag())
@@ -328,6 +338,9 @@ func (h *harness) check() {
 		}
 		if first != st.head {
 			fail("first record is %d", first)
+		}
+		if st.fifo {
+			h.checkFifo(txn, st, msgs, fail)
 		}
 		iter(keys.PrefixQueueVis, func(k, v []byte) {
 			at, seq := keys.U64(k, keys.PartOffset(0)), keys.U64(k, keys.PartOffset(1))

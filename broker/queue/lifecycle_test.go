@@ -273,6 +273,8 @@ func TestDrop(t *testing.T) {
 func TestCorruptRecordsRejected(t *testing.T) {
 	m := &message{state: msgLive, visibleAt: 5, expireAt: 9, sentAt: 1, receiveCount: 2, id: "x", body: "hello",
 		attrs: []Attribute{{Name: "n", DataType: "String", StringValue: "v"}}, dlqSource: "arn"}
+	fifoMsg := *m
+	fifoMsg.gnum, fifoMsg.groupID, fifoMsg.dedupID = 7, "g", "d"
 	decoders := []struct {
 		name   string
 		frame  []byte
@@ -280,7 +282,13 @@ func TestCorruptRecordsRejected(t *testing.T) {
 	}{
 		{"meta", m.encodeMeta(), func(f []byte) error { _, err := decodeMeta(f); return err }},
 		{"content", m.encodeContent(), func(f []byte) error { var c message; return c.decodeContent(f) }},
-		{"state", (&state{nextSeq: 3, head: 1, readyFloor: maxMs, expireFloor: 7}).encode(), func(f []byte) error { _, err := decodeState(f); return err }},
+		{"state", (&state{nextSeq: 3, head: 1, readyFloor: maxMs, expireFloor: 7, nextGnum: 1, dedupFloor: maxMs}).encode(), func(f []byte) error { _, err := decodeState(f); return err }},
+		{"state v2", (&state{nextSeq: 3, head: 1, readyFloor: maxMs, expireFloor: 7, fifo: true, nextGnum: 4, dedupFloor: 9}).encode(), func(f []byte) error { _, err := decodeState(f); return err }},
+		{"meta v2", fifoMsg.encodeMeta(), func(f []byte) error { _, err := decodeMeta(f); return err }},
+		{"content v2", fifoMsg.encodeContent(), func(f []byte) error { var c message; return c.decodeContent(f) }},
+		{"group", (&fifoGroup{name: "g", count: 2, head: 3, readyAt: 4, flag: flagReceived, inflight: 2}).encode(), func(f []byte) error { _, err := decodeGroup(f); return err }},
+		{"dedup", (&dedupRecord{seq: 3, id: "m", expireAt: 9}).encode(), func(f []byte) error { _, err := decodeDedup(f); return err }},
+		{"attempt", (&attemptRecord{expireAt: 9, receipts: []Receipt{{3, 1}, {4, 2}}}).encode(), func(f []byte) error { _, err := decodeAttempt(f); return err }},
 	}
 	for _, d := range decoders {
 		t.Run(d.name, func(t *testing.T) {

@@ -79,6 +79,13 @@ func (e *Engine) Expire(txn *storage.Txn, now time.Time, limit int) (removed int
 		}
 		removed += n
 	}
+	if removed < limit {
+		n, err := o.expireFifoRecords(limit - removed)
+		if err != nil {
+			return 0, err
+		}
+		removed += n
+	}
 	return removed, o.finish()
 }
 
@@ -184,12 +191,12 @@ func (e *Engine) NextExpire(txn *storage.Txn, now time.Time) (dueNow bool, next 
 	switch {
 	case err != nil:
 		return false, time.Time{}, false, err
-	case o.st.purgeLeft() || o.st.expireFloor <= o.now:
+	case o.st.purgeLeft() || min(o.st.expireFloor, o.st.dedupFloor) <= o.now:
 		return true, time.Time{}, true, nil
-	case o.st.expireFloor == maxMs:
+	case min(o.st.expireFloor, o.st.dedupFloor) == maxMs:
 		return false, time.Time{}, false, nil
 	}
-	return false, timeOf(o.st.expireFloor), true, nil
+	return false, timeOf(min(o.st.expireFloor, o.st.dedupFloor)), true, nil
 }
 
 // DeadLetters lists up to limit messages in the dead state, in seq order,
@@ -296,7 +303,7 @@ func (e *Engine) Drop(txn *storage.Txn, limit int) (done bool, err error) {
 	}
 	// No message is left; only gone markers remain in the ready index.
 	var markers []ready
-	_, _, err = o.scanIndex(keys.Group(keys.PrefixQueueVis, e.group), e.visKey(o.st.readyFloor, 0), maxMs, limit-len(seqs), true,
+	_, _, err = o.scanIndex(o.readyPrefix(), o.readyKey(o.st.readyFloor, 0), maxMs, limit-len(seqs), true,
 		func(at, seq uint64, _ []byte) (bool, error) {
 			markers = append(markers, ready{at, seq})
 			return true, nil
@@ -305,12 +312,18 @@ func (e *Engine) Drop(txn *storage.Txn, limit int) (done bool, err error) {
 		return false, err
 	}
 	for _, r := range markers {
-		if err := o.del(e.visKey(r.at, r.seq), r.seq); err != nil {
+		if err := o.del(o.readyKey(r.at, r.seq), r.seq); err != nil {
 			return false, err
 		}
 	}
 	if len(seqs)+len(markers) == limit {
 		o.st.readyFloor, o.dirty = markers[len(markers)-1].at, true
+		return false, o.finish()
+	}
+	if n, err := o.dropFifoRecords(limit - len(seqs) - len(markers)); err != nil || n > 0 {
+		if err != nil {
+			return false, err
+		}
 		return false, o.finish()
 	}
 	if err := txn.Delete(e.stateKey()); err != nil {

@@ -31,6 +31,9 @@ type ReceiveRequest struct {
 	Max             int           // 1..broker.MaxReceiveMessages
 	Visibility      time.Duration // 0..broker.MaxVisibilityTimeout
 	MaxReceiveCount int           // 0: no redrive; else the redrive policy's maxReceiveCount
+	// AttemptID is a FIFO ReceiveRequestAttemptId: a receive retried with
+	// it within DedupWindow returns the same messages (see retryAttempt).
+	AttemptID string
 }
 
 // ReceiveResult is what a Receive delivered and what it cleaned up.
@@ -70,6 +73,9 @@ func (e *Engine) Receive(txn *storage.Txn, now time.Time, req ReceiveRequest) (R
 	o, err := e.begin(txn, now)
 	if err != nil {
 		return res, err
+	}
+	if o.st.fifo {
+		return o.fifoReceive(&req)
 	}
 	budget, markers := req.Max+MaxReceiveSkips, maxMarkerSkips
 	var delivered []uint64 // a message made visible again (Visibility 0) is not delivered twice
@@ -186,10 +192,12 @@ func (e *Engine) NextVisible(txn *storage.Txn, now time.Time) (visibleNow bool, 
 	}
 	skipped := 0
 	var at uint64
-	_, _, err = o.scanIndex(keys.Group(keys.PrefixQueueVis, e.group), e.visKey(o.st.readyFloor, 0), maxMs, -1, false,
-		func(a, seq uint64, v []byte) (bool, error) {
+	_, _, err = o.scanIndex(o.readyPrefix(), o.readyKey(o.st.readyFloor, 0), maxMs, -1, false,
+		func(a, id uint64, v []byte) (bool, error) {
 			at, ok = a, true
-			if (o.st.purged(seq) || len(v) == 1 && v[0] == flagGone) && skipped < MaxReceiveSkips {
+			// In a FIFO partition id is a group number: a purged head is
+			// found (and reclaimed) by the receive.
+			if (!o.st.fifo && o.st.purged(id) || len(v) == 1 && v[0] == flagGone) && skipped < MaxReceiveSkips {
 				skipped++
 				ok = false
 				return true, nil

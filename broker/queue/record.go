@@ -11,10 +11,13 @@ import (
 
 // Record versions. A decoder rejects a version it does not know; a new
 // layout gets a new number and the decoder keeps reading the old ones.
+//
+// Version 2 of each record adds the FIFO fields; a record without them
+// (a standard queue's) is still written as version 1.
 const (
-	stateVersion   byte = 1
-	metaVersion    byte = 1
-	contentVersion byte = 1
+	stateVersion   byte = 2
+	metaVersion    byte = 2
+	contentVersion byte = 2
 )
 
 // Message states (the state byte of a message record).
@@ -52,10 +55,14 @@ type state struct {
 	readyFloor  uint64 // every ready key has visibleAt >= readyFloor (maxMs: no key)
 	expireFloor uint64 // every expire key has expireAt >= expireFloor (maxMs: no key)
 	lastPurgeMs uint64 // effective time of the last purge (0: never)
+	// Version 2 (FIFO partitions).
+	fifo       bool   // set by the first FIFO send; the ready index is then PrefixFifoReady
+	nextGnum   uint64 // next message-group number to assign; >= 1
+	dedupFloor uint64 // every PrefixFifoExpire key has expireAt >= dedupFloor (maxMs: none)
 }
 
 func newState() state {
-	return state{nextSeq: 1, head: 1, readyFloor: maxMs, expireFloor: maxMs}
+	return state{nextSeq: 1, head: 1, readyFloor: maxMs, expireFloor: maxMs, nextGnum: 1, dedupFloor: maxMs}
 }
 
 // purged reports whether seq was removed by a purge (its record, if it is
@@ -66,10 +73,23 @@ func (s *state) purged(seq uint64) bool { return seq < s.purgeBelow }
 func (s *state) purgeLeft() bool { return s.head < s.purgeBelow }
 
 func (s *state) encode() []byte {
-	b := make([]byte, 0, 1+9*binary.MaxVarintLen64)
-	b = append(b, stateVersion)
+	b := make([]byte, 0, 1+12*binary.MaxVarintLen64)
+	v2 := s.fifo || s.nextGnum != 1 || s.dedupFloor != maxMs
+	b = append(b, 1)
+	if v2 {
+		b[0] = stateVersion
+	}
 	for _, v := range [...]uint64{s.nextSeq, s.lastMs, s.live, s.dead, s.purgeBelow, s.head, s.readyFloor, s.expireFloor, s.lastPurgeMs} {
 		b = binary.AppendUvarint(b, v)
+	}
+	if v2 {
+		fifo := uint64(0)
+		if s.fifo {
+			fifo = 1
+		}
+		for _, v := range [...]uint64{fifo, s.nextGnum, s.dedupFloor} {
+			b = binary.AppendUvarint(b, v)
+		}
 	}
 	return codec.Encode(nil, b)
 }
@@ -80,18 +100,27 @@ func decodeState(frame []byte) (state, error) {
 		return state{}, fmt.Errorf("decode queue state: %w", err)
 	}
 	r := reader{b: p}
-	if v := r.byte(); r.err == nil && v != stateVersion {
-		return state{}, corruptf("queue state version %d", v)
+	version := r.byte()
+	if r.err == nil && version != 1 && version != stateVersion {
+		return state{}, corruptf("queue state version %d", version)
 	}
 	s := state{
 		nextSeq: r.uvarint(), lastMs: r.uvarint(), live: r.uvarint(), dead: r.uvarint(),
 		purgeBelow: r.uvarint(), head: r.uvarint(), readyFloor: r.uvarint(), expireFloor: r.uvarint(),
-		lastPurgeMs: r.uvarint(),
+		lastPurgeMs: r.uvarint(), nextGnum: 1, dedupFloor: maxMs,
+	}
+	if version == stateVersion {
+		fifo := r.uvarint()
+		s.fifo, s.nextGnum, s.dedupFloor = fifo == 1, r.uvarint(), r.uvarint()
+		if fifo > 1 {
+			r.fail("fifo flag")
+		}
 	}
 	if err := r.done(); err != nil {
 		return state{}, fmt.Errorf("decode queue state: %w", err)
 	}
-	if s.nextSeq == 0 || s.purgeBelow > s.nextSeq || s.head > s.nextSeq || s.readyFloor > maxMs || s.expireFloor > maxMs {
+	if s.nextSeq == 0 || s.purgeBelow > s.nextSeq || s.head > s.nextSeq || s.readyFloor > maxMs || s.expireFloor > maxMs ||
+		s.nextGnum == 0 || s.dedupFloor > maxMs {
 		return state{}, corruptf("queue state out of range: %+v", s)
 	}
 	return s, nil
@@ -110,11 +139,14 @@ type message struct {
 	receiveCount   uint64
 	firstReceiveAt uint64 // meaningful only when receiveCount > 0
 	lastReceiveAt  uint64 // meaningful only when receiveCount > 0
+	gnum           uint64 // FIFO message group number (meta v2); 0 in a standard queue
 	// Content record, loaded on demand (loadContent).
 	id        string
 	body      string
 	attrs     []Attribute
 	dlqSource string
+	groupID   string // FIFO MessageGroupId (content v2)
+	dedupID   string // FIFO MessageDeduplicationId as resolved at send (content v2)
 }
 
 // flag is the ready-index value of the message.
@@ -126,10 +158,17 @@ func (m *message) flag() byte {
 }
 
 func (m *message) encodeMeta() []byte {
-	b := make([]byte, 0, 2+6*binary.MaxVarintLen64)
-	b = append(b, metaVersion, m.state)
+	b := make([]byte, 0, 2+7*binary.MaxVarintLen64)
+	version := byte(1)
+	if m.gnum != 0 {
+		version = metaVersion
+	}
+	b = append(b, version, m.state)
 	for _, v := range [...]uint64{m.visibleAt, m.expireAt, m.sentAt, m.receiveCount, m.firstReceiveAt, m.lastReceiveAt} {
 		b = binary.AppendUvarint(b, v)
+	}
+	if m.gnum != 0 {
+		b = binary.AppendUvarint(b, m.gnum)
 	}
 	return codec.Encode(nil, b)
 }
@@ -140,12 +179,18 @@ func decodeMeta(frame []byte) (*message, error) {
 		return nil, fmt.Errorf("decode message: %w", err)
 	}
 	r := reader{b: p}
-	if v := r.byte(); r.err == nil && v != metaVersion {
-		return nil, corruptf("message meta version %d", v)
+	version := r.byte()
+	if r.err == nil && version != 1 && version != metaVersion {
+		return nil, corruptf("message meta version %d", version)
 	}
 	m := &message{state: r.byte()}
 	m.visibleAt, m.expireAt, m.sentAt = r.uvarint(), r.uvarint(), r.uvarint()
 	m.receiveCount, m.firstReceiveAt, m.lastReceiveAt = r.uvarint(), r.uvarint(), r.uvarint()
+	if version == metaVersion {
+		if m.gnum = r.uvarint(); r.err == nil && m.gnum == 0 {
+			r.fail("message group number")
+		}
+	}
 	if err := r.done(); err != nil {
 		return nil, fmt.Errorf("decode message: %w", err)
 	}
@@ -156,12 +201,17 @@ func decodeMeta(frame []byte) (*message, error) {
 }
 
 func (m *message) encodeContent() []byte {
-	n := 1 + 4*binary.MaxVarintLen64 + len(m.id) + len(m.body) + len(m.dlqSource)
+	n := 1 + 6*binary.MaxVarintLen64 + len(m.id) + len(m.body) + len(m.dlqSource) + len(m.groupID) + len(m.dedupID)
 	for _, a := range m.attrs {
 		n += 4*binary.MaxVarintLen64 + len(a.Name) + len(a.DataType) + len(a.StringValue) + len(a.BinaryValue)
 	}
 	b := make([]byte, 0, n)
-	b = append(b, contentVersion)
+	v2 := m.groupID != "" || m.dedupID != ""
+	if v2 {
+		b = append(b, contentVersion)
+	} else {
+		b = append(b, 1)
+	}
 	b = appendString(b, m.id)
 	b = appendString(b, m.body)
 	b = binary.AppendUvarint(b, uint64(len(m.attrs)))
@@ -172,6 +222,10 @@ func (m *message) encodeContent() []byte {
 		b = appendString(b, string(a.BinaryValue))
 	}
 	b = appendString(b, m.dlqSource)
+	if v2 {
+		b = appendString(b, m.groupID)
+		b = appendString(b, m.dedupID)
+	}
 	return codec.Encode(nil, b)
 }
 
@@ -187,8 +241,9 @@ func (m *message) decodeContent(frame []byte) error {
 		return fmt.Errorf("decode message content: %w", err)
 	}
 	r := reader{b: p}
-	if v := r.byte(); r.err == nil && v != contentVersion {
-		return corruptf("message content version %d", v)
+	version := r.byte()
+	if r.err == nil && version != 1 && version != contentVersion {
+		return corruptf("message content version %d", version)
 	}
 	m.id, m.body = r.str(), r.str()
 	m.attrs = nil
@@ -207,6 +262,10 @@ func (m *message) decodeContent(frame []byte) error {
 		}
 	}
 	m.dlqSource = r.str()
+	m.groupID, m.dedupID = "", ""
+	if version == contentVersion {
+		m.groupID, m.dedupID = r.str(), r.str()
+	}
 	if err := r.done(); err != nil {
 		return fmt.Errorf("decode message content: %w", err)
 	}

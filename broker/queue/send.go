@@ -2,6 +2,7 @@ package queue
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nimbusmq/nimbus/broker"
@@ -22,11 +23,23 @@ type SendEntry struct {
 	// the DLQ counts from the first enqueue (as in SQS).
 	SentAt              time.Time
 	DeadLetterSourceArn string
+	// GroupID (MessageGroupId) makes this a FIFO send; every entry of a
+	// call, and every send a partition ever takes, is FIFO or none is.
+	GroupID string
+	// DeduplicationID, when set, is remembered for DedupWindow; a later
+	// send with the same id (per queue, or per group with DedupPerGroup)
+	// stores nothing and returns the first message's seq and id.
+	DeduplicationID string
+	DedupPerGroup   bool
 }
 
 // SendResult is the outcome of one SendEntry.
 type SendResult struct {
 	Seq uint64
+	// MessageID is the stored message's id: the entry's own, or for a
+	// Duplicate the id of the message first sent with its dedup id.
+	MessageID string
+	Duplicate bool
 }
 
 // Send appends the entries in order with increasing sequence numbers. Per
@@ -35,10 +48,8 @@ type SendResult struct {
 // SentAt+Retention. An invalid entry fails the whole call with
 // broker.ErrInvalidArgument and nothing is written.
 func (e *Engine) Send(txn *storage.Txn, now time.Time, entries []SendEntry) ([]SendResult, error) {
-	for i := range entries {
-		if err := entries[i].validate(i); err != nil {
-			return nil, err
-		}
+	if err := validateAll(entries); err != nil {
+		return nil, err
 	}
 	if len(entries) == 0 {
 		return nil, nil
@@ -47,13 +58,38 @@ func (e *Engine) Send(txn *storage.Txn, now time.Time, entries []SendEntry) ([]S
 	if err != nil {
 		return nil, err
 	}
+	fifo := entries[0].GroupID != ""
+	switch {
+	case fifo && !o.st.fifo && o.st.nextSeq != 1:
+		return nil, broker.FieldError(broker.CodeInvalidArgument, "MessageGroupId", "the partition holds a standard queue")
+	case !fifo && o.st.fifo:
+		return nil, broker.FieldError(broker.CodeInvalidArgument, "MessageGroupId", "the partition holds a FIFO queue: a message group id is required")
+	case fifo && !o.st.fifo:
+		o.st.fifo, o.dirty = true, true
+	}
 	out := make([]SendResult, len(entries))
 	for i := range entries {
-		seq, err := o.send(&entries[i])
+		s := &entries[i]
+		if s.DeduplicationID != "" {
+			d, err := o.duplicate(dedupKey(s))
+			if err != nil {
+				return nil, err
+			}
+			if d != nil {
+				out[i] = SendResult{Seq: d.seq, MessageID: d.id, Duplicate: true}
+				continue
+			}
+		}
+		seq, err := o.send(s)
 		if err != nil {
 			return nil, err
 		}
-		out[i].Seq = seq
+		if s.DeduplicationID != "" {
+			if err := o.remember(dedupKey(s), seq, s.MessageID); err != nil {
+				return nil, err
+			}
+		}
+		out[i] = SendResult{Seq: seq, MessageID: s.MessageID}
 	}
 	return out, o.finish()
 }
@@ -66,6 +102,24 @@ func (s *SendEntry) validate(i int) error {
 		return broker.FieldError(broker.CodeInvalidArgument, fmt.Sprintf("Entries[%d].DelaySeconds", i), "delay %v is negative", s.Delay)
 	case s.Retention <= 0:
 		return broker.FieldError(broker.CodeInvalidArgument, fmt.Sprintf("Entries[%d].MessageRetentionPeriod", i), "retention %v is not positive", s.Retention)
+	case s.GroupID == "" && (s.DeduplicationID != "" || s.DedupPerGroup):
+		return broker.FieldError(broker.CodeInvalidArgument, fmt.Sprintf("Entries[%d].MessageDeduplicationId", i), "deduplication needs a message group id")
+	case strings.ContainsRune(s.GroupID, 0):
+		return broker.FieldError(broker.CodeInvalidArgument, fmt.Sprintf("Entries[%d].MessageGroupId", i), "message group id holds a NUL byte")
+	}
+	return nil
+}
+
+// validateAll checks each entry and that the call does not mix FIFO and
+// standard entries.
+func validateAll(entries []SendEntry) error {
+	for i := range entries {
+		if err := entries[i].validate(i); err != nil {
+			return err
+		}
+		if (entries[i].GroupID == "") != (entries[0].GroupID == "") {
+			return broker.FieldError(broker.CodeInvalidArgument, fmt.Sprintf("Entries[%d].MessageGroupId", i), "a call mixes FIFO and standard entries")
+		}
 	}
 	return nil
 }
@@ -90,14 +144,20 @@ func (o *op) send(s *SendEntry) (uint64, error) {
 		body:      s.Body,
 		attrs:     s.Attributes,
 		dlqSource: s.DeadLetterSourceArn,
+		groupID:   s.GroupID,
+		dedupID:   s.DeduplicationID,
+	}
+	if m.groupID != "" {
+		if err := o.joinGroup(seq, m); err != nil { // sets m.gnum
+			return 0, err
+		}
+	} else if err := o.setReady(m.visibleAt, seq, flagDelayed); err != nil {
+		return 0, err
 	}
 	if err := o.put(seq, m); err != nil {
 		return 0, err
 	}
 	if err := o.set(o.e.contentKey(seq), m.encodeContent(), seq); err != nil {
-		return 0, err
-	}
-	if err := o.setReady(m.visibleAt, seq, flagDelayed); err != nil {
 		return 0, err
 	}
 	return seq, o.setExpire(m.expireAt, seq)

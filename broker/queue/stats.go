@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/nimbusmq/nimbus/storage"
-	"github.com/nimbusmq/nimbus/storage/keys"
 )
 
 // oldestScanLimit bounds the dead records Stats steps over to find the
@@ -34,16 +33,27 @@ func (e *Engine) Stats(txn *storage.Txn, now time.Time) (Stats, error) {
 		return Stats{}, err
 	}
 	var s Stats
-	_, _, err = o.scanIndex(keys.Group(keys.PrefixQueueVis, e.group), e.visKey(max(o.now+1, o.st.readyFloor), 0), maxMs, -1, false,
-		func(_, seq uint64, v []byte) (bool, error) {
+	// In a FIFO partition the index holds groups: an in-flight group
+	// counts the messages its last receive took, a delayed one counts one.
+	_, _, err = o.scanIndex(o.readyPrefix(), o.readyKey(max(o.now+1, o.st.readyFloor), 0), maxMs, -1, false,
+		func(_, id uint64, v []byte) (bool, error) {
 			switch {
-			case o.st.purged(seq) || len(v) == 1 && v[0] == flagGone:
-			case len(v) == 1 && v[0] == flagReceived:
+			case len(v) == 1 && v[0] == flagGone:
+			case !o.st.fifo && o.st.purged(id):
+			case o.st.fifo && len(v) > 1 && v[0] == flagReceived:
+				n, err := groupInflight(v)
+				if err != nil {
+					return false, err
+				}
+				s.NotVisible += int64(n)
+			case o.st.fifo && len(v) > 1 && v[0] == flagDelayed:
+				s.Delayed++
+			case !o.st.fifo && len(v) == 1 && v[0] == flagReceived:
 				s.NotVisible++
-			case len(v) == 1 && v[0] == flagDelayed:
+			case !o.st.fifo && len(v) == 1 && v[0] == flagDelayed:
 				s.Delayed++
 			default:
-				return false, corruptf("ready key of message %d has value %x", seq, v)
+				return false, corruptf("ready key of %d has value %x", id, v)
 			}
 			return true, nil
 		})

@@ -20,11 +20,19 @@ const (
 	PrefixQueueVis    byte = 0x22 // group u64, visibleAt ms u64, seq u64 -> flag byte
 	PrefixQueueExpire byte = 0x23 // group u64, expireAt ms u64, seq u64 -> empty
 	PrefixQueueDead   byte = 0x24 // group u64, seq u64 -> empty (awaiting move to DLQ)
+	PrefixFifoGroup   byte = 0x25 // group u64, gnum u64 -> FIFO message-group record
+	PrefixFifoName    byte = 0x26 // group u64, message group id bytes -> gnum u64
+	PrefixFifoMember  byte = 0x27 // group u64, gnum u64, seq u64 -> empty (a group's messages in order)
+	PrefixFifoReady   byte = 0x28 // group u64, readyAt ms u64, gnum u64 -> flag byte + in-flight count
+	PrefixFifoDedup   byte = 0x29 // group u64, dedup key bytes -> dedup record (5-minute window)
+	PrefixFifoAttempt byte = 0x2A // group u64, receive attempt id bytes -> attempt record
+	PrefixFifoExpire  byte = 0x2B // group u64, expireAt ms u64, kind byte, id bytes -> empty
 )
 
 // GroupStatePrefixes lists the prefixes that hold a group's FSM state (not
 // its raft log), for snapshots and restores.
-var GroupStatePrefixes = []byte{PrefixApplied, PrefixMeta, PrefixQueueState, PrefixQueueMsg, PrefixQueueVis, PrefixQueueExpire, PrefixQueueDead}
+var GroupStatePrefixes = []byte{PrefixApplied, PrefixMeta, PrefixQueueState, PrefixQueueMsg, PrefixQueueVis, PrefixQueueExpire, PrefixQueueDead,
+	PrefixFifoGroup, PrefixFifoName, PrefixFifoMember, PrefixFifoReady, PrefixFifoDedup, PrefixFifoAttempt, PrefixFifoExpire}
 
 // Group returns prefix+group: the range of one group's keys under prefix.
 func Group(prefix byte, group uint64) []byte {
