@@ -24,9 +24,6 @@ func ValidateQueueName(name string) error {
 			return FieldError(CodeInvalidArgument, "QueueName", "queue name %q may contain only letters, digits, '-' and '_'", name)
 		}
 	}
-	if strings.HasSuffix(name, ".fifo") {
-		return FieldError(CodeInvalidArgument, "QueueName", "FIFO queues are not supported yet")
-	}
 	return nil
 }
 

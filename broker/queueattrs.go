@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -17,6 +18,10 @@ const (
 	AttrRedrivePolicy                 = "RedrivePolicy"
 	AttrRedriveAllowPolicy            = "RedriveAllowPolicy"
 	AttrPolicy                        = "Policy"
+	AttrFifoQueue                     = "FifoQueue"
+	AttrContentBasedDeduplication     = "ContentBasedDeduplication"
+	AttrDeduplicationScope            = "DeduplicationScope"
+	AttrFifoThroughputLimit           = "FifoThroughputLimit"
 
 	// Read-only attributes computed by GetQueueAttributes.
 	AttrApproximateNumberOfMessages           = "ApproximateNumberOfMessages"
@@ -77,9 +82,16 @@ type QueueAttributes struct {
 	Redrive            *RedrivePolicy
 	RedriveAllow       *RedriveAllowPolicy
 	Policy             string
+	// FIFO queues only (FifoQueue=true): ContentBasedDeduplication,
+	// DeduplicationScope=messageGroup (DedupPerGroup) and
+	// FifoThroughputLimit=perMessageGroupId (ThroughputPerGroup).
+	Fifo               bool
+	ContentBasedDedup  bool
+	DedupPerGroup      bool
+	ThroughputPerGroup bool
 }
 
-// DefaultQueueAttributes returns the SQS defaults.
+// DefaultQueueAttributes returns the SQS defaults of a standard queue.
 func DefaultQueueAttributes() QueueAttributes {
 	return QueueAttributes{
 		VisibilityTimeout:  DefaultVisibilityTimeout,
@@ -87,6 +99,17 @@ func DefaultQueueAttributes() QueueAttributes {
 		MaximumMessageSize: MaxMessageSizeLimit,
 	}
 }
+
+// QueueAttributesFor returns the defaults of the queue called name: a name
+// ending in ".fifo" is a FIFO queue (FifoQueue=true need not be given).
+func QueueAttributesFor(name string) QueueAttributes {
+	a := DefaultQueueAttributes()
+	a.Fifo = IsFifoName(name)
+	return a
+}
+
+// IsFifoName reports whether name is a FIFO queue's name.
+func IsFifoName(name string) bool { return strings.HasSuffix(name, ".fifo") }
 
 // Apply validates the SQS-style attribute map and applies it on top of a,
 // returning the result. On error a is unchanged and the error names the
@@ -120,6 +143,14 @@ func (a QueueAttributes) Apply(m map[string]string) (QueueAttributes, error) {
 			out.RedriveAllow, err = parseRedriveAllowPolicy(v)
 		case AttrPolicy:
 			out.Policy = v
+		case AttrFifoQueue:
+			out.Fifo, err = boolAttr(k, v)
+		case AttrContentBasedDeduplication:
+			out.ContentBasedDedup, err = boolAttr(k, v)
+		case AttrDeduplicationScope:
+			out.DedupPerGroup, err = enumAttr(k, v, "queue", "messageGroup")
+		case AttrFifoThroughputLimit:
+			out.ThroughputPerGroup, err = enumAttr(k, v, "perQueue", "perMessageGroupId")
 		default:
 			err = FieldError(CodeInvalidAttribute, k, "unknown or read-only queue attribute")
 		}
@@ -127,7 +158,49 @@ func (a QueueAttributes) Apply(m map[string]string) (QueueAttributes, error) {
 			return a, err
 		}
 	}
+	if !out.Fifo {
+		for _, k := range []string{AttrContentBasedDeduplication, AttrDeduplicationScope, AttrFifoThroughputLimit} {
+			if _, ok := m[k]; ok {
+				return a, FieldError(CodeInvalidAttribute, k, "only a FIFO queue has this attribute")
+			}
+		}
+	}
+	if out.ThroughputPerGroup && !out.DedupPerGroup {
+		return a, FieldError(CodeInvalidAttribute, AttrFifoThroughputLimit, "perMessageGroupId needs DeduplicationScope messageGroup")
+	}
 	return out, nil
+}
+
+// CheckFifoName checks that the FifoQueue attribute matches the name.
+func (a QueueAttributes) CheckFifoName(name string) error {
+	switch {
+	case a.Fifo && !IsFifoName(name):
+		return FieldError(CodeInvalidAttribute, AttrFifoQueue, "a FIFO queue's name must end in .fifo")
+	case !a.Fifo && IsFifoName(name):
+		return FieldError(CodeInvalidAttribute, AttrFifoQueue, "a queue whose name ends in .fifo is a FIFO queue; FifoQueue cannot be false")
+	}
+	return nil
+}
+
+func boolAttr(name, v string) (bool, error) {
+	switch v {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, FieldError(CodeInvalidAttribute, name, "value %q must be true or false", v)
+}
+
+// enumAttr parses a two-valued attribute: off or on.
+func enumAttr(name, v, off, on string) (bool, error) {
+	switch v {
+	case off:
+		return false, nil
+	case on:
+		return true, nil
+	}
+	return false, FieldError(CodeInvalidAttribute, name, "value %q must be %s or %s", v, off, on)
 }
 
 // Map renders the settable attributes in SQS form.
@@ -149,6 +222,12 @@ func (a QueueAttributes) Map() map[string]string {
 	}
 	if a.Policy != "" {
 		m[AttrPolicy] = a.Policy
+	}
+	if a.Fifo {
+		m[AttrFifoQueue] = "true"
+		m[AttrContentBasedDeduplication] = strconv.FormatBool(a.ContentBasedDedup)
+		m[AttrDeduplicationScope] = map[bool]string{false: "queue", true: "messageGroup"}[a.DedupPerGroup]
+		m[AttrFifoThroughputLimit] = map[bool]string{false: "perQueue", true: "perMessageGroupId"}[a.ThroughputPerGroup]
 	}
 	return m
 }

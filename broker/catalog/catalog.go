@@ -50,7 +50,7 @@ type Queue struct {
 
 // Attrs returns the queue's typed attributes.
 func (q *Queue) Attrs() (broker.QueueAttributes, error) {
-	return broker.DefaultQueueAttributes().Apply(q.Attributes)
+	return broker.QueueAttributesFor(q.Name).Apply(q.Attributes)
 }
 
 // Arn returns the queue's ARN.
@@ -113,8 +113,11 @@ func (e *Engine) CreateQueue(txn *storage.Txn, now time.Time, name string, attrs
 	if err := broker.ValidateQueueName(name); err != nil {
 		return nil, err
 	}
-	typed, err := broker.DefaultQueueAttributes().Apply(attrs)
+	typed, err := broker.QueueAttributesFor(name).Apply(attrs)
 	if err != nil {
+		return nil, err
+	}
+	if err := typed.CheckFifoName(name); err != nil {
 		return nil, err
 	}
 	want := typed.Map()
@@ -167,6 +170,9 @@ func (e *Engine) SetQueueAttributes(txn *storage.Txn, now time.Time, name string
 	typed, err := cur.Apply(attrs)
 	if err != nil {
 		return nil, err
+	}
+	if typed.Fifo != cur.Fifo {
+		return nil, broker.FieldError(broker.CodeInvalidAttribute, broker.AttrFifoQueue, "FifoQueue can only be set when the queue is created")
 	}
 	if err := e.checkRedrive(txn, name, typed); err != nil {
 		return nil, err
@@ -229,6 +235,10 @@ func (e *Engine) checkRedrive(txn *storage.Txn, name string, a broker.QueueAttri
 	dlqAttrs, err := dlq.Attrs()
 	if err != nil {
 		return err
+	}
+	if dlqAttrs.Fifo != a.Fifo {
+		kind := map[bool]string{false: "standard", true: "FIFO"}
+		return broker.FieldError(broker.CodeInvalidAttribute, broker.AttrRedrivePolicy, "the dead-letter queue of a %s queue must be a %s queue; %q is %s", kind[a.Fifo], kind[a.Fifo], target, kind[dlqAttrs.Fifo])
 	}
 	if !dlqAttrs.RedriveAllow.Allows(broker.QueueArn(name)) {
 		return broker.FieldError(broker.CodeInvalidAttribute, broker.AttrRedrivePolicy, "the RedriveAllowPolicy of %q does not allow %q as a source", target, name)

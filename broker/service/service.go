@@ -189,7 +189,11 @@ func (s *Service) CreateQueueRF(ctx context.Context, name string, attrs, tags ma
 	if err := broker.ValidateQueueName(name); err != nil {
 		return nil, err
 	}
-	if _, err := broker.DefaultQueueAttributes().Apply(attrs); err != nil {
+	typed, err := broker.QueueAttributesFor(name).Apply(attrs)
+	if err != nil {
+		return nil, err
+	}
+	if err := typed.CheckFifoName(name); err != nil {
 		return nil, err
 	}
 	if err := validateTags(tags); err != nil {
@@ -367,8 +371,16 @@ func (s *Service) stats(q *catalog.Queue) (queue.Stats, error) {
 
 // SetQueueAttributes changes settable attributes.
 func (s *Service) SetQueueAttributes(ctx context.Context, name string, attrs map[string]string) error {
-	if _, err := broker.DefaultQueueAttributes().Apply(attrs); err != nil {
-		return err
+	// Checked against the queue as this node knows it; the catalogue
+	// checks again against the committed state.
+	if q, err := s.Queue(name); err == nil {
+		cur, err := q.Attrs()
+		if err != nil {
+			return err
+		}
+		if _, err := cur.Apply(attrs); err != nil {
+			return err
+		}
 	}
 	_, err := s.proposeMeta(ctx, &clusterv1.Command{
 		Type: clusterv1.CommandType_COMMAND_TYPE_SET_QUEUE_ATTRIBUTES,

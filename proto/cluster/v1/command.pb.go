@@ -1064,8 +1064,13 @@ type SendEntry struct {
 	// Set when the message keeps an earlier enqueue time (a move to a DLQ).
 	SentUnixMs          int64  `protobuf:"varint,6,opt,name=sent_unix_ms,json=sentUnixMs,proto3" json:"sent_unix_ms,omitempty"`
 	DeadLetterSourceArn string `protobuf:"bytes,7,opt,name=dead_letter_source_arn,json=deadLetterSourceArn,proto3" json:"dead_letter_source_arn,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// FIFO: the message group (required on a FIFO queue), the resolved
+	// deduplication id ("" for none) and its scope.
+	GroupId         string `protobuf:"bytes,8,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	DeduplicationId string `protobuf:"bytes,9,opt,name=deduplication_id,json=deduplicationId,proto3" json:"deduplication_id,omitempty"`
+	DedupPerGroup   bool   `protobuf:"varint,10,opt,name=dedup_per_group,json=dedupPerGroup,proto3" json:"dedup_per_group,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SendEntry) Reset() {
@@ -1147,6 +1152,27 @@ func (x *SendEntry) GetDeadLetterSourceArn() string {
 	return ""
 }
 
+func (x *SendEntry) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *SendEntry) GetDeduplicationId() string {
+	if x != nil {
+		return x.DeduplicationId
+	}
+	return ""
+}
+
+func (x *SendEntry) GetDedupPerGroup() bool {
+	if x != nil {
+		return x.DedupPerGroup
+	}
+	return false
+}
+
 type QueueSend struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Entries       []*SendEntry           `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
@@ -1198,8 +1224,10 @@ type QueueReceive struct {
 	// 0: no redrive. Otherwise a message already received this many times is
 	// moved to the dead-letter state instead of being delivered.
 	MaxReceiveCount int32 `protobuf:"varint,3,opt,name=max_receive_count,json=maxReceiveCount,proto3" json:"max_receive_count,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// FIFO ReceiveRequestAttemptId ("" for none).
+	AttemptId     string `protobuf:"bytes,4,opt,name=attempt_id,json=attemptId,proto3" json:"attempt_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *QueueReceive) Reset() {
@@ -1251,6 +1279,13 @@ func (x *QueueReceive) GetMaxReceiveCount() int32 {
 		return x.MaxReceiveCount
 	}
 	return 0
+}
+
+func (x *QueueReceive) GetAttemptId() string {
+	if x != nil {
+		return x.AttemptId
+	}
+	return ""
 }
 
 type ReceiptRef struct {
@@ -1654,7 +1689,7 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tdata_type\x18\x02 \x01(\tR\bdataType\x12!\n" +
 	"\fstring_value\x18\x03 \x01(\tR\vstringValue\x12!\n" +
-	"\fbinary_value\x18\x04 \x01(\fR\vbinaryValue\"\x91\x02\n" +
+	"\fbinary_value\x18\x04 \x01(\fR\vbinaryValue\"\xff\x02\n" +
 	"\tSendEntry\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x12\n" +
@@ -1666,13 +1701,19 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\fretention_ms\x18\x05 \x01(\x03R\vretentionMs\x12 \n" +
 	"\fsent_unix_ms\x18\x06 \x01(\x03R\n" +
 	"sentUnixMs\x123\n" +
-	"\x16dead_letter_source_arn\x18\a \x01(\tR\x13deadLetterSourceArn\"<\n" +
+	"\x16dead_letter_source_arn\x18\a \x01(\tR\x13deadLetterSourceArn\x12\x19\n" +
+	"\bgroup_id\x18\b \x01(\tR\agroupId\x12)\n" +
+	"\x10deduplication_id\x18\t \x01(\tR\x0fdeduplicationId\x12&\n" +
+	"\x0fdedup_per_group\x18\n" +
+	" \x01(\bR\rdedupPerGroup\"<\n" +
 	"\tQueueSend\x12/\n" +
-	"\aentries\x18\x01 \x03(\v2\x15.cluster.v1.SendEntryR\aentries\"\x82\x01\n" +
+	"\aentries\x18\x01 \x03(\v2\x15.cluster.v1.SendEntryR\aentries\"\xa1\x01\n" +
 	"\fQueueReceive\x12!\n" +
 	"\fmax_messages\x18\x01 \x01(\x05R\vmaxMessages\x12#\n" +
 	"\rvisibility_ms\x18\x02 \x01(\x03R\fvisibilityMs\x12*\n" +
-	"\x11max_receive_count\x18\x03 \x01(\x05R\x0fmaxReceiveCount\"C\n" +
+	"\x11max_receive_count\x18\x03 \x01(\x05R\x0fmaxReceiveCount\x12\x1d\n" +
+	"\n" +
+	"attempt_id\x18\x04 \x01(\tR\tattemptId\"C\n" +
 	"\n" +
 	"ReceiptRef\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12#\n" +

@@ -1012,8 +1012,16 @@ type SendMessageRequest struct {
 	MessageBody       string                            `protobuf:"bytes,2,opt,name=message_body,json=messageBody,proto3" json:"message_body,omitempty"`
 	DelaySeconds      *int32                            `protobuf:"varint,3,opt,name=delay_seconds,json=delaySeconds,proto3,oneof" json:"delay_seconds,omitempty"` // unset: the queue's DelaySeconds
 	MessageAttributes map[string]*MessageAttributeValue `protobuf:"bytes,4,rep,name=message_attributes,json=messageAttributes,proto3" json:"message_attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// FIFO queues: required group, and the deduplication id (required
+	// unless the queue has ContentBasedDeduplication).
+	MessageGroupId         string `protobuf:"bytes,5,opt,name=message_group_id,json=messageGroupId,proto3" json:"message_group_id,omitempty"`
+	MessageDeduplicationId string `protobuf:"bytes,6,opt,name=message_deduplication_id,json=messageDeduplicationId,proto3" json:"message_deduplication_id,omitempty"`
+	// Scheduled delivery (Nimbus only, standard queues): the message becomes
+	// visible at this time, up to the queue's retention period ahead.
+	// Excludes delay_seconds. 0: unset.
+	DeliverAtUnixMs int64 `protobuf:"varint,7,opt,name=deliver_at_unix_ms,json=deliverAtUnixMs,proto3" json:"deliver_at_unix_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SendMessageRequest) Reset() {
@@ -1074,11 +1082,33 @@ func (x *SendMessageRequest) GetMessageAttributes() map[string]*MessageAttribute
 	return nil
 }
 
+func (x *SendMessageRequest) GetMessageGroupId() string {
+	if x != nil {
+		return x.MessageGroupId
+	}
+	return ""
+}
+
+func (x *SendMessageRequest) GetMessageDeduplicationId() string {
+	if x != nil {
+		return x.MessageDeduplicationId
+	}
+	return ""
+}
+
+func (x *SendMessageRequest) GetDeliverAtUnixMs() int64 {
+	if x != nil {
+		return x.DeliverAtUnixMs
+	}
+	return 0
+}
+
 type SendMessageResponse struct {
 	state                  protoimpl.MessageState `protogen:"open.v1"`
 	MessageId              string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
 	Md5OfMessageBody       string                 `protobuf:"bytes,2,opt,name=md5_of_message_body,json=md5OfMessageBody,proto3" json:"md5_of_message_body,omitempty"`
 	Md5OfMessageAttributes string                 `protobuf:"bytes,3,opt,name=md5_of_message_attributes,json=md5OfMessageAttributes,proto3" json:"md5_of_message_attributes,omitempty"`
+	SequenceNumber         string                 `protobuf:"bytes,4,opt,name=sequence_number,json=sequenceNumber,proto3" json:"sequence_number,omitempty"` // FIFO queues
 	unknownFields          protoimpl.UnknownFields
 	sizeCache              protoimpl.SizeCache
 }
@@ -1134,14 +1164,24 @@ func (x *SendMessageResponse) GetMd5OfMessageAttributes() string {
 	return ""
 }
 
+func (x *SendMessageResponse) GetSequenceNumber() string {
+	if x != nil {
+		return x.SequenceNumber
+	}
+	return ""
+}
+
 type SendMessageBatchRequestEntry struct {
-	state             protoimpl.MessageState            `protogen:"open.v1"`
-	Id                string                            `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	MessageBody       string                            `protobuf:"bytes,2,opt,name=message_body,json=messageBody,proto3" json:"message_body,omitempty"`
-	DelaySeconds      *int32                            `protobuf:"varint,3,opt,name=delay_seconds,json=delaySeconds,proto3,oneof" json:"delay_seconds,omitempty"`
-	MessageAttributes map[string]*MessageAttributeValue `protobuf:"bytes,4,rep,name=message_attributes,json=messageAttributes,proto3" json:"message_attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	state                  protoimpl.MessageState            `protogen:"open.v1"`
+	Id                     string                            `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	MessageBody            string                            `protobuf:"bytes,2,opt,name=message_body,json=messageBody,proto3" json:"message_body,omitempty"`
+	DelaySeconds           *int32                            `protobuf:"varint,3,opt,name=delay_seconds,json=delaySeconds,proto3,oneof" json:"delay_seconds,omitempty"`
+	MessageAttributes      map[string]*MessageAttributeValue `protobuf:"bytes,4,rep,name=message_attributes,json=messageAttributes,proto3" json:"message_attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	MessageGroupId         string                            `protobuf:"bytes,5,opt,name=message_group_id,json=messageGroupId,proto3" json:"message_group_id,omitempty"`
+	MessageDeduplicationId string                            `protobuf:"bytes,6,opt,name=message_deduplication_id,json=messageDeduplicationId,proto3" json:"message_deduplication_id,omitempty"`
+	DeliverAtUnixMs        int64                             `protobuf:"varint,7,opt,name=deliver_at_unix_ms,json=deliverAtUnixMs,proto3" json:"deliver_at_unix_ms,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *SendMessageBatchRequestEntry) Reset() {
@@ -1202,6 +1242,27 @@ func (x *SendMessageBatchRequestEntry) GetMessageAttributes() map[string]*Messag
 	return nil
 }
 
+func (x *SendMessageBatchRequestEntry) GetMessageGroupId() string {
+	if x != nil {
+		return x.MessageGroupId
+	}
+	return ""
+}
+
+func (x *SendMessageBatchRequestEntry) GetMessageDeduplicationId() string {
+	if x != nil {
+		return x.MessageDeduplicationId
+	}
+	return ""
+}
+
+func (x *SendMessageBatchRequestEntry) GetDeliverAtUnixMs() int64 {
+	if x != nil {
+		return x.DeliverAtUnixMs
+	}
+	return 0
+}
+
 type SendMessageBatchRequest struct {
 	state         protoimpl.MessageState          `protogen:"open.v1"`
 	QueueName     string                          `protobuf:"bytes,1,opt,name=queue_name,json=queueName,proto3" json:"queue_name,omitempty"`
@@ -1260,6 +1321,7 @@ type SendMessageBatchResultEntry struct {
 	MessageId              string                 `protobuf:"bytes,2,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
 	Md5OfMessageBody       string                 `protobuf:"bytes,3,opt,name=md5_of_message_body,json=md5OfMessageBody,proto3" json:"md5_of_message_body,omitempty"`
 	Md5OfMessageAttributes string                 `protobuf:"bytes,4,opt,name=md5_of_message_attributes,json=md5OfMessageAttributes,proto3" json:"md5_of_message_attributes,omitempty"`
+	SequenceNumber         string                 `protobuf:"bytes,5,opt,name=sequence_number,json=sequenceNumber,proto3" json:"sequence_number,omitempty"`
 	unknownFields          protoimpl.UnknownFields
 	sizeCache              protoimpl.SizeCache
 }
@@ -1318,6 +1380,13 @@ func (x *SendMessageBatchResultEntry) GetMd5OfMessageBody() string {
 func (x *SendMessageBatchResultEntry) GetMd5OfMessageAttributes() string {
 	if x != nil {
 		return x.Md5OfMessageAttributes
+	}
+	return ""
+}
+
+func (x *SendMessageBatchResultEntry) GetSequenceNumber() string {
+	if x != nil {
+		return x.SequenceNumber
 	}
 	return ""
 }
@@ -1453,8 +1522,11 @@ type ReceiveMessageRequest struct {
 	AttributeNames []string `protobuf:"bytes,5,rep,name=attribute_names,json=attributeNames,proto3" json:"attribute_names,omitempty"`
 	// Message attributes to return ("All", ".*" or names); empty returns none.
 	MessageAttributeNames []string `protobuf:"bytes,6,rep,name=message_attribute_names,json=messageAttributeNames,proto3" json:"message_attribute_names,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// FIFO queues: a retried receive with the same id, within 5 minutes and
+	// while its messages are still in flight, returns the same messages.
+	ReceiveRequestAttemptId string `protobuf:"bytes,7,opt,name=receive_request_attempt_id,json=receiveRequestAttemptId,proto3" json:"receive_request_attempt_id,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *ReceiveMessageRequest) Reset() {
@@ -1527,6 +1599,13 @@ func (x *ReceiveMessageRequest) GetMessageAttributeNames() []string {
 		return x.MessageAttributeNames
 	}
 	return nil
+}
+
+func (x *ReceiveMessageRequest) GetReceiveRequestAttemptId() string {
+	if x != nil {
+		return x.ReceiveRequestAttemptId
+	}
+	return ""
 }
 
 type Message struct {
@@ -2169,6 +2248,516 @@ func (x *ChangeMessageVisibilityBatchResponse) GetFailed() []*BatchResultErrorEn
 	return nil
 }
 
+type ListDeadLetterSourceQueuesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	QueueName     string                 `protobuf:"bytes,1,opt,name=queue_name,json=queueName,proto3" json:"queue_name,omitempty"`     // the dead-letter queue
+	MaxResults    int32                  `protobuf:"varint,2,opt,name=max_results,json=maxResults,proto3" json:"max_results,omitempty"` // 1-1000; 0 means all (up to 1000, no token)
+	NextToken     string                 `protobuf:"bytes,3,opt,name=next_token,json=nextToken,proto3" json:"next_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeadLetterSourceQueuesRequest) Reset() {
+	*x = ListDeadLetterSourceQueuesRequest{}
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeadLetterSourceQueuesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeadLetterSourceQueuesRequest) ProtoMessage() {}
+
+func (x *ListDeadLetterSourceQueuesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeadLetterSourceQueuesRequest.ProtoReflect.Descriptor instead.
+func (*ListDeadLetterSourceQueuesRequest) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_queue_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ListDeadLetterSourceQueuesRequest) GetQueueName() string {
+	if x != nil {
+		return x.QueueName
+	}
+	return ""
+}
+
+func (x *ListDeadLetterSourceQueuesRequest) GetMaxResults() int32 {
+	if x != nil {
+		return x.MaxResults
+	}
+	return 0
+}
+
+func (x *ListDeadLetterSourceQueuesRequest) GetNextToken() string {
+	if x != nil {
+		return x.NextToken
+	}
+	return ""
+}
+
+type ListDeadLetterSourceQueuesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	QueueUrls     []string               `protobuf:"bytes,1,rep,name=queue_urls,json=queueUrls,proto3" json:"queue_urls,omitempty"`
+	NextToken     string                 `protobuf:"bytes,2,opt,name=next_token,json=nextToken,proto3" json:"next_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeadLetterSourceQueuesResponse) Reset() {
+	*x = ListDeadLetterSourceQueuesResponse{}
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeadLetterSourceQueuesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeadLetterSourceQueuesResponse) ProtoMessage() {}
+
+func (x *ListDeadLetterSourceQueuesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeadLetterSourceQueuesResponse.ProtoReflect.Descriptor instead.
+func (*ListDeadLetterSourceQueuesResponse) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_queue_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ListDeadLetterSourceQueuesResponse) GetQueueUrls() []string {
+	if x != nil {
+		return x.QueueUrls
+	}
+	return nil
+}
+
+func (x *ListDeadLetterSourceQueuesResponse) GetNextToken() string {
+	if x != nil {
+		return x.NextToken
+	}
+	return ""
+}
+
+// A message move task moves messages out of a dead-letter queue: back to
+// each message's source queue, or to a given destination.
+type StartMessageMoveTaskRequest struct {
+	state                        protoimpl.MessageState `protogen:"open.v1"`
+	SourceArn                    string                 `protobuf:"bytes,1,opt,name=source_arn,json=sourceArn,proto3" json:"source_arn,omitempty"`                                                                   // the dead-letter queue
+	DestinationArn               string                 `protobuf:"bytes,2,opt,name=destination_arn,json=destinationArn,proto3" json:"destination_arn,omitempty"`                                                    // empty: each message's source queue
+	MaxNumberOfMessagesPerSecond int32                  `protobuf:"varint,3,opt,name=max_number_of_messages_per_second,json=maxNumberOfMessagesPerSecond,proto3" json:"max_number_of_messages_per_second,omitempty"` // 1-500; 0: as fast as possible
+	unknownFields                protoimpl.UnknownFields
+	sizeCache                    protoimpl.SizeCache
+}
+
+func (x *StartMessageMoveTaskRequest) Reset() {
+	*x = StartMessageMoveTaskRequest{}
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartMessageMoveTaskRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartMessageMoveTaskRequest) ProtoMessage() {}
+
+func (x *StartMessageMoveTaskRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartMessageMoveTaskRequest.ProtoReflect.Descriptor instead.
+func (*StartMessageMoveTaskRequest) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_queue_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *StartMessageMoveTaskRequest) GetSourceArn() string {
+	if x != nil {
+		return x.SourceArn
+	}
+	return ""
+}
+
+func (x *StartMessageMoveTaskRequest) GetDestinationArn() string {
+	if x != nil {
+		return x.DestinationArn
+	}
+	return ""
+}
+
+func (x *StartMessageMoveTaskRequest) GetMaxNumberOfMessagesPerSecond() int32 {
+	if x != nil {
+		return x.MaxNumberOfMessagesPerSecond
+	}
+	return 0
+}
+
+type StartMessageMoveTaskResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TaskHandle    string                 `protobuf:"bytes,1,opt,name=task_handle,json=taskHandle,proto3" json:"task_handle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartMessageMoveTaskResponse) Reset() {
+	*x = StartMessageMoveTaskResponse{}
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartMessageMoveTaskResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartMessageMoveTaskResponse) ProtoMessage() {}
+
+func (x *StartMessageMoveTaskResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartMessageMoveTaskResponse.ProtoReflect.Descriptor instead.
+func (*StartMessageMoveTaskResponse) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_queue_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *StartMessageMoveTaskResponse) GetTaskHandle() string {
+	if x != nil {
+		return x.TaskHandle
+	}
+	return ""
+}
+
+type MessageMoveTask struct {
+	state                             protoimpl.MessageState `protogen:"open.v1"`
+	TaskHandle                        string                 `protobuf:"bytes,1,opt,name=task_handle,json=taskHandle,proto3" json:"task_handle,omitempty"` // set while the task is RUNNING
+	Status                            string                 `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`                           // RUNNING, COMPLETED, CANCELLING, CANCELLED, FAILED
+	SourceArn                         string                 `protobuf:"bytes,3,opt,name=source_arn,json=sourceArn,proto3" json:"source_arn,omitempty"`
+	DestinationArn                    string                 `protobuf:"bytes,4,opt,name=destination_arn,json=destinationArn,proto3" json:"destination_arn,omitempty"`
+	MaxNumberOfMessagesPerSecond      int32                  `protobuf:"varint,5,opt,name=max_number_of_messages_per_second,json=maxNumberOfMessagesPerSecond,proto3" json:"max_number_of_messages_per_second,omitempty"`
+	ApproximateNumberOfMessagesMoved  int64                  `protobuf:"varint,6,opt,name=approximate_number_of_messages_moved,json=approximateNumberOfMessagesMoved,proto3" json:"approximate_number_of_messages_moved,omitempty"`
+	ApproximateNumberOfMessagesToMove int64                  `protobuf:"varint,7,opt,name=approximate_number_of_messages_to_move,json=approximateNumberOfMessagesToMove,proto3" json:"approximate_number_of_messages_to_move,omitempty"`
+	FailureReason                     string                 `protobuf:"bytes,8,opt,name=failure_reason,json=failureReason,proto3" json:"failure_reason,omitempty"`
+	StartedTimestamp                  int64                  `protobuf:"varint,9,opt,name=started_timestamp,json=startedTimestamp,proto3" json:"started_timestamp,omitempty"` // ms since the epoch
+	unknownFields                     protoimpl.UnknownFields
+	sizeCache                         protoimpl.SizeCache
+}
+
+func (x *MessageMoveTask) Reset() {
+	*x = MessageMoveTask{}
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MessageMoveTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MessageMoveTask) ProtoMessage() {}
+
+func (x *MessageMoveTask) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MessageMoveTask.ProtoReflect.Descriptor instead.
+func (*MessageMoveTask) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_queue_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *MessageMoveTask) GetTaskHandle() string {
+	if x != nil {
+		return x.TaskHandle
+	}
+	return ""
+}
+
+func (x *MessageMoveTask) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *MessageMoveTask) GetSourceArn() string {
+	if x != nil {
+		return x.SourceArn
+	}
+	return ""
+}
+
+func (x *MessageMoveTask) GetDestinationArn() string {
+	if x != nil {
+		return x.DestinationArn
+	}
+	return ""
+}
+
+func (x *MessageMoveTask) GetMaxNumberOfMessagesPerSecond() int32 {
+	if x != nil {
+		return x.MaxNumberOfMessagesPerSecond
+	}
+	return 0
+}
+
+func (x *MessageMoveTask) GetApproximateNumberOfMessagesMoved() int64 {
+	if x != nil {
+		return x.ApproximateNumberOfMessagesMoved
+	}
+	return 0
+}
+
+func (x *MessageMoveTask) GetApproximateNumberOfMessagesToMove() int64 {
+	if x != nil {
+		return x.ApproximateNumberOfMessagesToMove
+	}
+	return 0
+}
+
+func (x *MessageMoveTask) GetFailureReason() string {
+	if x != nil {
+		return x.FailureReason
+	}
+	return ""
+}
+
+func (x *MessageMoveTask) GetStartedTimestamp() int64 {
+	if x != nil {
+		return x.StartedTimestamp
+	}
+	return 0
+}
+
+type ListMessageMoveTasksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SourceArn     string                 `protobuf:"bytes,1,opt,name=source_arn,json=sourceArn,proto3" json:"source_arn,omitempty"`
+	MaxResults    int32                  `protobuf:"varint,2,opt,name=max_results,json=maxResults,proto3" json:"max_results,omitempty"` // 1-10; 0 means 1
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMessageMoveTasksRequest) Reset() {
+	*x = ListMessageMoveTasksRequest{}
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMessageMoveTasksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMessageMoveTasksRequest) ProtoMessage() {}
+
+func (x *ListMessageMoveTasksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMessageMoveTasksRequest.ProtoReflect.Descriptor instead.
+func (*ListMessageMoveTasksRequest) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_queue_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ListMessageMoveTasksRequest) GetSourceArn() string {
+	if x != nil {
+		return x.SourceArn
+	}
+	return ""
+}
+
+func (x *ListMessageMoveTasksRequest) GetMaxResults() int32 {
+	if x != nil {
+		return x.MaxResults
+	}
+	return 0
+}
+
+type ListMessageMoveTasksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*MessageMoveTask     `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMessageMoveTasksResponse) Reset() {
+	*x = ListMessageMoveTasksResponse{}
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMessageMoveTasksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMessageMoveTasksResponse) ProtoMessage() {}
+
+func (x *ListMessageMoveTasksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMessageMoveTasksResponse.ProtoReflect.Descriptor instead.
+func (*ListMessageMoveTasksResponse) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_queue_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ListMessageMoveTasksResponse) GetResults() []*MessageMoveTask {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+type CancelMessageMoveTaskRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TaskHandle    string                 `protobuf:"bytes,1,opt,name=task_handle,json=taskHandle,proto3" json:"task_handle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelMessageMoveTaskRequest) Reset() {
+	*x = CancelMessageMoveTaskRequest{}
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelMessageMoveTaskRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelMessageMoveTaskRequest) ProtoMessage() {}
+
+func (x *CancelMessageMoveTaskRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelMessageMoveTaskRequest.ProtoReflect.Descriptor instead.
+func (*CancelMessageMoveTaskRequest) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_queue_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *CancelMessageMoveTaskRequest) GetTaskHandle() string {
+	if x != nil {
+		return x.TaskHandle
+	}
+	return ""
+}
+
+type CancelMessageMoveTaskResponse struct {
+	state                            protoimpl.MessageState `protogen:"open.v1"`
+	ApproximateNumberOfMessagesMoved int64                  `protobuf:"varint,1,opt,name=approximate_number_of_messages_moved,json=approximateNumberOfMessagesMoved,proto3" json:"approximate_number_of_messages_moved,omitempty"`
+	unknownFields                    protoimpl.UnknownFields
+	sizeCache                        protoimpl.SizeCache
+}
+
+func (x *CancelMessageMoveTaskResponse) Reset() {
+	*x = CancelMessageMoveTaskResponse{}
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelMessageMoveTaskResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelMessageMoveTaskResponse) ProtoMessage() {}
+
+func (x *CancelMessageMoveTaskResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelMessageMoveTaskResponse.ProtoReflect.Descriptor instead.
+func (*CancelMessageMoveTaskResponse) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_queue_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *CancelMessageMoveTaskResponse) GetApproximateNumberOfMessagesMoved() int64 {
+	if x != nil {
+		return x.ApproximateNumberOfMessagesMoved
+	}
+	return 0
+}
+
 var File_proto_nimbus_v1_queue_proto protoreflect.FileDescriptor
 
 const file_proto_nimbus_v1_queue_proto_rawDesc = "" +
@@ -2259,27 +2848,34 @@ const file_proto_nimbus_v1_queue_proto_rawDesc = "" +
 	"\x15MessageAttributeValue\x12\x1b\n" +
 	"\tdata_type\x18\x01 \x01(\tR\bdataType\x12!\n" +
 	"\fstring_value\x18\x02 \x01(\tR\vstringValue\x12!\n" +
-	"\fbinary_value\x18\x03 \x01(\fR\vbinaryValue\"\xdf\x02\n" +
+	"\fbinary_value\x18\x03 \x01(\fR\vbinaryValue\"\xf0\x03\n" +
 	"\x12SendMessageRequest\x12\x1d\n" +
 	"\n" +
 	"queue_name\x18\x01 \x01(\tR\tqueueName\x12!\n" +
 	"\fmessage_body\x18\x02 \x01(\tR\vmessageBody\x12(\n" +
 	"\rdelay_seconds\x18\x03 \x01(\x05H\x00R\fdelaySeconds\x88\x01\x01\x12c\n" +
-	"\x12message_attributes\x18\x04 \x03(\v24.nimbus.v1.SendMessageRequest.MessageAttributesEntryR\x11messageAttributes\x1af\n" +
+	"\x12message_attributes\x18\x04 \x03(\v24.nimbus.v1.SendMessageRequest.MessageAttributesEntryR\x11messageAttributes\x12(\n" +
+	"\x10message_group_id\x18\x05 \x01(\tR\x0emessageGroupId\x128\n" +
+	"\x18message_deduplication_id\x18\x06 \x01(\tR\x16messageDeduplicationId\x12+\n" +
+	"\x12deliver_at_unix_ms\x18\a \x01(\x03R\x0fdeliverAtUnixMs\x1af\n" +
 	"\x16MessageAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
 	"\x05value\x18\x02 \x01(\v2 .nimbus.v1.MessageAttributeValueR\x05value:\x028\x01B\x10\n" +
-	"\x0e_delay_seconds\"\x9e\x01\n" +
+	"\x0e_delay_seconds\"\xc7\x01\n" +
 	"\x13SendMessageResponse\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12-\n" +
 	"\x13md5_of_message_body\x18\x02 \x01(\tR\x10md5OfMessageBody\x129\n" +
-	"\x19md5_of_message_attributes\x18\x03 \x01(\tR\x16md5OfMessageAttributes\"\xe4\x02\n" +
+	"\x19md5_of_message_attributes\x18\x03 \x01(\tR\x16md5OfMessageAttributes\x12'\n" +
+	"\x0fsequence_number\x18\x04 \x01(\tR\x0esequenceNumber\"\xf5\x03\n" +
 	"\x1cSendMessageBatchRequestEntry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fmessage_body\x18\x02 \x01(\tR\vmessageBody\x12(\n" +
 	"\rdelay_seconds\x18\x03 \x01(\x05H\x00R\fdelaySeconds\x88\x01\x01\x12m\n" +
-	"\x12message_attributes\x18\x04 \x03(\v2>.nimbus.v1.SendMessageBatchRequestEntry.MessageAttributesEntryR\x11messageAttributes\x1af\n" +
+	"\x12message_attributes\x18\x04 \x03(\v2>.nimbus.v1.SendMessageBatchRequestEntry.MessageAttributesEntryR\x11messageAttributes\x12(\n" +
+	"\x10message_group_id\x18\x05 \x01(\tR\x0emessageGroupId\x128\n" +
+	"\x18message_deduplication_id\x18\x06 \x01(\tR\x16messageDeduplicationId\x12+\n" +
+	"\x12deliver_at_unix_ms\x18\a \x01(\x03R\x0fdeliverAtUnixMs\x1af\n" +
 	"\x16MessageAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
 	"\x05value\x18\x02 \x01(\v2 .nimbus.v1.MessageAttributeValueR\x05value:\x028\x01B\x10\n" +
@@ -2287,13 +2883,14 @@ const file_proto_nimbus_v1_queue_proto_rawDesc = "" +
 	"\x17SendMessageBatchRequest\x12\x1d\n" +
 	"\n" +
 	"queue_name\x18\x01 \x01(\tR\tqueueName\x12A\n" +
-	"\aentries\x18\x02 \x03(\v2'.nimbus.v1.SendMessageBatchRequestEntryR\aentries\"\xb6\x01\n" +
+	"\aentries\x18\x02 \x03(\v2'.nimbus.v1.SendMessageBatchRequestEntryR\aentries\"\xdf\x01\n" +
 	"\x1bSendMessageBatchResultEntry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x02 \x01(\tR\tmessageId\x12-\n" +
 	"\x13md5_of_message_body\x18\x03 \x01(\tR\x10md5OfMessageBody\x129\n" +
-	"\x19md5_of_message_attributes\x18\x04 \x01(\tR\x16md5OfMessageAttributes\"x\n" +
+	"\x19md5_of_message_attributes\x18\x04 \x01(\tR\x16md5OfMessageAttributes\x12'\n" +
+	"\x0fsequence_number\x18\x05 \x01(\tR\x0esequenceNumber\"x\n" +
 	"\x15BatchResultErrorEntry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12\x18\n" +
@@ -2303,7 +2900,7 @@ const file_proto_nimbus_v1_queue_proto_rawDesc = "" +
 	"\n" +
 	"successful\x18\x01 \x03(\v2&.nimbus.v1.SendMessageBatchResultEntryR\n" +
 	"successful\x128\n" +
-	"\x06failed\x18\x02 \x03(\v2 .nimbus.v1.BatchResultErrorEntryR\x06failed\"\xde\x02\n" +
+	"\x06failed\x18\x02 \x03(\v2 .nimbus.v1.BatchResultErrorEntryR\x06failed\"\x9b\x03\n" +
 	"\x15ReceiveMessageRequest\x12\x1d\n" +
 	"\n" +
 	"queue_name\x18\x01 \x01(\tR\tqueueName\x123\n" +
@@ -2311,7 +2908,8 @@ const file_proto_nimbus_v1_queue_proto_rawDesc = "" +
 	"\x11wait_time_seconds\x18\x03 \x01(\x05H\x00R\x0fwaitTimeSeconds\x88\x01\x01\x122\n" +
 	"\x12visibility_timeout\x18\x04 \x01(\x05H\x01R\x11visibilityTimeout\x88\x01\x01\x12'\n" +
 	"\x0fattribute_names\x18\x05 \x03(\tR\x0eattributeNames\x126\n" +
-	"\x17message_attribute_names\x18\x06 \x03(\tR\x15messageAttributeNamesB\x14\n" +
+	"\x17message_attribute_names\x18\x06 \x03(\tR\x15messageAttributeNames\x12;\n" +
+	"\x1areceive_request_attempt_id\x18\a \x01(\tR\x17receiveRequestAttemptIdB\x14\n" +
 	"\x12_wait_time_secondsB\x15\n" +
 	"\x13_visibility_timeout\"\x83\x04\n" +
 	"\aMessage\x12\x1d\n" +
@@ -2368,7 +2966,51 @@ const file_proto_nimbus_v1_queue_proto_rawDesc = "" +
 	"\n" +
 	"successful\x18\x01 \x03(\tR\n" +
 	"successful\x128\n" +
-	"\x06failed\x18\x02 \x03(\v2 .nimbus.v1.BatchResultErrorEntryR\x06failed2\xe4\v\n" +
+	"\x06failed\x18\x02 \x03(\v2 .nimbus.v1.BatchResultErrorEntryR\x06failed\"\x82\x01\n" +
+	"!ListDeadLetterSourceQueuesRequest\x12\x1d\n" +
+	"\n" +
+	"queue_name\x18\x01 \x01(\tR\tqueueName\x12\x1f\n" +
+	"\vmax_results\x18\x02 \x01(\x05R\n" +
+	"maxResults\x12\x1d\n" +
+	"\n" +
+	"next_token\x18\x03 \x01(\tR\tnextToken\"b\n" +
+	"\"ListDeadLetterSourceQueuesResponse\x12\x1d\n" +
+	"\n" +
+	"queue_urls\x18\x01 \x03(\tR\tqueueUrls\x12\x1d\n" +
+	"\n" +
+	"next_token\x18\x02 \x01(\tR\tnextToken\"\xae\x01\n" +
+	"\x1bStartMessageMoveTaskRequest\x12\x1d\n" +
+	"\n" +
+	"source_arn\x18\x01 \x01(\tR\tsourceArn\x12'\n" +
+	"\x0fdestination_arn\x18\x02 \x01(\tR\x0edestinationArn\x12G\n" +
+	"!max_number_of_messages_per_second\x18\x03 \x01(\x05R\x1cmaxNumberOfMessagesPerSecond\"?\n" +
+	"\x1cStartMessageMoveTaskResponse\x12\x1f\n" +
+	"\vtask_handle\x18\x01 \x01(\tR\n" +
+	"taskHandle\"\xd2\x03\n" +
+	"\x0fMessageMoveTask\x12\x1f\n" +
+	"\vtask_handle\x18\x01 \x01(\tR\n" +
+	"taskHandle\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x1d\n" +
+	"\n" +
+	"source_arn\x18\x03 \x01(\tR\tsourceArn\x12'\n" +
+	"\x0fdestination_arn\x18\x04 \x01(\tR\x0edestinationArn\x12G\n" +
+	"!max_number_of_messages_per_second\x18\x05 \x01(\x05R\x1cmaxNumberOfMessagesPerSecond\x12N\n" +
+	"$approximate_number_of_messages_moved\x18\x06 \x01(\x03R approximateNumberOfMessagesMoved\x12Q\n" +
+	"&approximate_number_of_messages_to_move\x18\a \x01(\x03R!approximateNumberOfMessagesToMove\x12%\n" +
+	"\x0efailure_reason\x18\b \x01(\tR\rfailureReason\x12+\n" +
+	"\x11started_timestamp\x18\t \x01(\x03R\x10startedTimestamp\"]\n" +
+	"\x1bListMessageMoveTasksRequest\x12\x1d\n" +
+	"\n" +
+	"source_arn\x18\x01 \x01(\tR\tsourceArn\x12\x1f\n" +
+	"\vmax_results\x18\x02 \x01(\x05R\n" +
+	"maxResults\"T\n" +
+	"\x1cListMessageMoveTasksResponse\x124\n" +
+	"\aresults\x18\x01 \x03(\v2\x1a.nimbus.v1.MessageMoveTaskR\aresults\"?\n" +
+	"\x1cCancelMessageMoveTaskRequest\x12\x1f\n" +
+	"\vtask_handle\x18\x01 \x01(\tR\n" +
+	"taskHandle\"o\n" +
+	"\x1dCancelMessageMoveTaskResponse\x12N\n" +
+	"$approximate_number_of_messages_moved\x18\x01 \x01(\x03R approximateNumberOfMessagesMoved2\x9d\x0f\n" +
 	"\fQueueService\x12L\n" +
 	"\vCreateQueue\x12\x1d.nimbus.v1.CreateQueueRequest\x1a\x1e.nimbus.v1.CreateQueueResponse\x12L\n" +
 	"\vDeleteQueue\x12\x1d.nimbus.v1.DeleteQueueRequest\x1a\x1e.nimbus.v1.DeleteQueueResponse\x12I\n" +
@@ -2389,7 +3031,11 @@ const file_proto_nimbus_v1_queue_proto_rawDesc = "" +
 	"\rDeleteMessage\x12\x1f.nimbus.v1.DeleteMessageRequest\x1a .nimbus.v1.DeleteMessageResponse\x12a\n" +
 	"\x12DeleteMessageBatch\x12$.nimbus.v1.DeleteMessageBatchRequest\x1a%.nimbus.v1.DeleteMessageBatchResponse\x12p\n" +
 	"\x17ChangeMessageVisibility\x12).nimbus.v1.ChangeMessageVisibilityRequest\x1a*.nimbus.v1.ChangeMessageVisibilityResponse\x12\x7f\n" +
-	"\x1cChangeMessageVisibilityBatch\x12..nimbus.v1.ChangeMessageVisibilityBatchRequest\x1a/.nimbus.v1.ChangeMessageVisibilityBatchResponseB5Z3github.com/nimbusmq/nimbus/proto/nimbus/v1;nimbusv1b\x06proto3"
+	"\x1cChangeMessageVisibilityBatch\x12..nimbus.v1.ChangeMessageVisibilityBatchRequest\x1a/.nimbus.v1.ChangeMessageVisibilityBatchResponse\x12y\n" +
+	"\x1aListDeadLetterSourceQueues\x12,.nimbus.v1.ListDeadLetterSourceQueuesRequest\x1a-.nimbus.v1.ListDeadLetterSourceQueuesResponse\x12g\n" +
+	"\x14StartMessageMoveTask\x12&.nimbus.v1.StartMessageMoveTaskRequest\x1a'.nimbus.v1.StartMessageMoveTaskResponse\x12g\n" +
+	"\x14ListMessageMoveTasks\x12&.nimbus.v1.ListMessageMoveTasksRequest\x1a'.nimbus.v1.ListMessageMoveTasksResponse\x12j\n" +
+	"\x15CancelMessageMoveTask\x12'.nimbus.v1.CancelMessageMoveTaskRequest\x1a(.nimbus.v1.CancelMessageMoveTaskResponseB5Z3github.com/nimbusmq/nimbus/proto/nimbus/v1;nimbusv1b\x06proto3"
 
 var (
 	file_proto_nimbus_v1_queue_proto_rawDescOnce sync.Once
@@ -2403,7 +3049,7 @@ func file_proto_nimbus_v1_queue_proto_rawDescGZIP() []byte {
 	return file_proto_nimbus_v1_queue_proto_rawDescData
 }
 
-var file_proto_nimbus_v1_queue_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_proto_nimbus_v1_queue_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_proto_nimbus_v1_queue_proto_goTypes = []any{
 	(*CreateQueueRequest)(nil),                       // 0: nimbus.v1.CreateQueueRequest
 	(*CreateQueueResponse)(nil),                      // 1: nimbus.v1.CreateQueueResponse
@@ -2446,78 +3092,96 @@ var file_proto_nimbus_v1_queue_proto_goTypes = []any{
 	(*ChangeMessageVisibilityBatchRequestEntry)(nil), // 38: nimbus.v1.ChangeMessageVisibilityBatchRequestEntry
 	(*ChangeMessageVisibilityBatchRequest)(nil),      // 39: nimbus.v1.ChangeMessageVisibilityBatchRequest
 	(*ChangeMessageVisibilityBatchResponse)(nil),     // 40: nimbus.v1.ChangeMessageVisibilityBatchResponse
-	nil, // 41: nimbus.v1.CreateQueueRequest.AttributesEntry
-	nil, // 42: nimbus.v1.CreateQueueRequest.TagsEntry
-	nil, // 43: nimbus.v1.GetQueueAttributesResponse.AttributesEntry
-	nil, // 44: nimbus.v1.SetQueueAttributesRequest.AttributesEntry
-	nil, // 45: nimbus.v1.ListQueueTagsResponse.TagsEntry
-	nil, // 46: nimbus.v1.TagQueueRequest.TagsEntry
-	nil, // 47: nimbus.v1.SendMessageRequest.MessageAttributesEntry
-	nil, // 48: nimbus.v1.SendMessageBatchRequestEntry.MessageAttributesEntry
-	nil, // 49: nimbus.v1.Message.AttributesEntry
-	nil, // 50: nimbus.v1.Message.MessageAttributesEntry
+	(*ListDeadLetterSourceQueuesRequest)(nil),        // 41: nimbus.v1.ListDeadLetterSourceQueuesRequest
+	(*ListDeadLetterSourceQueuesResponse)(nil),       // 42: nimbus.v1.ListDeadLetterSourceQueuesResponse
+	(*StartMessageMoveTaskRequest)(nil),              // 43: nimbus.v1.StartMessageMoveTaskRequest
+	(*StartMessageMoveTaskResponse)(nil),             // 44: nimbus.v1.StartMessageMoveTaskResponse
+	(*MessageMoveTask)(nil),                          // 45: nimbus.v1.MessageMoveTask
+	(*ListMessageMoveTasksRequest)(nil),              // 46: nimbus.v1.ListMessageMoveTasksRequest
+	(*ListMessageMoveTasksResponse)(nil),             // 47: nimbus.v1.ListMessageMoveTasksResponse
+	(*CancelMessageMoveTaskRequest)(nil),             // 48: nimbus.v1.CancelMessageMoveTaskRequest
+	(*CancelMessageMoveTaskResponse)(nil),            // 49: nimbus.v1.CancelMessageMoveTaskResponse
+	nil,                                              // 50: nimbus.v1.CreateQueueRequest.AttributesEntry
+	nil,                                              // 51: nimbus.v1.CreateQueueRequest.TagsEntry
+	nil,                                              // 52: nimbus.v1.GetQueueAttributesResponse.AttributesEntry
+	nil,                                              // 53: nimbus.v1.SetQueueAttributesRequest.AttributesEntry
+	nil,                                              // 54: nimbus.v1.ListQueueTagsResponse.TagsEntry
+	nil,                                              // 55: nimbus.v1.TagQueueRequest.TagsEntry
+	nil,                                              // 56: nimbus.v1.SendMessageRequest.MessageAttributesEntry
+	nil,                                              // 57: nimbus.v1.SendMessageBatchRequestEntry.MessageAttributesEntry
+	nil,                                              // 58: nimbus.v1.Message.AttributesEntry
+	nil,                                              // 59: nimbus.v1.Message.MessageAttributesEntry
 }
 var file_proto_nimbus_v1_queue_proto_depIdxs = []int32{
-	41, // 0: nimbus.v1.CreateQueueRequest.attributes:type_name -> nimbus.v1.CreateQueueRequest.AttributesEntry
-	42, // 1: nimbus.v1.CreateQueueRequest.tags:type_name -> nimbus.v1.CreateQueueRequest.TagsEntry
-	43, // 2: nimbus.v1.GetQueueAttributesResponse.attributes:type_name -> nimbus.v1.GetQueueAttributesResponse.AttributesEntry
-	44, // 3: nimbus.v1.SetQueueAttributesRequest.attributes:type_name -> nimbus.v1.SetQueueAttributesRequest.AttributesEntry
-	45, // 4: nimbus.v1.ListQueueTagsResponse.tags:type_name -> nimbus.v1.ListQueueTagsResponse.TagsEntry
-	46, // 5: nimbus.v1.TagQueueRequest.tags:type_name -> nimbus.v1.TagQueueRequest.TagsEntry
-	47, // 6: nimbus.v1.SendMessageRequest.message_attributes:type_name -> nimbus.v1.SendMessageRequest.MessageAttributesEntry
-	48, // 7: nimbus.v1.SendMessageBatchRequestEntry.message_attributes:type_name -> nimbus.v1.SendMessageBatchRequestEntry.MessageAttributesEntry
+	50, // 0: nimbus.v1.CreateQueueRequest.attributes:type_name -> nimbus.v1.CreateQueueRequest.AttributesEntry
+	51, // 1: nimbus.v1.CreateQueueRequest.tags:type_name -> nimbus.v1.CreateQueueRequest.TagsEntry
+	52, // 2: nimbus.v1.GetQueueAttributesResponse.attributes:type_name -> nimbus.v1.GetQueueAttributesResponse.AttributesEntry
+	53, // 3: nimbus.v1.SetQueueAttributesRequest.attributes:type_name -> nimbus.v1.SetQueueAttributesRequest.AttributesEntry
+	54, // 4: nimbus.v1.ListQueueTagsResponse.tags:type_name -> nimbus.v1.ListQueueTagsResponse.TagsEntry
+	55, // 5: nimbus.v1.TagQueueRequest.tags:type_name -> nimbus.v1.TagQueueRequest.TagsEntry
+	56, // 6: nimbus.v1.SendMessageRequest.message_attributes:type_name -> nimbus.v1.SendMessageRequest.MessageAttributesEntry
+	57, // 7: nimbus.v1.SendMessageBatchRequestEntry.message_attributes:type_name -> nimbus.v1.SendMessageBatchRequestEntry.MessageAttributesEntry
 	23, // 8: nimbus.v1.SendMessageBatchRequest.entries:type_name -> nimbus.v1.SendMessageBatchRequestEntry
 	25, // 9: nimbus.v1.SendMessageBatchResponse.successful:type_name -> nimbus.v1.SendMessageBatchResultEntry
 	26, // 10: nimbus.v1.SendMessageBatchResponse.failed:type_name -> nimbus.v1.BatchResultErrorEntry
-	49, // 11: nimbus.v1.Message.attributes:type_name -> nimbus.v1.Message.AttributesEntry
-	50, // 12: nimbus.v1.Message.message_attributes:type_name -> nimbus.v1.Message.MessageAttributesEntry
+	58, // 11: nimbus.v1.Message.attributes:type_name -> nimbus.v1.Message.AttributesEntry
+	59, // 12: nimbus.v1.Message.message_attributes:type_name -> nimbus.v1.Message.MessageAttributesEntry
 	29, // 13: nimbus.v1.ReceiveMessageResponse.messages:type_name -> nimbus.v1.Message
 	33, // 14: nimbus.v1.DeleteMessageBatchRequest.entries:type_name -> nimbus.v1.DeleteMessageBatchRequestEntry
 	26, // 15: nimbus.v1.DeleteMessageBatchResponse.failed:type_name -> nimbus.v1.BatchResultErrorEntry
 	38, // 16: nimbus.v1.ChangeMessageVisibilityBatchRequest.entries:type_name -> nimbus.v1.ChangeMessageVisibilityBatchRequestEntry
 	26, // 17: nimbus.v1.ChangeMessageVisibilityBatchResponse.failed:type_name -> nimbus.v1.BatchResultErrorEntry
-	20, // 18: nimbus.v1.SendMessageRequest.MessageAttributesEntry.value:type_name -> nimbus.v1.MessageAttributeValue
-	20, // 19: nimbus.v1.SendMessageBatchRequestEntry.MessageAttributesEntry.value:type_name -> nimbus.v1.MessageAttributeValue
-	20, // 20: nimbus.v1.Message.MessageAttributesEntry.value:type_name -> nimbus.v1.MessageAttributeValue
-	0,  // 21: nimbus.v1.QueueService.CreateQueue:input_type -> nimbus.v1.CreateQueueRequest
-	2,  // 22: nimbus.v1.QueueService.DeleteQueue:input_type -> nimbus.v1.DeleteQueueRequest
-	4,  // 23: nimbus.v1.QueueService.ListQueues:input_type -> nimbus.v1.ListQueuesRequest
-	6,  // 24: nimbus.v1.QueueService.GetQueueUrl:input_type -> nimbus.v1.GetQueueUrlRequest
-	8,  // 25: nimbus.v1.QueueService.GetQueueAttributes:input_type -> nimbus.v1.GetQueueAttributesRequest
-	10, // 26: nimbus.v1.QueueService.SetQueueAttributes:input_type -> nimbus.v1.SetQueueAttributesRequest
-	12, // 27: nimbus.v1.QueueService.PurgeQueue:input_type -> nimbus.v1.PurgeQueueRequest
-	14, // 28: nimbus.v1.QueueService.ListQueueTags:input_type -> nimbus.v1.ListQueueTagsRequest
-	16, // 29: nimbus.v1.QueueService.TagQueue:input_type -> nimbus.v1.TagQueueRequest
-	18, // 30: nimbus.v1.QueueService.UntagQueue:input_type -> nimbus.v1.UntagQueueRequest
-	21, // 31: nimbus.v1.QueueService.SendMessage:input_type -> nimbus.v1.SendMessageRequest
-	24, // 32: nimbus.v1.QueueService.SendMessageBatch:input_type -> nimbus.v1.SendMessageBatchRequest
-	28, // 33: nimbus.v1.QueueService.ReceiveMessage:input_type -> nimbus.v1.ReceiveMessageRequest
-	31, // 34: nimbus.v1.QueueService.DeleteMessage:input_type -> nimbus.v1.DeleteMessageRequest
-	34, // 35: nimbus.v1.QueueService.DeleteMessageBatch:input_type -> nimbus.v1.DeleteMessageBatchRequest
-	36, // 36: nimbus.v1.QueueService.ChangeMessageVisibility:input_type -> nimbus.v1.ChangeMessageVisibilityRequest
-	39, // 37: nimbus.v1.QueueService.ChangeMessageVisibilityBatch:input_type -> nimbus.v1.ChangeMessageVisibilityBatchRequest
-	1,  // 38: nimbus.v1.QueueService.CreateQueue:output_type -> nimbus.v1.CreateQueueResponse
-	3,  // 39: nimbus.v1.QueueService.DeleteQueue:output_type -> nimbus.v1.DeleteQueueResponse
-	5,  // 40: nimbus.v1.QueueService.ListQueues:output_type -> nimbus.v1.ListQueuesResponse
-	7,  // 41: nimbus.v1.QueueService.GetQueueUrl:output_type -> nimbus.v1.GetQueueUrlResponse
-	9,  // 42: nimbus.v1.QueueService.GetQueueAttributes:output_type -> nimbus.v1.GetQueueAttributesResponse
-	11, // 43: nimbus.v1.QueueService.SetQueueAttributes:output_type -> nimbus.v1.SetQueueAttributesResponse
-	13, // 44: nimbus.v1.QueueService.PurgeQueue:output_type -> nimbus.v1.PurgeQueueResponse
-	15, // 45: nimbus.v1.QueueService.ListQueueTags:output_type -> nimbus.v1.ListQueueTagsResponse
-	17, // 46: nimbus.v1.QueueService.TagQueue:output_type -> nimbus.v1.TagQueueResponse
-	19, // 47: nimbus.v1.QueueService.UntagQueue:output_type -> nimbus.v1.UntagQueueResponse
-	22, // 48: nimbus.v1.QueueService.SendMessage:output_type -> nimbus.v1.SendMessageResponse
-	27, // 49: nimbus.v1.QueueService.SendMessageBatch:output_type -> nimbus.v1.SendMessageBatchResponse
-	30, // 50: nimbus.v1.QueueService.ReceiveMessage:output_type -> nimbus.v1.ReceiveMessageResponse
-	32, // 51: nimbus.v1.QueueService.DeleteMessage:output_type -> nimbus.v1.DeleteMessageResponse
-	35, // 52: nimbus.v1.QueueService.DeleteMessageBatch:output_type -> nimbus.v1.DeleteMessageBatchResponse
-	37, // 53: nimbus.v1.QueueService.ChangeMessageVisibility:output_type -> nimbus.v1.ChangeMessageVisibilityResponse
-	40, // 54: nimbus.v1.QueueService.ChangeMessageVisibilityBatch:output_type -> nimbus.v1.ChangeMessageVisibilityBatchResponse
-	38, // [38:55] is the sub-list for method output_type
-	21, // [21:38] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	45, // 18: nimbus.v1.ListMessageMoveTasksResponse.results:type_name -> nimbus.v1.MessageMoveTask
+	20, // 19: nimbus.v1.SendMessageRequest.MessageAttributesEntry.value:type_name -> nimbus.v1.MessageAttributeValue
+	20, // 20: nimbus.v1.SendMessageBatchRequestEntry.MessageAttributesEntry.value:type_name -> nimbus.v1.MessageAttributeValue
+	20, // 21: nimbus.v1.Message.MessageAttributesEntry.value:type_name -> nimbus.v1.MessageAttributeValue
+	0,  // 22: nimbus.v1.QueueService.CreateQueue:input_type -> nimbus.v1.CreateQueueRequest
+	2,  // 23: nimbus.v1.QueueService.DeleteQueue:input_type -> nimbus.v1.DeleteQueueRequest
+	4,  // 24: nimbus.v1.QueueService.ListQueues:input_type -> nimbus.v1.ListQueuesRequest
+	6,  // 25: nimbus.v1.QueueService.GetQueueUrl:input_type -> nimbus.v1.GetQueueUrlRequest
+	8,  // 26: nimbus.v1.QueueService.GetQueueAttributes:input_type -> nimbus.v1.GetQueueAttributesRequest
+	10, // 27: nimbus.v1.QueueService.SetQueueAttributes:input_type -> nimbus.v1.SetQueueAttributesRequest
+	12, // 28: nimbus.v1.QueueService.PurgeQueue:input_type -> nimbus.v1.PurgeQueueRequest
+	14, // 29: nimbus.v1.QueueService.ListQueueTags:input_type -> nimbus.v1.ListQueueTagsRequest
+	16, // 30: nimbus.v1.QueueService.TagQueue:input_type -> nimbus.v1.TagQueueRequest
+	18, // 31: nimbus.v1.QueueService.UntagQueue:input_type -> nimbus.v1.UntagQueueRequest
+	21, // 32: nimbus.v1.QueueService.SendMessage:input_type -> nimbus.v1.SendMessageRequest
+	24, // 33: nimbus.v1.QueueService.SendMessageBatch:input_type -> nimbus.v1.SendMessageBatchRequest
+	28, // 34: nimbus.v1.QueueService.ReceiveMessage:input_type -> nimbus.v1.ReceiveMessageRequest
+	31, // 35: nimbus.v1.QueueService.DeleteMessage:input_type -> nimbus.v1.DeleteMessageRequest
+	34, // 36: nimbus.v1.QueueService.DeleteMessageBatch:input_type -> nimbus.v1.DeleteMessageBatchRequest
+	36, // 37: nimbus.v1.QueueService.ChangeMessageVisibility:input_type -> nimbus.v1.ChangeMessageVisibilityRequest
+	39, // 38: nimbus.v1.QueueService.ChangeMessageVisibilityBatch:input_type -> nimbus.v1.ChangeMessageVisibilityBatchRequest
+	41, // 39: nimbus.v1.QueueService.ListDeadLetterSourceQueues:input_type -> nimbus.v1.ListDeadLetterSourceQueuesRequest
+	43, // 40: nimbus.v1.QueueService.StartMessageMoveTask:input_type -> nimbus.v1.StartMessageMoveTaskRequest
+	46, // 41: nimbus.v1.QueueService.ListMessageMoveTasks:input_type -> nimbus.v1.ListMessageMoveTasksRequest
+	48, // 42: nimbus.v1.QueueService.CancelMessageMoveTask:input_type -> nimbus.v1.CancelMessageMoveTaskRequest
+	1,  // 43: nimbus.v1.QueueService.CreateQueue:output_type -> nimbus.v1.CreateQueueResponse
+	3,  // 44: nimbus.v1.QueueService.DeleteQueue:output_type -> nimbus.v1.DeleteQueueResponse
+	5,  // 45: nimbus.v1.QueueService.ListQueues:output_type -> nimbus.v1.ListQueuesResponse
+	7,  // 46: nimbus.v1.QueueService.GetQueueUrl:output_type -> nimbus.v1.GetQueueUrlResponse
+	9,  // 47: nimbus.v1.QueueService.GetQueueAttributes:output_type -> nimbus.v1.GetQueueAttributesResponse
+	11, // 48: nimbus.v1.QueueService.SetQueueAttributes:output_type -> nimbus.v1.SetQueueAttributesResponse
+	13, // 49: nimbus.v1.QueueService.PurgeQueue:output_type -> nimbus.v1.PurgeQueueResponse
+	15, // 50: nimbus.v1.QueueService.ListQueueTags:output_type -> nimbus.v1.ListQueueTagsResponse
+	17, // 51: nimbus.v1.QueueService.TagQueue:output_type -> nimbus.v1.TagQueueResponse
+	19, // 52: nimbus.v1.QueueService.UntagQueue:output_type -> nimbus.v1.UntagQueueResponse
+	22, // 53: nimbus.v1.QueueService.SendMessage:output_type -> nimbus.v1.SendMessageResponse
+	27, // 54: nimbus.v1.QueueService.SendMessageBatch:output_type -> nimbus.v1.SendMessageBatchResponse
+	30, // 55: nimbus.v1.QueueService.ReceiveMessage:output_type -> nimbus.v1.ReceiveMessageResponse
+	32, // 56: nimbus.v1.QueueService.DeleteMessage:output_type -> nimbus.v1.DeleteMessageResponse
+	35, // 57: nimbus.v1.QueueService.DeleteMessageBatch:output_type -> nimbus.v1.DeleteMessageBatchResponse
+	37, // 58: nimbus.v1.QueueService.ChangeMessageVisibility:output_type -> nimbus.v1.ChangeMessageVisibilityResponse
+	40, // 59: nimbus.v1.QueueService.ChangeMessageVisibilityBatch:output_type -> nimbus.v1.ChangeMessageVisibilityBatchResponse
+	42, // 60: nimbus.v1.QueueService.ListDeadLetterSourceQueues:output_type -> nimbus.v1.ListDeadLetterSourceQueuesResponse
+	44, // 61: nimbus.v1.QueueService.StartMessageMoveTask:output_type -> nimbus.v1.StartMessageMoveTaskResponse
+	47, // 62: nimbus.v1.QueueService.ListMessageMoveTasks:output_type -> nimbus.v1.ListMessageMoveTasksResponse
+	49, // 63: nimbus.v1.QueueService.CancelMessageMoveTask:output_type -> nimbus.v1.CancelMessageMoveTaskResponse
+	43, // [43:64] is the sub-list for method output_type
+	22, // [22:43] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_proto_nimbus_v1_queue_proto_init() }
@@ -2534,7 +3198,7 @@ func file_proto_nimbus_v1_queue_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_nimbus_v1_queue_proto_rawDesc), len(file_proto_nimbus_v1_queue_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   51,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

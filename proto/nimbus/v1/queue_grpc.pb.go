@@ -38,6 +38,10 @@ const (
 	QueueService_DeleteMessageBatch_FullMethodName           = "/nimbus.v1.QueueService/DeleteMessageBatch"
 	QueueService_ChangeMessageVisibility_FullMethodName      = "/nimbus.v1.QueueService/ChangeMessageVisibility"
 	QueueService_ChangeMessageVisibilityBatch_FullMethodName = "/nimbus.v1.QueueService/ChangeMessageVisibilityBatch"
+	QueueService_ListDeadLetterSourceQueues_FullMethodName   = "/nimbus.v1.QueueService/ListDeadLetterSourceQueues"
+	QueueService_StartMessageMoveTask_FullMethodName         = "/nimbus.v1.QueueService/StartMessageMoveTask"
+	QueueService_ListMessageMoveTasks_FullMethodName         = "/nimbus.v1.QueueService/ListMessageMoveTasks"
+	QueueService_CancelMessageMoveTask_FullMethodName        = "/nimbus.v1.QueueService/CancelMessageMoveTask"
 )
 
 // QueueServiceClient is the client API for QueueService service.
@@ -67,6 +71,11 @@ type QueueServiceClient interface {
 	DeleteMessageBatch(ctx context.Context, in *DeleteMessageBatchRequest, opts ...grpc.CallOption) (*DeleteMessageBatchResponse, error)
 	ChangeMessageVisibility(ctx context.Context, in *ChangeMessageVisibilityRequest, opts ...grpc.CallOption) (*ChangeMessageVisibilityResponse, error)
 	ChangeMessageVisibilityBatch(ctx context.Context, in *ChangeMessageVisibilityBatchRequest, opts ...grpc.CallOption) (*ChangeMessageVisibilityBatchResponse, error)
+	// Dead-letter tooling.
+	ListDeadLetterSourceQueues(ctx context.Context, in *ListDeadLetterSourceQueuesRequest, opts ...grpc.CallOption) (*ListDeadLetterSourceQueuesResponse, error)
+	StartMessageMoveTask(ctx context.Context, in *StartMessageMoveTaskRequest, opts ...grpc.CallOption) (*StartMessageMoveTaskResponse, error)
+	ListMessageMoveTasks(ctx context.Context, in *ListMessageMoveTasksRequest, opts ...grpc.CallOption) (*ListMessageMoveTasksResponse, error)
+	CancelMessageMoveTask(ctx context.Context, in *CancelMessageMoveTaskRequest, opts ...grpc.CallOption) (*CancelMessageMoveTaskResponse, error)
 }
 
 type queueServiceClient struct {
@@ -247,6 +256,46 @@ func (c *queueServiceClient) ChangeMessageVisibilityBatch(ctx context.Context, i
 	return out, nil
 }
 
+func (c *queueServiceClient) ListDeadLetterSourceQueues(ctx context.Context, in *ListDeadLetterSourceQueuesRequest, opts ...grpc.CallOption) (*ListDeadLetterSourceQueuesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDeadLetterSourceQueuesResponse)
+	err := c.cc.Invoke(ctx, QueueService_ListDeadLetterSourceQueues_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queueServiceClient) StartMessageMoveTask(ctx context.Context, in *StartMessageMoveTaskRequest, opts ...grpc.CallOption) (*StartMessageMoveTaskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StartMessageMoveTaskResponse)
+	err := c.cc.Invoke(ctx, QueueService_StartMessageMoveTask_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queueServiceClient) ListMessageMoveTasks(ctx context.Context, in *ListMessageMoveTasksRequest, opts ...grpc.CallOption) (*ListMessageMoveTasksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListMessageMoveTasksResponse)
+	err := c.cc.Invoke(ctx, QueueService_ListMessageMoveTasks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queueServiceClient) CancelMessageMoveTask(ctx context.Context, in *CancelMessageMoveTaskRequest, opts ...grpc.CallOption) (*CancelMessageMoveTaskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelMessageMoveTaskResponse)
+	err := c.cc.Invoke(ctx, QueueService_CancelMessageMoveTask_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QueueServiceServer is the server API for QueueService service.
 // All implementations must embed UnimplementedQueueServiceServer
 // for forward compatibility.
@@ -274,6 +323,11 @@ type QueueServiceServer interface {
 	DeleteMessageBatch(context.Context, *DeleteMessageBatchRequest) (*DeleteMessageBatchResponse, error)
 	ChangeMessageVisibility(context.Context, *ChangeMessageVisibilityRequest) (*ChangeMessageVisibilityResponse, error)
 	ChangeMessageVisibilityBatch(context.Context, *ChangeMessageVisibilityBatchRequest) (*ChangeMessageVisibilityBatchResponse, error)
+	// Dead-letter tooling.
+	ListDeadLetterSourceQueues(context.Context, *ListDeadLetterSourceQueuesRequest) (*ListDeadLetterSourceQueuesResponse, error)
+	StartMessageMoveTask(context.Context, *StartMessageMoveTaskRequest) (*StartMessageMoveTaskResponse, error)
+	ListMessageMoveTasks(context.Context, *ListMessageMoveTasksRequest) (*ListMessageMoveTasksResponse, error)
+	CancelMessageMoveTask(context.Context, *CancelMessageMoveTaskRequest) (*CancelMessageMoveTaskResponse, error)
 	mustEmbedUnimplementedQueueServiceServer()
 }
 
@@ -334,6 +388,18 @@ func (UnimplementedQueueServiceServer) ChangeMessageVisibility(context.Context, 
 }
 func (UnimplementedQueueServiceServer) ChangeMessageVisibilityBatch(context.Context, *ChangeMessageVisibilityBatchRequest) (*ChangeMessageVisibilityBatchResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ChangeMessageVisibilityBatch not implemented")
+}
+func (UnimplementedQueueServiceServer) ListDeadLetterSourceQueues(context.Context, *ListDeadLetterSourceQueuesRequest) (*ListDeadLetterSourceQueuesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDeadLetterSourceQueues not implemented")
+}
+func (UnimplementedQueueServiceServer) StartMessageMoveTask(context.Context, *StartMessageMoveTaskRequest) (*StartMessageMoveTaskResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StartMessageMoveTask not implemented")
+}
+func (UnimplementedQueueServiceServer) ListMessageMoveTasks(context.Context, *ListMessageMoveTasksRequest) (*ListMessageMoveTasksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListMessageMoveTasks not implemented")
+}
+func (UnimplementedQueueServiceServer) CancelMessageMoveTask(context.Context, *CancelMessageMoveTaskRequest) (*CancelMessageMoveTaskResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelMessageMoveTask not implemented")
 }
 func (UnimplementedQueueServiceServer) mustEmbedUnimplementedQueueServiceServer() {}
 func (UnimplementedQueueServiceServer) testEmbeddedByValue()                      {}
@@ -662,6 +728,78 @@ func _QueueService_ChangeMessageVisibilityBatch_Handler(srv interface{}, ctx con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueueService_ListDeadLetterSourceQueues_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDeadLetterSourceQueuesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueueServiceServer).ListDeadLetterSourceQueues(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueueService_ListDeadLetterSourceQueues_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueueServiceServer).ListDeadLetterSourceQueues(ctx, req.(*ListDeadLetterSourceQueuesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueueService_StartMessageMoveTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartMessageMoveTaskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueueServiceServer).StartMessageMoveTask(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueueService_StartMessageMoveTask_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueueServiceServer).StartMessageMoveTask(ctx, req.(*StartMessageMoveTaskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueueService_ListMessageMoveTasks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListMessageMoveTasksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueueServiceServer).ListMessageMoveTasks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueueService_ListMessageMoveTasks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueueServiceServer).ListMessageMoveTasks(ctx, req.(*ListMessageMoveTasksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueueService_CancelMessageMoveTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelMessageMoveTaskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueueServiceServer).CancelMessageMoveTask(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueueService_CancelMessageMoveTask_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueueServiceServer).CancelMessageMoveTask(ctx, req.(*CancelMessageMoveTaskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QueueService_ServiceDesc is the grpc.ServiceDesc for QueueService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -736,6 +874,22 @@ var QueueService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ChangeMessageVisibilityBatch",
 			Handler:    _QueueService_ChangeMessageVisibilityBatch_Handler,
+		},
+		{
+			MethodName: "ListDeadLetterSourceQueues",
+			Handler:    _QueueService_ListDeadLetterSourceQueues_Handler,
+		},
+		{
+			MethodName: "StartMessageMoveTask",
+			Handler:    _QueueService_StartMessageMoveTask_Handler,
+		},
+		{
+			MethodName: "ListMessageMoveTasks",
+			Handler:    _QueueService_ListMessageMoveTasks_Handler,
+		},
+		{
+			MethodName: "CancelMessageMoveTask",
+			Handler:    _QueueService_CancelMessageMoveTask_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
