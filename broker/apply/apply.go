@@ -98,6 +98,9 @@ func applyQueue(txn *storage.Txn, e *queue.Engine, now time.Time, cmd *clusterv1
 				Delay:               time.Duration(s.GetDelayMs()) * time.Millisecond,
 				Retention:           time.Duration(s.GetRetentionMs()) * time.Millisecond,
 				DeadLetterSourceArn: s.GetDeadLetterSourceArn(),
+				GroupID:             s.GetGroupId(),
+				DeduplicationID:     s.GetDeduplicationId(),
+				DedupPerGroup:       s.GetDedupPerGroup(),
 			}
 			if ms := s.GetSentUnixMs(); ms != 0 {
 				entries[i].SentAt = time.UnixMilli(ms)
@@ -110,6 +113,7 @@ func applyQueue(txn *storage.Txn, e *queue.Engine, now time.Time, cmd *clusterv1
 			Max:             int(r.GetMaxMessages()),
 			Visibility:      time.Duration(r.GetVisibilityMs()) * time.Millisecond,
 			MaxReceiveCount: int(r.GetMaxReceiveCount()),
+			AttemptID:       r.GetAttemptId(),
 		})
 	case clusterv1.CommandType_COMMAND_TYPE_QUEUE_DELETE:
 		in := cmd.GetQueueDelete().GetReceipts()
