@@ -26,4 +26,5 @@ const (
 	MinMaxReceiveCount       = 1
 	MaxMaxReceiveCount       = 1000
 	MaxRedriveSourceArns     = 10
+	MaxFifoIDLen             = 128 // MessageGroupId, MessageDeduplicationId, ReceiveRequestAttemptId
 )

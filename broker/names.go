@@ -57,3 +57,18 @@ func QueueNameFromArn(arn string) (string, error) {
 	}
 	return parts[5], nil
 }
+
+// ValidateFifoID checks a MessageGroupId, MessageDeduplicationId or
+// ReceiveRequestAttemptId: 1-128 characters, each a letter, digit or
+// ASCII punctuation mark.
+func ValidateFifoID(field, id string) error {
+	if id == "" || len(id) > MaxFifoIDLen {
+		return FieldError(CodeInvalidArgument, field, "must be 1-%d characters, got %d", MaxFifoIDLen, len(id))
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < '!' || c > '~' {
+			return FieldError(CodeInvalidArgument, field, "may contain only letters, digits and punctuation; byte %d is %q", i, c)
+		}
+	}
+	return nil
+}

@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sort"
 	"strconv"
@@ -22,12 +24,21 @@ type SendInput struct {
 	Body       string
 	Delay      *time.Duration
 	Attributes map[string]broker.AttributeValue
+	// GroupID and DeduplicationID are MessageGroupId and
+	// MessageDeduplicationId (FIFO queues).
+	GroupID, DeduplicationID string
+	// DeliverAt (native API, standard queues) schedules the message up to
+	// the queue's retention period ahead; it excludes Delay.
+	DeliverAt time.Time
 }
 
-// SendOutput is the outcome of one SendInput: Err, or the message id and
-// the MD5 digests.
+// SendOutput is the outcome of one SendInput: Err, or the message id, the
+// MD5 digests and (FIFO) the sequence number. A FIFO send whose
+// deduplication id was seen within 5 minutes stores nothing and returns
+// the first message's id and sequence number.
 type SendOutput struct {
 	ID, MessageID, MD5OfBody, MD5OfAttributes string
+	SequenceNumber                            string
 	Err                                       error
 }
 
@@ -46,6 +57,9 @@ type ReceiveInput struct {
 	Wait, Visibility      *time.Duration
 	AttributeNames        []string
 	MessageAttributeNames []string
+	// AttemptID is a FIFO ReceiveRequestAttemptId (ignored on a standard
+	// queue, as in SQS).
+	AttemptID string
 }
 
 // EntryResult is the outcome of one delete or visibility-change entry.
@@ -104,14 +118,16 @@ func (s *Service) Send(ctx context.Context, name string, in []SendInput, batch b
 	}
 	out := make([]SendOutput, len(in))
 	var entries []*clusterv1.SendEntry
+	var pos []int
 	total := 0
+	now := time.Now()
 	for i, e := range in {
 		out[i].ID = e.ID
 		prefix := "" // fields are named as in the request
 		if batch {
 			prefix = fmt.Sprintf("Entries[%d].", i)
 		}
-		entry, err := buildSendEntry(prefix, e, attrs)
+		entry, err := buildSendEntry(prefix, e, attrs, now)
 		if err != nil {
 			if !batch {
 				return nil, err
@@ -124,6 +140,7 @@ func (s *Service) Send(ctx context.Context, name string, in []SendInput, batch b
 		out[i].MD5OfBody = broker.MD5OfBody(e.Body)
 		out[i].MD5OfAttributes = broker.MD5OfAttributes(e.Attributes)
 		entries = append(entries, entry)
+		pos = append(pos, i)
 	}
 	if total > broker.MaxBatchRequestBytes {
 		return nil, broker.Errorf(broker.CodeMessageTooLarge, "batch request is %d bytes, more than %d", total, broker.MaxBatchRequestBytes)
@@ -131,20 +148,35 @@ func (s *Service) Send(ctx context.Context, name string, in []SendInput, batch b
 	if len(entries) == 0 {
 		return out, nil
 	}
-	_, err = s.prop.Propose(ctx, q.Group, &clusterv1.Command{
+	res, err := s.prop.Propose(ctx, q.Group, &clusterv1.Command{
 		Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_SEND,
 		Body: &clusterv1.Command_QueueSend{QueueSend: &clusterv1.QueueSend{Entries: entries}},
 	})
 	if err != nil {
 		return nil, err
 	}
+	results, ok := res.([]queue.SendResult)
+	if !ok || len(results) != len(pos) {
+		return nil, errNoResult
+	}
+	for n, i := range pos {
+		r := results[n]
+		out[i].MessageID = r.MessageID
+		if attrs.Fifo {
+			out[i].SequenceNumber = SequenceNumber(r.Seq)
+		}
+	}
 	s.metrics.sent(name, len(entries))
 	return out, nil
 }
 
+// SequenceNumber renders a FIFO message's sequence number as SQS does: a
+// decimal string, here of 20 digits.
+func SequenceNumber(seq uint64) string { return fmt.Sprintf("%020d", seq) }
+
 // buildSendEntry validates one message; prefix ("" or "Entries[i].") makes
 // the field names those of the request.
-func buildSendEntry(prefix string, e SendInput, a broker.QueueAttributes) (*clusterv1.SendEntry, error) {
+func buildSendEntry(prefix string, e SendInput, a broker.QueueAttributes, now time.Time) (*clusterv1.SendEntry, error) {
 	field := prefix + "MessageBody"
 	if e.Body == "" {
 		return nil, broker.FieldError(broker.CodeInvalidArgument, field, "message body must not be empty")
@@ -165,13 +197,69 @@ func buildSendEntry(prefix string, e SendInput, a broker.QueueAttributes) (*clus
 			return nil, broker.FieldError(broker.CodeInvalidArgument, prefix+"DelaySeconds", "must be from 0 to %d seconds", int(broker.MaxDelay/time.Second))
 		}
 	}
-	return &clusterv1.SendEntry{
+	if !e.DeliverAt.IsZero() {
+		switch {
+		case e.Delay != nil:
+			return nil, broker.FieldError(broker.CodeInvalidArgument, prefix+"DeliverAt", "a message takes a delay or a delivery time, not both")
+		case a.Fifo:
+			return nil, broker.FieldError(broker.CodeInvalidArgument, prefix+"DeliverAt", "a FIFO queue takes only its queue-level delay")
+		case e.DeliverAt.Sub(now) > a.Retention:
+			return nil, broker.FieldError(broker.CodeInvalidArgument, prefix+"DeliverAt", "%s is more than the queue's retention period (%v) ahead", e.DeliverAt.UTC().Format(time.RFC3339), a.Retention)
+		}
+		delay = max(e.DeliverAt.Sub(now), 0)
+	}
+	entry := &clusterv1.SendEntry{
 		MessageId:   newMessageID(),
 		Body:        e.Body,
 		Attributes:  attributesToProto(e.Attributes),
 		DelayMs:     delay.Milliseconds(),
 		RetentionMs: a.Retention.Milliseconds(),
-	}, nil
+	}
+	if err := fifoFields(prefix, e, a, entry); err != nil {
+		return nil, err
+	}
+	return entry, nil
+}
+
+// fifoFields checks and resolves the FIFO fields of a send into entry:
+// a FIFO queue needs a group, a deduplication id (or
+// ContentBasedDeduplication: the SHA-256 of the body) and no per-message
+// delay; a standard queue takes no deduplication id, and ignores a group
+// id (SQS fair queues' tenant, which Nimbus does not use).
+func fifoFields(prefix string, e SendInput, a broker.QueueAttributes, entry *clusterv1.SendEntry) error {
+	if !a.Fifo {
+		if e.DeduplicationID != "" {
+			return broker.FieldError(broker.CodeInvalidArgument, prefix+"MessageDeduplicationId", "only a FIFO queue takes a deduplication id")
+		}
+		if e.GroupID != "" {
+			return broker.ValidateFifoID(prefix+"MessageGroupId", e.GroupID)
+		}
+		return nil
+	}
+	if e.GroupID == "" {
+		return broker.FieldError(broker.CodeInvalidArgument, prefix+"MessageGroupId", "a FIFO queue requires a message group id")
+	}
+	if err := broker.ValidateFifoID(prefix+"MessageGroupId", e.GroupID); err != nil {
+		return err
+	}
+	if e.Delay != nil {
+		return broker.FieldError(broker.CodeInvalidArgument, prefix+"DelaySeconds", "a FIFO queue takes only its queue-level delay, not a per-message one")
+	}
+	dedup := e.DeduplicationID
+	switch {
+	case dedup != "":
+		if err := broker.ValidateFifoID(prefix+"MessageDeduplicationId", dedup); err != nil {
+			return err
+		}
+	case a.ContentBasedDedup:
+		sum := sha256.Sum256([]byte(e.Body))
+		dedup = hex.EncodeToString(sum[:])
+	default:
+		return broker.FieldError(broker.CodeInvalidArgument, prefix+"MessageDeduplicationId",
+			"the queue has no ContentBasedDeduplication: a message deduplication id is required")
+	}
+	entry.GroupId, entry.DeduplicationId, entry.DedupPerGroup = e.GroupID, dedup, a.DedupPerGroup
+	return nil
 }
 
 func attributesToProto(m map[string]broker.AttributeValue) []*clusterv1.MessageAttribute {
@@ -216,6 +304,13 @@ func (s *Service) Receive(ctx context.Context, name string, in ReceiveInput) ([]
 	if a.Redrive != nil {
 		maxReceives = a.Redrive.MaxReceiveCount
 	}
+	attempt := ""
+	if a.Fifo && in.AttemptID != "" {
+		if err := broker.ValidateFifoID("ReceiveRequestAttemptId", in.AttemptID); err != nil {
+			return nil, err
+		}
+		attempt = in.AttemptID
+	}
 	deadline := time.Now().Add(wait)
 	for {
 		wake := s.wakeCh(q.Group)
@@ -227,7 +322,7 @@ func (s *Service) Receive(ctx context.Context, name string, in ReceiveInput) ([]
 			res, err := s.prop.Propose(ctx, q.Group, &clusterv1.Command{
 				Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_RECEIVE,
 				Body: &clusterv1.Command_QueueReceive{QueueReceive: &clusterv1.QueueReceive{
-					MaxMessages: int32(in.Max), VisibilityMs: vis.Milliseconds(), MaxReceiveCount: int32(maxReceives)}},
+					MaxMessages: int32(in.Max), VisibilityMs: vis.Milliseconds(), MaxReceiveCount: int32(maxReceives), AttemptId: attempt}},
 			})
 			if err != nil {
 				return nil, err
@@ -295,6 +390,11 @@ func (s *Service) toMessages(q *catalog.Queue, ds []queue.Delivery, in ReceiveIn
 		}
 		if d.DeadLetterSourceArn != "" {
 			sys["DeadLetterQueueSourceArn"] = d.DeadLetterSourceArn
+		}
+		if d.GroupID != "" {
+			sys["MessageGroupId"] = d.GroupID
+			sys["MessageDeduplicationId"] = d.DeduplicationID
+			sys["SequenceNumber"] = SequenceNumber(d.Seq)
 		}
 		out[i] = Message{
 			MessageID:         d.MessageID,

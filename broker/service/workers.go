@@ -128,6 +128,12 @@ func (s *Service) moveDeadLetters(ctx context.Context, q *catalog.Queue) error {
 			}
 			entries[i] = &clusterv1.SendEntry{MessageId: d.MessageID, Body: d.Body, Attributes: attrs,
 				RetentionMs: dlqAttrs.Retention.Milliseconds(), SentUnixMs: d.SentAt.UnixMilli(), DeadLetterSourceArn: q.Arn()}
+			if d.GroupID != "" {
+				// A FIFO message keeps its group. Its message id, unique,
+				// is the DLQ's deduplication id: a move retried after a
+				// crash is stored once, and no two moved messages collide.
+				entries[i].GroupId, entries[i].DeduplicationId = d.GroupID, d.MessageID
+			}
 			seqs[i] = d.Seq
 		}
 		if err := s.groups.Forward(ctx, dlq.Group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_SEND,
