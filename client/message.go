@@ -13,6 +13,10 @@ const (
 	AttrApproximateReceiveCount          = "ApproximateReceiveCount"
 	AttrApproximateFirstReceiveTimestamp = "ApproximateFirstReceiveTimestamp"
 	AttrSentTimestamp                    = "SentTimestamp"
+	AttrMessageGroupID                   = "MessageGroupId"         // FIFO queues
+	AttrMessageDeduplicationID           = "MessageDeduplicationId" // FIFO queues
+	AttrSequenceNumber                   = "SequenceNumber"         // FIFO queues
+	AttrDeadLetterQueueSourceArn         = "DeadLetterQueueSourceArn"
 )
 
 // AttributeValue is a typed message attribute. DataType is "String",
@@ -77,6 +81,14 @@ func (m Message) SentTime() time.Time {
 	return time.UnixMilli(ms)
 }
 
+// GroupID returns the MessageGroupId system attribute (FIFO queues), or ""
+// when it was not asked for.
+func (m Message) GroupID() string { return m.Attributes[AttrMessageGroupID] }
+
+// SequenceNumber returns the SequenceNumber system attribute (FIFO
+// queues), or "" when it was not asked for.
+func (m Message) SequenceNumber() string { return m.Attributes[AttrSequenceNumber] }
+
 // SendResult is the outcome of sending one message.
 type SendResult struct {
 	// ID is the batch entry id (SendBatch only).
@@ -84,6 +96,11 @@ type SendResult struct {
 	MessageID              string
 	MD5OfBody              string
 	MD5OfMessageAttributes string
+	// SequenceNumber is the message's place in its FIFO queue (FIFO
+	// queues only; compare as numbers, not strings of any length). A
+	// send deduplicated against an earlier one returns that message's
+	// MessageID and SequenceNumber.
+	SequenceNumber string
 }
 
 // SendOption is a per-call option of Send.
@@ -93,6 +110,27 @@ type SendOption func(*SendEntry)
 // seconds, a fraction rounds up), overriding the queue's DelaySeconds.
 func WithDelay(d time.Duration) SendOption {
 	return func(e *SendEntry) { e.Delay = &d }
+}
+
+// WithGroup sets the MessageGroupId, required on a FIFO queue: messages of
+// one group are delivered in order, one batch at a time.
+func WithGroup(group string) SendOption {
+	return func(e *SendEntry) { e.GroupID = group }
+}
+
+// WithDeduplicationID sets the MessageDeduplicationId of a FIFO send: a
+// second send with the same id within 5 minutes stores nothing and
+// returns the first message's id. Required unless the queue has
+// ContentBasedDeduplication.
+func WithDeduplicationID(id string) SendOption {
+	return func(e *SendEntry) { e.DeduplicationID = id }
+}
+
+// WithDeliverAt schedules a standard queue's message for t, up to the
+// queue's retention period ahead (Nimbus only; SQS stops at 15 minutes).
+// It excludes WithDelay.
+func WithDeliverAt(t time.Time) SendOption {
+	return func(e *SendEntry) { e.DeliverAt = t }
 }
 
 // WithAttribute adds a message attribute (at most 10 per message).
@@ -115,6 +153,10 @@ type SendEntry struct {
 	// Delay overrides the queue's DelaySeconds when non-nil.
 	Delay      *time.Duration
 	Attributes map[string]AttributeValue
+	// GroupID and DeduplicationID: see WithGroup and WithDeduplicationID.
+	GroupID, DeduplicationID string
+	// DeliverAt: see WithDeliverAt. The zero time means unset.
+	DeliverAt time.Time
 }
 
 // DeleteEntry is one receipt of DeleteBatch. An empty ID means the entry's
@@ -177,6 +219,12 @@ type ReceiveOptions struct {
 	// MessageAttributeNames are the message attributes to return: "All",
 	// ".*", names, or name prefixes ending in ".*"; empty returns none.
 	MessageAttributeNames []string
+	// AttemptID is a FIFO queue's ReceiveRequestAttemptId: a receive
+	// retried with the same id within 5 minutes, while its messages are
+	// still in flight, returns the same messages and receipt handles.
+	// Empty on a FIFO queue: the client makes one per Receive call, so
+	// its own retries (after a leader change) are idempotent.
+	AttemptID string
 }
 
 func toProtoAttrs(m map[string]AttributeValue) map[string]*nimbusv1.MessageAttributeValue {

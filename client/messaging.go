@@ -2,7 +2,10 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"math"
+	"strings"
 	"time"
 
 	nimbusv1 "github.com/nimbusmq/nimbus/proto/nimbus/v1"
@@ -18,10 +21,13 @@ func (c *Client) Send(ctx context.Context, queue, body string, opts ...SendOptio
 		o(&e)
 	}
 	resp, err := c.svc.SendMessage(ctx, &nimbusv1.SendMessageRequest{
-		QueueName:         QueueName(queue),
-		MessageBody:       e.Body,
-		DelaySeconds:      optSeconds(e.Delay),
-		MessageAttributes: toProtoAttrs(e.Attributes),
+		QueueName:              QueueName(queue),
+		MessageBody:            e.Body,
+		DelaySeconds:           optSeconds(e.Delay),
+		MessageAttributes:      toProtoAttrs(e.Attributes),
+		MessageGroupId:         e.GroupID,
+		MessageDeduplicationId: e.DeduplicationID,
+		DeliverAtUnixMs:        unixMs(e.DeliverAt),
 	})
 	if err != nil {
 		return SendResult{}, fromRPC(ctx, err)
@@ -30,6 +36,7 @@ func (c *Client) Send(ctx context.Context, queue, body string, opts ...SendOptio
 		MessageID:              resp.GetMessageId(),
 		MD5OfBody:              resp.GetMd5OfMessageBody(),
 		MD5OfMessageAttributes: resp.GetMd5OfMessageAttributes(),
+		SequenceNumber:         resp.GetSequenceNumber(),
 	}, nil
 }
 
@@ -43,10 +50,13 @@ func (c *Client) SendBatch(ctx context.Context, queue string, entries []SendEntr
 	}
 	for i, e := range entries {
 		req.Entries[i] = &nimbusv1.SendMessageBatchRequestEntry{
-			Id:                entryID(e.ID, i),
-			MessageBody:       e.Body,
-			DelaySeconds:      optSeconds(e.Delay),
-			MessageAttributes: toProtoAttrs(e.Attributes),
+			Id:                     entryID(e.ID, i),
+			MessageBody:            e.Body,
+			DelaySeconds:           optSeconds(e.Delay),
+			MessageAttributes:      toProtoAttrs(e.Attributes),
+			MessageGroupId:         e.GroupID,
+			MessageDeduplicationId: e.DeduplicationID,
+			DeliverAtUnixMs:        unixMs(e.DeliverAt),
 		}
 	}
 	resp, err := c.svc.SendMessageBatch(ctx, req)
@@ -62,6 +72,7 @@ func (c *Client) SendBatch(ctx context.Context, queue string, entries []SendEntr
 				MessageID:              s.GetMessageId(),
 				MD5OfBody:              s.GetMd5OfMessageBody(),
 				MD5OfMessageAttributes: s.GetMd5OfMessageAttributes(),
+				SequenceNumber:         s.GetSequenceNumber(),
 			}
 		}
 	}
@@ -75,12 +86,13 @@ func (c *Client) SendBatch(ctx context.Context, queue string, entries []SendEntr
 // context.Canceled.
 func (c *Client) Receive(ctx context.Context, queue string, opts ReceiveOptions) ([]Message, error) {
 	resp, err := c.svc.ReceiveMessage(ctx, &nimbusv1.ReceiveMessageRequest{
-		QueueName:             QueueName(queue),
-		MaxNumberOfMessages:   int32(min(max(opts.Max, math.MinInt32), math.MaxInt32)),
-		WaitTimeSeconds:       optSeconds(opts.Wait),
-		VisibilityTimeout:     optSeconds(opts.Visibility),
-		AttributeNames:        opts.AttributeNames,
-		MessageAttributeNames: opts.MessageAttributeNames,
+		QueueName:               QueueName(queue),
+		MaxNumberOfMessages:     int32(min(max(opts.Max, math.MinInt32), math.MaxInt32)),
+		WaitTimeSeconds:         optSeconds(opts.Wait),
+		VisibilityTimeout:       optSeconds(opts.Visibility),
+		AttributeNames:          opts.AttributeNames,
+		MessageAttributeNames:   opts.MessageAttributeNames,
+		ReceiveRequestAttemptId: attemptID(queue, opts.AttemptID),
 	})
 	if err != nil {
 		return nil, fromRPC(ctx, err)
@@ -148,4 +160,23 @@ func (c *Client) ChangeVisibilityBatch(ctx context.Context, queue string, entrie
 		return BatchResult{}, fromRPC(ctx, err)
 	}
 	return BatchResult{Successful: resp.GetSuccessful(), Failed: fromProtoFailures(resp.GetFailed())}, nil
+}
+
+// unixMs returns t in ms since the epoch, 0 for the zero time.
+func unixMs(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// attemptID returns id, or for a FIFO queue a fresh random id: one per
+// Receive call, so the retries of that call return the same messages.
+func attemptID(queue, id string) string {
+	if id != "" || !strings.HasSuffix(QueueName(queue), ".fifo") {
+		return id
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -312,13 +312,17 @@ func (s *Service) Receive(ctx context.Context, name string, in ReceiveInput) ([]
 		attempt = in.AttemptID
 	}
 	deadline := time.Now().Add(wait)
+	// A retried attempt id may answer with messages in flight, which the
+	// visibility hint does not see: its first round always proposes.
+	retry := attempt != ""
 	for {
 		wake := s.wakeCh(q.Group)
 		visibleNow, next, hasNext, err := s.nextVisible(q.Group)
 		if err != nil {
 			return nil, err
 		}
-		if visibleNow {
+		if visibleNow || retry {
+			retry = false
 			res, err := s.prop.Propose(ctx, q.Group, &clusterv1.Command{
 				Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_RECEIVE,
 				Body: &clusterv1.Command_QueueReceive{QueueReceive: &clusterv1.QueueReceive{

@@ -20,12 +20,15 @@ const maxBodyBytes = 1<<20 + 1
 func newSendCmd(a *app) *cobra.Command {
 	var attrList []string
 	var delay time.Duration
+	var group, dedupID, deliverAt string
 	cmd := &cobra.Command{
 		Use:   "send QUEUE BODY",
 		Short: "Send a message (BODY - reads it from stdin)",
 		Example: "  nimbus send orders '{\"id\":42}' --attr tenant=acme --attr priority:Number=5\n" +
 			"  nimbus send orders - --delay 30 < order.json\n" +
-			"  nimbus send orders hello --attr blob:Binary=aGVsbG8=",
+			"  nimbus send orders hello --attr blob:Binary=aGVsbG8=\n" +
+			"  nimbus send orders.fifo '{\"id\":42}' --group customer-7 --dedup-id order-42\n" +
+			"  nimbus send reminders 'renew' --deliver-at 2027-01-15T09:00:00Z",
 		Args: exactArgs("QUEUE", "BODY"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			attrs, err := parseMessageAttrs(attrList)
@@ -44,6 +47,19 @@ func newSendCmd(a *app) *cobra.Command {
 			if cmd.Flags().Changed("delay") {
 				opts = append(opts, client.WithDelay(delay))
 			}
+			if group != "" {
+				opts = append(opts, client.WithGroup(group))
+			}
+			if dedupID != "" {
+				opts = append(opts, client.WithDeduplicationID(dedupID))
+			}
+			if deliverAt != "" {
+				t, err := time.Parse(time.RFC3339, deliverAt)
+				if err != nil {
+					return fmt.Errorf("--deliver-at %q: want an RFC 3339 time such as 2027-01-15T09:00:00Z", deliverAt)
+				}
+				opts = append(opts, client.WithDeliverAt(t))
+			}
 			for name, v := range attrs {
 				opts = append(opts, client.WithAttribute(name, v))
 			}
@@ -58,6 +74,9 @@ func newSendCmd(a *app) *cobra.Command {
 	}
 	cmd.Flags().StringArrayVar(&attrList, "attr", nil, "message attribute NAME=VALUE, NAME:Number=VALUE or NAME:Binary=BASE64 (repeatable)")
 	cmd.Flags().Var(newSecondsValue(&delay, 0), "delay", "delay before the first delivery, seconds or a duration (default: the queue's DelaySeconds)")
+	cmd.Flags().StringVar(&group, "group", "", "message group id (required on a FIFO queue)")
+	cmd.Flags().StringVar(&dedupID, "dedup-id", "", "deduplication id (FIFO queues; required unless the queue has ContentBasedDeduplication)")
+	cmd.Flags().StringVar(&deliverAt, "deliver-at", "", "deliver at this RFC 3339 time, up to the queue's retention period ahead (standard queues)")
 	return cmd
 }
 
@@ -66,11 +85,15 @@ type jsonSendResult struct {
 	MessageID              string `json:"message_id"`
 	MD5OfBody              string `json:"md5_of_body"`
 	MD5OfMessageAttributes string `json:"md5_of_message_attributes,omitempty"`
+	SequenceNumber         string `json:"sequence_number,omitempty"`
 }
 
 func writeSendResult(w io.Writer, f outputFormat, r client.SendResult) error {
 	if f == outputJSON {
-		return writeJSON(w, jsonSendResult{r.MessageID, r.MD5OfBody, r.MD5OfMessageAttributes})
+		return writeJSON(w, jsonSendResult{r.MessageID, r.MD5OfBody, r.MD5OfMessageAttributes, r.SequenceNumber})
+	}
+	if r.SequenceNumber != "" {
+		return writeTable(w, []string{"MESSAGE ID", "MD5 OF BODY", "SEQUENCE NUMBER"}, [][]string{{r.MessageID, r.MD5OfBody, r.SequenceNumber}})
 	}
 	return writeTable(w, []string{"MESSAGE ID", "MD5 OF BODY"}, [][]string{{r.MessageID, r.MD5OfBody}})
 }

@@ -114,20 +114,31 @@ func seconds(p *int32) *time.Duration {
 	return &d
 }
 
+// unixMs converts an optional ms timestamp (0: unset) to a time.
+func unixMs(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
 func (s *QueueServer) SendMessage(ctx context.Context, r *nimbusv1.SendMessageRequest) (*nimbusv1.SendMessageResponse, error) {
 	out, err := s.svc.Send(ctx, name(r.GetQueueName()), []service.SendInput{{
 		Body: r.GetMessageBody(), Delay: seconds(r.DelaySeconds), Attributes: attrsFromProto(r.GetMessageAttributes()),
+		GroupID: r.GetMessageGroupId(), DeduplicationID: r.GetMessageDeduplicationId(), DeliverAt: unixMs(r.GetDeliverAtUnixMs()),
 	}}, false)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &nimbusv1.SendMessageResponse{MessageId: out[0].MessageID, Md5OfMessageBody: out[0].MD5OfBody, Md5OfMessageAttributes: out[0].MD5OfAttributes}, nil
+	return &nimbusv1.SendMessageResponse{MessageId: out[0].MessageID, Md5OfMessageBody: out[0].MD5OfBody,
+		Md5OfMessageAttributes: out[0].MD5OfAttributes, SequenceNumber: out[0].SequenceNumber}, nil
 }
 
 func (s *QueueServer) SendMessageBatch(ctx context.Context, r *nimbusv1.SendMessageBatchRequest) (*nimbusv1.SendMessageBatchResponse, error) {
 	in := make([]service.SendInput, len(r.GetEntries()))
 	for i, e := range r.GetEntries() {
-		in[i] = service.SendInput{ID: e.GetId(), Body: e.GetMessageBody(), Delay: seconds(e.DelaySeconds), Attributes: attrsFromProto(e.GetMessageAttributes())}
+		in[i] = service.SendInput{ID: e.GetId(), Body: e.GetMessageBody(), Delay: seconds(e.DelaySeconds), Attributes: attrsFromProto(e.GetMessageAttributes()),
+			GroupID: e.GetMessageGroupId(), DeduplicationID: e.GetMessageDeduplicationId(), DeliverAt: unixMs(e.GetDeliverAtUnixMs())}
 	}
 	outs, err := s.svc.Send(ctx, name(r.GetQueueName()), in, true)
 	if err != nil {
@@ -139,7 +150,8 @@ func (s *QueueServer) SendMessageBatch(ctx context.Context, r *nimbusv1.SendMess
 			resp.Failed = append(resp.Failed, failure(o.ID, o.Err))
 			continue
 		}
-		resp.Successful = append(resp.Successful, &nimbusv1.SendMessageBatchResultEntry{Id: o.ID, MessageId: o.MessageID, Md5OfMessageBody: o.MD5OfBody, Md5OfMessageAttributes: o.MD5OfAttributes})
+		resp.Successful = append(resp.Successful, &nimbusv1.SendMessageBatchResultEntry{Id: o.ID, MessageId: o.MessageID,
+			Md5OfMessageBody: o.MD5OfBody, Md5OfMessageAttributes: o.MD5OfAttributes, SequenceNumber: o.SequenceNumber})
 	}
 	return resp, nil
 }
@@ -165,6 +177,7 @@ func (s *QueueServer) ReceiveMessage(ctx context.Context, r *nimbusv1.ReceiveMes
 	msgs, err := s.svc.Receive(ctx, name(r.GetQueueName()), service.ReceiveInput{
 		Max: int(r.GetMaxNumberOfMessages()), Wait: seconds(r.WaitTimeSeconds), Visibility: seconds(r.VisibilityTimeout),
 		AttributeNames: r.GetAttributeNames(), MessageAttributeNames: r.GetMessageAttributeNames(),
+		AttemptID: r.GetReceiveRequestAttemptId(),
 	})
 	if err != nil {
 		return nil, toStatus(err)
