@@ -49,6 +49,14 @@ type QueueConfig struct {
 	DrainTimeout time.Duration
 	// ReceiveWait is the long-poll time of each receive, 1-20 s.
 	ReceiveWait time.Duration
+	// Fifo uses a FIFO queue (a new one is named "bench-<random>.fifo"):
+	// each message goes to one of Groups message groups at random, with a
+	// unique deduplication id.
+	Fifo   bool
+	Groups int
+	// HighThroughput creates the FIFO queue with DeduplicationScope
+	// messageGroup and FifoThroughputLimit perMessageGroupId.
+	HighThroughput bool
 }
 
 // DefaultQueueConfig returns a configuration of one producer and one
@@ -66,6 +74,7 @@ func DefaultQueueConfig() QueueConfig {
 		Duration:     10 * time.Second,
 		DrainTimeout: 10 * time.Second,
 		ReceiveWait:  time.Second,
+		Groups:       100,
 	}
 }
 
@@ -95,6 +104,8 @@ func (c QueueConfig) Validate() error {
 		{c.Rate >= 0, fmt.Sprintf("rate must not be negative, got %g", c.Rate)},
 		{c.DrainTimeout >= 0, "drain timeout must not be negative"},
 		{c.ReceiveWait >= time.Second && c.ReceiveWait <= 20*time.Second, fmt.Sprintf("receive wait must be from 1s to 20s, got %v", c.ReceiveWait)},
+		{!c.Fifo || c.Groups >= 1, fmt.Sprintf("a FIFO run needs at least 1 group, got %d", c.Groups)},
+		{c.Fifo || !c.HighThroughput, "high throughput is a FIFO mode"},
 	}
 	for _, ch := range checks {
 		if !ch.ok {

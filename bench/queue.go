@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,7 +55,7 @@ func RunQueue(ctx context.Context, cfg QueueConfig, progress io.Writer) (rep Que
 		}
 		clients = append(clients, c)
 	}
-	name, created, err := ensureQueue(ctx, clients[0], cfg.Queue)
+	name, created, err := ensureQueue(ctx, clients[0], cfg.Queue, cfg.queueAttributes())
 	if err != nil {
 		return QueueReport{}, err
 	}
@@ -77,12 +78,26 @@ func RunQueue(ctx context.Context, cfg QueueConfig, progress io.Writer) (rep Que
 	return r.run(ctx, clients, progress, seed)
 }
 
+// queueAttributes returns the attributes of a queue the run creates.
+func (c QueueConfig) queueAttributes() map[string]string {
+	switch {
+	case c.HighThroughput:
+		return map[string]string{"FifoQueue": "true", "DeduplicationScope": "messageGroup", "FifoThroughputLimit": "perMessageGroupId"}
+	case c.Fifo:
+		return map[string]string{"FifoQueue": "true"}
+	}
+	return nil
+}
+
 // ensureQueue returns the queue to use and whether it was created here.
-func ensureQueue(ctx context.Context, c *client.Client, name string) (string, bool, error) {
+func ensureQueue(ctx context.Context, c *client.Client, name string, attrs map[string]string) (string, bool, error) {
 	if name == "" {
 		var b [4]byte
 		_, _ = crand.Read(b[:])
 		name = "bench-" + hex.EncodeToString(b[:])
+		if attrs["FifoQueue"] == "true" {
+			name += ".fifo"
+		}
 	}
 	_, err := c.GetQueueURL(ctx, name)
 	switch {
@@ -91,7 +106,7 @@ func ensureQueue(ctx context.Context, c *client.Client, name string) (string, bo
 	case !errors.Is(err, client.ErrQueueNotFound):
 		return "", false, fmt.Errorf("look up queue %s: %w", name, err)
 	}
-	if _, err := c.CreateQueue(ctx, name, nil, nil); err != nil {
+	if _, err := c.CreateQueue(ctx, name, attrs, nil); err != nil {
 		return "", false, fmt.Errorf("create queue %s: %w", name, err)
 	}
 	return name, true, nil
@@ -237,6 +252,10 @@ func (r *queueRun) produce(pctx, ctx context.Context, c *client.Client, rng *ran
 		now := time.Now()
 		for i := range n {
 			entries[i] = client.SendEntry{Body: r.body.make(now, rng)}
+			if r.cfg.Fifo {
+				entries[i].GroupID = "g" + strconv.Itoa(rng.IntN(r.cfg.Groups))
+				entries[i].DeduplicationID = strconv.FormatUint(rng.Uint64(), 36)
+			}
 		}
 		start := time.Now()
 		ok, err := r.send(ctx, c, entries[:n])
@@ -261,7 +280,11 @@ func (r *queueRun) produce(pctx, ctx context.Context, c *client.Client, rng *ran
 // error, or the first entry failure when some entries failed.
 func (r *queueRun) send(ctx context.Context, c *client.Client, entries []client.SendEntry) (int, error) {
 	if len(entries) == 1 && r.cfg.Batch == 1 {
-		if _, err := c.Send(ctx, r.queue, entries[0].Body); err != nil {
+		var opts []client.SendOption
+		if e := entries[0]; e.GroupID != "" {
+			opts = append(opts, client.WithGroup(e.GroupID), client.WithDeduplicationID(e.DeduplicationID))
+		}
+		if _, err := c.Send(ctx, r.queue, entries[0].Body, opts...); err != nil {
 			return 0, err
 		}
 		return 1, nil

@@ -41,6 +41,7 @@ func newBenchQueueCmd(a *app) *cobra.Command {
 			if cmd.Flags().Changed("count") && !cmd.Flags().Changed("duration") {
 				cfg.Duration = 0 // a count alone bounds the run
 			}
+			cfg.Fifo = cfg.Fifo || cfg.HighThroughput
 			cfg.Client = a.clientConfig()
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
@@ -75,6 +76,9 @@ func newBenchQueueCmd(a *app) *cobra.Command {
 	f.StringVar(&cfg.Queue, "queue", "", "queue to use (default: a new bench-<random> queue)")
 	f.IntVar(&cfg.Connections, "connections", cfg.Connections, "gRPC connections shared by the workers")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "how long consumers keep draining after sending stops")
+	f.BoolVar(&cfg.Fifo, "fifo", false, "use a FIFO queue, messages spread over --groups message groups")
+	f.IntVar(&cfg.Groups, "groups", cfg.Groups, "message groups of a --fifo run")
+	f.BoolVar(&cfg.HighThroughput, "high-throughput", false, "FIFO high-throughput mode (DeduplicationScope messageGroup, FifoThroughputLimit perMessageGroupId)")
 	f.BoolVar(&asJSON, "json", false, "print the report as one JSON object")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress line")
 	return cmd
