@@ -328,7 +328,13 @@ func TestCorruptRecordsRejected(t *testing.T) {
 func FuzzDecodeRecords(f *testing.F) {
 	m := &message{state: msgDead, visibleAt: 5, expireAt: 9, id: "x", body: "b", attrs: []Attribute{{Name: "n", DataType: "Binary", BinaryValue: []byte{1}}}}
 	st := newState()
-	for _, p := range [][]byte{m.encodeMeta(), m.encodeContent(), st.encode()} {
+	fm := *m
+	fm.gnum, fm.groupID, fm.dedupID = 3, "g", "d"
+	fst := st
+	fst.fifo, fst.nextGnum, fst.dedupFloor = true, 4, 7
+	g := &fifoGroup{name: "g", count: 2, head: 3, readyAt: 4, flag: flagReceived, inflight: 2}
+	for _, p := range [][]byte{m.encodeMeta(), m.encodeContent(), st.encode(), fm.encodeMeta(), fm.encodeContent(), fst.encode(),
+		g.encode(), (&dedupRecord{seq: 1, id: "m", expireAt: 5}).encode(), (&attemptRecord{expireAt: 5, receipts: []Receipt{{1, 2}}}).encode()} {
 		payload, _ := codec.Decode(p)
 		f.Add(payload)
 	}
@@ -349,6 +355,21 @@ func FuzzDecodeRecords(f *testing.F) {
 		if s, err := decodeState(frame); err == nil {
 			if s2, err := decodeState(s.encode()); err != nil || s2 != s {
 				t.Fatalf("state re-encode: %+v, %v", s2, err)
+			}
+		}
+		if g, err := decodeGroup(frame); err == nil {
+			if g2, err := decodeGroup(g.encode()); err != nil || *g2 != *g {
+				t.Fatalf("group re-encode: %+v, %v", g2, err)
+			}
+		}
+		if d, err := decodeDedup(frame); err == nil {
+			if d2, err := decodeDedup(d.encode()); err != nil || *d2 != *d {
+				t.Fatalf("dedup re-encode: %+v, %v", d2, err)
+			}
+		}
+		if a, err := decodeAttempt(frame); err == nil {
+			if a2, err := decodeAttempt(a.encode()); err != nil || a2.expireAt != a.expireAt || !slices.Equal(a2.receipts, a.receipts) {
+				t.Fatalf("attempt re-encode: %+v, %v", a2, err)
 			}
 		}
 	})
