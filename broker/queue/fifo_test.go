@@ -3,8 +3,8 @@ package queue
 import (
 	"encoding/binary"
 	"fmt"
-	"os"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"testing"
 	"time"
