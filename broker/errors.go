@@ -27,6 +27,14 @@ const (
 	CodeQueueDeleted       Code = 14 // AWS.SimpleQueueService.QueueDeletedRecently
 	CodeInvalidAttribute   Code = 15 // InvalidAttributeName / InvalidAttributeValue
 	CodeInvalidMessage     Code = 16 // InvalidMessageContents
+
+	// CodeResourceNotFound: a named resource other than a queue does not
+	// exist (a message move task). AWS: ResourceNotFoundException.
+	CodeResourceNotFound Code = 17
+	// CodeUnsupportedOperation: the resource's state does not allow the
+	// operation (a message move task already runs on the queue; the task
+	// is no longer running). AWS: AWS.SimpleQueueService.UnsupportedOperation.
+	CodeUnsupportedOperation Code = 18
 )
 
 // Sentinel errors. Test with errors.Is; every *Error with the same code
@@ -47,6 +55,9 @@ var (
 	ErrUnavailable        = &Error{Code: CodeUnavailable, Msg: "service unavailable"}
 	ErrInvalidAttribute   = &Error{Code: CodeInvalidAttribute, Msg: "invalid attribute"}
 	ErrInvalidMessage     = &Error{Code: CodeInvalidMessage, Msg: "invalid message contents"}
+
+	ErrResourceNotFound     = &Error{Code: CodeResourceNotFound, Msg: "resource does not exist"}
+	ErrUnsupportedOperation = &Error{Code: CodeUnsupportedOperation, Msg: "operation not allowed in the resource's current state"}
 )
 
 // Error is a business error with a stable code. Field, when set, names the
@@ -108,6 +119,9 @@ var codeNames = map[Code]string{
 	CodeQueueDeleted:       "QUEUE_DELETED_RECENTLY",
 	CodeInvalidAttribute:   "INVALID_ATTRIBUTE",
 	CodeInvalidMessage:     "INVALID_MESSAGE_CONTENTS",
+
+	CodeResourceNotFound:     "RESOURCE_NOT_FOUND",
+	CodeUnsupportedOperation: "UNSUPPORTED_OPERATION",
 }
 
 // String returns the stable name of the code, used as the gRPC ErrorInfo

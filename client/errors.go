@@ -39,6 +39,13 @@ const (
 	CodeQueueDeleted       Code = "QUEUE_DELETED_RECENTLY"
 	CodeInvalidAttribute   Code = "INVALID_ATTRIBUTE"
 	CodeInvalidMessage     Code = "INVALID_MESSAGE_CONTENTS"
+
+	// CodeResourceNotFound: no message move task has the handle.
+	CodeResourceNotFound Code = "RESOURCE_NOT_FOUND"
+	// CodeUnsupportedOperation: the state of the resource does not allow
+	// the call (a message move task already runs on the queue, or the task
+	// to cancel is no longer running).
+	CodeUnsupportedOperation Code = "UNSUPPORTED_OPERATION"
 )
 
 // Sentinel errors, one per Code. Test with errors.Is: every *Error returned
@@ -62,6 +69,9 @@ var (
 	ErrQueueDeleted       = &Error{Code: CodeQueueDeleted, Message: "queue was deleted recently"}
 	ErrInvalidAttribute   = &Error{Code: CodeInvalidAttribute, Message: "invalid attribute"}
 	ErrInvalidMessage     = &Error{Code: CodeInvalidMessage, Message: "invalid message contents"}
+
+	ErrResourceNotFound     = &Error{Code: CodeResourceNotFound, Message: "resource does not exist"}
+	ErrUnsupportedOperation = &Error{Code: CodeUnsupportedOperation, Message: "operation not allowed in the resource's current state"}
 )
 
 // Error is an error returned by a Nimbus server (or by the transport on the

@@ -122,7 +122,7 @@ func TestSentinelsDistinct(t *testing.T) {
 	all := []*Error{ErrInvalidArgument, ErrQueueNotFound, ErrQueueExists, ErrReceiptInvalid,
 		ErrMessageNotInflight, ErrTooManyEntries, ErrEmptyBatch, ErrDuplicateEntryID, ErrInvalidEntryID,
 		ErrMessageTooLarge, ErrNotLeader, ErrPurgeInProgress, ErrUnavailable, ErrQueueDeleted,
-		ErrInvalidAttribute, ErrInvalidMessage}
+		ErrInvalidAttribute, ErrInvalidMessage, ErrResourceNotFound, ErrUnsupportedOperation}
 	seen := map[Code]bool{}
 	for _, e := range all {
 		if seen[e.Code] {

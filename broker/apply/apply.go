@@ -81,6 +81,18 @@ func (a *Applier) applyMeta(txn *storage.Txn, now time.Time, cmd *clusterv1.Comm
 	case clusterv1.CommandType_COMMAND_TYPE_SET_REPLICAS:
 		b := cmd.GetSetReplicas()
 		return c.SetReplicas(txn, b.GetName(), b.GetReplicas())
+	case clusterv1.CommandType_COMMAND_TYPE_START_MOVE_TASK:
+		b := cmd.GetStartMoveTask()
+		return c.StartMoveTask(txn, now, b.GetSource(), b.GetDestination(), int(b.GetRate()), b.GetToMove())
+	case clusterv1.CommandType_COMMAND_TYPE_MOVE_TASK_PROGRESS:
+		b := cmd.GetMoveTaskProgress()
+		return c.MoveTaskProgress(txn, b.GetSource(), b.GetTaskId(), b.GetAddMoved(), b.GetClaim(), b.GetToMove())
+	case clusterv1.CommandType_COMMAND_TYPE_FINISH_MOVE_TASK:
+		b := cmd.GetFinishMoveTask()
+		return c.FinishMoveTask(txn, now, b.GetSource(), b.GetTaskId(), b.GetStatus(), b.GetAddMoved(), b.GetFailureReason())
+	case clusterv1.CommandType_COMMAND_TYPE_CANCEL_MOVE_TASK:
+		b := cmd.GetCancelMoveTask()
+		return c.CancelMoveTask(txn, b.GetSource(), b.GetTaskId())
 	}
 	return unknown(cmd)
 }

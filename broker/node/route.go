@@ -34,6 +34,9 @@ const (
 var metaMethods = map[string]bool{
 	"CreateQueue": true, "DeleteQueue": true, "SetQueueAttributes": true, "TagQueue": true,
 	"UntagQueue": true, "ListQueues": true, "GetQueueUrl": true, "ListQueueTags": true,
+	// Dead-letter tooling: move tasks live in the catalogue.
+	"ListDeadLetterSourceQueues": true, "StartMessageMoveTask": true, "ListMessageMoveTasks": true,
+	"CancelMessageMoveTask": true,
 }
 
 // route is a unary interceptor for QueueService: it serves a request

@@ -48,8 +48,12 @@ func (s *Service) KickDeadLetters() {
 // RunWorkers runs the leader-side queue workers until ctx ends: the
 // dead-letter mover (copies dead-lettered messages to their DLQ, then
 // removes them from the source; a crash in between may duplicate a message
-// in the DLQ, never lose it) and the retention sweeper.
+// in the DLQ, never lose it), the retention sweeper, and the message move
+// tasks (movetasks.go).
 func (s *Service) RunWorkers(ctx context.Context, sweepEvery time.Duration) {
+	moves := make(chan struct{})
+	go func() { defer close(moves); s.runMoveTasks(ctx) }()
+	defer func() { <-moves }()
 	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
 	for {

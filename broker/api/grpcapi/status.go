@@ -33,6 +33,9 @@ var grpcCodes = map[broker.Code]codes.Code{
 	broker.CodeQueueDeleted:       codes.FailedPrecondition,
 	broker.CodeInvalidAttribute:   codes.InvalidArgument,
 	broker.CodeInvalidMessage:     codes.InvalidArgument,
+
+	broker.CodeResourceNotFound:     codes.NotFound,
+	broker.CodeUnsupportedOperation: codes.FailedPrecondition,
 }
 
 // Status converts err to a gRPC status error as the Nimbus services do; an

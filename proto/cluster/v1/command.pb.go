@@ -38,6 +38,11 @@ const (
 	CommandType_COMMAND_TYPE_SET_NODE_STATE       CommandType = 7
 	CommandType_COMMAND_TYPE_REMOVE_NODE          CommandType = 8
 	CommandType_COMMAND_TYPE_SET_REPLICAS         CommandType = 9
+	// Message move tasks (dead-letter redrive), kept in the catalogue.
+	CommandType_COMMAND_TYPE_START_MOVE_TASK    CommandType = 10
+	CommandType_COMMAND_TYPE_MOVE_TASK_PROGRESS CommandType = 11
+	CommandType_COMMAND_TYPE_FINISH_MOVE_TASK   CommandType = 12
+	CommandType_COMMAND_TYPE_CANCEL_MOVE_TASK   CommandType = 13
 	// Queue partition groups.
 	CommandType_COMMAND_TYPE_QUEUE_SEND              CommandType = 20
 	CommandType_COMMAND_TYPE_QUEUE_RECEIVE           CommandType = 21
@@ -61,6 +66,10 @@ var (
 		7:  "COMMAND_TYPE_SET_NODE_STATE",
 		8:  "COMMAND_TYPE_REMOVE_NODE",
 		9:  "COMMAND_TYPE_SET_REPLICAS",
+		10: "COMMAND_TYPE_START_MOVE_TASK",
+		11: "COMMAND_TYPE_MOVE_TASK_PROGRESS",
+		12: "COMMAND_TYPE_FINISH_MOVE_TASK",
+		13: "COMMAND_TYPE_CANCEL_MOVE_TASK",
 		20: "COMMAND_TYPE_QUEUE_SEND",
 		21: "COMMAND_TYPE_QUEUE_RECEIVE",
 		22: "COMMAND_TYPE_QUEUE_DELETE",
@@ -80,6 +89,10 @@ var (
 		"COMMAND_TYPE_SET_NODE_STATE":          7,
 		"COMMAND_TYPE_REMOVE_NODE":             8,
 		"COMMAND_TYPE_SET_REPLICAS":            9,
+		"COMMAND_TYPE_START_MOVE_TASK":         10,
+		"COMMAND_TYPE_MOVE_TASK_PROGRESS":      11,
+		"COMMAND_TYPE_FINISH_MOVE_TASK":        12,
+		"COMMAND_TYPE_CANCEL_MOVE_TASK":        13,
 		"COMMAND_TYPE_QUEUE_SEND":              20,
 		"COMMAND_TYPE_QUEUE_RECEIVE":           21,
 		"COMMAND_TYPE_QUEUE_DELETE":            22,
@@ -197,6 +210,10 @@ type Command struct {
 	//	*Command_QueuePurge
 	//	*Command_QueueExpire
 	//	*Command_QueueRemoveDead
+	//	*Command_StartMoveTask
+	//	*Command_MoveTaskProgress
+	//	*Command_FinishMoveTask
+	//	*Command_CancelMoveTask
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -397,6 +414,42 @@ func (x *Command) GetQueueRemoveDead() *QueueRemoveDead {
 	return nil
 }
 
+func (x *Command) GetStartMoveTask() *StartMoveTask {
+	if x != nil {
+		if x, ok := x.Body.(*Command_StartMoveTask); ok {
+			return x.StartMoveTask
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetMoveTaskProgress() *MoveTaskProgress {
+	if x != nil {
+		if x, ok := x.Body.(*Command_MoveTaskProgress); ok {
+			return x.MoveTaskProgress
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetFinishMoveTask() *FinishMoveTask {
+	if x != nil {
+		if x, ok := x.Body.(*Command_FinishMoveTask); ok {
+			return x.FinishMoveTask
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetCancelMoveTask() *CancelMoveTask {
+	if x != nil {
+		if x, ok := x.Body.(*Command_CancelMoveTask); ok {
+			return x.CancelMoveTask
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -465,6 +518,22 @@ type Command_QueueRemoveDead struct {
 	QueueRemoveDead *QueueRemoveDead `protobuf:"bytes,26,opt,name=queue_remove_dead,json=queueRemoveDead,proto3,oneof"`
 }
 
+type Command_StartMoveTask struct {
+	StartMoveTask *StartMoveTask `protobuf:"bytes,40,opt,name=start_move_task,json=startMoveTask,proto3,oneof"`
+}
+
+type Command_MoveTaskProgress struct {
+	MoveTaskProgress *MoveTaskProgress `protobuf:"bytes,41,opt,name=move_task_progress,json=moveTaskProgress,proto3,oneof"`
+}
+
+type Command_FinishMoveTask struct {
+	FinishMoveTask *FinishMoveTask `protobuf:"bytes,42,opt,name=finish_move_task,json=finishMoveTask,proto3,oneof"`
+}
+
+type Command_CancelMoveTask struct {
+	CancelMoveTask *CancelMoveTask `protobuf:"bytes,43,opt,name=cancel_move_task,json=cancelMoveTask,proto3,oneof"`
+}
+
 func (*Command_CreateQueue) isCommand_Body() {}
 
 func (*Command_DeleteQueue) isCommand_Body() {}
@@ -496,6 +565,14 @@ func (*Command_QueuePurge) isCommand_Body() {}
 func (*Command_QueueExpire) isCommand_Body() {}
 
 func (*Command_QueueRemoveDead) isCommand_Body() {}
+
+func (*Command_StartMoveTask) isCommand_Body() {}
+
+func (*Command_MoveTaskProgress) isCommand_Body() {}
+
+func (*Command_FinishMoveTask) isCommand_Body() {}
+
+func (*Command_CancelMoveTask) isCommand_Body() {}
 
 type CreateQueue struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -1604,6 +1681,287 @@ func (x *QueueRemoveDead) GetSeqs() []uint64 {
 	return nil
 }
 
+// StartMoveTask starts a message move task out of a dead-letter queue.
+type StartMoveTask struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Source        string                 `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`                // the dead-letter queue's name
+	Destination   string                 `protobuf:"bytes,2,opt,name=destination,proto3" json:"destination,omitempty"`      // a queue name; "": each message's source queue
+	Rate          int32                  `protobuf:"varint,3,opt,name=rate,proto3" json:"rate,omitempty"`                   // messages per second; 0: unlimited
+	ToMove        int64                  `protobuf:"varint,4,opt,name=to_move,json=toMove,proto3" json:"to_move,omitempty"` // the proposer's estimate of the messages to move
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartMoveTask) Reset() {
+	*x = StartMoveTask{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartMoveTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartMoveTask) ProtoMessage() {}
+
+func (x *StartMoveTask) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartMoveTask.ProtoReflect.Descriptor instead.
+func (*StartMoveTask) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *StartMoveTask) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *StartMoveTask) GetDestination() string {
+	if x != nil {
+		return x.Destination
+	}
+	return ""
+}
+
+func (x *StartMoveTask) GetRate() int32 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
+}
+
+func (x *StartMoveTask) GetToMove() int64 {
+	if x != nil {
+		return x.ToMove
+	}
+	return 0
+}
+
+// MoveTaskProgress records a running task's progress.
+type MoveTaskProgress struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Source string                 `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	TaskId uint64                 `protobuf:"varint,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	// Messages moved since the runner's previous report, added to the
+	// task's count (so runners that hand the task over add up).
+	AddMoved int64 `protobuf:"varint,3,opt,name=add_moved,json=addMoved,proto3" json:"add_moved,omitempty"`
+	// A runner takes the task (on its first start, or after a failover);
+	// the first claim also records to_move, counted by the runner.
+	Claim         bool  `protobuf:"varint,4,opt,name=claim,proto3" json:"claim,omitempty"`
+	ToMove        int64 `protobuf:"varint,5,opt,name=to_move,json=toMove,proto3" json:"to_move,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveTaskProgress) Reset() {
+	*x = MoveTaskProgress{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveTaskProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveTaskProgress) ProtoMessage() {}
+
+func (x *MoveTaskProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveTaskProgress.ProtoReflect.Descriptor instead.
+func (*MoveTaskProgress) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *MoveTaskProgress) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *MoveTaskProgress) GetTaskId() uint64 {
+	if x != nil {
+		return x.TaskId
+	}
+	return 0
+}
+
+func (x *MoveTaskProgress) GetAddMoved() int64 {
+	if x != nil {
+		return x.AddMoved
+	}
+	return 0
+}
+
+func (x *MoveTaskProgress) GetClaim() bool {
+	if x != nil {
+		return x.Claim
+	}
+	return false
+}
+
+func (x *MoveTaskProgress) GetToMove() int64 {
+	if x != nil {
+		return x.ToMove
+	}
+	return 0
+}
+
+// FinishMoveTask ends an active task: COMPLETED, CANCELLED or FAILED.
+type FinishMoveTask struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Source        string                 `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	TaskId        uint64                 `protobuf:"varint,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	Status        string                 `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	AddMoved      int64                  `protobuf:"varint,4,opt,name=add_moved,json=addMoved,proto3" json:"add_moved,omitempty"` // as in MoveTaskProgress
+	FailureReason string                 `protobuf:"bytes,5,opt,name=failure_reason,json=failureReason,proto3" json:"failure_reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishMoveTask) Reset() {
+	*x = FinishMoveTask{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishMoveTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishMoveTask) ProtoMessage() {}
+
+func (x *FinishMoveTask) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishMoveTask.ProtoReflect.Descriptor instead.
+func (*FinishMoveTask) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *FinishMoveTask) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *FinishMoveTask) GetTaskId() uint64 {
+	if x != nil {
+		return x.TaskId
+	}
+	return 0
+}
+
+func (x *FinishMoveTask) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *FinishMoveTask) GetAddMoved() int64 {
+	if x != nil {
+		return x.AddMoved
+	}
+	return 0
+}
+
+func (x *FinishMoveTask) GetFailureReason() string {
+	if x != nil {
+		return x.FailureReason
+	}
+	return ""
+}
+
+// CancelMoveTask asks a RUNNING task to stop (it becomes CANCELLING; its
+// runner finishes it as CANCELLED).
+type CancelMoveTask struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Source        string                 `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	TaskId        uint64                 `protobuf:"varint,2,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelMoveTask) Reset() {
+	*x = CancelMoveTask{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelMoveTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelMoveTask) ProtoMessage() {}
+
+func (x *CancelMoveTask) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelMoveTask.ProtoReflect.Descriptor instead.
+func (*CancelMoveTask) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *CancelMoveTask) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *CancelMoveTask) GetTaskId() uint64 {
+	if x != nil {
+		return x.TaskId
+	}
+	return 0
+}
+
 var File_proto_cluster_v1_command_proto protoreflect.FileDescriptor
 
 const file_proto_cluster_v1_command_proto_rawDesc = "" +
@@ -1612,7 +1970,7 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"cluster.v1\"b\n" +
 	"\x05Entry\x12(\n" +
 	"\x10proposed_unix_ms\x18\x01 \x01(\x03R\x0eproposedUnixMs\x12/\n" +
-	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\xfe\b\n" +
+	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\xa1\v\n" +
 	"\aCommand\x12+\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x17.cluster.v1.CommandTypeR\x04type\x12*\n" +
 	"\x11ignore_if_unknown\x18\x02 \x01(\bR\x0fignoreIfUnknown\x12<\n" +
@@ -1636,7 +1994,11 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\vqueue_purge\x18\x18 \x01(\v2\x16.cluster.v1.QueuePurgeH\x00R\n" +
 	"queuePurge\x12<\n" +
 	"\fqueue_expire\x18\x19 \x01(\v2\x17.cluster.v1.QueueExpireH\x00R\vqueueExpire\x12I\n" +
-	"\x11queue_remove_dead\x18\x1a \x01(\v2\x1b.cluster.v1.QueueRemoveDeadH\x00R\x0fqueueRemoveDeadB\x06\n" +
+	"\x11queue_remove_dead\x18\x1a \x01(\v2\x1b.cluster.v1.QueueRemoveDeadH\x00R\x0fqueueRemoveDead\x12C\n" +
+	"\x0fstart_move_task\x18( \x01(\v2\x19.cluster.v1.StartMoveTaskH\x00R\rstartMoveTask\x12L\n" +
+	"\x12move_task_progress\x18) \x01(\v2\x1c.cluster.v1.MoveTaskProgressH\x00R\x10moveTaskProgress\x12F\n" +
+	"\x10finish_move_task\x18* \x01(\v2\x1a.cluster.v1.FinishMoveTaskH\x00R\x0efinishMoveTask\x12F\n" +
+	"\x10cancel_move_task\x18+ \x01(\v2\x1a.cluster.v1.CancelMoveTaskH\x00R\x0ecancelMoveTaskB\x06\n" +
 	"\x04body\"\xb5\x02\n" +
 	"\vCreateQueue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12G\n" +
@@ -1731,7 +2093,27 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\vQueueExpire\x12\x14\n" +
 	"\x05limit\x18\x01 \x01(\x05R\x05limit\"%\n" +
 	"\x0fQueueRemoveDead\x12\x12\n" +
-	"\x04seqs\x18\x01 \x03(\x04R\x04seqs*\xaf\x04\n" +
+	"\x04seqs\x18\x01 \x03(\x04R\x04seqs\"v\n" +
+	"\rStartMoveTask\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12 \n" +
+	"\vdestination\x18\x02 \x01(\tR\vdestination\x12\x12\n" +
+	"\x04rate\x18\x03 \x01(\x05R\x04rate\x12\x17\n" +
+	"\ato_move\x18\x04 \x01(\x03R\x06toMove\"\x8f\x01\n" +
+	"\x10MoveTaskProgress\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12\x17\n" +
+	"\atask_id\x18\x02 \x01(\x04R\x06taskId\x12\x1b\n" +
+	"\tadd_moved\x18\x03 \x01(\x03R\baddMoved\x12\x14\n" +
+	"\x05claim\x18\x04 \x01(\bR\x05claim\x12\x17\n" +
+	"\ato_move\x18\x05 \x01(\x03R\x06toMove\"\x9d\x01\n" +
+	"\x0eFinishMoveTask\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12\x17\n" +
+	"\atask_id\x18\x02 \x01(\x04R\x06taskId\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\x12\x1b\n" +
+	"\tadd_moved\x18\x04 \x01(\x03R\baddMoved\x12%\n" +
+	"\x0efailure_reason\x18\x05 \x01(\tR\rfailureReason\"A\n" +
+	"\x0eCancelMoveTask\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12\x17\n" +
+	"\atask_id\x18\x02 \x01(\x04R\x06taskId*\xbc\x05\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19COMMAND_TYPE_CREATE_QUEUE\x10\x01\x12\x1d\n" +
@@ -1742,7 +2124,12 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x1aCOMMAND_TYPE_REGISTER_NODE\x10\x06\x12\x1f\n" +
 	"\x1bCOMMAND_TYPE_SET_NODE_STATE\x10\a\x12\x1c\n" +
 	"\x18COMMAND_TYPE_REMOVE_NODE\x10\b\x12\x1d\n" +
-	"\x19COMMAND_TYPE_SET_REPLICAS\x10\t\x12\x1b\n" +
+	"\x19COMMAND_TYPE_SET_REPLICAS\x10\t\x12 \n" +
+	"\x1cCOMMAND_TYPE_START_MOVE_TASK\x10\n" +
+	"\x12#\n" +
+	"\x1fCOMMAND_TYPE_MOVE_TASK_PROGRESS\x10\v\x12!\n" +
+	"\x1dCOMMAND_TYPE_FINISH_MOVE_TASK\x10\f\x12!\n" +
+	"\x1dCOMMAND_TYPE_CANCEL_MOVE_TASK\x10\r\x12\x1b\n" +
 	"\x17COMMAND_TYPE_QUEUE_SEND\x10\x14\x12\x1e\n" +
 	"\x1aCOMMAND_TYPE_QUEUE_RECEIVE\x10\x15\x12\x1d\n" +
 	"\x19COMMAND_TYPE_QUEUE_DELETE\x10\x16\x12(\n" +
@@ -1764,7 +2151,7 @@ func file_proto_cluster_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_cluster_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_proto_cluster_v1_command_proto_goTypes = []any{
 	(CommandType)(0),              // 0: cluster.v1.CommandType
 	(*Entry)(nil),                 // 1: cluster.v1.Entry
@@ -1789,10 +2176,14 @@ var file_proto_cluster_v1_command_proto_goTypes = []any{
 	(*QueuePurge)(nil),            // 20: cluster.v1.QueuePurge
 	(*QueueExpire)(nil),           // 21: cluster.v1.QueueExpire
 	(*QueueRemoveDead)(nil),       // 22: cluster.v1.QueueRemoveDead
-	nil,                           // 23: cluster.v1.CreateQueue.AttributesEntry
-	nil,                           // 24: cluster.v1.CreateQueue.TagsEntry
-	nil,                           // 25: cluster.v1.SetQueueAttributes.AttributesEntry
-	nil,                           // 26: cluster.v1.TagQueue.TagsEntry
+	(*StartMoveTask)(nil),         // 23: cluster.v1.StartMoveTask
+	(*MoveTaskProgress)(nil),      // 24: cluster.v1.MoveTaskProgress
+	(*FinishMoveTask)(nil),        // 25: cluster.v1.FinishMoveTask
+	(*CancelMoveTask)(nil),        // 26: cluster.v1.CancelMoveTask
+	nil,                           // 27: cluster.v1.CreateQueue.AttributesEntry
+	nil,                           // 28: cluster.v1.CreateQueue.TagsEntry
+	nil,                           // 29: cluster.v1.SetQueueAttributes.AttributesEntry
+	nil,                           // 30: cluster.v1.TagQueue.TagsEntry
 }
 var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	2,  // 0: cluster.v1.Entry.commands:type_name -> cluster.v1.Command
@@ -1813,20 +2204,24 @@ var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	20, // 15: cluster.v1.Command.queue_purge:type_name -> cluster.v1.QueuePurge
 	21, // 16: cluster.v1.Command.queue_expire:type_name -> cluster.v1.QueueExpire
 	22, // 17: cluster.v1.Command.queue_remove_dead:type_name -> cluster.v1.QueueRemoveDead
-	23, // 18: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
-	24, // 19: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
-	25, // 20: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
-	26, // 21: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
-	12, // 22: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
-	13, // 23: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
-	16, // 24: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
-	16, // 25: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
-	18, // 26: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
-	27, // [27:27] is the sub-list for method output_type
-	27, // [27:27] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	23, // 18: cluster.v1.Command.start_move_task:type_name -> cluster.v1.StartMoveTask
+	24, // 19: cluster.v1.Command.move_task_progress:type_name -> cluster.v1.MoveTaskProgress
+	25, // 20: cluster.v1.Command.finish_move_task:type_name -> cluster.v1.FinishMoveTask
+	26, // 21: cluster.v1.Command.cancel_move_task:type_name -> cluster.v1.CancelMoveTask
+	27, // 22: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
+	28, // 23: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
+	29, // 24: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
+	30, // 25: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
+	12, // 26: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
+	13, // 27: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
+	16, // 28: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
+	16, // 29: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
+	18, // 30: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_proto_cluster_v1_command_proto_init() }
@@ -1851,6 +2246,10 @@ func file_proto_cluster_v1_command_proto_init() {
 		(*Command_QueuePurge)(nil),
 		(*Command_QueueExpire)(nil),
 		(*Command_QueueRemoveDead)(nil),
+		(*Command_StartMoveTask)(nil),
+		(*Command_MoveTaskProgress)(nil),
+		(*Command_FinishMoveTask)(nil),
+		(*Command_CancelMoveTask)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1858,7 +2257,7 @@ func file_proto_cluster_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_cluster_v1_command_proto_rawDesc), len(file_proto_cluster_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   26,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
