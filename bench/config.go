@@ -57,6 +57,9 @@ type QueueConfig struct {
 	// HighThroughput creates the FIFO queue with DeduplicationScope
 	// messageGroup and FifoThroughputLimit perMessageGroupId.
 	HighThroughput bool
+	// Partitions is the partition count of a FIFO high-throughput queue
+	// the run creates (0: the server's default).
+	Partitions int
 }
 
 // DefaultQueueConfig returns a configuration of one producer and one
@@ -106,6 +109,7 @@ func (c QueueConfig) Validate() error {
 		{c.ReceiveWait >= time.Second && c.ReceiveWait <= 20*time.Second, fmt.Sprintf("receive wait must be from 1s to 20s, got %v", c.ReceiveWait)},
 		{!c.Fifo || c.Groups >= 1, fmt.Sprintf("a FIFO run needs at least 1 group, got %d", c.Groups)},
 		{c.Fifo || !c.HighThroughput, "high throughput is a FIFO mode"},
+		{c.Partitions == 0 || c.HighThroughput, "partitions need the FIFO high-throughput mode"},
 	}
 	for _, ch := range checks {
 		if !ch.ok {

@@ -55,7 +55,7 @@ func RunQueue(ctx context.Context, cfg QueueConfig, progress io.Writer) (rep Que
 		}
 		clients = append(clients, c)
 	}
-	name, created, err := ensureQueue(ctx, clients[0], cfg.Queue, cfg.queueAttributes())
+	name, created, err := ensureQueue(ctx, clients[0], cfg.Queue, cfg.queueAttributes(), cfg.Partitions)
 	if err != nil {
 		return QueueReport{}, err
 	}
@@ -90,7 +90,7 @@ func (c QueueConfig) queueAttributes() map[string]string {
 }
 
 // ensureQueue returns the queue to use and whether it was created here.
-func ensureQueue(ctx context.Context, c *client.Client, name string, attrs map[string]string) (string, bool, error) {
+func ensureQueue(ctx context.Context, c *client.Client, name string, attrs map[string]string, partitions int) (string, bool, error) {
 	if name == "" {
 		var b [4]byte
 		_, _ = crand.Read(b[:])
@@ -106,7 +106,7 @@ func ensureQueue(ctx context.Context, c *client.Client, name string, attrs map[s
 	case !errors.Is(err, client.ErrQueueNotFound):
 		return "", false, fmt.Errorf("look up queue %s: %w", name, err)
 	}
-	if _, err := c.CreateQueue(ctx, name, attrs, nil); err != nil {
+	if _, err := c.CreateQueueWithOptions(ctx, name, client.CreateQueueOptions{Attributes: attrs, Partitions: partitions}); err != nil {
 		return "", false, fmt.Errorf("create queue %s: %w", name, err)
 	}
 	return name, true, nil

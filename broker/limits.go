@@ -16,15 +16,17 @@ const (
 	MaxListQueues        = 1000
 	MaxTags              = 50
 
-	DefaultVisibilityTimeout = 30 * time.Second
-	MaxVisibilityTimeout     = 12 * time.Hour
-	MaxDelay                 = 15 * time.Minute
-	DefaultRetention         = 4 * 24 * time.Hour
-	MinRetention             = 60 * time.Second
-	MaxRetention             = 14 * 24 * time.Hour
-	MaxWaitTime              = 20 * time.Second
-	MinMaxReceiveCount       = 1
-	MaxMaxReceiveCount       = 1000
-	MaxRedriveSourceArns     = 10
-	MaxFifoIDLen             = 128 // MessageGroupId, MessageDeduplicationId, ReceiveRequestAttemptId
+	DefaultVisibilityTimeout        = 30 * time.Second
+	MaxVisibilityTimeout            = 12 * time.Hour
+	MaxDelay                        = 15 * time.Minute
+	DefaultRetention                = 4 * 24 * time.Hour
+	MinRetention                    = 60 * time.Second
+	MaxRetention                    = 14 * 24 * time.Hour
+	MaxWaitTime                     = 20 * time.Second
+	MinMaxReceiveCount              = 1
+	MaxMaxReceiveCount              = 1000
+	MaxRedriveSourceArns            = 10
+	MaxPartitions                   = 16 // partitions of a FIFO high-throughput queue
+	DefaultHighThroughputPartitions = 4
+	MaxFifoIDLen                    = 128 // MessageGroupId, MessageDeduplicationId, ReceiveRequestAttemptId
 )

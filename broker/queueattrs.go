@@ -313,3 +313,22 @@ func parseRedriveAllowPolicy(v string) (*RedriveAllowPolicy, error) {
 	}
 	return p, nil
 }
+
+// ResolvePartitions checks a requested partition count against the
+// attributes: more than one partition only for a FIFO queue in
+// high-throughput mode (FifoThroughputLimit perMessageGroupId), up to
+// MaxPartitions; 0 means DefaultHighThroughputPartitions in that mode and
+// 1 otherwise.
+func ResolvePartitions(a QueueAttributes, n int) (int, error) {
+	switch {
+	case n < 0 || n > MaxPartitions:
+		return 0, FieldError(CodeInvalidArgument, "Partitions", "must be from 1 to %d, got %d", MaxPartitions, n)
+	case n == 0 && a.ThroughputPerGroup:
+		return DefaultHighThroughputPartitions, nil
+	case n == 0:
+		return 1, nil
+	case n > 1 && !a.ThroughputPerGroup:
+		return 0, FieldError(CodeInvalidArgument, "Partitions", "only a FIFO queue with FifoThroughputLimit perMessageGroupId has more than one partition")
+	}
+	return n, nil
+}

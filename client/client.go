@@ -195,6 +195,11 @@ type CreateQueueOptions struct {
 	// partition; 0 means min(3, nodes in the cluster). The server rejects
 	// more than the cluster has nodes.
 	ReplicationFactor int
+	// Partitions is the number of partitions (raft groups) of a FIFO
+	// queue in high-throughput mode (FifoThroughputLimit
+	// perMessageGroupId), 1-16; message groups are hashed across them.
+	// 0 means 4 in that mode and 1 otherwise.
+	Partitions int
 }
 
 // CreateQueueWithOptions is CreateQueue with every setting of a new queue,
@@ -203,6 +208,7 @@ func (c *Client) CreateQueueWithOptions(ctx context.Context, queue string, opts 
 	resp, err := c.svc.CreateQueue(ctx, &nimbusv1.CreateQueueRequest{
 		QueueName: QueueName(queue), Attributes: opts.Attributes, Tags: opts.Tags,
 		ReplicationFactor: int32(min(max(opts.ReplicationFactor, math.MinInt32), math.MaxInt32)),
+		Partitions:        int32(min(max(opts.Partitions, math.MinInt32), math.MaxInt32)),
 	})
 	if err != nil {
 		return "", fromRPC(ctx, err)

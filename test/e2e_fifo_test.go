@@ -230,3 +230,83 @@ func TestScheduledDelivery(t *testing.T) {
 		t.Fatalf("received %d messages scheduled for later", len(got))
 	}
 }
+
+func TestFifoHighThroughputPartitions(t *testing.T) {
+	t.Parallel()
+	e := startE2E(t)
+	q := "wide.fifo"
+	ht := map[string]string{"DeduplicationScope": "messageGroup", "FifoThroughputLimit": "perMessageGroupId"}
+	if _, err := e.c.CreateQueueWithOptions(e.ctx, q, client.CreateQueueOptions{Attributes: ht, Partitions: 4}); err != nil {
+		t.Fatal(err)
+	}
+	// 20 groups, 5 messages each, sent in batches mixing groups (so each
+	// batch spans partitions).
+	const groups, per = 20, 5
+	var all []client.SendEntry
+	for i := range per {
+		for g := range groups {
+			all = append(all, client.SendEntry{Body: fmt.Sprintf("g%d-%d", g, i), GroupID: fmt.Sprint("g", g), DeduplicationID: fmt.Sprintf("g%d-%d", g, i)})
+		}
+	}
+	seqs := map[string]bool{}
+	for i := 0; i < len(all); i += 10 {
+		res, err := e.c.SendBatch(e.ctx, q, all[i:i+10])
+		if err != nil || len(res.Failed) != 0 {
+			t.Fatalf("send batch: %v %+v", err, res.Failed)
+		}
+		for _, s := range res.Successful {
+			if seqs[s.SequenceNumber] {
+				t.Fatalf("sequence number %s given twice", s.SequenceNumber)
+			}
+			seqs[s.SequenceNumber] = true
+		}
+	}
+	e.wantCounts(q, groups*per, 0, 0)
+	// Receive everything: every partition is served, per-group order holds.
+	next := map[string]int{}
+	got := 0
+	for tries := 0; got < groups*per && tries < 200; tries++ {
+		msgs := e.receive(q, client.ReceiveOptions{Max: 10, AttributeNames: []string{"All"}, Visibility: dur(time.Minute)})
+		var del []client.DeleteEntry
+		for _, m := range msgs {
+			var g, i int
+			if _, err := fmt.Sscanf(m.Body, "g%d-%d", &g, &i); err != nil {
+				t.Fatalf("body %q", m.Body)
+			}
+			key := fmt.Sprint("g", g)
+			if m.GroupID() != key || i != next[key] {
+				t.Fatalf("group %s: got message %d (%s), want %d", key, i, m.GroupID(), next[key])
+			}
+			next[key]++
+			got++
+			del = append(del, client.DeleteEntry{ReceiptHandle: m.ReceiptHandle})
+		}
+		if len(del) > 0 {
+			if res, err := e.c.DeleteBatch(e.ctx, q, del); err != nil || len(res.Failed) != 0 {
+				t.Fatalf("delete: %v %+v", err, res.Failed)
+			}
+		}
+	}
+	if got != groups*per {
+		t.Fatalf("received %d of %d messages", got, groups*per)
+	}
+	e.wantCounts(q, 0, 0, 0)
+	// A duplicate is caught in its group's partition, also after a restart.
+	e.restart()
+	if r := e.send(q, "again", client.WithGroup("g3"), client.WithDeduplicationID("g3-2")); !seqs[r.SequenceNumber] {
+		t.Fatalf("duplicate after restart got a new sequence number %s", r.SequenceNumber)
+	}
+	// The partition count is fixed, and only high-throughput queues take more than one.
+	_, err := e.c.CreateQueueWithOptions(e.ctx, "narrow.fifo", client.CreateQueueOptions{Partitions: 2})
+	wantErr(t, err, client.ErrInvalidArgument, "Partitions")
+	_, err = e.c.CreateQueueWithOptions(e.ctx, "many.fifo", client.CreateQueueOptions{Attributes: ht, Partitions: 17})
+	wantErr(t, err, client.ErrInvalidArgument, "Partitions")
+	err = e.c.SetQueueAttributes(e.ctx, q, map[string]string{"DeduplicationScope": "queue", "FifoThroughputLimit": "perQueue"})
+	wantErr(t, err, client.ErrInvalidAttribute, "DeduplicationScope")
+	if err := e.c.PurgeQueue(e.ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.DeleteQueue(e.ctx, q); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -58,7 +58,7 @@ func (a *Applier) applyMeta(txn *storage.Txn, now time.Time, cmd *clusterv1.Comm
 	switch cmd.GetType() {
 	case clusterv1.CommandType_COMMAND_TYPE_CREATE_QUEUE:
 		b := cmd.GetCreateQueue()
-		return c.CreateQueue(txn, now, b.GetName(), b.GetAttributes(), b.GetTags(), b.GetReplicas())
+		return c.CreateQueue(txn, now, b.GetName(), b.GetAttributes(), b.GetTags(), b.GetReplicas(), int(b.GetPartitions()))
 	case clusterv1.CommandType_COMMAND_TYPE_DELETE_QUEUE:
 		return c.DeleteQueue(txn, cmd.GetDeleteQueue().GetName())
 	case clusterv1.CommandType_COMMAND_TYPE_SET_QUEUE_ATTRIBUTES:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"slices"
 	"strings"
@@ -30,8 +31,13 @@ const FirstPartitionGroup uint64 = 100
 // Queue is a catalogue record.
 type Queue struct {
 	Name string `json:"name"`
-	// Group is the raft group holding the queue's (single) partition.
+	// Group is the raft group holding the queue's first (usually only)
+	// partition.
 	Group uint64 `json:"group"`
+	// Partitions are the raft groups of the further partitions of a FIFO
+	// high-throughput queue; message groups are hashed over Groups().
+	// Every partition has the queue's replicas.
+	Partitions []uint64 `json:"partitions,omitempty"`
 	// Attributes holds every settable attribute in SQS form, defaults
 	// included.
 	Attributes map[string]string `json:"attributes"`
@@ -46,6 +52,23 @@ type Queue struct {
 	// with. Only these nodes may bootstrap it; a replica added later joins
 	// through raft's membership change.
 	Initial []string `json:"initial,omitempty"`
+}
+
+// Groups returns the raft groups of every partition, Group first.
+func (q *Queue) Groups() []uint64 { return append([]uint64{q.Group}, q.Partitions...) }
+
+// HasGroup reports whether group is one of the queue's partitions.
+func (q *Queue) HasGroup(group uint64) bool { return slices.Contains(q.Groups(), group) }
+
+// PartitionOf returns the partition group of a FIFO message group.
+func (q *Queue) PartitionOf(messageGroup string) uint64 {
+	if len(q.Partitions) == 0 {
+		return q.Group
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(messageGroup))
+	gs := q.Groups()
+	return gs[h.Sum32()%uint32(len(gs))]
 }
 
 // Attrs returns the queue's typed attributes.
@@ -109,7 +132,7 @@ func (e *Engine) ListQueues(txn *storage.Txn, prefix, after string, limit int) (
 // CreateQueue creates a queue with attrs (validated SQS attributes) over
 // the defaults. Creating an existing queue with the same attributes returns
 // it unchanged (as SQS does); other attributes give broker.ErrQueueExists.
-func (e *Engine) CreateQueue(txn *storage.Txn, now time.Time, name string, attrs, tags map[string]string, replicas []string) (*Queue, error) {
+func (e *Engine) CreateQueue(txn *storage.Txn, now time.Time, name string, attrs, tags map[string]string, replicas []string, partitions int) (*Queue, error) {
 	if err := broker.ValidateQueueName(name); err != nil {
 		return nil, err
 	}
@@ -120,11 +143,15 @@ func (e *Engine) CreateQueue(txn *storage.Txn, now time.Time, name string, attrs
 	if err := typed.CheckFifoName(name); err != nil {
 		return nil, err
 	}
+	partitions, err = broker.ResolvePartitions(typed, partitions)
+	if err != nil {
+		return nil, err
+	}
 	want := typed.Map()
 	existing, err := e.Queue(txn, name)
 	switch {
 	case err == nil:
-		if !maps.Equal(existing.Attributes, want) {
+		if !maps.Equal(existing.Attributes, want) || len(existing.Groups()) != partitions {
 			return nil, broker.Errorf(broker.CodeQueueExists, "queue %q already exists with different attributes", name)
 		}
 		return existing, nil
@@ -144,6 +171,13 @@ func (e *Engine) CreateQueue(txn *storage.Txn, now time.Time, name string, attrs
 	ms := now.UnixMilli()
 	q := &Queue{Name: name, Group: group, Attributes: want, Tags: maps.Clone(tags), CreatedMs: ms, ModifiedMs: ms,
 		Replicas: slices.Clone(replicas), Initial: slices.Clone(replicas)}
+	for range partitions - 1 {
+		g, err := e.nextGroup(txn)
+		if err != nil {
+			return nil, err
+		}
+		q.Partitions = append(q.Partitions, g)
+	}
 	return q, e.put(txn, q)
 }
 
@@ -173,6 +207,10 @@ func (e *Engine) SetQueueAttributes(txn *storage.Txn, now time.Time, name string
 	}
 	if typed.Fifo != cur.Fifo {
 		return nil, broker.FieldError(broker.CodeInvalidAttribute, broker.AttrFifoQueue, "FifoQueue can only be set when the queue is created")
+	}
+	if len(q.Partitions) > 0 && !typed.DedupPerGroup {
+		return nil, broker.FieldError(broker.CodeInvalidAttribute, broker.AttrDeduplicationScope,
+			"the queue has %d partitions: deduplication must stay per message group", len(q.Groups()))
 	}
 	if err := e.checkRedrive(txn, name, typed); err != nil {
 		return nil, err

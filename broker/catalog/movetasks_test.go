@@ -49,7 +49,7 @@ func (h *catHarness) do(fn func(txn *storage.Txn) error) error {
 func (h *catHarness) create(name string, attrs map[string]string) {
 	h.t.Helper()
 	if err := h.do(func(txn *storage.Txn) error {
-		_, err := h.e.CreateQueue(txn, h.now, name, attrs, nil, nil)
+		_, err := h.e.CreateQueue(txn, h.now, name, attrs, nil, nil, 0)
 		return err
 	}); err != nil {
 		h.t.Fatalf("create %s: %v", name, err)

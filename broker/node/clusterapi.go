@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -56,16 +57,22 @@ func (s clusterServer) Status(ctx context.Context, _ *nimbusv1.ClusterStatusRequ
 		return nil, grpcapi.Status(err)
 	}
 	founder := n.founder()
-	groups := make([]*nimbusv1.GroupInfo, len(qs))
+	var groups []*nimbusv1.GroupInfo
 	var wg sync.WaitGroup
-	for i, q := range qs {
-		gi := &nimbusv1.GroupInfo{Group: q.Group, Resource: q.Name, Replicas: q.ReplicaIDs(founder)}
-		groups[i] = gi
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			gi.Leader = n.findLeader(ctx, q.Group)
-		}()
+	for _, q := range qs {
+		for i, g := range q.Groups() {
+			resource := q.Name
+			if i > 0 {
+				resource = fmt.Sprintf("%s#%d", q.Name, i) // a further partition
+			}
+			gi := &nimbusv1.GroupInfo{Group: g, Resource: resource, Replicas: q.ReplicaIDs(founder)}
+			groups = append(groups, gi)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				gi.Leader = n.findLeader(ctx, g)
+			}()
+		}
 	}
 	wg.Wait()
 	out.Groups = append(out.Groups, groups...)

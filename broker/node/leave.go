@@ -104,29 +104,33 @@ func (n *Node) moveReplica(ctx context.Context, q *catalog.Queue, node string) e
 	if add == "" && len(cur) == 1 {
 		return broker.Errorf(broker.CodeInvalidArgument, "queue %q has its only replica on %q and no other node can take it", q.Name, node)
 	}
-	change := func(r *peerv1.ChangeReplicasRequest) error {
-		return n.onLeader(ctx, q.Group, func(c peerv1.PeerClient) error {
+	change := func(group uint64, r *peerv1.ChangeReplicasRequest) error {
+		return n.onLeader(ctx, group, func(c peerv1.PeerClient) error {
 			_, err := c.ChangeReplicas(ctx, r)
 			return err
 		})
 	}
 	if add != "" {
-		// The new replica starts the group (empty) once the catalogue
-		// names it, joins as a non-voter, and becomes a voter only when it
-		// has caught up, so the group never counts on a replica that is
+		// The new replica starts the groups (empty) once the catalogue
+		// names it, joins each as a non-voter, and becomes a voter only
+		// when it has caught up, so no group counts on a replica that is
 		// still copying the log.
 		if err := n.setReplicas(ctx, q.Name, append(slices.Clone(cur), add)); err != nil {
 			return err
 		}
-		if err := change(&peerv1.ChangeReplicasRequest{Group: q.Group, AddNode: add, AddAsNonvoter: true}); err != nil {
-			return err
-		}
-		if err := n.waitCaughtUp(ctx, q.Group, add); err != nil {
-			return err
+		for _, g := range q.Groups() {
+			if err := change(g, &peerv1.ChangeReplicasRequest{Group: g, AddNode: add, AddAsNonvoter: true}); err != nil {
+				return err
+			}
+			if err := n.waitCaughtUp(ctx, g, add); err != nil {
+				return err
+			}
 		}
 	}
-	if err := change(&peerv1.ChangeReplicasRequest{Group: q.Group, AddNode: add, RemoveNode: node}); err != nil {
-		return err
+	for _, g := range q.Groups() {
+		if err := change(g, &peerv1.ChangeReplicasRequest{Group: g, AddNode: add, RemoveNode: node}); err != nil {
+			return err
+		}
 	}
 	final := slices.DeleteFunc(slices.Clone(cur), func(id string) bool { return id == node })
 	if add != "" {

@@ -145,17 +145,19 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	for _, q := range qs {
-		if !n.host.Hosts(q.Group) {
-			continue
-		}
-		if ms, err := n.host.Members(q.Group); err != nil || len(ms) != 1 {
-			continue
-		}
-		if err := n.host.WaitLeader(ctx, q.Group); err != nil {
-			return nil, err
-		}
-		if err := n.host.Barrier(ctx, q.Group); err != nil {
-			return nil, err
+		for _, g := range q.Groups() {
+			if !n.host.Hosts(g) {
+				continue
+			}
+			if ms, err := n.host.Members(g); err != nil || len(ms) != 1 {
+				continue
+			}
+			if err := n.host.WaitLeader(ctx, g); err != nil {
+				return nil, err
+			}
+			if err := n.host.Barrier(ctx, g); err != nil {
+				return nil, err
+			}
 		}
 	}
 	wctx, cancel := context.WithCancel(context.Background())

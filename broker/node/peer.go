@@ -310,7 +310,7 @@ func (n *Node) replicasOf(group uint64) []string {
 	}
 	founder := n.founder()
 	for _, q := range qs {
-		if q.Group == group {
+		if q.HasGroup(group) {
 			return q.ReplicaIDs(founder)
 		}
 	}

@@ -33,7 +33,7 @@ func (n *Node) reconcile() error {
 	placedHere(want, qs, self, founder)
 	for g, q := range want {
 		if !n.host.Hosts(g) {
-			n.startPartition(q, founder)
+			n.startPartition(q, g, founder)
 		}
 	}
 	var drop []uint64
@@ -65,18 +65,21 @@ func (n *Node) reconcile() error {
 	return nil
 }
 
-// placedHere adds to want every queue in qs with a replica on self.
+// placedHere adds to want every partition group of the queues in qs with
+// a replica on self.
 func placedHere(want map[uint64]*catalog.Queue, qs []*catalog.Queue, self, founder string) {
 	for _, q := range qs {
 		if slices.Contains(q.ReplicaIDs(founder), self) {
-			want[q.Group] = q
+			for _, g := range q.Groups() {
+				want[g] = q
+			}
 		}
 	}
 }
 
-// startPartition starts hosting q's partition, bootstrapping it when this
-// node is one of its initial replicas.
-func (n *Node) startPartition(q *catalog.Queue, founder string) {
+// startPartition starts hosting group, a partition of q, bootstrapping it
+// when this node is one of its initial replicas.
+func (n *Node) startPartition(q *catalog.Queue, group uint64, founder string) {
 	self := n.host.NodeID()
 	var members []cluster.Member
 	if boot := q.BootstrapIDs(founder); slices.Contains(boot, self) {
@@ -109,8 +112,8 @@ func (n *Node) startPartition(q *catalog.Queue, founder string) {
 			}
 		}
 	}
-	if err := n.host.StartGroupWith(q.Group, members); err != nil {
-		n.logger.Warn("start partition", "queue", q.Name, "group", q.Group, "err", err)
+	if err := n.host.StartGroupWith(group, members); err != nil {
+		n.logger.Warn("start partition", "queue", q.Name, "group", group, "err", err)
 	}
 }
 
@@ -156,23 +159,35 @@ func (n *Node) kickReconcile() {
 	}
 }
 
-// ensureGroup makes sure q's partition runs here if this node is a
-// replica, and waits until the group has a leader somewhere. It starts the
-// group under reconcileMu, so a reconcile that read the catalogue before q
-// existed cannot remove it.
+// ensureGroup makes sure q's partitions run here if this node is a
+// replica, and waits until each has a leader somewhere. It starts the
+// groups under reconcileMu, so a reconcile that read the catalogue before
+// q existed cannot remove them.
 func (n *Node) ensureGroup(ctx context.Context, q *catalog.Queue) error {
 	n.reconcileMu.Lock()
 	founder := n.founder()
-	if slices.Contains(q.ReplicaIDs(founder), n.host.NodeID()) && !n.host.Hosts(q.Group) {
-		n.startPartition(q, founder)
+	for _, g := range q.Groups() {
+		if slices.Contains(q.ReplicaIDs(founder), n.host.NodeID()) && !n.host.Hosts(g) {
+			n.startPartition(q, g, founder)
+		}
 	}
 	n.reconcileMu.Unlock()
-	if n.host.Hosts(q.Group) {
-		return n.host.WaitLeader(ctx, q.Group)
+	for _, g := range q.Groups() {
+		if err := n.waitGroupLeader(ctx, g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitGroupLeader waits until group has a leader, here or elsewhere.
+func (n *Node) waitGroupLeader(ctx context.Context, group uint64) error {
+	if n.host.Hosts(group) {
+		return n.host.WaitLeader(ctx, group)
 	}
 	for {
-		err := n.onLeader(ctx, q.Group, func(c peerClient) error {
-			_, err := c.AppliedIndex(ctx, appliedReq(q.Group))
+		err := n.onLeader(ctx, group, func(c peerClient) error {
+			_, err := c.AppliedIndex(ctx, appliedReq(group))
 			return err
 		})
 		if err == nil {
@@ -249,30 +264,60 @@ func (n *Node) balanceLeaders() {
 	self, founder := n.host.NodeID(), n.founder()
 	moved := 0
 	for _, q := range qs {
-		if moved == 8 {
-			return
+		for i, g := range q.Groups() {
+			if moved == 8 {
+				return
+			}
+			if i > 0 && n.followFirstPartition(q, g) {
+				moved++
+				continue
+			}
+			ids := q.ReplicaIDs(founder)
+			if len(ids) < 2 || ids[0] == self || !n.host.IsLeader(g) {
+				continue
+			}
+			n.leadMu.Lock()
+			since, ok := n.leadSince[g]
+			n.leadMu.Unlock()
+			if !ok || time.Since(since) < preferLeaderAfter {
+				continue
+			}
+			if x, ok := n.nodeByID(ids[0]); !ok || x.State != catalog.NodeActive {
+				continue
+			}
+			ms, err := n.host.Members(g)
+			if err != nil || !slices.ContainsFunc(ms, func(m cluster.Member) bool { return m.ID == ids[0] && m.Voter }) {
+				continue
+			}
+			n.logger.Info("handing leadership to the preferred replica", "queue", q.Name, "group", g, "to", ids[0])
+			if err := n.host.TransferLeader(g, ids[0]); err != nil {
+				n.logger.Info("leadership transfer", "queue", q.Name, "err", err)
+			}
+			moved++
 		}
-		ids := q.ReplicaIDs(founder)
-		if len(ids) < 2 || ids[0] == self || !n.host.IsLeader(q.Group) {
-			continue
-		}
-		n.leadMu.Lock()
-		since, ok := n.leadSince[q.Group]
-		n.leadMu.Unlock()
-		if !ok || time.Since(since) < preferLeaderAfter {
-			continue
-		}
-		if x, ok := n.nodeByID(ids[0]); !ok || x.State != catalog.NodeActive {
-			continue
-		}
-		ms, err := n.host.Members(q.Group)
-		if err != nil || !slices.ContainsFunc(ms, func(m cluster.Member) bool { return m.ID == ids[0] && m.Voter }) {
-			continue
-		}
-		n.logger.Info("handing leadership to the preferred replica", "queue", q.Name, "to", ids[0])
-		if err := n.host.TransferLeader(q.Group, ids[0]); err != nil {
-			n.logger.Info("leadership transfer", "queue", q.Name, "err", err)
-		}
-		moved++
 	}
+}
+
+// followFirstPartition hands the leadership of group, a further partition
+// of q led here, to the leader of q's first partition when that is another
+// node, at once: a queue's calls are routed to its first partition's
+// leader, which proposes to every partition, so its partitions must be led
+// from one node. It reports whether it asked for a transfer.
+func (n *Node) followFirstPartition(q *catalog.Queue, group uint64) bool {
+	if !n.host.IsLeader(group) || n.host.IsLeader(q.Group) {
+		return false
+	}
+	to, _ := n.host.Leader(q.Group)
+	if to == "" {
+		return false
+	}
+	ms, err := n.host.Members(group)
+	if err != nil || !slices.ContainsFunc(ms, func(m cluster.Member) bool { return m.ID == to && m.Voter }) {
+		return false
+	}
+	n.logger.Info("moving a partition's leadership to its queue's first partition leader", "queue", q.Name, "group", group, "to", to)
+	if err := n.host.TransferLeader(group, to); err != nil {
+		n.logger.Info("leadership transfer", "queue", q.Name, "err", err)
+	}
+	return true
 }

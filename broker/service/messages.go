@@ -5,9 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash/fnv"
+	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nimbusmq/nimbus/broker"
@@ -148,31 +152,87 @@ func (s *Service) Send(ctx context.Context, name string, in []SendInput, batch b
 	if len(entries) == 0 {
 		return out, nil
 	}
-	res, err := s.prop.Propose(ctx, q.Group, &clusterv1.Command{
-		Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_SEND,
-		Body: &clusterv1.Command_QueueSend{QueueSend: &clusterv1.QueueSend{Entries: entries}},
-	})
-	if err != nil {
-		return nil, err
+	// One proposal per partition (one unless the queue has several),
+	// keeping the request's order within each: a message group lives in
+	// one partition, so its order is the request's.
+	byPart := map[uint64][]int{} // partition -> indexes into entries
+	var parts []uint64
+	for n, e := range entries {
+		p := q.PartitionOf(e.GetGroupId())
+		if byPart[p] == nil {
+			parts = append(parts, p)
+		}
+		byPart[p] = append(byPart[p], n)
 	}
-	results, ok := res.([]queue.SendResult)
-	if !ok || len(results) != len(pos) {
-		return nil, errNoResult
+	results := make([]queue.SendResult, len(entries))
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for k, p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			idx := byPart[p]
+			batch := make([]*clusterv1.SendEntry, len(idx))
+			for j, n := range idx {
+				batch[j] = entries[n]
+			}
+			res, err := s.prop.Propose(ctx, p, &clusterv1.Command{
+				Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_SEND,
+				Body: &clusterv1.Command_QueueSend{QueueSend: &clusterv1.QueueSend{Entries: batch}},
+			})
+			rs, ok := res.([]queue.SendResult)
+			switch {
+			case err != nil:
+				errs[k] = err
+			case !ok || len(rs) != len(idx):
+				errs[k] = errNoResult
+			default:
+				for j, n := range idx {
+					results[n] = rs[j]
+				}
+			}
+		}()
 	}
-	for n, i := range pos {
-		r := results[n]
-		out[i].MessageID = r.MessageID
-		if attrs.Fifo {
-			out[i].SequenceNumber = SequenceNumber(r.Seq)
+	wg.Wait()
+	// A partition's failure fails its entries; with one partition (every
+	// standard queue) it fails the call, as before.
+	if len(parts) == 1 && errs[0] != nil {
+		return nil, errs[0]
+	}
+	sent := 0
+	for k, p := range parts {
+		for _, n := range byPart[p] {
+			i := pos[n]
+			if errs[k] != nil {
+				if !batch {
+					return nil, errs[k]
+				}
+				out[i] = SendOutput{ID: out[i].ID, Err: errs[k]}
+				continue
+			}
+			sent++
+			out[i].MessageID = results[n].MessageID
+			if attrs.Fifo {
+				out[i].SequenceNumber = SequenceNumber(results[n].Seq, partIndex(q, p))
+			}
 		}
 	}
-	s.metrics.sent(name, len(entries))
+	s.metrics.sent(name, sent)
 	return out, nil
 }
 
 // SequenceNumber renders a FIFO message's sequence number as SQS does: a
-// decimal string, here of 20 digits.
-func SequenceNumber(seq uint64) string { return fmt.Sprintf("%020d", seq) }
+// decimal string, here of 20 digits: the partition's seq times 16 plus the
+// partition's index, so numbers are unique in the queue and increase
+// within a message group (which lives in one partition).
+func SequenceNumber(seq uint64, partition int) string {
+	return fmt.Sprintf("%020d", seq<<4|uint64(partition))
+}
+
+// partIndex returns the index of partition group in q.Groups().
+func partIndex(q *catalog.Queue, group uint64) int {
+	return max(slices.Index(q.Groups(), group), 0)
+}
 
 // buildSendEntry validates one message; prefix ("" or "Entries[i].") makes
 // the field names those of the request.
@@ -206,7 +266,11 @@ func buildSendEntry(prefix string, e SendInput, a broker.QueueAttributes, now ti
 		case e.DeliverAt.Sub(now) > a.Retention:
 			return nil, broker.FieldError(broker.CodeInvalidArgument, prefix+"DeliverAt", "%s is more than the queue's retention period (%v) ahead", e.DeliverAt.UTC().Format(time.RFC3339), a.Retention)
 		}
-		delay = max(e.DeliverAt.Sub(now), 0)
+		// The engine adds the delay to the proposal time in whole ms, which
+		// is at least now truncated to the ms: round up from there, so the
+		// message is never visible before DeliverAt.
+		d := e.DeliverAt.Sub(now.Truncate(time.Millisecond))
+		delay = max((d + time.Millisecond - 1).Truncate(time.Millisecond), 0)
 	}
 	entry := &clusterv1.SendEntry{
 		MessageId:   newMessageID(),
@@ -312,23 +376,43 @@ func (s *Service) Receive(ctx context.Context, name string, in ReceiveInput) ([]
 		attempt = in.AttemptID
 	}
 	deadline := time.Now().Add(wait)
-	// A retried attempt id may answer with messages in flight, which the
-	// visibility hint does not see: its first round always proposes.
+	groups := q.Groups()
+	// Partitions are tried in turn from a rotating start (from one fixed
+	// by the attempt id, so that a retried attempt asks them in the same
+	// order); a retried attempt id may answer with messages in flight,
+	// which the visibility hint does not see, so its first round asks
+	// every partition.
+	start := int(s.rr.Add(1))
+	if attempt != "" {
+		start = int(fnv32(attempt))
+	}
 	retry := attempt != ""
 	for {
-		wake := s.wakeCh(q.Group)
-		visibleNow, next, hasNext, err := s.nextVisible(q.Group)
-		if err != nil {
-			return nil, err
-		}
-		if visibleNow || retry {
-			retry = false
-			res, err := s.prop.Propose(ctx, q.Group, &clusterv1.Command{
+		wakes := make([]<-chan struct{}, len(groups))
+		var next time.Time
+		var msgs []Message
+		for k := range groups {
+			g := groups[(start+k)%len(groups)]
+			wakes[k] = s.wakeCh(g)
+			visibleNow, nx, hasNext, err := s.nextVisible(g)
+			if err != nil {
+				return nil, err
+			}
+			if hasNext && !visibleNow && (next.IsZero() || nx.Before(next)) {
+				next = nx
+			}
+			if !visibleNow && !retry {
+				continue
+			}
+			res, err := s.prop.Propose(ctx, g, &clusterv1.Command{
 				Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_RECEIVE,
 				Body: &clusterv1.Command_QueueReceive{QueueReceive: &clusterv1.QueueReceive{
-					MaxMessages: int32(in.Max), VisibilityMs: vis.Milliseconds(), MaxReceiveCount: int32(maxReceives), AttemptId: attempt}},
+					MaxMessages: int32(in.Max - len(msgs)), VisibilityMs: vis.Milliseconds(), MaxReceiveCount: int32(maxReceives), AttemptId: attempt}},
 			})
 			if err != nil {
+				if len(msgs) > 0 {
+					break // what was received is in flight: return it
+				}
 				return nil, err
 			}
 			rr, ok := res.(queue.ReceiveResult)
@@ -338,29 +422,59 @@ func (s *Service) Receive(ctx context.Context, name string, in ReceiveInput) ([]
 			if rr.DeadLettered > 0 {
 				s.KickDeadLetters()
 			}
-			if len(rr.Messages) > 0 {
-				s.metrics.received(name, len(rr.Messages))
-				return s.toMessages(q, rr.Messages, in), nil
+			msgs = append(msgs, s.toMessages(q, g, rr.Messages, in)...)
+			if len(msgs) == in.Max {
+				break
 			}
+		}
+		retry = false
+		if len(msgs) > 0 {
+			s.metrics.received(name, len(msgs))
+			return msgs, nil
 		}
 		now := time.Now()
 		if !now.Before(deadline) {
 			return nil, nil
 		}
 		until := deadline
-		if hasNext && next.Before(until) {
+		if !next.IsZero() && next.Before(until) {
 			until = next
 		}
-		t := time.NewTimer(max(until.Sub(now), time.Millisecond))
+		if err := waitAny(ctx, wakes, max(until.Sub(now), time.Millisecond)); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// waitAny waits for d, or until one of chs is closed or ctx ends.
+func waitAny(ctx context.Context, chs []<-chan struct{}, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	if len(chs) == 1 {
 		select {
-		case <-wake:
+		case <-chs[0]:
 		case <-t.C:
 		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
-		t.Stop()
+		return nil
 	}
+	cases := make([]reflect.SelectCase, 0, len(chs)+2)
+	cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.C)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
+	for _, ch := range chs {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
+	}
+	if i, _, _ := reflect.Select(cases); i == 1 {
+		return ctx.Err()
+	}
+	return nil
+}
+
+func fnv32(s string) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(s))
+	return h.Sum32()
 }
 
 func (s *Service) nextVisible(group uint64) (bool, time.Time, bool, error) {
@@ -374,7 +488,8 @@ func (s *Service) nextVisible(group uint64) (bool, time.Time, bool, error) {
 	return visibleNow, next, ok, err
 }
 
-func (s *Service) toMessages(q *catalog.Queue, ds []queue.Delivery, in ReceiveInput) []Message {
+// toMessages renders deliveries of partition group.
+func (s *Service) toMessages(q *catalog.Queue, group uint64, ds []queue.Delivery, in ReceiveInput) []Message {
 	out := make([]Message, len(ds))
 	for i, d := range ds {
 		attrs := map[string]broker.AttributeValue{}
@@ -398,11 +513,11 @@ func (s *Service) toMessages(q *catalog.Queue, ds []queue.Delivery, in ReceiveIn
 		if d.GroupID != "" {
 			sys["MessageGroupId"] = d.GroupID
 			sys["MessageDeduplicationId"] = d.DeduplicationID
-			sys["SequenceNumber"] = SequenceNumber(d.Seq)
+			sys["SequenceNumber"] = SequenceNumber(d.Seq, partIndex(q, group))
 		}
 		out[i] = Message{
 			MessageID:         d.MessageID,
-			ReceiptHandle:     queue.EncodeReceipt(q.Group, queue.Receipt{Seq: d.Seq, ReceiveCount: d.ReceiveCount}),
+			ReceiptHandle:     queue.EncodeReceipt(group, queue.Receipt{Seq: d.Seq, ReceiveCount: d.ReceiveCount}),
 			Body:              d.Body,
 			MD5OfBody:         broker.MD5OfBody(d.Body),
 			MD5OfAttributes:   broker.MD5OfAttributes(attrs),
@@ -441,24 +556,26 @@ func pickSystemAttributes(sys map[string]string, names []string) map[string]stri
 // decodeReceipts validates receipt handles against the queue before
 // anything is proposed: a malformed handle, or one of another queue, fails
 // its entry with broker.ErrReceiptInvalid.
-func decodeReceipts(q *catalog.Queue, in []ReceiptEntry, batch bool) ([]*clusterv1.ReceiptRef, []error, error) {
+func decodeReceipts(q *catalog.Queue, in []ReceiptEntry, batch bool) ([]*clusterv1.ReceiptRef, []uint64, []error, error) {
 	refs := make([]*clusterv1.ReceiptRef, len(in))
+	groups := make([]uint64, len(in))
 	errs := make([]error, len(in))
 	for i, e := range in {
 		group, r, err := queue.DecodeReceipt(e.ReceiptHandle)
-		if err == nil && group != q.Group {
+		if err == nil && !q.HasGroup(group) {
 			err = broker.Errorf(broker.CodeReceiptInvalid, "receipt handle belongs to another queue")
 		}
 		if err != nil {
 			if !batch {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			errs[i] = err
 			continue
 		}
 		refs[i] = &clusterv1.ReceiptRef{Seq: r.Seq, ReceiveCount: r.ReceiveCount}
+		groups[i] = group
 	}
-	return refs, errs, nil
+	return refs, groups, errs, nil
 }
 
 // Delete deletes received messages by receipt handle.
@@ -485,7 +602,7 @@ func (s *Service) receiptOp(ctx context.Context, name string, in []ReceiptEntry,
 	if err != nil {
 		return nil, err
 	}
-	refs, errs, err := decodeReceipts(q, in, batch)
+	refs, groups, errs, err := decodeReceipts(q, in, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -501,31 +618,36 @@ func (s *Service) receiptOp(ctx context.Context, name string, in []ReceiptEntry,
 		}
 	}
 	out := make([]EntryResult, len(in))
-	var pos []int
-	var cmd *clusterv1.Command
-	if visibility {
-		var changes []*clusterv1.VisibilityChange
-		for i, r := range refs {
-			if errs[i] == nil {
-				changes = append(changes, &clusterv1.VisibilityChange{Receipt: r, TimeoutMs: in[i].Visibility.Milliseconds()})
-				pos = append(pos, i)
+	// One command per partition the receipts name (one, unless the queue
+	// has several partitions).
+	for _, g := range q.Groups() {
+		var pos []int
+		var cmd *clusterv1.Command
+		if visibility {
+			var changes []*clusterv1.VisibilityChange
+			for i, r := range refs {
+				if errs[i] == nil && groups[i] == g {
+					changes = append(changes, &clusterv1.VisibilityChange{Receipt: r, TimeoutMs: in[i].Visibility.Milliseconds()})
+					pos = append(pos, i)
+				}
 			}
-		}
-		cmd = &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_CHANGE_VISIBILITY,
-			Body: &clusterv1.Command_QueueChangeVisibility{QueueChangeVisibility: &clusterv1.QueueChangeVisibility{Changes: changes}}}
-	} else {
-		var receipts []*clusterv1.ReceiptRef
-		for i, r := range refs {
-			if errs[i] == nil {
-				receipts = append(receipts, r)
-				pos = append(pos, i)
+			cmd = &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_CHANGE_VISIBILITY,
+				Body: &clusterv1.Command_QueueChangeVisibility{QueueChangeVisibility: &clusterv1.QueueChangeVisibility{Changes: changes}}}
+		} else {
+			var receipts []*clusterv1.ReceiptRef
+			for i, r := range refs {
+				if errs[i] == nil && groups[i] == g {
+					receipts = append(receipts, r)
+					pos = append(pos, i)
+				}
 			}
+			cmd = &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_DELETE,
+				Body: &clusterv1.Command_QueueDelete{QueueDelete: &clusterv1.QueueDelete{Receipts: receipts}}}
 		}
-		cmd = &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_DELETE,
-			Body: &clusterv1.Command_QueueDelete{QueueDelete: &clusterv1.QueueDelete{Receipts: receipts}}}
-	}
-	if len(pos) > 0 {
-		res, err := s.prop.Propose(ctx, q.Group, cmd)
+		if len(pos) == 0 {
+			continue
+		}
+		res, err := s.prop.Propose(ctx, g, cmd)
 		if err != nil {
 			return nil, err
 		}
@@ -559,8 +681,12 @@ func (s *Service) Purge(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.prop.Propose(ctx, q.Group, &clusterv1.Command{
-		Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_PURGE,
-		Body: &clusterv1.Command_QueuePurge{QueuePurge: &clusterv1.QueuePurge{}}})
-	return err
+	for _, g := range q.Groups() {
+		if _, err := s.prop.Propose(ctx, g, &clusterv1.Command{
+			Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_PURGE,
+			Body: &clusterv1.Command_QueuePurge{QueuePurge: &clusterv1.QueuePurge{}}}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nimbusmq/nimbus/broker"
@@ -72,6 +73,10 @@ type Service struct {
 
 	// deadKick is signalled when a receive dead-lettered messages.
 	deadKick chan struct{}
+
+	// rr rotates the partition a receive of a multi-partition queue
+	// starts with.
+	rr atomic.Uint64
 }
 
 // New returns a Service.
@@ -175,17 +180,28 @@ func (s *Service) proposeMeta(ctx context.Context, cmd *clusterv1.Command) (*cat
 // attributes match) with the default replication factor and waits until
 // its partition has a leader.
 func (s *Service) CreateQueue(ctx context.Context, name string, attrs, tags map[string]string) (*catalog.Queue, error) {
-	return s.CreateQueueRF(ctx, name, attrs, tags, 0)
+	return s.CreateQueueWith(ctx, name, attrs, tags, CreateOptions{})
+}
+
+// CreateOptions are the Nimbus-only settings of a new queue.
+type CreateOptions struct {
+	// ReplicationFactor is the replica count of each partition (0: the
+	// default, DefaultReplicationFactor capped by the active nodes).
+	ReplicationFactor int
+	// Partitions is the partition count of a FIFO high-throughput queue
+	// (0: the default; see broker.ResolvePartitions).
+	Partitions int
 }
 
 // DefaultReplicationFactor is the replica count of a partition when a
 // create does not name one (capped at the number of active nodes).
 const DefaultReplicationFactor = 3
 
-// CreateQueueRF is CreateQueue with a replication factor (0: the default).
-// The replicas are placed here, on the meta leader, and recorded in the
-// create command, so every replica of the catalogue agrees on them.
-func (s *Service) CreateQueueRF(ctx context.Context, name string, attrs, tags map[string]string, rf int) (*catalog.Queue, error) {
+// CreateQueueWith is CreateQueue with options. The replicas are placed
+// here, on the meta leader, and recorded in the create command, so every
+// replica of the catalogue agrees on them; every partition of the queue
+// has the same replicas.
+func (s *Service) CreateQueueWith(ctx context.Context, name string, attrs, tags map[string]string, opts CreateOptions) (*catalog.Queue, error) {
 	if err := broker.ValidateQueueName(name); err != nil {
 		return nil, err
 	}
@@ -196,16 +212,19 @@ func (s *Service) CreateQueueRF(ctx context.Context, name string, attrs, tags ma
 	if err := typed.CheckFifoName(name); err != nil {
 		return nil, err
 	}
+	if _, err := broker.ResolvePartitions(typed, opts.Partitions); err != nil {
+		return nil, err
+	}
 	if err := validateTags(tags); err != nil {
 		return nil, err
 	}
-	replicas, err := s.place(rf)
+	replicas, err := s.place(opts.ReplicationFactor)
 	if err != nil {
 		return nil, err
 	}
 	q, err := s.proposeMeta(ctx, &clusterv1.Command{
 		Type: clusterv1.CommandType_COMMAND_TYPE_CREATE_QUEUE,
-		Body: &clusterv1.Command_CreateQueue{CreateQueue: &clusterv1.CreateQueue{Name: name, Attributes: attrs, Tags: tags, Replicas: replicas}},
+		Body: &clusterv1.Command_CreateQueue{CreateQueue: &clusterv1.CreateQueue{Name: name, Attributes: attrs, Tags: tags, Replicas: replicas, Partitions: int32(opts.Partitions)}},
 	})
 	if err != nil {
 		return nil, err
@@ -267,7 +286,13 @@ func (s *Service) DeleteQueue(ctx context.Context, name string) error {
 		return err
 	}
 	s.metrics.forget(name)
-	return s.groups.RemoveGroup(q.Group)
+	var first error
+	for _, g := range q.Groups() {
+		if err := s.groups.RemoveGroup(g); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // ListQueues returns up to max queue names starting with prefix, after
@@ -358,15 +383,28 @@ func isKnownAttribute(n string) bool {
 	return false
 }
 
-// stats reads the partition's counters from local state.
+// stats reads the counters of the queue's partitions from local state and
+// adds them up (the oldest message is the oldest of any partition).
 func (s *Service) stats(q *catalog.Queue) (queue.Stats, error) {
-	var st queue.Stats
+	var sum queue.Stats
 	err := s.db.View(func(txn *storage.Txn) error {
-		var err error
-		st, err = queue.New(q.Group).Stats(txn, time.Now())
-		return err
+		now := time.Now()
+		for _, g := range q.Groups() {
+			st, err := queue.New(g).Stats(txn, now)
+			if err != nil {
+				return err
+			}
+			sum.Visible += st.Visible
+			sum.NotVisible += st.NotVisible
+			sum.Delayed += st.Delayed
+			sum.Dead += st.Dead
+			if !st.OldestSentAt.IsZero() && (sum.OldestSentAt.IsZero() || st.OldestSentAt.Before(sum.OldestSentAt)) {
+				sum.OldestSentAt = st.OldestSentAt
+			}
+		}
+		return nil
 	})
-	return st, err
+	return sum, err
 }
 
 // SetQueueAttributes changes settable attributes.

@@ -69,36 +69,46 @@ func (s *Service) RunWorkers(ctx context.Context, sweepEvery time.Duration) {
 	}
 }
 
-func (s *Service) ledQueues() []*catalog.Queue {
+// partition is one partition of a queue.
+type partition struct {
+	q     *catalog.Queue
+	group uint64
+}
+
+// ledPartitions returns the queue partitions this node leads.
+func (s *Service) ledPartitions() []partition {
 	qs, err := s.Queues()
 	if err != nil {
 		s.logger.Warn("list queues for workers", "err", err)
 		return nil
 	}
-	out := qs[:0]
+	var out []partition
 	for _, q := range qs {
-		if s.groups.IsLeader(q.Group) {
-			out = append(out, q)
+		for _, g := range q.Groups() {
+			if s.groups.IsLeader(g) {
+				out = append(out, partition{q, g})
+			}
 		}
 	}
 	return out
 }
 
 func (s *Service) moveAllDeadLetters(ctx context.Context) {
-	for _, q := range s.ledQueues() {
-		if err := s.moveDeadLetters(ctx, q); err != nil && ctx.Err() == nil {
-			s.logger.Warn("move dead letters", "queue", q.Name, "err", err)
+	for _, p := range s.ledPartitions() {
+		if err := s.moveDeadLetters(ctx, p.q, p.group); err != nil && ctx.Err() == nil {
+			s.logger.Warn("move dead letters", "queue", p.q.Name, "err", err)
 		}
 	}
 }
 
-// moveDeadLetters moves q's dead-lettered messages to its DLQ in batches.
-func (s *Service) moveDeadLetters(ctx context.Context, q *catalog.Queue) error {
+// moveDeadLetters moves the dead-lettered messages of q's partition group
+// to q's DLQ in batches.
+func (s *Service) moveDeadLetters(ctx context.Context, q *catalog.Queue, group uint64) error {
 	for {
 		var dead []queue.Delivery
 		err := s.db.View(func(txn *storage.Txn) error {
 			var err error
-			dead, err = queue.New(q.Group).DeadLetters(txn, broker.MaxBatchEntries)
+			dead, err = queue.New(group).DeadLetters(txn, broker.MaxBatchEntries)
 			return err
 		})
 		if err != nil || len(dead) == 0 {
@@ -125,6 +135,8 @@ func (s *Service) moveDeadLetters(ctx context.Context, q *catalog.Queue) error {
 		}
 		entries := make([]*clusterv1.SendEntry, len(dead))
 		seqs := make([]uint64, len(dead))
+		byPart := map[uint64][]*clusterv1.SendEntry{}
+		var parts []uint64
 		for i, d := range dead {
 			attrs := make([]*clusterv1.MessageAttribute, len(d.Attributes))
 			for j, at := range d.Attributes {
@@ -137,14 +149,22 @@ func (s *Service) moveDeadLetters(ctx context.Context, q *catalog.Queue) error {
 				// is the DLQ's deduplication id: a move retried after a
 				// crash is stored once, and no two moved messages collide.
 				entries[i].GroupId, entries[i].DeduplicationId = d.GroupID, d.MessageID
+				entries[i].DedupPerGroup = dlqAttrs.DedupPerGroup
 			}
 			seqs[i] = d.Seq
+			p := dlq.PartitionOf(d.GroupID)
+			if byPart[p] == nil {
+				parts = append(parts, p)
+			}
+			byPart[p] = append(byPart[p], entries[i])
 		}
-		if err := s.groups.Forward(ctx, dlq.Group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_SEND,
-			Body: &clusterv1.Command_QueueSend{QueueSend: &clusterv1.QueueSend{Entries: entries}}}); err != nil {
-			return err
+		for _, p := range parts {
+			if err := s.groups.Forward(ctx, p, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_SEND,
+				Body: &clusterv1.Command_QueueSend{QueueSend: &clusterv1.QueueSend{Entries: byPart[p]}}}); err != nil {
+				return err
+			}
 		}
-		if _, err := s.prop.Propose(ctx, q.Group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_REMOVE_DEAD,
+		if _, err := s.prop.Propose(ctx, group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_REMOVE_DEAD,
 			Body: &clusterv1.Command_QueueRemoveDead{QueueRemoveDead: &clusterv1.QueueRemoveDead{Seqs: seqs}}}); err != nil {
 			return err
 		}
@@ -156,15 +176,15 @@ func (s *Service) moveDeadLetters(ctx context.Context, q *catalog.Queue) error {
 // while the engine says an expiry is due (this also reclaims the records a
 // purge left behind). At most 100 commands per queue per sweep.
 func (s *Service) sweepRetention(ctx context.Context) {
-	for _, q := range s.ledQueues() {
+	for _, p := range s.ledPartitions() {
 		for i := 0; i < 100 && ctx.Err() == nil; i++ {
-			due, err := s.expiryDue(q.Group)
+			due, err := s.expiryDue(p.group)
 			if err != nil || !due {
 				break
 			}
-			if _, err := s.prop.Propose(ctx, q.Group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_EXPIRE,
+			if _, err := s.prop.Propose(ctx, p.group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_EXPIRE,
 				Body: &clusterv1.Command_QueueExpire{QueueExpire: &clusterv1.QueueExpire{Limit: 1000}}}); err != nil {
-				s.logger.Warn("expire messages", "queue", q.Name, "err", err)
+				s.logger.Warn("expire messages", "queue", p.q.Name, "err", err)
 				break
 			}
 		}

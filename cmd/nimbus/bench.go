@@ -78,6 +78,7 @@ func newBenchQueueCmd(a *app) *cobra.Command {
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "how long consumers keep draining after sending stops")
 	f.BoolVar(&cfg.Fifo, "fifo", false, "use a FIFO queue, messages spread over --groups message groups")
 	f.IntVar(&cfg.Groups, "groups", cfg.Groups, "message groups of a --fifo run")
+	f.IntVar(&cfg.Partitions, "partitions", 0, "partitions of the --high-throughput queue (0: the server's default, 4)")
 	f.BoolVar(&cfg.HighThroughput, "high-throughput", false, "FIFO high-throughput mode (DeduplicationScope messageGroup, FifoThroughputLimit perMessageGroupId)")
 	f.BoolVar(&asJSON, "json", false, "print the report as one JSON object")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress line")

@@ -20,6 +20,7 @@ func newQueueCmd(a *app) *cobra.Command {
 	}
 	cmd.AddCommand(newQueueCreateCmd(a), newQueueDeleteCmd(a), newQueueListCmd(a),
 		newQueueGetCmd(a), newQueueSetCmd(a), newQueuePurgeCmd(a))
+	cmd.AddCommand(redriveCmds(a)...)
 	return cmd
 }
 

@@ -21,7 +21,8 @@ func NewQueueServer(svc *service.Service) *QueueServer { return &QueueServer{svc
 func name(n string) string { return service.QueueNameFromURL(n) }
 
 func (s *QueueServer) CreateQueue(ctx context.Context, r *nimbusv1.CreateQueueRequest) (*nimbusv1.CreateQueueResponse, error) {
-	q, err := s.svc.CreateQueueRF(ctx, r.GetQueueName(), r.GetAttributes(), r.GetTags(), int(r.GetReplicationFactor()))
+	q, err := s.svc.CreateQueueWith(ctx, r.GetQueueName(), r.GetAttributes(), r.GetTags(),
+		service.CreateOptions{ReplicationFactor: int(r.GetReplicationFactor()), Partitions: int(r.GetPartitions())})
 	if err != nil {
 		return nil, toStatus(err)
 	}

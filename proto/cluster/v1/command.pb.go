@@ -581,7 +581,9 @@ type CreateQueue struct {
 	Tags       map[string]string      `protobuf:"bytes,3,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Node ids of the partition's replicas, chosen by the proposer; the first
 	// is the preferred leader. Empty on a single node that predates clustering.
-	Replicas      []string `protobuf:"bytes,4,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	Replicas []string `protobuf:"bytes,4,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	// Partitions of a FIFO high-throughput queue (0 or 1: one).
+	Partitions    int32 `protobuf:"varint,5,opt,name=partitions,proto3" json:"partitions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -642,6 +644,13 @@ func (x *CreateQueue) GetReplicas() []string {
 		return x.Replicas
 	}
 	return nil
+}
+
+func (x *CreateQueue) GetPartitions() int32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return 0
 }
 
 type DeleteQueue struct {
@@ -1999,14 +2008,17 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x12move_task_progress\x18) \x01(\v2\x1c.cluster.v1.MoveTaskProgressH\x00R\x10moveTaskProgress\x12F\n" +
 	"\x10finish_move_task\x18* \x01(\v2\x1a.cluster.v1.FinishMoveTaskH\x00R\x0efinishMoveTask\x12F\n" +
 	"\x10cancel_move_task\x18+ \x01(\v2\x1a.cluster.v1.CancelMoveTaskH\x00R\x0ecancelMoveTaskB\x06\n" +
-	"\x04body\"\xb5\x02\n" +
+	"\x04body\"\xd5\x02\n" +
 	"\vCreateQueue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12G\n" +
 	"\n" +
 	"attributes\x18\x02 \x03(\v2'.cluster.v1.CreateQueue.AttributesEntryR\n" +
 	"attributes\x125\n" +
 	"\x04tags\x18\x03 \x03(\v2!.cluster.v1.CreateQueue.TagsEntryR\x04tags\x12\x1a\n" +
-	"\breplicas\x18\x04 \x03(\tR\breplicas\x1a=\n" +
+	"\breplicas\x18\x04 \x03(\tR\breplicas\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x05 \x01(\x05R\n" +
+	"partitions\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +

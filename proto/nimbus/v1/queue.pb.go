@@ -31,8 +31,12 @@ type CreateQueueRequest struct {
 	Tags       map[string]string `protobuf:"bytes,3,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Replicas of the queue's partition; 0 means min(3, nodes in the cluster).
 	ReplicationFactor int32 `protobuf:"varint,4,opt,name=replication_factor,json=replicationFactor,proto3" json:"replication_factor,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Partitions (raft groups) of a FIFO queue in high-throughput mode
+	// (FifoThroughputLimit perMessageGroupId), 1-16; message groups are
+	// hashed across them. 0: 4 in high-throughput mode, else 1.
+	Partitions    int32 `protobuf:"varint,5,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateQueueRequest) Reset() {
@@ -89,6 +93,13 @@ func (x *CreateQueueRequest) GetTags() map[string]string {
 func (x *CreateQueueRequest) GetReplicationFactor() int32 {
 	if x != nil {
 		return x.ReplicationFactor
+	}
+	return 0
+}
+
+func (x *CreateQueueRequest) GetPartitions() int32 {
+	if x != nil {
+		return x.Partitions
 	}
 	return 0
 }
@@ -2762,7 +2773,7 @@ var File_proto_nimbus_v1_queue_proto protoreflect.FileDescriptor
 
 const file_proto_nimbus_v1_queue_proto_rawDesc = "" +
 	"\n" +
-	"\x1bproto/nimbus/v1/queue.proto\x12\tnimbus.v1\"\xe6\x02\n" +
+	"\x1bproto/nimbus/v1/queue.proto\x12\tnimbus.v1\"\x86\x03\n" +
 	"\x12CreateQueueRequest\x12\x1d\n" +
 	"\n" +
 	"queue_name\x18\x01 \x01(\tR\tqueueName\x12M\n" +
@@ -2770,7 +2781,10 @@ const file_proto_nimbus_v1_queue_proto_rawDesc = "" +
 	"attributes\x18\x02 \x03(\v2-.nimbus.v1.CreateQueueRequest.AttributesEntryR\n" +
 	"attributes\x12;\n" +
 	"\x04tags\x18\x03 \x03(\v2'.nimbus.v1.CreateQueueRequest.TagsEntryR\x04tags\x12-\n" +
-	"\x12replication_factor\x18\x04 \x01(\x05R\x11replicationFactor\x1a=\n" +
+	"\x12replication_factor\x18\x04 \x01(\x05R\x11replicationFactor\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x05 \x01(\x05R\n" +
+	"partitions\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +
