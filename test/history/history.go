@@ -94,6 +94,10 @@ type SendEntry struct {
 	MessageID string
 	Outcome   Outcome
 	Err       string
+	// GroupID and DedupID are the MessageGroupId and
+	// MessageDeduplicationId sent, SequenceNumber the one the server
+	// returned (OK only): FIFO queues only, "" otherwise (see CheckFifo).
+	GroupID, DedupID, SequenceNumber string
 }
 
 // Receive is a ReceiveMessage call; a failed one has Err set and no
@@ -117,6 +121,10 @@ type Delivery struct {
 	// ReceiveCount is the ApproximateReceiveCount attribute, 0 when it
 	// was not asked for.
 	ReceiveCount int
+	// GroupID and SequenceNumber are the MessageGroupId and
+	// SequenceNumber attributes of a FIFO queue's message, "" when not
+	// asked for.
+	GroupID, SequenceNumber string
 }
 
 // Delete is a DeleteMessageBatch call.

@@ -224,7 +224,8 @@ func (w *worker) receive(ctx context.Context, opts client.ReceiveOptions, drain 
 		ev.Visibility = *opts.Visibility
 	}
 	for i, m := range msgs {
-		ev.Messages[i] = Delivery{Body: m.Body, MessageID: m.ID, Receipt: m.ReceiptHandle, ReceiveCount: m.ReceiveCount()}
+		ev.Messages[i] = Delivery{Body: m.Body, MessageID: m.ID, Receipt: m.ReceiptHandle, ReceiveCount: m.ReceiveCount(),
+			GroupID: m.GroupID(), SequenceNumber: m.SequenceNumber()}
 	}
 	w.rec.Receive(ev)
 	if err != nil {
