@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -258,5 +260,106 @@ func retryUnavailable(ctx context.Context, f func() error) error {
 			return err
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestPartitionsFollowTheFirstPartitionsLeader: the partitions of a FIFO
+// high-throughput queue end up led from one node, also after the first
+// partition's leadership moves, and the queue serves through any node.
+func TestPartitionsFollowTheFirstPartitionsLeader(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	nodes := startCluster(t, ctx, 3)
+	q1, c1 := dialAPI(t, nodes[0])
+	q3, _ := dialAPI(t, nodes[2])
+	const name = "wide.fifo"
+	if err := retryUnavailable(ctx, func() error {
+		_, err := q1.CreateQueue(ctx, &nimbusv1.CreateQueueRequest{QueueName: name, Partitions: 4,
+			Attributes: map[string]string{"DeduplicationScope": "messageGroup", "FifoThroughputLimit": "perMessageGroupId"}})
+		return err
+	}); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	// leaders returns the leader of each partition, "" while unknown.
+	leaders := func() []string {
+		st, err := c1.Status(ctx, &nimbusv1.ClusterStatusRequest{})
+		if err != nil {
+			return nil
+		}
+		var out []string
+		for _, g := range st.GetGroups() {
+			if g.GetResource() == name || strings.HasPrefix(g.GetResource(), name+"#") {
+				out = append(out, g.GetLeader())
+			}
+		}
+		return out
+	}
+	together := func() string {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			ls := leaders()
+			if len(ls) == 4 && ls[0] != "" && slices.Equal(ls, []string{ls[0], ls[0], ls[0], ls[0]}) {
+				return ls[0]
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("partition leaders not on one node: %v", ls)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	first := together()
+	send := func(i int) {
+		t.Helper()
+		if err := retryUnavailable(ctx, func() error {
+			_, err := q3.SendMessage(ctx, &nimbusv1.SendMessageRequest{QueueName: name, MessageBody: fmt.Sprint("m", i),
+				MessageGroupId: fmt.Sprint("g", i), MessageDeduplicationId: fmt.Sprint("d", i)})
+			return err
+		}); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	for i := range 20 {
+		send(i)
+	}
+	// Move the first partition's leadership: the others follow.
+	var to string
+	for _, n := range nodes {
+		if id := n.host.NodeID(); id != first {
+			to = id
+			break
+		}
+	}
+	if err := retryUnavailable(ctx, func() error {
+		_, err := c1.TransferLeader(ctx, &nimbusv1.TransferLeaderRequest{QueueName: name, ToNode: to})
+		return err
+	}); err != nil {
+		t.Fatalf("transfer: %v", err)
+	}
+	if got := together(); got != to {
+		t.Fatalf("partitions led from %s after moving the first to %s", got, to)
+	}
+	for i := 20; i < 40; i++ {
+		send(i)
+	}
+	got := map[string]bool{}
+	wait := int32(1)
+	for tries := 0; len(got) < 40 && tries < 100; tries++ {
+		var rec *nimbusv1.ReceiveMessageResponse
+		if err := retryUnavailable(ctx, func() error {
+			var err error
+			rec, err = q1.ReceiveMessage(ctx, &nimbusv1.ReceiveMessageRequest{QueueName: name, MaxNumberOfMessages: 10, WaitTimeSeconds: &wait})
+			return err
+		}); err != nil {
+			t.Fatalf("receive: %v", err)
+		}
+		for _, m := range rec.GetMessages() {
+			got[m.GetBody()] = true
+			if _, err := q3.DeleteMessage(ctx, &nimbusv1.DeleteMessageRequest{QueueName: name, ReceiptHandle: m.GetReceiptHandle()}); err != nil {
+				t.Fatalf("delete: %v", err)
+			}
+		}
+	}
+	if len(got) != 40 {
+		t.Fatalf("received %d distinct messages of 40", len(got))
 	}
 }

@@ -55,6 +55,9 @@ type Node struct {
 	nodes         atomic.Pointer[[]*catalog.Node]
 	reconcileMu   sync.Mutex
 	reconcileKick chan struct{}
+	// balanceKick asks for a leader balancing round now (a leadership
+	// change: partitions of one queue must be led from one node).
+	balanceKick chan struct{}
 	// removedReplicas counts partition replicas reconcile removed.
 	removedReplicas atomic.Int64
 	// leadMu guards leadSince.
@@ -79,7 +82,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	n = &Node{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), reconcileKick: make(chan struct{}, 1), leadSince: map[uint64]time.Time{}}
+	n = &Node{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), reconcileKick: make(chan struct{}, 1), balanceKick: make(chan struct{}, 1), leadSince: map[uint64]time.Time{}}
 	defer func() {
 		if err != nil {
 			n.Stop()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nimbusmq/nimbus/broker/catalog"
 	"github.com/nimbusmq/nimbus/broker/cluster"
+	peerv1 "github.com/nimbusmq/nimbus/proto/peer/v1"
 	"github.com/nimbusmq/nimbus/storage/keys"
 )
 
@@ -145,6 +146,9 @@ func (n *Node) runReconciler(ctx context.Context) {
 		case <-bal.C:
 			n.balanceLeaders()
 			continue
+		case <-n.balanceKick:
+			n.balanceLeaders()
+			continue
 		}
 		if err := n.reconcile(); err != nil && ctx.Err() == nil {
 			n.logger.Warn("reconcile groups", "err", err)
@@ -241,6 +245,10 @@ func (n *Node) onLeadership(group uint64, isLeader bool) {
 	defer n.leadMu.Unlock()
 	if isLeader {
 		n.leadSince[group] = time.Now()
+		select {
+		case n.balanceKick <- struct{}{}:
+		default:
+		}
 	} else {
 		delete(n.leadSince, group)
 	}
@@ -268,8 +276,12 @@ func (n *Node) balanceLeaders() {
 			if moved == 8 {
 				return
 			}
-			if i > 0 && n.followFirstPartition(q, g) {
-				moved++
+			if i > 0 {
+				// Further partitions follow the first, which alone goes
+				// back to the preferred replica.
+				if n.followFirstPartition(q, g) {
+					moved++
+				}
 				continue
 			}
 			ids := q.ReplicaIDs(founder)
@@ -304,6 +316,25 @@ func (n *Node) balanceLeaders() {
 // leader, which proposes to every partition, so its partitions must be led
 // from one node. It reports whether it asked for a transfer.
 func (n *Node) followFirstPartition(q *catalog.Queue, group uint64) bool {
+	if n.host.IsLeader(q.Group) && !n.host.IsLeader(group) && n.host.Hosts(group) {
+		// This node leads the first partition: pull the other one here.
+		self := n.host.NodeID()
+		if l, _ := n.host.Leader(group); l == "" {
+			return false // an election is on; the new leader will follow
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := n.onLeader(ctx, group, func(c peerClient) error {
+				_, err := c.TransferLeader(ctx, &peerv1.TransferLeaderRequest{Group: group, ToNode: self})
+				return err
+			})
+			if err != nil {
+				n.logger.Info("pull partition leadership", "queue", q.Name, "group", group, "err", err)
+			}
+		}()
+		return true
+	}
 	if !n.host.IsLeader(group) || n.host.IsLeader(q.Group) {
 		return false
 	}
