@@ -321,14 +321,19 @@ func (s *Service) runMoveTasks(ctx context.Context) {
 	}
 }
 
-// mover runs one task on the leader of its source queue's partition:
-// receive a batch from the source (visibility moveVisibility), send each
-// message to its destination, delete the batch from the source. A crash
-// between send and delete duplicates messages, never loses one.
+// mover runs one task on the leader of its source queue's first
+// partition, which also leads the queue's further partitions (a FIFO
+// high-throughput queue's; see node.followFirstPartition). One step:
+// receive a batch from a partition of the source (visibility
+// moveVisibility), send each message to its destination, delete the batch
+// from the source. A crash between send and delete duplicates messages,
+// never loses one.
 type mover struct {
 	s   *Service
 	t   *catalog.MoveTask // as taken: source, id, destination, rate
 	dlq *catalog.Queue
+	// next rotates the partition receives start from.
+	next int
 	// pending counts the messages moved since the last report that the
 	// catalogue acknowledged.
 	pending int64
@@ -381,13 +386,13 @@ func (m *mover) run(ctx context.Context) {
 			_ = m.report(ctx, false, 0) // best effort: the count is approximate
 			lastReport = time.Now()
 		}
-		visible, err := m.visible()
+		part, err := m.nextVisible()
 		if err != nil {
 			s.logger.Warn("message move task: read source", "source", t.Source, "err", err)
 			_ = sleepCtx(ctx, moveRetryDelay)
 			continue
 		}
-		if !visible {
+		if part == 0 {
 			if time.Now().Before(graceUntil) && m.inFlight() > 0 {
 				_ = sleepCtx(ctx, 250*time.Millisecond)
 				continue
@@ -399,16 +404,16 @@ func (m *mover) run(ctx context.Context) {
 		if err != nil {
 			return
 		}
-		ds, err := m.receive(ctx, n)
+		ds, err := m.receive(ctx, part, n)
 		lim.refund(n - len(ds))
 		if err != nil {
 			if ctx.Err() == nil {
-				s.logger.Warn("message move task: receive", "source", t.Source, "err", err)
+				s.logger.Warn("message move task: receive", "source", t.Source, "group", part, "err", err)
 			}
 			_ = sleepCtx(ctx, moveRetryDelay)
 			continue
 		}
-		reason, err := m.move(ctx, ds)
+		reason, err := m.move(ctx, part, ds)
 		switch {
 		case reason != "":
 			s.logger.Warn("message move task failed", "source", t.Source, "task", t.ID, "reason", reason)
@@ -423,15 +428,26 @@ func (m *mover) run(ctx context.Context) {
 	}
 }
 
-// visible reports whether the source has a message to receive now.
-func (m *mover) visible() (bool, error) {
-	var ok bool
+// nextVisible returns a partition of the source with a message to receive
+// now (taking turns), or 0 when none has one.
+func (m *mover) nextVisible() (uint64, error) {
+	groups := m.dlq.Groups()
+	var found uint64
 	err := m.s.db.View(func(txn *storage.Txn) error {
-		var err error
-		ok, _, _, err = queue.New(m.dlq.Group).NextVisible(txn, time.Now())
-		return err
+		for i := range groups {
+			g := groups[(m.next+i)%len(groups)]
+			ok, _, _, err := queue.New(g).NextVisible(txn, time.Now())
+			if err != nil {
+				return err
+			}
+			if ok {
+				found, m.next = g, (m.next+i+1)%len(groups)
+				return nil
+			}
+		}
+		return nil
 	})
-	return ok, err
+	return found, err
 }
 
 func (m *mover) inFlight() int64 {
@@ -442,8 +458,10 @@ func (m *mover) inFlight() int64 {
 	return st.NotVisible
 }
 
-func (m *mover) receive(ctx context.Context, n int) ([]queue.Delivery, error) {
-	res, err := m.s.prop.Propose(ctx, m.dlq.Group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_RECEIVE,
+// receive receives up to n messages from partition group of the source
+// (led here: the result stays on the leader).
+func (m *mover) receive(ctx context.Context, group uint64, n int) ([]queue.Delivery, error) {
+	res, err := m.s.prop.Propose(ctx, group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_RECEIVE,
 		Body: &clusterv1.Command_QueueReceive{QueueReceive: &clusterv1.QueueReceive{MaxMessages: int32(n), VisibilityMs: moveVisibility.Milliseconds()}}})
 	if err != nil {
 		return nil, err
@@ -456,27 +474,28 @@ func (m *mover) receive(ctx context.Context, n int) ([]queue.Delivery, error) {
 	return rr.Messages, nil
 }
 
-// moveDest is one destination of a batch.
-type moveDest struct {
-	q       *catalog.Queue
+// moveSend is the part of a batch that goes to one destination partition.
+type moveSend struct {
+	queue   string
+	group   uint64
 	entries []*clusterv1.SendEntry
 	idx     []int // positions in the batch
 }
 
-// move sends a received batch to its destinations and deletes what was
-// sent from the source; what was not sent is made visible again. A
-// non-empty reason is a permanent failure of the task (nothing of the
-// batch was sent); an error is transient.
-func (m *mover) move(ctx context.Context, ds []queue.Delivery) (string, error) {
+// move sends a batch received from partition part of the source to its
+// destinations and deletes what was sent from the source; what was not
+// sent is made visible again. A non-empty reason is a permanent failure of
+// the task (nothing of the batch was sent); an error is transient.
+func (m *mover) move(ctx context.Context, part uint64, ds []queue.Delivery) (string, error) {
 	srcFifo := broker.IsFifoName(m.dlq.Name)
 	if a, err := m.dlq.Attrs(); err == nil {
 		srcFifo = a.Fifo
 	}
-	dests := map[string]*moveDest{}
-	var order []string
+	sends := map[uint64]*moveSend{}
+	var order []uint64
 	sent := make([]bool, len(ds))
 	fail := func(format string, args ...any) (string, error) {
-		m.settle(ctx, ds, sent)
+		m.settle(ctx, part, ds, sent)
 		return fmt.Sprintf(format, args...), nil
 	}
 	for i, d := range ds {
@@ -490,57 +509,59 @@ func (m *mover) move(ctx context.Context, ds []queue.Delivery) (string, error) {
 				return fail("message %s: %v", d.MessageID, err)
 			}
 		}
-		x := dests[name]
-		if x == nil {
-			q, err := m.s.Queue(name)
-			if errors.Is(err, broker.ErrQueueNotFound) {
-				return fail("destination queue %q of message %s does not exist", name, d.MessageID)
-			}
-			if err != nil {
-				m.settle(ctx, ds, sent)
-				return "", err
-			}
-			x = &moveDest{q: q}
-			dests[name] = x
-			order = append(order, name)
+		q, a, err := m.s.lookup(name)
+		if errors.Is(err, broker.ErrQueueNotFound) {
+			return fail("destination queue %q of message %s does not exist", name, d.MessageID)
 		}
-		a, err := x.q.Attrs()
 		if err != nil {
-			m.settle(ctx, ds, sent)
+			m.settle(ctx, part, ds, sent)
 			return "", err
 		}
 		if a.Fifo != srcFifo {
 			return fail("destination queue %q of message %s is not of the source's kind (FIFO or standard)", name, d.MessageID)
 		}
-		entry, reason := moveEntry(d, a)
+		entry, reason := moveEntry(d, a, part)
 		if reason != "" {
 			return fail("message %s cannot move to %q: %s", d.MessageID, name, reason)
+		}
+		g := q.Group
+		if a.Fifo {
+			g = q.PartitionOf(d.GroupID)
+		}
+		x := sends[g]
+		if x == nil {
+			x = &moveSend{queue: name, group: g}
+			sends[g] = x
+			order = append(order, g)
 		}
 		x.entries = append(x.entries, entry)
 		x.idx = append(x.idx, i)
 	}
-	for _, name := range order {
-		x := dests[name]
-		if err := m.s.groups.Forward(ctx, x.q.Group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_SEND,
+	for _, g := range order {
+		x := sends[g]
+		if err := m.s.groups.Forward(ctx, g, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_SEND,
 			Body: &clusterv1.Command_QueueSend{QueueSend: &clusterv1.QueueSend{Entries: x.entries}}}); err != nil {
-			m.settle(ctx, ds, sent)
+			m.settle(ctx, part, ds, sent)
 			return "", err
 		}
 		for _, i := range x.idx {
 			sent[i] = true
 		}
-		m.s.metrics.sent(name, len(x.entries))
+		m.s.metrics.sent(x.queue, len(x.entries))
 	}
-	m.settle(ctx, ds, sent)
+	m.settle(ctx, part, ds, sent)
 	return "", nil
 }
 
-// moveEntry builds the send of d to a queue with attributes a: same id,
-// body and message attributes, a new enqueue time, the destination's
-// delay and retention; on a FIFO queue the same group, with the message id
-// as deduplication id (so a resend after a crash is dropped within the
-// deduplication window). A non-empty reason says why d cannot go there.
-func moveEntry(d queue.Delivery, a broker.QueueAttributes) (*clusterv1.SendEntry, string) {
+// moveEntry builds the send of d, received from partition part of the
+// source, to a queue with attributes a: same id, body and message
+// attributes, a new enqueue time, the destination's delay and retention.
+// On a FIFO queue: the same group, and a deduplication id naming this
+// stay of the message in the source (id, partition, sequence number), so
+// a resend after a crash is dropped while a later redrive of the same
+// message (dead-lettered again) is not. A non-empty reason says why d
+// cannot go there.
+func moveEntry(d queue.Delivery, a broker.QueueAttributes, part uint64) (*clusterv1.SendEntry, string) {
 	attrs := make(map[string]broker.AttributeValue, len(d.Attributes))
 	pattrs := make([]*clusterv1.MessageAttribute, len(d.Attributes))
 	for j, at := range d.Attributes {
@@ -556,15 +577,17 @@ func moveEntry(d queue.Delivery, a broker.QueueAttributes) (*clusterv1.SendEntry
 		if d.GroupID == "" {
 			return nil, "it has no MessageGroupId"
 		}
-		e.GroupId, e.DeduplicationId, e.DedupPerGroup = d.GroupID, d.MessageID, a.DedupPerGroup
+		e.GroupId, e.DedupPerGroup = d.GroupID, a.DedupPerGroup
+		e.DeduplicationId = fmt.Sprintf("%s-%d-%d", d.MessageID, part, d.Seq)
 	}
 	return e, ""
 }
 
-// settle deletes the sent messages of a batch from the source and makes
-// the others visible again. It runs even after ctx ended (a node
-// stopping), briefly, so that a clean stop leaves no message hidden.
-func (m *mover) settle(ctx context.Context, ds []queue.Delivery, sent []bool) {
+// settle deletes the sent messages of a batch from partition part of the
+// source and makes the others visible again. It runs even after ctx ended
+// (a node stopping), briefly, so that a clean stop leaves no message
+// hidden.
+func (m *mover) settle(ctx context.Context, part uint64, ds []queue.Delivery, sent []bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	var del []*clusterv1.ReceiptRef
@@ -582,7 +605,7 @@ func (m *mover) settle(ctx context.Context, ds []queue.Delivery, sent []bool) {
 	if len(del) > 0 {
 		// A failed delete leaves the message to come back after
 		// moveVisibility and move again: a duplicate, not a loss.
-		if err := m.s.groups.Forward(ctx, m.dlq.Group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_DELETE,
+		if err := m.s.groups.Forward(ctx, part, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_DELETE,
 			Body: &clusterv1.Command_QueueDelete{QueueDelete: &clusterv1.QueueDelete{Receipts: del}}}); err != nil {
 			m.s.logger.Warn("message move task: delete moved messages from the source", "source", m.t.Source, "err", err)
 		} else {
@@ -591,7 +614,7 @@ func (m *mover) settle(ctx context.Context, ds []queue.Delivery, sent []bool) {
 		m.pending += int64(len(del))
 	}
 	if len(release) > 0 {
-		if err := m.s.groups.Forward(ctx, m.dlq.Group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_CHANGE_VISIBILITY,
+		if err := m.s.groups.Forward(ctx, part, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_CHANGE_VISIBILITY,
 			Body: &clusterv1.Command_QueueChangeVisibility{QueueChangeVisibility: &clusterv1.QueueChangeVisibility{Changes: release}}}); err != nil {
 			m.s.logger.Warn("message move task: release messages in the source", "source", m.t.Source, "err", err)
 		}

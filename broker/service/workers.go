@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/nimbusmq/nimbus/broker"
@@ -145,10 +146,14 @@ func (s *Service) moveDeadLetters(ctx context.Context, q *catalog.Queue, group u
 			entries[i] = &clusterv1.SendEntry{MessageId: d.MessageID, Body: d.Body, Attributes: attrs,
 				RetentionMs: dlqAttrs.Retention.Milliseconds(), SentUnixMs: d.SentAt.UnixMilli(), DeadLetterSourceArn: q.Arn()}
 			if d.GroupID != "" {
-				// A FIFO message keeps its group. Its message id, unique,
-				// is the DLQ's deduplication id: a move retried after a
-				// crash is stored once, and no two moved messages collide.
-				entries[i].GroupId, entries[i].DeduplicationId = d.GroupID, d.MessageID
+				// A FIFO message keeps its group. Its deduplication id in
+				// the DLQ names this dead-lettering (message id, source
+				// partition, sequence number): a move retried after a
+				// crash is stored once, and a message dead-lettered again
+				// after a redrive, within the deduplication window, is
+				// stored again instead of being dropped as a duplicate.
+				entries[i].GroupId = d.GroupID
+				entries[i].DeduplicationId = fmt.Sprintf("%s-%d-%d", d.MessageID, group, d.Seq)
 				entries[i].DedupPerGroup = dlqAttrs.DedupPerGroup
 			}
 			seqs[i] = d.Seq
