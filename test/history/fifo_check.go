@@ -10,49 +10,6 @@ import (
 	"time"
 )
 
-// FIFO histories (see RunFifo and CheckFifo) use the same History: each
-// SendEntry also has its GroupID, DedupID and returned SequenceNumber,
-// each Delivery its GroupID and SequenceNumber. Bodies stay unique in the
-// history; the logical message is the dedup id: every entry carrying one
-// dedup id (the first send, its resends after unknown outcomes, deliberate
-// repeats) is one message, which the queue stores at most once.
-//
-// # FIFO checks
-//
-//   - LOST: a send entry acknowledged OK whose message (the id the send
-//     returned, or its body) no receive ever returned, drain included.
-//   - ORDER: per producer and group, a message a is certainly before a
-//     message b when a send of a was acknowledged before the first send
-//     of b was invoked (a producer sends one batch at a time), or earlier
-//     in the same batch. Then b's first delivery must not certainly
-//     precede every delivery of a (b's receive completed before any
-//     receive of a was invoked: a message is delivered only after every
-//     earlier one of its group was deleted, which takes a receipt, which
-//     takes an observed delivery), and b's SequenceNumber must be above
-//     a's. Within one receive, the messages of a group appear in
-//     increasing sequence numbers (and never b before a). A message whose
-//     deliveries or sends disagree on its sequence number is reported too.
-//   - GROUP-LOCK: a receive R delivered a message of group G while an
-//     earlier message a of G (lower sequence number) was certainly in
-//     flight: delivered by a receive R0 that completed before R was
-//     invoked, whose invoke plus the visibility it asked for is after R
-//     completed (so the timeout cannot have run out), with no delete of a
-//     (whatever its outcome but a definite failure) invoked before R
-//     completed and no visibility change of a.
-//   - DUPLICATE-STORED: the sends of one dedup id (per queue, or per group
-//     with FifoOptions.GroupScope), all within the dedup window of the
-//     first, produced several message ids (returned by the sends or seen
-//     in deliveries of their bodies), or returned several sequence numbers
-//     for one message: the queue stored a message twice, or a duplicate
-//     send did not return the original's id.
-//   - PHANTOM: as in Check (a body no send attempted, or whose only send
-//     failed definitely), plus one message id delivered with two bodies,
-//     or in another group than its send's.
-//   - RESURRECTED, EARLY-REDELIVERY, RECEIVE-COUNT: as in Check.
-//
-// Standard queues' allowances do not hold: a body stored twice is
-// DUPLICATE-STORED, not an extra copy.
-
 // FifoOptions tunes CheckFifo. The zero value is the strict default.
 type FifoOptions struct {
 	// Slack and LenientDeletes are as in Options; Slack also forgives
@@ -103,9 +60,50 @@ func (r FifoResult) String() string {
 	return b.String()
 }
 
-// CheckFifo checks h, the history of a FIFO queue, against the
-// guarantees of SQS FIFO queues (see the FIFO checks above) and returns
-// the counts and the violations, ordered by kind and body.
+// CheckFifo checks h, the history of a FIFO queue (see RunFifo), against
+// the guarantees of SQS FIFO queues and returns the counts and the
+// violations, ordered by kind and body.
+//
+// FIFO histories use the same History as standard ones: each
+// SendEntry also has its GroupID, DedupID and returned SequenceNumber,
+// each Delivery its GroupID and SequenceNumber. Bodies stay unique in the
+// history; the logical message is the dedup id: every entry carrying one
+// dedup id (the first send, its resends after unknown outcomes, deliberate
+// repeats) is one message, which the queue stores at most once.
+//
+//   - LOST: a send entry acknowledged OK whose message (the id the send
+//     returned, or its body) no receive ever returned, drain included.
+//   - ORDER: per producer and group, a message a is certainly before a
+//     message b when a send of a was acknowledged before the first send
+//     of b was invoked (a producer sends one batch at a time), or earlier
+//     in the same batch. Then b's first delivery must not certainly
+//     precede every delivery of a (b's receive completed before any
+//     receive of a was invoked: a message is delivered only after every
+//     earlier one of its group was deleted, which takes a receipt, which
+//     takes an observed delivery), and b's SequenceNumber must be above
+//     a's. Within one receive, the messages of a group appear in
+//     increasing sequence numbers (and never b before a). A message whose
+//     deliveries or sends disagree on its sequence number is reported too.
+//   - GROUP-LOCK: a receive R delivered a message of group G while an
+//     earlier message a of G (lower sequence number) was certainly in
+//     flight: delivered by a receive R0 that completed before R was
+//     invoked, whose invoke plus the visibility it asked for is after R
+//     completed (so the timeout cannot have run out), with no delete of a
+//     (whatever its outcome but a definite failure) invoked before R
+//     completed and no visibility change of a.
+//   - DUPLICATE-STORED: the sends of one dedup id (per queue, or per group
+//     with FifoOptions.GroupScope), all within the dedup window of the
+//     first, produced several message ids (returned by the sends or seen
+//     in deliveries of their bodies), or returned several sequence numbers
+//     for one message: the queue stored a message twice, or a duplicate
+//     send did not return the original's id.
+//   - PHANTOM: as in Check (a body no send attempted, or whose only send
+//     failed definitely), plus one message id delivered with two bodies,
+//     or in another group than its send's.
+//   - RESURRECTED, EARLY-REDELIVERY, RECEIVE-COUNT: as in Check.
+//
+// Standard queues' allowances do not hold: a body stored twice is
+// DUPLICATE-STORED, not an extra copy.
 func CheckFifo(h History, opts FifoOptions) FifoResult {
 	if opts.DedupWindow <= 0 {
 		opts.DedupWindow = 5 * time.Minute
