@@ -695,3 +695,63 @@ func TestRedriveFIFO(t *testing.T) {
 	checkGroupOrder(t, "rf-dest.fifo", fifoDrain(e.ctx, t, e.c, "rf-dest.fifo"), groups, per)
 	e.wantCounts("rf-dlq.fifo", 0, 0, 0)
 }
+
+// TestRedriveClusterKill9 kills -9 the node running a move task (the
+// leader of the DLQ's partition) in a three-process cluster: the new
+// leader resumes the task, waits for the messages the dead runner held in
+// flight to become visible again, and moves them too. Nothing is lost.
+// It takes about a minute (the 30 s visibility of the runner's receives),
+// so it runs with NIMBUS_SOAK (make soak).
+func TestRedriveClusterKill9(t *testing.T) {
+	if !soak() {
+		t.Skip("kill -9 during a move task: set NIMBUS_SOAK=1 (make soak)")
+	}
+	c := newProcCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cl := c.clients(ctx)[0]
+	if _, err := cl.CreateQueue(ctx, "fk-dlq", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.CreateQueue(ctx, "fk-src", map[string]string{"RedrivePolicy": redrivePolicyTo("fk-dlq")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Unthrottled, so that the runner is most likely between a receive
+	// and a delete when it dies.
+	const n = 1500
+	bodies := deadLetter(ctx, t, cl, "fk-src", "fk-dlq", n, n)
+	if _, err := cl.StartMessageMoveTask(ctx, "fk-dlq", client.MoveTaskOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ts, err := cl.ListMessageMoveTasks(ctx, "fk-dlq", 1)
+		if err == nil && len(ts) == 1 && ts[0].MessagesMoved >= 200 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no progress: %v %v", ts, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	victim := c.leaderOf(ctx, "fk-dlq")
+	c.srv[victim].kill9()
+	t.Logf("killed %s, the leader of fk-dlq", c.srv[victim].nodeID)
+	killed := time.Now()
+	if a, err := cl.GetQueueAttributes(ctx, "fk-dlq", "ApproximateNumberOfMessagesNotVisible"); err == nil {
+		t.Logf("in flight in fk-dlq after the failover: %s", a["ApproximateNumberOfMessagesNotVisible"])
+	}
+	samples := waitTask(ctx, t, cl, "fk-dlq", 2*time.Minute)
+	end := samples[len(samples)-1].task
+	if end.Status != client.MoveTaskCompleted {
+		t.Fatalf("ended task %+v, want COMPLETED", end)
+	}
+	back := bodiesOf(drain(ctx, t, cl, "fk-src"))
+	if got := slices.Compact(slices.Clone(back)); !slices.Equal(got, sorted(bodies)) {
+		t.Errorf("fk-src holds %d distinct messages, want the %d sent", len(got), n)
+	}
+	if left := drain(ctx, t, cl, "fk-dlq"); len(left) != 0 {
+		t.Errorf("fk-dlq still holds %d messages", len(left))
+	}
+	t.Logf("moved %d messages (%d copies arrived, %d moved as counted) across a kill -9; the task ended %v after it",
+		n, len(back), end.MessagesMoved, samples[len(samples)-1].at.Sub(killed).Round(time.Millisecond))
+}

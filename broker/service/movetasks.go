@@ -358,7 +358,7 @@ func (m *mover) run(ctx context.Context) {
 	// that takes the task over counts on from there.
 	defer func() {
 		if !m.done && m.pending > 0 {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			rctx, cancel := beyond(ctx)
 			defer cancel()
 			_ = m.report(rctx, false, 0)
 		}
@@ -588,7 +588,7 @@ func moveEntry(d queue.Delivery, a broker.QueueAttributes, part uint64) (*cluste
 // (a node stopping), briefly, so that a clean stop leaves no message
 // hidden.
 func (m *mover) settle(ctx context.Context, part uint64, ds []queue.Delivery, sent []bool) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	ctx, cancel := beyond(ctx)
 	defer cancel()
 	var del []*clusterv1.ReceiptRef
 	var release []*clusterv1.VisibilityChange
@@ -704,6 +704,17 @@ func (l *moveLimiter) refund(n int) {
 	if l.rate > 0 && n > 0 {
 		l.tokens = min(l.tokens+float64(n), float64(2*l.batch))
 	}
+}
+
+// beyond returns a context for a last step that must be tried even when
+// ctx has ended (a stopping node settling a batch): 5 s, or 2 s once ctx
+// has ended, so that a stop is not held up long.
+func beyond(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := 5 * time.Second
+	if ctx.Err() != nil {
+		d = 2 * time.Second
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), d)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
