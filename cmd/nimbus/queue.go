@@ -92,13 +92,14 @@ func redrivePolicy(dlqArn string, maxReceives int) (string, error) {
 func newQueueCreateCmd(a *app) *cobra.Command {
 	var attrList, tagList []string
 	var rd redriveFlags
-	var replicas int
+	var replicas, partitions int
 	cmd := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a queue (or return the URL of an identical existing one)",
 		Example: "  nimbus queue create orders-dlq\n" +
 			"  nimbus queue create orders --attr VisibilityTimeout=60 --tag team=billing --dlq orders-dlq --max-receives 5\n" +
-			"  nimbus queue create payments --replication-factor 5",
+			"  nimbus queue create payments --replication-factor 5\n" +
+			"  nimbus queue create events.fifo --attr DeduplicationScope=messageGroup --attr FifoThroughputLimit=perMessageGroupId --partitions 8",
 		Args: exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			attrs, err := parseKVs("attr", attrList)
@@ -120,7 +121,7 @@ func newQueueCreateCmd(a *app) *cobra.Command {
 					return err
 				}
 				url, err := c.CreateQueueWithOptions(ctx, args[0], client.CreateQueueOptions{
-					Attributes: attrs, Tags: tags, ReplicationFactor: replicas,
+					Attributes: attrs, Tags: tags, ReplicationFactor: replicas, Partitions: partitions,
 				})
 				if err != nil {
 					return err
@@ -136,6 +137,7 @@ func newQueueCreateCmd(a *app) *cobra.Command {
 	cmd.Flags().StringArrayVar(&attrList, "attr", nil, "queue attribute KEY=VALUE, e.g. VisibilityTimeout=60 (repeatable)")
 	cmd.Flags().StringArrayVar(&tagList, "tag", nil, "tag KEY=VALUE (repeatable)")
 	cmd.Flags().IntVar(&replicas, "replication-factor", 0, "nodes holding a replica of the queue (0 = min(3, nodes in the cluster))")
+	cmd.Flags().IntVar(&partitions, "partitions", 0, "partitions of a FIFO high-throughput queue, 1-16 (0 = 4 in that mode, else 1)")
 	rd.register(cmd)
 	return cmd
 }
