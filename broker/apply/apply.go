@@ -104,15 +104,16 @@ func applyQueue(txn *storage.Txn, e *queue.Engine, now time.Time, cmd *clusterv1
 		entries := make([]queue.SendEntry, len(in))
 		for i, s := range in {
 			entries[i] = queue.SendEntry{
-				MessageID:           s.GetMessageId(),
-				Body:                s.GetBody(),
-				Attributes:          attributesFromProto(s.GetAttributes()),
-				Delay:               time.Duration(s.GetDelayMs()) * time.Millisecond,
-				Retention:           time.Duration(s.GetRetentionMs()) * time.Millisecond,
-				DeadLetterSourceArn: s.GetDeadLetterSourceArn(),
-				GroupID:             s.GetGroupId(),
-				DeduplicationID:     s.GetDeduplicationId(),
-				DedupPerGroup:       s.GetDedupPerGroup(),
+				MessageID:            s.GetMessageId(),
+				Body:                 s.GetBody(),
+				Attributes:           attributesFromProto(s.GetAttributes()),
+				Delay:                time.Duration(s.GetDelayMs()) * time.Millisecond,
+				Retention:            time.Duration(s.GetRetentionMs()) * time.Millisecond,
+				DeadLetterSourceArn:  s.GetDeadLetterSourceArn(),
+				GroupID:              s.GetGroupId(),
+				DeduplicationID:      s.GetDeduplicationId(),
+				DedupPerGroup:        s.GetDedupPerGroup(),
+				ShownDeduplicationID: s.GetShownDeduplicationId(),
 			}
 			if ms := s.GetSentUnixMs(); ms != 0 {
 				entries[i].SentAt = time.UnixMilli(ms)

@@ -431,3 +431,17 @@ func (h *harness) forgetGone(msgs map[uint64]*fifoMsg) {
 		return nil
 	})
 }
+
+func TestFifoShownDeduplicationID(t *testing.T) {
+	h := newHarness(t)
+	e := fifoEntry("m1", "A")
+	e.DeduplicationID, e.ShownDeduplicationID = "move-1", "sender-id"
+	h.send(e)
+	dup := fifoEntry("m2", "A")
+	dup.DeduplicationID = "sender-id" // the shown id is not a key
+	h.send(dup)
+	got := h.receive(10, time.Minute)
+	if len(got) != 2 || got[0].DeduplicationID != "sender-id" || got[1].DeduplicationID != "sender-id" {
+		t.Fatalf("received %+v", got)
+	}
+}

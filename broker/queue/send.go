@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -31,6 +32,10 @@ type SendEntry struct {
 	// stores nothing and returns the first message's seq and id.
 	DeduplicationID string
 	DedupPerGroup   bool
+	// ShownDeduplicationID, when set, is the MessageDeduplicationId the
+	// message shows instead of DeduplicationID (a dead-letter move keys
+	// on the move and keeps showing the sender's id).
+	ShownDeduplicationID string
 }
 
 // SendResult is the outcome of one SendEntry.
@@ -145,7 +150,7 @@ func (o *op) send(s *SendEntry) (uint64, error) {
 		attrs:     s.Attributes,
 		dlqSource: s.DeadLetterSourceArn,
 		groupID:   s.GroupID,
-		dedupID:   s.DeduplicationID,
+		dedupID:   cmp.Or(s.ShownDeduplicationID, s.DeduplicationID),
 	}
 	if m.groupID != "" {
 		if err := o.joinGroup(seq, m); err != nil { // sets m.gnum

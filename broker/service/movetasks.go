@@ -579,6 +579,7 @@ func moveEntry(d queue.Delivery, a broker.QueueAttributes, part uint64) (*cluste
 		}
 		e.GroupId, e.DedupPerGroup = d.GroupID, a.DedupPerGroup
 		e.DeduplicationId = fmt.Sprintf("%s-%d-%d", d.MessageID, part, d.Seq)
+		e.ShownDeduplicationId = d.DeduplicationID
 	}
 	return e, ""
 }

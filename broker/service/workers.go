@@ -154,6 +154,7 @@ func (s *Service) moveDeadLetters(ctx context.Context, q *catalog.Queue, group u
 				// stored again instead of being dropped as a duplicate.
 				entries[i].GroupId = d.GroupID
 				entries[i].DeduplicationId = fmt.Sprintf("%s-%d-%d", d.MessageID, group, d.Seq)
+				entries[i].ShownDeduplicationId = d.DeduplicationID
 				entries[i].DedupPerGroup = dlqAttrs.DedupPerGroup
 			}
 			seqs[i] = d.Seq

@@ -1155,8 +1155,12 @@ type SendEntry struct {
 	GroupId         string `protobuf:"bytes,8,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
 	DeduplicationId string `protobuf:"bytes,9,opt,name=deduplication_id,json=deduplicationId,proto3" json:"deduplication_id,omitempty"`
 	DedupPerGroup   bool   `protobuf:"varint,10,opt,name=dedup_per_group,json=dedupPerGroup,proto3" json:"dedup_per_group,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The MessageDeduplicationId the message shows when it differs from the
+	// key deduplication_id (a move into or out of a dead-letter queue keys
+	// on the move, and keeps showing the sender's id).
+	ShownDeduplicationId string `protobuf:"bytes,11,opt,name=shown_deduplication_id,json=shownDeduplicationId,proto3" json:"shown_deduplication_id,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *SendEntry) Reset() {
@@ -1257,6 +1261,13 @@ func (x *SendEntry) GetDedupPerGroup() bool {
 		return x.DedupPerGroup
 	}
 	return false
+}
+
+func (x *SendEntry) GetShownDeduplicationId() string {
+	if x != nil {
+		return x.ShownDeduplicationId
+	}
+	return ""
 }
 
 type QueueSend struct {
@@ -2063,7 +2074,7 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tdata_type\x18\x02 \x01(\tR\bdataType\x12!\n" +
 	"\fstring_value\x18\x03 \x01(\tR\vstringValue\x12!\n" +
-	"\fbinary_value\x18\x04 \x01(\fR\vbinaryValue\"\xff\x02\n" +
+	"\fbinary_value\x18\x04 \x01(\fR\vbinaryValue\"\xb5\x03\n" +
 	"\tSendEntry\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x12\n" +
@@ -2079,7 +2090,8 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\bgroup_id\x18\b \x01(\tR\agroupId\x12)\n" +
 	"\x10deduplication_id\x18\t \x01(\tR\x0fdeduplicationId\x12&\n" +
 	"\x0fdedup_per_group\x18\n" +
-	" \x01(\bR\rdedupPerGroup\"<\n" +
+	" \x01(\bR\rdedupPerGroup\x124\n" +
+	"\x16shown_deduplication_id\x18\v \x01(\tR\x14shownDeduplicationId\"<\n" +
 	"\tQueueSend\x12/\n" +
 	"\aentries\x18\x01 \x03(\v2\x15.cluster.v1.SendEntryR\aentries\"\xa1\x01\n" +
 	"\fQueueReceive\x12!\n" +
