@@ -11,11 +11,7 @@ import (
 	nimbusv1 "github.com/nimbusmq/nimbus/proto/nimbus/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/resolver"
-	"google.golang.org/grpc/resolver/manual"
-	"google.golang.org/grpc/status"
 )
 
 // DefaultAddr is the gRPC address of a local `nimbus serve`.
@@ -33,11 +29,12 @@ type Config struct {
 	Addr string
 	// Addrs lists the gRPC addresses (host:port) of several nodes of a
 	// cluster. Any node serves any request (it forwards it to the leader
-	// of the queue's group), so the client spreads its calls over all of
-	// them, round robin, and keeps working while some are down: calls go
-	// to the nodes it is connected to, and it reconnects to the others in
-	// the background. Addr, when also set, is one more address. With one
-	// address in all, it is dialed as Addr is.
+	// of the queue's group), so the client keeps one connection per
+	// address and spreads its calls over them, round robin, and keeps
+	// working while some nodes are down or frozen: each attempt goes to a
+	// node it is connected to and that answers (see ProbeAfter), and it
+	// reconnects to the others in the background. Addr, when also set, is
+	// one more address. With one address in all, it is dialed as Addr is.
 	Addrs []string
 	// RetryTimeout bounds how long a call that fails with codes.Unavailable
 	// is retried: the server sends it (reason NOT_LEADER or UNAVAILABLE)
@@ -55,33 +52,66 @@ type Config struct {
 	// anyway), a retried DeleteQueue can end in ErrQueueNotFound and a
 	// retried PurgeQueue in ErrPurgeInProgress.
 	RetryTimeout time.Duration
-	// AttemptTimeout (optional) bounds each attempt of a message call
-	// (send, receive, delete, change visibility; not catalogue or cluster
-	// calls, which may legitimately take longer), plus the
-	// long-poll wait of a ReceiveMessage (20 s when the request leaves it
-	// to the queue). An attempt that runs out is treated like
-	// codes.Unavailable and retried, on the next node with Addrs. It lets
-	// a client leave a node that has frozen (paused process, stalled VM)
-	// instead of waiting for it; its outcome is unknown, as with any
-	// retry. Zero (the default) sets no per-attempt deadline.
+	// ProbeAfter is how long a node may stay silent (no answer on the
+	// client's connection to it) while an attempt of a message call
+	// (send, receive, delete, change visibility) waits on it, before the
+	// client checks, on the same connection, that the node is alive: it
+	// sends the standard gRPC health check (grpc.health.v1.Health/Check),
+	// and again every ProbeAfter while the attempt lasts and the node is
+	// silent. A node that answers is waited for, however long the call
+	// takes (a slow node, a long poll). A node that does not answer within
+	// ProbeTimeout is frozen (a paused process, a stalled VM: its TCP
+	// connections stay open) or cut off: the attempt is abandoned and
+	// retried on another node as if it had failed with codes.Unavailable
+	// (its outcome is unknown, as with any retry), and the node is avoided
+	// (unless every node is) until it answers a probe again (one every
+	// ProbeAfter). A first attempt is checked no sooner than ProbeAfter/5;
+	// a retry on a node silent for ProbeAfter already is checked at once.
+	// Probes run only with two addresses or more: with one there is
+	// nowhere else to go. Zero means DefaultProbeAfter (500 ms); a
+	// negative value disables probes.
+	ProbeAfter time.Duration
+	// ProbeTimeout is how long a liveness probe waits for the node's
+	// answer (see ProbeAfter). Zero means DefaultProbeTimeout (500 ms); a
+	// negative value disables probes.
+	ProbeTimeout time.Duration
+	// AttemptTimeout (optional) is a hard bound on each attempt of a
+	// message call, plus the long-poll wait of a ReceiveMessage (20 s
+	// when the request leaves it to the queue), whether the node is alive
+	// or not. An attempt that runs out is treated like codes.Unavailable
+	// and retried, on another node with Addrs; its outcome is unknown.
+	// Zero (the default) sets no per-attempt deadline: the liveness
+	// probes (ProbeAfter) already leave a frozen node.
 	AttemptTimeout time.Duration
-	// DialOptions are appended after the client's own options, so they
-	// win: pass grpc.WithTransportCredentials to use TLS instead of the
-	// default plaintext connection. An interceptor added with
-	// grpc.WithUnaryInterceptor sees each call once; one added with
-	// grpc.WithChainUnaryInterceptor sees every attempt of a retried call.
+	// DialOptions are appended after the client's own options to the
+	// connection of each address, so they win: pass
+	// grpc.WithTransportCredentials to use TLS instead of the default
+	// plaintext connection. Interceptors added with
+	// grpc.WithUnaryInterceptor or grpc.WithChainUnaryInterceptor run on
+	// those connections: they see every attempt of a retried call (each
+	// on the connection it went to) and the liveness probes.
 	DialOptions []grpc.DialOption
 }
 
+// Defaults of the liveness probes (Config.ProbeAfter, Config.ProbeTimeout):
+// a call on a frozen node moves to another node after about 1 s.
+const (
+	DefaultProbeAfter   = 500 * time.Millisecond
+	DefaultProbeTimeout = 500 * time.Millisecond
+)
+
 // DefaultConfig returns the configuration of a client of a local server.
-func DefaultConfig() Config { return Config{Addr: DefaultAddr, RetryTimeout: DefaultRetryTimeout} }
+func DefaultConfig() Config {
+	return Config{Addr: DefaultAddr, RetryTimeout: DefaultRetryTimeout,
+		ProbeAfter: DefaultProbeAfter, ProbeTimeout: DefaultProbeTimeout}
+}
 
 // Client is a connection to a Nimbus server or cluster. It is safe for
 // concurrent use; share one Client per process and cluster. Every method
 // takes the queue either as a name ("orders") or as a queue URL (the last
 // path segment is the name), returns an *Error on failure, and honours ctx.
 type Client struct {
-	conn    *grpc.ClientConn
+	conns   *connSet
 	svc     nimbusv1.QueueServiceClient
 	cluster nimbusv1.ClusterServiceClient
 }
@@ -95,10 +125,16 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("new client: %w", err)
 	}
 	addrs := cfg.addrs()
+	if len(addrs) > 1 {
+		for _, a := range addrs {
+			if _, _, err := net.SplitHostPort(a); err != nil || strings.Contains(a, "/") {
+				return nil, fmt.Errorf("new client: address %q: with several addresses each must be host:port", a)
+			}
+		}
+	}
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxResponseBytes)),
-		grpc.WithChainUnaryInterceptor(retryInterceptor(retryBudget(cfg), cfg.AttemptTimeout)),
 		// Reconnect to a restarted node within the retry budget (gRPC's
 		// default first backoff is 1 s, and 20 s per connection attempt).
 		grpc.WithConnectParams(grpc.ConnectParams{
@@ -106,21 +142,20 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 			MinConnectTimeout: 5 * time.Second,
 		}),
 	}
-	target := addrs[0]
-	if len(addrs) > 1 {
-		r, err := addrsResolver(addrs)
+	opts = append(opts, cfg.DialOptions...)
+	var conns []*grpc.ClientConn
+	for _, a := range addrs {
+		conn, err := grpc.NewClient(a, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("new client: %w", err)
+			for _, c := range conns {
+				_ = c.Close()
+			}
+			return nil, fmt.Errorf("new client for %q: %w", a, err)
 		}
-		target = r.Scheme() + ":///" + addrs[0]
-		opts = append(opts, grpc.WithResolvers(r),
-			grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
+		conns = append(conns, conn)
 	}
-	conn, err := grpc.NewClient(target, append(opts, cfg.DialOptions...)...)
-	if err != nil {
-		return nil, fmt.Errorf("new client for %q: %w", strings.Join(addrs, ","), err)
-	}
-	return &Client{conn: conn, svc: nimbusv1.NewQueueServiceClient(conn), cluster: nimbusv1.NewClusterServiceClient(conn)}, nil
+	s := newConnSet(addrs, conns, cfg)
+	return &Client{conns: s, svc: nimbusv1.NewQueueServiceClient(s), cluster: nimbusv1.NewClusterServiceClient(s)}, nil
 }
 
 // addrs returns Addr and Addrs without empty and repeated entries, or
@@ -140,27 +175,10 @@ func (cfg Config) addrs() []string {
 	return out
 }
 
-// addrsResolver returns a resolver, private to one connection, that
-// resolves to addrs, each host:port. Each address is its own TLS server
-// name, as a single address would be.
-func addrsResolver(addrs []string) (*manual.Resolver, error) {
-	var st resolver.State
-	for _, a := range addrs {
-		if _, _, err := net.SplitHostPort(a); err != nil || strings.Contains(a, "/") {
-			return nil, fmt.Errorf("address %q: with several addresses each must be host:port", a)
-		}
-		st.Addresses = append(st.Addresses, resolver.Address{Addr: a, ServerName: a})
-	}
-	r := manual.NewBuilderWithScheme("nimbus-addrs")
-	r.InitialState(st)
-	return r, nil
-}
-
-// Close closes the connection. Calls in progress fail with a Canceled
+// Close closes the connections. Calls in progress fail with a Canceled
 // status; calls after Close fail. Close is safe to call more than once.
 func (c *Client) Close() error {
-	// A second Close returns grpc.ErrClientConnClosing, a Canceled status.
-	if err := c.conn.Close(); err != nil && status.Code(err) != codes.Canceled {
+	if err := c.conns.close(); err != nil {
 		return fmt.Errorf("close client: %w", err)
 	}
 	return nil

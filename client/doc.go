@@ -42,7 +42,8 @@
 //
 // Any node of a cluster serves any request, forwarding it to the leader of
 // the queue's raft group. Give a client several nodes so that it survives
-// the death of one; it spreads its calls over them:
+// the death of one; it keeps a connection to each and spreads its calls
+// over them, round robin, preferring connections that are up:
 //
 //	c, err := client.New(ctx, client.Config{Addrs: []string{"10.0.0.1:9700", "10.0.0.2:9700", "10.0.0.3:9700"}})
 //
@@ -50,9 +51,24 @@
 // ErrUnavailable: a group is electing a leader, a node is down, a
 // connection failed) is retried transparently with exponential backoff for
 // up to Config.RetryTimeout (10 s by default; negative disables retries) or
-// until the call's context ends. No other error is retried. A retried send
-// may store its message twice: standard queues deliver at least once, so
-// handlers must be idempotent anyway.
+// until the call's context ends. Each retry picks a node again, so it
+// leaves a node that cannot be reached. No other error is retried. A
+// retried send may store its message twice: standard queues deliver at
+// least once, so handlers must be idempotent anyway.
+//
+// A node can also freeze (a paused process, a stalled VM) with its
+// connections open: calls sent to it get no answer and no error. With
+// several addresses, the client checks a node that has stayed silent for
+// Config.ProbeAfter (500 ms) while a message call (send, receive, delete,
+// change visibility) waits on it, with the standard gRPC health check on
+// the same connection, and again every ProbeAfter while the call waits.
+// A node that answers is waited for, so a slow call or a long poll is
+// never cut; one that does not answer within Config.ProbeTimeout (500 ms)
+// has the attempt abandoned and retried on another node (its outcome is
+// unknown, as with any retry) and is avoided until it answers a probe
+// again. A call on a frozen node thus moves on after about 1 s (0.5 s
+// for a retry). Config.AttemptTimeout optionally bounds every attempt of
+// a message call outright.
 //
 // # Errors
 //
@@ -71,5 +87,5 @@
 //
 // A Client is safe for concurrent use and should be shared. Every method
 // takes a context first and returns when it ends. Close releases the
-// connection; calls after Close fail.
+// connections; calls after Close fail.
 package client

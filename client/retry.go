@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -60,56 +59,52 @@ func retryWait(n int) time.Duration {
 	return d/2 + rand.N(d/2)
 }
 
-// retryInterceptor is the unary client interceptor that retries calls
-// failing with codes.Unavailable, waiting with exponential backoff between
-// attempts, for up to budget after the first failure or until the call's
-// context ends, whichever comes first. When it gives up it returns the
-// last attempt's status (details kept) with the attempt count appended to
-// its message. An attempt already started is never cut short by the
-// budget, only by the call's context: a long-polling receive is not
-// interrupted mid-wait. budget <= 0 disables retries. attemptTimeout > 0
-// bounds each attempt (see Config.AttemptTimeout).
-func retryInterceptor(budget, attemptTimeout time.Duration) grpc.UnaryClientInterceptor {
-	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn,
-		invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		if attemptTimeout > 0 {
-			invoker = boundedAttempt(invoker, attemptTimeout)
+// retry runs attempt, and again while it fails with codes.Unavailable,
+// waiting with exponential backoff between attempts, for up to budget
+// after the first failure or until ctx ends, whichever comes first. When
+// it gives up it returns the last attempt's status (details kept) with the
+// attempt count appended to its message. An attempt already started is
+// never cut short by the budget, only by ctx (or by the attempt's own
+// liveness probe or timeout, see connSet.attempt): a long-polling receive
+// is not interrupted mid-wait. budget <= 0 disables retries.
+func retry(ctx context.Context, budget time.Duration, attempt func() error) error {
+	err := attempt()
+	if budget <= 0 || !retryable(err) {
+		return err
+	}
+	start := time.Now()
+	giveUp := start.Add(budget)
+	attempts := 1
+	for {
+		remaining := time.Until(giveUp)
+		if remaining <= 0 {
+			return gaveUp(err, attempts, time.Since(start))
 		}
-		err := invoker(ctx, method, req, reply, cc, opts...)
-		if budget <= 0 || !retryable(err) {
+		t := time.NewTimer(min(retryWait(attempts), remaining))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			// The last Unavailable error, not the context's: it says
+			// why the call failed. The SDK's *Error still wraps the
+			// context error (see fromRPC).
+			return gaveUp(err, attempts, time.Since(start))
+		case <-t.C:
+		}
+		err = attempt()
+		attempts++
+		if !retryable(err) {
 			return err
-		}
-		start := time.Now()
-		giveUp := start.Add(budget)
-		attempts := 1
-		for {
-			remaining := time.Until(giveUp)
-			if remaining <= 0 {
-				return gaveUp(err, attempts, time.Since(start))
-			}
-			t := time.NewTimer(min(retryWait(attempts), remaining))
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				// The last Unavailable error, not the context's: it says
-				// why the call failed. The SDK's *Error still wraps the
-				// context error (see fromRPC).
-				return gaveUp(err, attempts, time.Since(start))
-			case <-t.C:
-			}
-			err = invoker(ctx, method, req, reply, cc, opts...)
-			attempts++
-			if !retryable(err) {
-				return err
-			}
 		}
 	}
 }
 
-// messageMethods are the calls an attempt timeout applies to: the message
-// path, whose calls are short. Catalogue and cluster calls (creating a
-// queue waits for its partition's leader, a leave moves replicas) may
-// legitimately take longer and are not cut.
+// messageMethods are the calls that the attempt timeout and the liveness
+// probes apply to: the message path, whose calls are short (but for a
+// receive's long poll) and are retried after an unknown outcome anyway (a
+// node whose forwarded call loses its leader answers Unavailable).
+// Catalogue and cluster calls (creating a queue waits for its partition's
+// leader, a leave moves replicas) may legitimately take longer and are
+// never abandoned.
 var messageMethods = map[string]bool{
 	nimbusv1.QueueService_SendMessage_FullMethodName:                  true,
 	nimbusv1.QueueService_SendMessageBatch_FullMethodName:             true,
@@ -120,34 +115,18 @@ var messageMethods = map[string]bool{
 	nimbusv1.QueueService_ChangeMessageVisibilityBatch_FullMethodName: true,
 }
 
-// boundedAttempt runs each attempt with a deadline of d plus the request's
-// long-poll wait; an attempt that hits it (the call's own context still
-// live) fails with codes.Unavailable, so it is retried.
-func boundedAttempt(invoker grpc.UnaryInvoker, d time.Duration) grpc.UnaryInvoker {
-	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, opts ...grpc.CallOption) error {
-		if !messageMethods[method] {
-			return invoker(ctx, method, req, reply, cc, opts...)
-		}
-		limit := d
-		if r, ok := req.(*nimbusv1.ReceiveMessageRequest); ok {
-			wait := int32(20)
-			if r.WaitTimeSeconds != nil {
-				wait = r.GetWaitTimeSeconds()
-			}
-			limit += time.Duration(wait) * time.Second
-		}
-		deadline := time.Now().Add(limit)
-		actx, cancel := context.WithDeadline(ctx, deadline)
-		defer cancel()
-		err := invoker(actx, method, req, reply, cc, opts...)
-		// The attempt's deadline also travels to the server, which may
-		// end the call (RST_STREAM) a moment before the local timer does:
-		// judge by the clock, not only by actx.Err().
-		if err != nil && ctx.Err() == nil && (actx.Err() != nil || time.Until(deadline) < limit/10) {
-			return status.Errorf(codes.Unavailable, "attempt timed out after %v; its outcome is unknown", limit)
-		}
-		return err
+// longPoll returns the long-poll wait of a ReceiveMessage request (20 s
+// when the request leaves it to the queue), 0 for other requests.
+func longPoll(req any) time.Duration {
+	r, ok := req.(*nimbusv1.ReceiveMessageRequest)
+	if !ok {
+		return 0
 	}
+	wait := int32(20)
+	if r.WaitTimeSeconds != nil {
+		wait = r.GetWaitTimeSeconds()
+	}
+	return time.Duration(wait) * time.Second
 }
 
 // gaveUp appends the attempt count to the message of err, a status error,

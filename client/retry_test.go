@@ -279,8 +279,9 @@ func TestAddrsSurviveServerDeath(t *testing.T) {
 	nimbusv1.RegisterQueueServiceServer(gsA, a)
 	go func() { _ = gsA.Serve(lnA) }()
 	t.Cleanup(gsA.Stop)
-	addrB := serveFlaky(t, b)
-	c := dialConfig(t, client.Config{Addrs: []string{lnA.Addr().String(), addrB}})
+	addrA, addrB := lnA.Addr().String(), serveFlaky(t, b)
+	var attempts attemptCounter
+	c := dialConfig(t, client.Config{Addrs: []string{addrA, addrB}, DialOptions: []grpc.DialOption{attempts.option()}})
 
 	// Round robin: both servers get calls.
 	deadline := time.Now().Add(5 * time.Second)
@@ -294,7 +295,7 @@ func TestAddrsSurviveServerDeath(t *testing.T) {
 	}
 
 	gsA.Stop()
-	before := b.calls.Load()
+	before, beforeA := b.calls.Load(), attempts.get(addrA, "ListQueues")
 	for i := range 50 {
 		if _, err := c.ListQueues(t.Context(), ""); err != nil {
 			t.Fatalf("call %d after a server stopped: %v", i, err)
@@ -302,6 +303,11 @@ func TestAddrsSurviveServerDeath(t *testing.T) {
 	}
 	if n := b.calls.Load() - before; n < 50 {
 		t.Errorf("the live server saw %d of the 50 calls", n)
+	}
+	// The connection to the dead server is not Ready: the picker skips it
+	// (one attempt may have gone there before the client saw it close).
+	if n := attempts.get(addrA, "ListQueues") - beforeA; n > 2 {
+		t.Errorf("%d attempts of 50 calls went to the dead server, want it skipped", n)
 	}
 }
 

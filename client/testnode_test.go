@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -36,6 +35,9 @@ type proxy struct {
 	mu    sync.Mutex
 	down  bool                  // guarded by mu
 	conns map[net.Conn]struct{} // open connections, both sides; guarded by mu
+	// thawed is closed while the proxy forwards bytes; Freeze replaces it
+	// with an open channel. Guarded by mu.
+	thawed chan struct{}
 }
 
 // newProxy starts a proxy on a free loopback port that forwards every
@@ -46,7 +48,8 @@ func newProxy(t testing.TB, target string) *proxy {
 	if err != nil {
 		t.Fatalf("proxy listen: %v", err)
 	}
-	p := &proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p := &proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}, thawed: make(chan struct{})}
+	close(p.thawed)
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(func() {
@@ -61,7 +64,7 @@ func newProxy(t testing.TB, target string) *proxy {
 func (p *proxy) Addr() string { return p.ln.Addr().String() }
 
 // Cut closes every open connection and, until Restore, closes each new
-// connection as soon as it is accepted.
+// connection as soon as it is accepted. It also ends a Freeze.
 func (p *proxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -69,6 +72,44 @@ func (p *proxy) Cut() {
 	for c := range p.conns {
 		c.Close()
 	}
+	p.thawLocked()
+}
+
+// Freeze stops forwarding bytes, in both directions, on every connection,
+// and leaves the connections open: what a client sees of a SIGSTOPped
+// server (the kernel still accepts and acknowledges, nothing answers).
+// The bytes are held and delivered after Thaw.
+func (p *proxy) Freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.thawed:
+		p.thawed = make(chan struct{})
+	default: // frozen already
+	}
+}
+
+// Thaw makes the proxy forward bytes again, the held ones first.
+func (p *proxy) Thaw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.thawLocked()
+}
+
+func (p *proxy) thawLocked() {
+	select {
+	case <-p.thawed:
+	default:
+		close(p.thawed)
+	}
+}
+
+// waitThawed returns once the proxy is not frozen.
+func (p *proxy) waitThawed() {
+	p.mu.Lock()
+	ch := p.thawed
+	p.mu.Unlock()
+	<-ch
 }
 
 // Restore makes the proxy forward new connections again.
@@ -127,8 +168,20 @@ func (p *proxy) forward(in net.Conn) {
 	}
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
-		done <- struct{}{}
+		defer func() { done <- struct{}{} }()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				p.waitThawed()
+				if _, err := dst.Write(buf[:n]); err != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
 	}
 	go pipe(out, in)
 	go pipe(in, out)

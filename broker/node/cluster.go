@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/nimbusmq/nimbus/broker"
 	"github.com/nimbusmq/nimbus/broker/api/grpcapi"
@@ -30,12 +32,14 @@ func newNodeMetrics(reg prometheus.Registerer) nodeMetrics {
 	return m
 }
 
-// newAPIServer returns a gRPC server with the public services and the
-// routing interceptor.
+// newAPIServer returns a gRPC server with the public services, the
+// standard health service (always SERVING: the SDK's liveness probe only
+// needs the process to answer) and the routing interceptor.
 func (n *Node) newAPIServer() *grpc.Server {
 	srv := grpc.NewServer(grpc.MaxRecvMsgSize(32<<20), grpc.MaxSendMsgSize(32<<20), grpc.ChainUnaryInterceptor(n.route))
 	nimbusv1.RegisterQueueServiceServer(srv, grpcapi.NewQueueServer(n.svc))
 	nimbusv1.RegisterClusterServiceServer(srv, clusterServer{n: n})
+	healthpb.RegisterHealthServer(srv, health.NewServer())
 	return srv
 }
 
