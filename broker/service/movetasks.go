@@ -89,23 +89,12 @@ func queueNameOf(field, s string) (string, error) {
 // ListDeadLetterSourceQueues returns the names of the queues whose
 // RedrivePolicy targets the named queue, paginated as ListQueues is.
 func (s *Service) ListDeadLetterSourceQueues(name string, max int, token string) ([]string, string, error) {
-	if max < 0 || max > broker.MaxListQueues {
-		return nil, "", broker.FieldError(broker.CodeInvalidArgument, "MaxResults", "must be from 1 to %d", broker.MaxListQueues)
-	}
-	after := ""
-	if token != "" {
-		b, err := hex.DecodeString(token)
-		if err != nil || len(b) == 0 {
-			return nil, "", broker.FieldError(broker.CodeInvalidArgument, "NextToken", "invalid pagination token")
-		}
-		after = string(b)
-	}
-	limit := max
-	if limit == 0 {
-		limit = broker.MaxListQueues
+	after, limit, err := pageArgs(max, token)
+	if err != nil {
+		return nil, "", err
 	}
 	var names []string
-	err := s.db.View(func(txn *storage.Txn) error {
+	err = s.db.View(func(txn *storage.Txn) error {
 		if _, err := s.catalog.Queue(txn, name); err != nil {
 			return err
 		}

@@ -299,23 +299,12 @@ func (s *Service) DeleteQueue(ctx context.Context, name string) error {
 // the position encoded in token, and the token of the next page ("" at the
 // end). max 0 returns up to 1000 names and no token (as SQS does).
 func (s *Service) ListQueues(prefix string, max int, token string) ([]string, string, error) {
-	if max < 0 || max > broker.MaxListQueues {
-		return nil, "", broker.FieldError(broker.CodeInvalidArgument, "MaxResults", "must be from 1 to %d", broker.MaxListQueues)
-	}
-	after := ""
-	if token != "" {
-		b, err := hex.DecodeString(token)
-		if err != nil || len(b) == 0 {
-			return nil, "", broker.FieldError(broker.CodeInvalidArgument, "NextToken", "invalid pagination token")
-		}
-		after = string(b)
-	}
-	limit := max
-	if limit == 0 {
-		limit = broker.MaxListQueues
+	after, limit, err := pageArgs(max, token)
+	if err != nil {
+		return nil, "", err
 	}
 	var qs []*catalog.Queue
-	err := s.db.View(func(txn *storage.Txn) error {
+	err = s.db.View(func(txn *storage.Txn) error {
 		var err error
 		qs, err = s.catalog.ListQueues(txn, prefix, after, limit+1)
 		return err
@@ -485,3 +474,23 @@ func newMessageID() string {
 }
 
 var errNoResult = errors.New("service: unexpected result type")
+
+// pageArgs checks a ListQueues-style page request: max 0-1000 (0: 1000,
+// no token) and a token that encodes the last name of the previous page.
+func pageArgs(max int, token string) (after string, limit int, err error) {
+	if max < 0 || max > broker.MaxListQueues {
+		return "", 0, broker.FieldError(broker.CodeInvalidArgument, "MaxResults", "must be from 1 to %d", broker.MaxListQueues)
+	}
+	if token != "" {
+		b, err := hex.DecodeString(token)
+		if err != nil || len(b) == 0 {
+			return "", 0, broker.FieldError(broker.CodeInvalidArgument, "NextToken", "invalid pagination token")
+		}
+		after = string(b)
+	}
+	limit = max
+	if limit == 0 {
+		limit = broker.MaxListQueues
+	}
+	return after, limit, nil
+}
