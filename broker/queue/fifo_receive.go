@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/nimbusmq/nimbus/storage"
 )
@@ -251,4 +252,22 @@ func groupInflight(v []byte) (uint64, error) {
 		return 0, corruptf("message group ready value %x", v)
 	}
 	return n, nil
+}
+
+// HasAttempt reports whether a receive request attempt id has a record
+// still inside its window (a read for the service: a receive that may be
+// answered from the record must be proposed even when nothing is visible).
+func (e *Engine) HasAttempt(txn *storage.Txn, now time.Time, id string) (bool, error) {
+	v, err := txn.Get(e.attemptKey(id))
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read receive attempt: %w", err)
+	}
+	a, err := decodeAttempt(v)
+	if err != nil {
+		return false, err
+	}
+	return a.expireAt > msOf(now), nil
 }

@@ -401,7 +401,7 @@ func (s *Service) Receive(ctx context.Context, name string, in ReceiveInput) ([]
 			if hasNext && !visibleNow && (next.IsZero() || nx.Before(next)) {
 				next = nx
 			}
-			if !visibleNow && !retry {
+			if !visibleNow && !(retry && s.hasAttempt(g, attempt)) {
 				continue
 			}
 			res, err := s.prop.Propose(ctx, g, &clusterv1.Command{
@@ -475,6 +475,21 @@ func fnv32(s string) uint32 {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(s))
 	return h.Sum32()
+}
+
+// hasAttempt reports whether partition group holds a live record of a
+// receive attempt id (a failed read counts as yes: the proposal decides).
+func (s *Service) hasAttempt(group uint64, id string) bool {
+	has := true
+	_ = s.db.View(func(txn *storage.Txn) error {
+		var err error
+		has, err = queue.New(group).HasAttempt(txn, time.Now(), id)
+		if err != nil {
+			has = true
+		}
+		return nil
+	})
+	return has
 }
 
 func (s *Service) nextVisible(group uint64) (bool, time.Time, bool, error) {
