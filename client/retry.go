@@ -90,9 +90,16 @@ func retry(ctx context.Context, budget time.Duration, attempt func() error) erro
 			return gaveUp(err, attempts, time.Since(start))
 		case <-t.C:
 		}
+		last := err
 		err = attempt()
 		attempts++
 		if !retryable(err) {
+			if ctx.Err() != nil {
+				// The context ended during this attempt: as above,
+				// the Unavailable that kept the call retrying says
+				// why it failed, not the attempt cut short.
+				return gaveUp(last, attempts, time.Since(start))
+			}
 			return err
 		}
 	}
