@@ -27,12 +27,18 @@ const (
 	PrefixFifoDedup   byte = 0x29 // group u64, dedup key bytes -> dedup record (5-minute window)
 	PrefixFifoAttempt byte = 0x2A // group u64, receive attempt id bytes -> attempt record
 	PrefixFifoExpire  byte = 0x2B // group u64, expireAt ms u64, kind byte, id bytes -> empty
+
+	PrefixStreamShard    byte = 0x30 // group u64 -> stream shard state record
+	PrefixStreamRecord   byte = 0x31 // group u64, offset u64 -> stream record
+	PrefixStreamTime     byte = 0x32 // group u64, arrival ms u64, offset u64 -> empty (first record of each arrival ms)
+	PrefixStreamConsumer byte = 0x33 // group u64, consumer group name bytes -> lease and checkpoint record
 )
 
 // GroupStatePrefixes lists the prefixes that hold a group's FSM state (not
 // its raft log), for snapshots and restores.
 var GroupStatePrefixes = []byte{PrefixApplied, PrefixMeta, PrefixQueueState, PrefixQueueMsg, PrefixQueueVis, PrefixQueueExpire, PrefixQueueDead,
-	PrefixFifoGroup, PrefixFifoName, PrefixFifoMember, PrefixFifoReady, PrefixFifoDedup, PrefixFifoAttempt, PrefixFifoExpire}
+	PrefixFifoGroup, PrefixFifoName, PrefixFifoMember, PrefixFifoReady, PrefixFifoDedup, PrefixFifoAttempt, PrefixFifoExpire,
+	PrefixStreamShard, PrefixStreamRecord, PrefixStreamTime, PrefixStreamConsumer}
 
 // Group returns prefix+group: the range of one group's keys under prefix.
 func Group(prefix byte, group uint64) []byte {
