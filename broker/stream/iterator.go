@@ -52,7 +52,7 @@ func EncodeIterator(key []byte, it Iterator) (string, error) {
 	if len(key) < MinIteratorKeyLen {
 		return "", errShortKey
 	}
-	if len(it.Stream) > MaxStreamRefLen || len(it.Stream) > 255 {
+	if len(it.Stream) > MaxStreamRefLen {
 		return "", invalid("StreamName", "stream reference of %d bytes is longer than %d", len(it.Stream), MaxStreamRefLen)
 	}
 	b := make([]byte, 0, iteratorFixed+len(it.Stream)+iteratorMACLen)

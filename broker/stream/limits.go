@@ -57,6 +57,6 @@ const (
 	// MaxListConsumers bounds one Consumers listing.
 	MaxListConsumers = 1000
 
-	// MaxStreamRefLen bounds the stream reference carried in an iterator.
-	MaxStreamRefLen = 256
+	// MaxStreamRefLen bounds the stream reference carried in an iterator (bytes).
+	MaxStreamRefLen = 255
 )
