@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/nimbusmq/nimbus/broker"
@@ -83,7 +84,9 @@ func DecodeIterator(key []byte, token string, now time.Time) (Iterator, error) {
 		return Iterator{}, errShortKey
 	}
 	bad := invalid("ShardIterator", "shard iterator is invalid")
-	if len(token) > MaxIteratorLen {
+	// The base64 decoder skips CR and LF; refuse them so that a token has
+	// exactly one spelling.
+	if len(token) > MaxIteratorLen || strings.ContainsAny(token, "\r\n") {
 		return Iterator{}, bad
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(token)
