@@ -86,4 +86,3 @@ func FuzzDecodeRecords(f *testing.F) {
 		}
 	})
 }
-
