@@ -15,6 +15,10 @@ var (
 	ErrNotFound  = errors.New("storage: key not found")
 	ErrTxnTooBig = errors.New("storage: transaction too big")
 	ErrClosed    = errors.New("storage: closed")
+
+	errReadOnly  = errors.New("storage: write in a read-only transaction")
+	errDiscarded = errors.New("storage: transaction already committed or discarded")
+	errEmptyKey  = errors.New("storage: empty key")
 )
 
 // Options configure Open.
@@ -30,7 +34,9 @@ type Options struct {
 
 // DB is a Badger database. It is safe for concurrent use.
 type DB struct {
-	bdb *badger.DB
+	bdb    *badger.DB
+	max    txnLimits
+	commit *committer
 }
 
 // Open opens (creating if needed) the database described by opts.
@@ -51,7 +57,8 @@ func Open(opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open badger %q: %w", opts.Dir, err)
 	}
-	return &DB{bdb: bdb}, nil
+	max := newTxnLimits(bo)
+	return &DB{bdb: bdb, max: max, commit: newCommitter(bdb, max)}, nil
 }
 
 // Close flushes and closes the database.
@@ -64,6 +71,7 @@ func (db *DB) View(fn func(*Txn) error) error {
 
 // Update runs fn in a read-write transaction and commits it with fsync if fn
 // returns nil. A txn that grows too big returns ErrTxnTooBig from Set/Delete.
+// Concurrent commits share syncs (see commit.go).
 func (db *DB) Update(fn func(*Txn) error) error {
 	t := db.NewTxn(true)
 	defer t.Discard()
@@ -79,7 +87,7 @@ func (db *DB) NewTxn(update bool) *Txn {
 	if !update {
 		return &Txn{t: db.bdb.NewTransaction(false)}
 	}
-	return &Txn{t: db.bdb.NewTransaction(true), view: db.bdb.NewTransaction(false), writes: newOverlay()}
+	return &Txn{db: db, view: db.bdb.NewTransaction(false), writes: newOverlay()}
 }
 
 // DropPrefix deletes every key with one of the prefixes.
@@ -102,17 +110,36 @@ func (db *DB) RunGC(discardRatio float64) error {
 }
 
 // Txn is a transaction. It is not safe for concurrent use.
+//
+// A read-only Txn is a Badger read transaction (t). An update Txn reads a
+// Badger read transaction (view) opened when it started, overlaid with its
+// own writes (writes, in key order, see overlay.go); Commit hands the
+// writes to the DB's committer. Sizes are counted as Badger counts them,
+// so a Txn that could not commit as one Badger transaction fails with
+// ErrTxnTooBig on the Set or Delete that crosses the limit.
 type Txn struct {
-	t *badger.Txn
-	// Update transactions only: a read-only view opened with t, and t's
-	// writes in key order (see overlay.go).
-	view   *badger.Txn
-	writes *btree.BTreeG[write]
+	t *badger.Txn // read-only transactions
+
+	db          *DB
+	view        *badger.Txn
+	writes      *btree.BTreeG[write]
+	count, size int64
+	closed      bool
 }
 
 // Get returns a copy of the value of key, or ErrNotFound.
 func (t *Txn) Get(key []byte) ([]byte, error) {
-	item, err := t.t.Get(key)
+	r := t.t
+	if t.writes != nil {
+		if w, ok := t.writes.Get(write{key: key}); ok {
+			if w.del {
+				return nil, ErrNotFound
+			}
+			return append([]byte(nil), w.val...), nil
+		}
+		r = t.view
+	}
+	item, err := r.Get(key)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -121,7 +148,14 @@ func (t *Txn) Get(key []byte) ([]byte, error) {
 
 // Has reports whether key exists.
 func (t *Txn) Has(key []byte) (bool, error) {
-	_, err := t.t.Get(key)
+	r := t.t
+	if t.writes != nil {
+		if w, ok := t.writes.Get(write{key: key}); ok {
+			return !w.del, nil
+		}
+		r = t.view
+	}
+	_, err := r.Get(key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return false, nil
 	}
@@ -130,29 +164,62 @@ func (t *Txn) Has(key []byte) (bool, error) {
 
 // Set writes key=val. The caller must not modify key or val until commit.
 func (t *Txn) Set(key, val []byte) error {
-	if err := t.t.Set(key, val); err != nil {
-		return translate(err)
-	}
-	t.writes.ReplaceOrInsert(write{key: key, val: val})
-	return nil
+	return t.put(write{key: key, val: val})
 }
 
 // Delete removes key. The caller must not modify key until commit.
 func (t *Txn) Delete(key []byte) error {
-	if err := t.t.Delete(key); err != nil {
-		return translate(err)
+	return t.put(write{key: key, del: true})
+}
+
+func (t *Txn) put(w write) error {
+	switch {
+	case t.writes == nil:
+		return errReadOnly
+	case t.closed:
+		return errDiscarded
+	case len(w.key) == 0:
+		return errEmptyKey
 	}
-	t.writes.ReplaceOrInsert(write{key: key, del: true})
+	count, size := t.count+1, t.size+entrySize(w.key, w.val)
+	if count >= t.db.max.count || size >= t.db.max.size {
+		return ErrTxnTooBig
+	}
+	t.count, t.size = count, size
+	t.writes.ReplaceOrInsert(w)
 	return nil
 }
 
-// Commit commits an update transaction (with fsync).
-func (t *Txn) Commit() error { return translate(t.t.Commit()) }
+// Commit commits an update transaction: it returns once the writes are on
+// disk (fsync), or with an error and nothing written.
+func (t *Txn) Commit() error {
+	if t.writes == nil {
+		return translate(t.t.Commit())
+	}
+	if t.closed {
+		return errDiscarded
+	}
+	t.closed = true
+	t.view.Discard()
+	if t.writes.Len() == 0 {
+		return nil
+	}
+	ws := &writeSet{writes: make([]write, 0, t.writes.Len()), count: t.count, size: t.size}
+	t.writes.Ascend(func(w write) bool {
+		ws.writes = append(ws.writes, w)
+		return true
+	})
+	return t.db.commit.commit(ws)
+}
 
 // Discard releases the transaction; safe after Commit.
 func (t *Txn) Discard() {
-	t.t.Discard()
-	if t.view != nil {
+	if t.writes == nil {
+		t.t.Discard()
+		return
+	}
+	if !t.closed {
+		t.closed = true
 		t.view.Discard()
 	}
 }

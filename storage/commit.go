@@ -1,0 +1,144 @@
+package storage
+
+import (
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/skl"
+)
+
+// Group commit. Badger syncs its WAL once per committed transaction, in its
+// one write goroutine, and does not merge the transactions queued behind
+// it. Every raft log and FSM of a node commits to the same DB, so a node
+// with several busy groups paid one sync per group per raft entry, all in
+// a row. Update transactions therefore commit through a committer: while
+// one commit is being written the next ones queue, and the next writer
+// takes every queued write set into one Badger transaction, so they share
+// one sync. Invariants:
+//   - a write set is never split across Badger transactions, so each
+//     Commit stays atomic across a crash;
+//   - Commit returns only after the Badger transaction holding its writes
+//     was committed with SyncWrites (synced), or with its error;
+//   - write sets are applied in the order their Commits queued, so where
+//     two concurrent sets touch the same key the later one wins, as with
+//     serial commits (the package's one-writer-per-key-range rule makes
+//     that moot in practice).
+
+// txnLimits are the size limits of one Badger transaction, computed as
+// Badger does (15 % of the memtable; a node per entry), with a margin for
+// the transaction marker Badger adds at commit.
+type txnLimits struct{ count, size int64 }
+
+func newTxnLimits(opt badger.Options) txnLimits {
+	size := 15 * opt.MemTableSize / 100
+	return txnLimits{count: size/int64(skl.MaxNodeSize) - 16, size: size - 4096}
+}
+
+// entrySize is Badger's estimate of one entry's share of a transaction's
+// size (key, value or value pointer, meta bytes, and 10 bytes of header),
+// taking the value inline, which never underestimates.
+func entrySize(key, val []byte) int64 { return int64(len(key)+len(val)) + 12 }
+
+// writeSet is one Txn's writes, waiting to be committed.
+type writeSet struct {
+	writes      []write
+	count, size int64
+	err         error
+	done        bool
+}
+
+type committer struct {
+	db  *badger.DB
+	max txnLimits
+
+	mu      sync.Mutex
+	cond    sync.Cond
+	queue   []*writeSet
+	writing bool
+
+	onBadgerCommit func() // tests only: called before each Badger commit
+}
+
+func newCommitter(db *badger.DB, max txnLimits) *committer {
+	c := &committer{db: db, max: max}
+	c.cond.L = &c.mu
+	return c
+}
+
+// commit queues ws and returns once it is committed. The caller whose set
+// finds no write in progress writes every queued set (its own included).
+func (c *committer) commit(ws *writeSet) error {
+	c.mu.Lock()
+	c.queue = append(c.queue, ws)
+	for c.writing && !ws.done {
+		c.cond.Wait()
+	}
+	if ws.done {
+		c.mu.Unlock()
+		return ws.err
+	}
+	c.writing = true
+	batch := c.queue
+	c.queue = nil
+	c.mu.Unlock()
+
+	c.write(batch)
+
+	c.mu.Lock()
+	for _, b := range batch {
+		b.done = true
+	}
+	c.writing = false
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	return ws.err
+}
+
+// write commits batch in as few Badger transactions as the size limits
+// allow, setting each set's err.
+func (c *committer) write(batch []*writeSet) {
+	for len(batch) > 0 {
+		n, count, size := 0, int64(0), int64(0)
+		for n < len(batch) && (n == 0 || (count+batch[n].count < c.max.count && size+batch[n].size < c.max.size)) {
+			count += batch[n].count
+			size += batch[n].size
+			n++
+		}
+		err := c.commitSets(batch[:n])
+		if err != nil && n > 1 {
+			// Fall back to one transaction per set, so that one set's
+			// failure (too big after all, say) is only its own.
+			for _, ws := range batch[:n] {
+				ws.err = c.commitSets([]*writeSet{ws})
+			}
+		} else {
+			for _, ws := range batch[:n] {
+				ws.err = err
+			}
+		}
+		batch = batch[n:]
+	}
+}
+
+// commitSets writes sets in one Badger transaction.
+func (c *committer) commitSets(sets []*writeSet) error {
+	if c.onBadgerCommit != nil {
+		c.onBadgerCommit()
+	}
+	txn := c.db.NewTransaction(true)
+	defer txn.Discard()
+	for _, ws := range sets {
+		for _, w := range ws.writes {
+			var err error
+			if w.del {
+				err = txn.Delete(w.key)
+			} else {
+				err = txn.Set(w.key, w.val)
+			}
+			if err != nil {
+				return translate(err)
+			}
+		}
+	}
+	return translate(txn.Commit())
+}
