@@ -264,7 +264,11 @@ func iterOptions(prefix []byte, o IterOptions) badger.IteratorOptions {
 	bo := badger.DefaultIteratorOptions
 	bo.Prefix = prefix
 	bo.Reverse = o.Reverse
-	bo.PrefetchValues = !o.KeysOnly
+	// No prefetching: Badger would parse PrefetchSize (100) items on every
+	// Seek and start a goroutine per item to copy its value, while most
+	// scans here stop after an item or two. Values below the value
+	// threshold are inline in the LSM, so visitItem's ValueCopy is a copy.
+	bo.PrefetchValues = false
 	return bo
 }
 
