@@ -35,6 +35,9 @@ const (
 	// operation (a message move task already runs on the queue; the task
 	// is no longer running). AWS: AWS.SimpleQueueService.UnsupportedOperation.
 	CodeUnsupportedOperation Code = 18
+	// CodeResourceInUse: a resource other than a queue exists already with
+	// other settings (a stream). AWS: ResourceInUseException.
+	CodeResourceInUse Code = 19
 )
 
 // Sentinel errors. Test with errors.Is; every *Error with the same code
@@ -58,6 +61,7 @@ var (
 
 	ErrResourceNotFound     = &Error{Code: CodeResourceNotFound, Msg: "resource does not exist"}
 	ErrUnsupportedOperation = &Error{Code: CodeUnsupportedOperation, Msg: "operation not allowed in the resource's current state"}
+	ErrResourceInUse        = &Error{Code: CodeResourceInUse, Msg: "resource already exists or is in use"}
 )
 
 // Error is a business error with a stable code. Field, when set, names the
@@ -122,6 +126,7 @@ var codeNames = map[Code]string{
 
 	CodeResourceNotFound:     "RESOURCE_NOT_FOUND",
 	CodeUnsupportedOperation: "UNSUPPORTED_OPERATION",
+	CodeResourceInUse:        "RESOURCE_IN_USE",
 }
 
 // String returns the stable name of the code, used as the gRPC ErrorInfo

@@ -30,3 +30,13 @@ const (
 	DefaultHighThroughputPartitions = 4
 	MaxFifoIDLen                    = 128 // MessageGroupId, MessageDeduplicationId, ReceiveRequestAttemptId
 )
+
+// Limits of streams that the catalogue and the service share (the
+// per-record and per-call limits are broker/stream's).
+const (
+	MaxStreamNameLen = 128
+	// MaxStreamShards caps the shards of one stream: each shard is a raft
+	// group on every one of its replicas.
+	MaxStreamShards = 256
+	MaxListStreams  = 1000
+)

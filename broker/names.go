@@ -72,3 +72,22 @@ func ValidateFifoID(field, id string) error {
 	}
 	return nil
 }
+
+// ValidateStreamName checks a Kinesis stream name: 1-MaxStreamNameLen
+// characters of letters, digits, '_', '.' and '-'.
+func ValidateStreamName(name string) error {
+	if name == "" || len(name) > MaxStreamNameLen {
+		return FieldError(CodeInvalidArgument, "StreamName", "stream name must be 1-%d characters", MaxStreamNameLen)
+	}
+	for _, r := range name {
+		if !isNameRune(r) && r != '.' {
+			return FieldError(CodeInvalidArgument, "StreamName", "stream name %q may contain only letters, digits, '_', '.' and '-'", name)
+		}
+	}
+	return nil
+}
+
+// StreamArn returns the ARN of the named stream.
+func StreamArn(name string) string {
+	return fmt.Sprintf("arn:aws:kinesis:%s:%s:stream/%s", Region, Account, name)
+}

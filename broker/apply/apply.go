@@ -7,6 +7,7 @@ import (
 	"github.com/nimbusmq/nimbus/broker"
 	"github.com/nimbusmq/nimbus/broker/catalog"
 	"github.com/nimbusmq/nimbus/broker/queue"
+	"github.com/nimbusmq/nimbus/broker/stream"
 	clusterv1 "github.com/nimbusmq/nimbus/proto/cluster/v1"
 	"github.com/nimbusmq/nimbus/storage"
 )
@@ -29,9 +30,12 @@ func (a *Applier) Apply(txn *storage.Txn, group uint64, entry *clusterv1.Entry) 
 	for i, cmd := range entry.GetCommands() {
 		var res any
 		var err error
-		if group == a.metaGroup {
+		switch {
+		case group == a.metaGroup:
 			res, err = a.applyMeta(txn, now, cmd)
-		} else {
+		case isStreamCommand(cmd.GetType()):
+			res, err = applyStream(txn, stream.New(group), now, cmd)
+		default:
 			res, err = applyQueue(txn, queue.New(group), now, cmd)
 		}
 		if err != nil {
@@ -93,6 +97,10 @@ func (a *Applier) applyMeta(txn *storage.Txn, now time.Time, cmd *clusterv1.Comm
 	case clusterv1.CommandType_COMMAND_TYPE_CANCEL_MOVE_TASK:
 		b := cmd.GetCancelMoveTask()
 		return c.CancelMoveTask(txn, b.GetSource(), b.GetTaskId())
+	case clusterv1.CommandType_COMMAND_TYPE_CREATE_STREAM:
+		return c.CreateStream(txn, now, createStreamInput(cmd.GetCreateStream()))
+	case clusterv1.CommandType_COMMAND_TYPE_DELETE_STREAM:
+		return c.DeleteStream(txn, cmd.GetDeleteStream().GetName())
 	}
 	return unknown(cmd)
 }

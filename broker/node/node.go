@@ -143,7 +143,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	// that applies every committed entry above the durable applied index,
 	// so the node serves current reads once ready. A replicated partition
 	// elects and catches up on its own (its peers may be down).
-	qs, err := n.svc.Queues()
+	qs, err := n.partitions()
 	if err != nil {
 		return nil, err
 	}

@@ -304,7 +304,7 @@ func (n *Node) tryOnLeader(ctx context.Context, group uint64, call func(peerv1.P
 
 // replicasOf returns the replicas the catalogue names for a partition.
 func (n *Node) replicasOf(group uint64) []string {
-	qs, err := n.svc.Queues()
+	qs, err := n.partitions()
 	if err != nil {
 		return nil
 	}

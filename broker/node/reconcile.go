@@ -25,7 +25,7 @@ func (n *Node) reconcile() error {
 		return err
 	}
 	n.nodes.Store(&nodes)
-	qs, err := n.svc.Queues()
+	qs, err := n.partitions()
 	if err != nil {
 		return err
 	}
@@ -49,7 +49,7 @@ func (n *Node) reconcile() error {
 	// Removing deletes the replica's data: decide on a fresh read of the
 	// catalogue, so a group started since the read above is never taken
 	// for a stale one.
-	if qs, err = n.svc.Queues(); err != nil {
+	if qs, err = n.partitions(); err != nil {
 		return err
 	}
 	placedHere(want, qs, self, founder)

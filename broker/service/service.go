@@ -244,7 +244,13 @@ func (s *Service) place(rf int) ([]string, error) {
 		if nodes, err = s.catalog.Nodes(txn); err != nil {
 			return err
 		}
-		qs, err = s.catalog.ListQueues(txn, "", "", 1<<30)
+		if qs, err = s.catalog.ListQueues(txn, "", "", 1<<30); err != nil {
+			return err
+		}
+		sts, err := s.catalog.ListStreams(txn, "", 1<<30)
+		for _, st := range sts {
+			qs = append(qs, st.Placement()) // shards count as partitions
+		}
 		return err
 	})
 	if err != nil || len(nodes) == 0 {

@@ -49,8 +49,8 @@ func (s *Service) KickDeadLetters() {
 // RunWorkers runs the leader-side queue workers until ctx ends: the
 // dead-letter mover (copies dead-lettered messages to their DLQ, then
 // removes them from the source; a crash in between may duplicate a message
-// in the DLQ, never lose it), the retention sweeper, and the message move
-// tasks (movetasks.go).
+// in the DLQ, never lose it), the retention sweeper, the stream shard
+// trimmer (streams.go), and the message move tasks (movetasks.go).
 func (s *Service) RunWorkers(ctx context.Context, sweepEvery time.Duration) {
 	moves := make(chan struct{})
 	go func() { defer close(moves); s.runMoveTasks(ctx) }()
@@ -66,6 +66,7 @@ func (s *Service) RunWorkers(ctx context.Context, sweepEvery time.Duration) {
 		case <-t.C:
 			s.moveAllDeadLetters(ctx)
 			s.sweepRetention(ctx)
+			s.trimStreams(ctx)
 		}
 	}
 }

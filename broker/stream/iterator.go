@@ -115,3 +115,22 @@ func DecodeIterator(key []byte, token string, now time.Time) (Iterator, error) {
 	}
 	return it, nil
 }
+
+// PeekIterator returns the stream reference and the shard group of token
+// without authenticating it. It is for routing only (which stream's key,
+// which shard's leader): the token must still pass DecodeIterator where
+// it is used. ok is false when token cannot be a token.
+func PeekIterator(token string) (stream string, group uint64, ok bool) {
+	if len(token) > MaxIteratorLen || strings.ContainsAny(token, "\r\n") {
+		return "", 0, false
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(token)
+	if err != nil || len(b) < iteratorFixed+iteratorMACLen {
+		return "", 0, false
+	}
+	body := b[:len(b)-iteratorMACLen]
+	if body[0] != iteratorVersion || int(body[iteratorFixed-1]) != len(body)-iteratorFixed {
+		return "", 0, false
+	}
+	return string(body[iteratorFixed:]), binary.BigEndian.Uint64(body[9:]), true
+}

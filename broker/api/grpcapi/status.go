@@ -36,6 +36,7 @@ var grpcCodes = map[broker.Code]codes.Code{
 
 	broker.CodeResourceNotFound:     codes.NotFound,
 	broker.CodeUnsupportedOperation: codes.FailedPrecondition,
+	broker.CodeResourceInUse:        codes.AlreadyExists,
 }
 
 // Status converts err to a gRPC status error as the Nimbus services do; an

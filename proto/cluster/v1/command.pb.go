@@ -51,6 +51,12 @@ const (
 	CommandType_COMMAND_TYPE_QUEUE_PURGE             CommandType = 24
 	CommandType_COMMAND_TYPE_QUEUE_EXPIRE            CommandType = 25
 	CommandType_COMMAND_TYPE_QUEUE_REMOVE_DEAD       CommandType = 26
+	// Streams: the catalogue (meta group).
+	CommandType_COMMAND_TYPE_CREATE_STREAM CommandType = 14
+	CommandType_COMMAND_TYPE_DELETE_STREAM CommandType = 15
+	// Stream shard groups.
+	CommandType_COMMAND_TYPE_STREAM_PUT  CommandType = 30
+	CommandType_COMMAND_TYPE_STREAM_TRIM CommandType = 31
 )
 
 // Enum value maps for CommandType.
@@ -77,6 +83,10 @@ var (
 		24: "COMMAND_TYPE_QUEUE_PURGE",
 		25: "COMMAND_TYPE_QUEUE_EXPIRE",
 		26: "COMMAND_TYPE_QUEUE_REMOVE_DEAD",
+		14: "COMMAND_TYPE_CREATE_STREAM",
+		15: "COMMAND_TYPE_DELETE_STREAM",
+		30: "COMMAND_TYPE_STREAM_PUT",
+		31: "COMMAND_TYPE_STREAM_TRIM",
 	}
 	CommandType_value = map[string]int32{
 		"COMMAND_TYPE_UNSPECIFIED":             0,
@@ -100,6 +110,10 @@ var (
 		"COMMAND_TYPE_QUEUE_PURGE":             24,
 		"COMMAND_TYPE_QUEUE_EXPIRE":            25,
 		"COMMAND_TYPE_QUEUE_REMOVE_DEAD":       26,
+		"COMMAND_TYPE_CREATE_STREAM":           14,
+		"COMMAND_TYPE_DELETE_STREAM":           15,
+		"COMMAND_TYPE_STREAM_PUT":              30,
+		"COMMAND_TYPE_STREAM_TRIM":             31,
 	}
 )
 
@@ -214,6 +228,10 @@ type Command struct {
 	//	*Command_MoveTaskProgress
 	//	*Command_FinishMoveTask
 	//	*Command_CancelMoveTask
+	//	*Command_CreateStream
+	//	*Command_DeleteStream
+	//	*Command_StreamPut
+	//	*Command_StreamTrim
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -450,6 +468,42 @@ func (x *Command) GetCancelMoveTask() *CancelMoveTask {
 	return nil
 }
 
+func (x *Command) GetCreateStream() *CreateStream {
+	if x != nil {
+		if x, ok := x.Body.(*Command_CreateStream); ok {
+			return x.CreateStream
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteStream() *DeleteStream {
+	if x != nil {
+		if x, ok := x.Body.(*Command_DeleteStream); ok {
+			return x.DeleteStream
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetStreamPut() *StreamPut {
+	if x != nil {
+		if x, ok := x.Body.(*Command_StreamPut); ok {
+			return x.StreamPut
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetStreamTrim() *StreamTrim {
+	if x != nil {
+		if x, ok := x.Body.(*Command_StreamTrim); ok {
+			return x.StreamTrim
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -534,6 +588,22 @@ type Command_CancelMoveTask struct {
 	CancelMoveTask *CancelMoveTask `protobuf:"bytes,43,opt,name=cancel_move_task,json=cancelMoveTask,proto3,oneof"`
 }
 
+type Command_CreateStream struct {
+	CreateStream *CreateStream `protobuf:"bytes,50,opt,name=create_stream,json=createStream,proto3,oneof"`
+}
+
+type Command_DeleteStream struct {
+	DeleteStream *DeleteStream `protobuf:"bytes,51,opt,name=delete_stream,json=deleteStream,proto3,oneof"`
+}
+
+type Command_StreamPut struct {
+	StreamPut *StreamPut `protobuf:"bytes,52,opt,name=stream_put,json=streamPut,proto3,oneof"`
+}
+
+type Command_StreamTrim struct {
+	StreamTrim *StreamTrim `protobuf:"bytes,53,opt,name=stream_trim,json=streamTrim,proto3,oneof"`
+}
+
 func (*Command_CreateQueue) isCommand_Body() {}
 
 func (*Command_DeleteQueue) isCommand_Body() {}
@@ -573,6 +643,14 @@ func (*Command_MoveTaskProgress) isCommand_Body() {}
 func (*Command_FinishMoveTask) isCommand_Body() {}
 
 func (*Command_CancelMoveTask) isCommand_Body() {}
+
+func (*Command_CreateStream) isCommand_Body() {}
+
+func (*Command_DeleteStream) isCommand_Body() {}
+
+func (*Command_StreamPut) isCommand_Body() {}
+
+func (*Command_StreamTrim) isCommand_Body() {}
 
 type CreateQueue struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -1982,6 +2060,380 @@ func (x *CancelMoveTask) GetTaskId() uint64 {
 	return 0
 }
 
+// CreateStream adds a stream to the catalogue; the proposer validated the
+// numbers, computed the shard ranges and drew the iterator key.
+type CreateStream struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Name           string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Ranges         []*ShardRange          `protobuf:"bytes,2,rep,name=ranges,proto3" json:"ranges,omitempty"` // one per shard, in hash key order
+	RetentionHours int32                  `protobuf:"varint,3,opt,name=retention_hours,json=retentionHours,proto3" json:"retention_hours,omitempty"`
+	MaxRecordSize  int32                  `protobuf:"varint,4,opt,name=max_record_size,json=maxRecordSize,proto3" json:"max_record_size,omitempty"` // bytes
+	Replicas       []string               `protobuf:"bytes,5,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	IteratorKey    []byte                 `protobuf:"bytes,6,opt,name=iterator_key,json=iteratorKey,proto3" json:"iterator_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *CreateStream) Reset() {
+	*x = CreateStream{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateStream) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateStream) ProtoMessage() {}
+
+func (x *CreateStream) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateStream.ProtoReflect.Descriptor instead.
+func (*CreateStream) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *CreateStream) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateStream) GetRanges() []*ShardRange {
+	if x != nil {
+		return x.Ranges
+	}
+	return nil
+}
+
+func (x *CreateStream) GetRetentionHours() int32 {
+	if x != nil {
+		return x.RetentionHours
+	}
+	return 0
+}
+
+func (x *CreateStream) GetMaxRecordSize() int32 {
+	if x != nil {
+		return x.MaxRecordSize
+	}
+	return 0
+}
+
+func (x *CreateStream) GetReplicas() []string {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
+func (x *CreateStream) GetIteratorKey() []byte {
+	if x != nil {
+		return x.IteratorKey
+	}
+	return nil
+}
+
+type ShardRange struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	StartingHashKey string                 `protobuf:"bytes,1,opt,name=starting_hash_key,json=startingHashKey,proto3" json:"starting_hash_key,omitempty"` // decimal, inclusive
+	EndingHashKey   string                 `protobuf:"bytes,2,opt,name=ending_hash_key,json=endingHashKey,proto3" json:"ending_hash_key,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ShardRange) Reset() {
+	*x = ShardRange{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShardRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShardRange) ProtoMessage() {}
+
+func (x *ShardRange) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShardRange.ProtoReflect.Descriptor instead.
+func (*ShardRange) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ShardRange) GetStartingHashKey() string {
+	if x != nil {
+		return x.StartingHashKey
+	}
+	return ""
+}
+
+func (x *ShardRange) GetEndingHashKey() string {
+	if x != nil {
+		return x.EndingHashKey
+	}
+	return ""
+}
+
+type DeleteStream struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteStream) Reset() {
+	*x = DeleteStream{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteStream) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteStream) ProtoMessage() {}
+
+func (x *DeleteStream) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteStream.ProtoReflect.Descriptor instead.
+func (*DeleteStream) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *DeleteStream) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// StreamPut appends records to one shard, in order.
+type StreamPut struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Records       []*StreamRecord        `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	MaxRecordSize int32                  `protobuf:"varint,2,opt,name=max_record_size,json=maxRecordSize,proto3" json:"max_record_size,omitempty"`
+	// The shard's range: a record hashing outside it is refused (stale route).
+	StartingHashKey string `protobuf:"bytes,3,opt,name=starting_hash_key,json=startingHashKey,proto3" json:"starting_hash_key,omitempty"`
+	EndingHashKey   string `protobuf:"bytes,4,opt,name=ending_hash_key,json=endingHashKey,proto3" json:"ending_hash_key,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *StreamPut) Reset() {
+	*x = StreamPut{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamPut) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamPut) ProtoMessage() {}
+
+func (x *StreamPut) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamPut.ProtoReflect.Descriptor instead.
+func (*StreamPut) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *StreamPut) GetRecords() []*StreamRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *StreamPut) GetMaxRecordSize() int32 {
+	if x != nil {
+		return x.MaxRecordSize
+	}
+	return 0
+}
+
+func (x *StreamPut) GetStartingHashKey() string {
+	if x != nil {
+		return x.StartingHashKey
+	}
+	return ""
+}
+
+func (x *StreamPut) GetEndingHashKey() string {
+	if x != nil {
+		return x.EndingHashKey
+	}
+	return ""
+}
+
+type StreamRecord struct {
+	state                     protoimpl.MessageState `protogen:"open.v1"`
+	PartitionKey              string                 `protobuf:"bytes,1,opt,name=partition_key,json=partitionKey,proto3" json:"partition_key,omitempty"`
+	ExplicitHashKey           string                 `protobuf:"bytes,2,opt,name=explicit_hash_key,json=explicitHashKey,proto3" json:"explicit_hash_key,omitempty"`
+	Data                      []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	SequenceNumberForOrdering string                 `protobuf:"bytes,4,opt,name=sequence_number_for_ordering,json=sequenceNumberForOrdering,proto3" json:"sequence_number_for_ordering,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
+}
+
+func (x *StreamRecord) Reset() {
+	*x = StreamRecord{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamRecord) ProtoMessage() {}
+
+func (x *StreamRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamRecord.ProtoReflect.Descriptor instead.
+func (*StreamRecord) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *StreamRecord) GetPartitionKey() string {
+	if x != nil {
+		return x.PartitionKey
+	}
+	return ""
+}
+
+func (x *StreamRecord) GetExplicitHashKey() string {
+	if x != nil {
+		return x.ExplicitHashKey
+	}
+	return ""
+}
+
+func (x *StreamRecord) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *StreamRecord) GetSequenceNumberForOrdering() string {
+	if x != nil {
+		return x.SequenceNumberForOrdering
+	}
+	return ""
+}
+
+// StreamTrim deletes records older than the retention period, at most
+// limit of them.
+type StreamTrim struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RetentionMs   int64                  `protobuf:"varint,1,opt,name=retention_ms,json=retentionMs,proto3" json:"retention_ms,omitempty"`
+	Limit         int32                  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamTrim) Reset() {
+	*x = StreamTrim{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamTrim) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamTrim) ProtoMessage() {}
+
+func (x *StreamTrim) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamTrim.ProtoReflect.Descriptor instead.
+func (*StreamTrim) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *StreamTrim) GetRetentionMs() int64 {
+	if x != nil {
+		return x.RetentionMs
+	}
+	return 0
+}
+
+func (x *StreamTrim) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
 var File_proto_cluster_v1_command_proto protoreflect.FileDescriptor
 
 const file_proto_cluster_v1_command_proto_rawDesc = "" +
@@ -1990,7 +2442,7 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"cluster.v1\"b\n" +
 	"\x05Entry\x12(\n" +
 	"\x10proposed_unix_ms\x18\x01 \x01(\x03R\x0eproposedUnixMs\x12/\n" +
-	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\xa1\v\n" +
+	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\x96\r\n" +
 	"\aCommand\x12+\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x17.cluster.v1.CommandTypeR\x04type\x12*\n" +
 	"\x11ignore_if_unknown\x18\x02 \x01(\bR\x0fignoreIfUnknown\x12<\n" +
@@ -2018,7 +2470,13 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x0fstart_move_task\x18( \x01(\v2\x19.cluster.v1.StartMoveTaskH\x00R\rstartMoveTask\x12L\n" +
 	"\x12move_task_progress\x18) \x01(\v2\x1c.cluster.v1.MoveTaskProgressH\x00R\x10moveTaskProgress\x12F\n" +
 	"\x10finish_move_task\x18* \x01(\v2\x1a.cluster.v1.FinishMoveTaskH\x00R\x0efinishMoveTask\x12F\n" +
-	"\x10cancel_move_task\x18+ \x01(\v2\x1a.cluster.v1.CancelMoveTaskH\x00R\x0ecancelMoveTaskB\x06\n" +
+	"\x10cancel_move_task\x18+ \x01(\v2\x1a.cluster.v1.CancelMoveTaskH\x00R\x0ecancelMoveTask\x12?\n" +
+	"\rcreate_stream\x182 \x01(\v2\x18.cluster.v1.CreateStreamH\x00R\fcreateStream\x12?\n" +
+	"\rdelete_stream\x183 \x01(\v2\x18.cluster.v1.DeleteStreamH\x00R\fdeleteStream\x126\n" +
+	"\n" +
+	"stream_put\x184 \x01(\v2\x15.cluster.v1.StreamPutH\x00R\tstreamPut\x129\n" +
+	"\vstream_trim\x185 \x01(\v2\x16.cluster.v1.StreamTrimH\x00R\n" +
+	"streamTrimB\x06\n" +
 	"\x04body\"\xd5\x02\n" +
 	"\vCreateQueue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12G\n" +
@@ -2137,7 +2595,34 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x0efailure_reason\x18\x05 \x01(\tR\rfailureReason\"A\n" +
 	"\x0eCancelMoveTask\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x17\n" +
-	"\atask_id\x18\x02 \x01(\x04R\x06taskId*\xbc\x05\n" +
+	"\atask_id\x18\x02 \x01(\x04R\x06taskId\"\xe2\x01\n" +
+	"\fCreateStream\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
+	"\x06ranges\x18\x02 \x03(\v2\x16.cluster.v1.ShardRangeR\x06ranges\x12'\n" +
+	"\x0fretention_hours\x18\x03 \x01(\x05R\x0eretentionHours\x12&\n" +
+	"\x0fmax_record_size\x18\x04 \x01(\x05R\rmaxRecordSize\x12\x1a\n" +
+	"\breplicas\x18\x05 \x03(\tR\breplicas\x12!\n" +
+	"\fiterator_key\x18\x06 \x01(\fR\viteratorKey\"`\n" +
+	"\n" +
+	"ShardRange\x12*\n" +
+	"\x11starting_hash_key\x18\x01 \x01(\tR\x0fstartingHashKey\x12&\n" +
+	"\x0fending_hash_key\x18\x02 \x01(\tR\rendingHashKey\"\"\n" +
+	"\fDeleteStream\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xbb\x01\n" +
+	"\tStreamPut\x122\n" +
+	"\arecords\x18\x01 \x03(\v2\x18.cluster.v1.StreamRecordR\arecords\x12&\n" +
+	"\x0fmax_record_size\x18\x02 \x01(\x05R\rmaxRecordSize\x12*\n" +
+	"\x11starting_hash_key\x18\x03 \x01(\tR\x0fstartingHashKey\x12&\n" +
+	"\x0fending_hash_key\x18\x04 \x01(\tR\rendingHashKey\"\xb4\x01\n" +
+	"\fStreamRecord\x12#\n" +
+	"\rpartition_key\x18\x01 \x01(\tR\fpartitionKey\x12*\n" +
+	"\x11explicit_hash_key\x18\x02 \x01(\tR\x0fexplicitHashKey\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12?\n" +
+	"\x1csequence_number_for_ordering\x18\x04 \x01(\tR\x19sequenceNumberForOrdering\"E\n" +
+	"\n" +
+	"StreamTrim\x12!\n" +
+	"\fretention_ms\x18\x01 \x01(\x03R\vretentionMs\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit*\xb7\x06\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19COMMAND_TYPE_CREATE_QUEUE\x10\x01\x12\x1d\n" +
@@ -2160,7 +2645,11 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"$COMMAND_TYPE_QUEUE_CHANGE_VISIBILITY\x10\x17\x12\x1c\n" +
 	"\x18COMMAND_TYPE_QUEUE_PURGE\x10\x18\x12\x1d\n" +
 	"\x19COMMAND_TYPE_QUEUE_EXPIRE\x10\x19\x12\"\n" +
-	"\x1eCOMMAND_TYPE_QUEUE_REMOVE_DEAD\x10\x1aB7Z5github.com/nimbusmq/nimbus/proto/cluster/v1;clusterv1b\x06proto3"
+	"\x1eCOMMAND_TYPE_QUEUE_REMOVE_DEAD\x10\x1a\x12\x1e\n" +
+	"\x1aCOMMAND_TYPE_CREATE_STREAM\x10\x0e\x12\x1e\n" +
+	"\x1aCOMMAND_TYPE_DELETE_STREAM\x10\x0f\x12\x1b\n" +
+	"\x17COMMAND_TYPE_STREAM_PUT\x10\x1e\x12\x1c\n" +
+	"\x18COMMAND_TYPE_STREAM_TRIM\x10\x1fB7Z5github.com/nimbusmq/nimbus/proto/cluster/v1;clusterv1b\x06proto3"
 
 var (
 	file_proto_cluster_v1_command_proto_rawDescOnce sync.Once
@@ -2175,7 +2664,7 @@ func file_proto_cluster_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_cluster_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_proto_cluster_v1_command_proto_goTypes = []any{
 	(CommandType)(0),              // 0: cluster.v1.CommandType
 	(*Entry)(nil),                 // 1: cluster.v1.Entry
@@ -2204,10 +2693,16 @@ var file_proto_cluster_v1_command_proto_goTypes = []any{
 	(*MoveTaskProgress)(nil),      // 24: cluster.v1.MoveTaskProgress
 	(*FinishMoveTask)(nil),        // 25: cluster.v1.FinishMoveTask
 	(*CancelMoveTask)(nil),        // 26: cluster.v1.CancelMoveTask
-	nil,                           // 27: cluster.v1.CreateQueue.AttributesEntry
-	nil,                           // 28: cluster.v1.CreateQueue.TagsEntry
-	nil,                           // 29: cluster.v1.SetQueueAttributes.AttributesEntry
-	nil,                           // 30: cluster.v1.TagQueue.TagsEntry
+	(*CreateStream)(nil),          // 27: cluster.v1.CreateStream
+	(*ShardRange)(nil),            // 28: cluster.v1.ShardRange
+	(*DeleteStream)(nil),          // 29: cluster.v1.DeleteStream
+	(*StreamPut)(nil),             // 30: cluster.v1.StreamPut
+	(*StreamRecord)(nil),          // 31: cluster.v1.StreamRecord
+	(*StreamTrim)(nil),            // 32: cluster.v1.StreamTrim
+	nil,                           // 33: cluster.v1.CreateQueue.AttributesEntry
+	nil,                           // 34: cluster.v1.CreateQueue.TagsEntry
+	nil,                           // 35: cluster.v1.SetQueueAttributes.AttributesEntry
+	nil,                           // 36: cluster.v1.TagQueue.TagsEntry
 }
 var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	2,  // 0: cluster.v1.Entry.commands:type_name -> cluster.v1.Command
@@ -2232,20 +2727,26 @@ var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	24, // 19: cluster.v1.Command.move_task_progress:type_name -> cluster.v1.MoveTaskProgress
 	25, // 20: cluster.v1.Command.finish_move_task:type_name -> cluster.v1.FinishMoveTask
 	26, // 21: cluster.v1.Command.cancel_move_task:type_name -> cluster.v1.CancelMoveTask
-	27, // 22: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
-	28, // 23: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
-	29, // 24: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
-	30, // 25: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
-	12, // 26: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
-	13, // 27: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
-	16, // 28: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
-	16, // 29: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
-	18, // 30: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	27, // 22: cluster.v1.Command.create_stream:type_name -> cluster.v1.CreateStream
+	29, // 23: cluster.v1.Command.delete_stream:type_name -> cluster.v1.DeleteStream
+	30, // 24: cluster.v1.Command.stream_put:type_name -> cluster.v1.StreamPut
+	32, // 25: cluster.v1.Command.stream_trim:type_name -> cluster.v1.StreamTrim
+	33, // 26: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
+	34, // 27: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
+	35, // 28: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
+	36, // 29: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
+	12, // 30: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
+	13, // 31: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
+	16, // 32: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
+	16, // 33: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
+	18, // 34: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
+	28, // 35: cluster.v1.CreateStream.ranges:type_name -> cluster.v1.ShardRange
+	31, // 36: cluster.v1.StreamPut.records:type_name -> cluster.v1.StreamRecord
+	37, // [37:37] is the sub-list for method output_type
+	37, // [37:37] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_proto_cluster_v1_command_proto_init() }
@@ -2274,6 +2775,10 @@ func file_proto_cluster_v1_command_proto_init() {
 		(*Command_MoveTaskProgress)(nil),
 		(*Command_FinishMoveTask)(nil),
 		(*Command_CancelMoveTask)(nil),
+		(*Command_CreateStream)(nil),
+		(*Command_DeleteStream)(nil),
+		(*Command_StreamPut)(nil),
+		(*Command_StreamTrim)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2281,7 +2786,7 @@ func file_proto_cluster_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_cluster_v1_command_proto_rawDesc), len(file_proto_cluster_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   30,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
