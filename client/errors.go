@@ -40,12 +40,15 @@ const (
 	CodeInvalidAttribute   Code = "INVALID_ATTRIBUTE"
 	CodeInvalidMessage     Code = "INVALID_MESSAGE_CONTENTS"
 
-	// CodeResourceNotFound: no message move task has the handle.
+	// CodeResourceNotFound: no message move task has the handle, or no
+	// stream or shard has the name.
 	CodeResourceNotFound Code = "RESOURCE_NOT_FOUND"
 	// CodeUnsupportedOperation: the state of the resource does not allow
 	// the call (a message move task already runs on the queue, or the task
 	// to cancel is no longer running).
 	CodeUnsupportedOperation Code = "UNSUPPORTED_OPERATION"
+	// CodeResourceInUse: a stream of that name exists with other settings.
+	CodeResourceInUse Code = "RESOURCE_IN_USE"
 )
 
 // Sentinel errors, one per Code. Test with errors.Is: every *Error returned
@@ -72,6 +75,7 @@ var (
 
 	ErrResourceNotFound     = &Error{Code: CodeResourceNotFound, Message: "resource does not exist"}
 	ErrUnsupportedOperation = &Error{Code: CodeUnsupportedOperation, Message: "operation not allowed in the resource's current state"}
+	ErrResourceInUse        = &Error{Code: CodeResourceInUse, Message: "resource already exists or is in use"}
 )
 
 // Error is an error returned by a Nimbus server (or by the transport on the

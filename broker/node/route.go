@@ -69,6 +69,12 @@ func (n *Node) route(ctx context.Context, req any, info *grpc.UnaryServerInfo, h
 			return nil, grpcapi.Status(err)
 		}
 	}
+	return n.serveOn(ctx, group, hops, method, req, info, handler)
+}
+
+// serveOn serves a request here when this node leads group, and
+// otherwise forwards it, with hops+1, to the node that does.
+func (n *Node) serveOn(ctx context.Context, group uint64, hops int, method string, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if n.host.IsLeader(group) {
 		return handler(ctx, req)
 	}

@@ -3,7 +3,9 @@ package service
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -258,6 +260,44 @@ func (s *Service) RouteRecords(name string, in []PutRecordInput) (*catalog.Strea
 	return st, out, nil
 }
 
+// RouteRecord is RouteRecords for a PutRecord: errors name the fields
+// without the "Records[0]." prefix.
+func (s *Service) RouteRecord(name string, in PutRecordInput) (*catalog.Stream, int, error) {
+	st, route, err := s.RouteRecords(name, []PutRecordInput{in})
+	if err != nil {
+		return nil, 0, unindex(err)
+	}
+	return st, route[0], nil
+}
+
+// PutRecord appends one record; errors name fields as RouteRecord does.
+func (s *Service) PutRecord(ctx context.Context, name string, in PutRecordInput) (PutRecordOutput, error) {
+	if _, _, err := s.RouteRecord(name, in); err != nil {
+		return PutRecordOutput{}, err
+	}
+	out, err := s.PutRecords(ctx, name, []PutRecordInput{in})
+	if err == nil {
+		err = out[0].Err
+	}
+	if err != nil {
+		return PutRecordOutput{}, unindex(err)
+	}
+	return out[0], nil
+}
+
+// unindex strips "Records[0]." from the field of a *broker.Error.
+func unindex(err error) error {
+	var be *broker.Error
+	if errors.As(err, &be) {
+		if f, ok := strings.CutPrefix(be.Field, "Records[0]."); ok {
+			c := *be
+			c.Field = f
+			return &c
+		}
+	}
+	return err
+}
+
 // PutRecords appends records: those of one shard in one raft entry, in
 // request order, and the shards in parallel. A request-level error
 // (validation, unknown stream) changes nothing; a shard whose proposal
@@ -332,7 +372,8 @@ func (s *Service) GetShardIterator(name, shardID string, pos stream.Position) (s
 		return "", broker.FieldError(broker.CodeResourceNotFound, "ShardId", "stream %q has no shard %q", name, shardID)
 	}
 	if pos.Type.String() == "" {
-		return "", broker.FieldError(broker.CodeInvalidArgument, "ShardIteratorType", "shard iterator type is required")
+		return "", broker.FieldError(broker.CodeInvalidArgument, "ShardIteratorType",
+			"shard iterator type %d is not TRIM_HORIZON, LATEST, AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER or AT_TIMESTAMP", pos.Type)
 	}
 	if !s.groups.IsLeader(sh.Group) {
 		return "", broker.Errorf(broker.CodeNotLeader, "this node does not lead shard %s of stream %q", shardID, name)
