@@ -242,7 +242,8 @@ func TestClientCodesMatchBroker(t *testing.T) {
 		client.CodeQueueExists, client.CodeReceiptInvalid, client.CodeMessageNotInflight, client.CodeTooManyEntries,
 		client.CodeEmptyBatch, client.CodeDuplicateEntryID, client.CodeInvalidEntryID, client.CodeMessageTooLarge,
 		client.CodeNotLeader, client.CodePurgeInProgress, client.CodeUnavailable, client.CodeQueueDeleted,
-		client.CodeInvalidAttribute, client.CodeInvalidMessage, client.CodeResourceNotFound, client.CodeUnsupportedOperation} {
+		client.CodeInvalidAttribute, client.CodeInvalidMessage, client.CodeResourceNotFound, client.CodeUnsupportedOperation,
+		client.CodeResourceInUse} {
 		known[c] = true
 	}
 	for c := broker.Code(0); c < 100; c++ {
