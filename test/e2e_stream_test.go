@@ -315,7 +315,10 @@ func TestStreamBadInput(t *testing.T) {
 		{"create short retention", func() error { _, err := e.c.CreateStream(e.ctx, "t", 1, client.WithRetentionHours(23)); return err }, client.ErrInvalidArgument, "RetentionPeriodHours"},
 		{"create long retention", func() error { _, err := e.c.CreateStream(e.ctx, "t", 1, client.WithRetentionHours(8761)); return err }, client.ErrInvalidArgument, "RetentionPeriodHours"},
 		{"create small records", func() error { _, err := e.c.CreateStream(e.ctx, "t", 1, client.WithMaxRecordSizeKiB(1023)); return err }, client.ErrInvalidArgument, "MaxRecordSizeInKiB"},
-		{"create huge records", func() error { _, err := e.c.CreateStream(e.ctx, "t", 1, client.WithMaxRecordSizeKiB(10241)); return err }, client.ErrInvalidArgument, "MaxRecordSizeInKiB"},
+		{"create huge records", func() error {
+			_, err := e.c.CreateStream(e.ctx, "t", 1, client.WithMaxRecordSizeKiB(10241))
+			return err
+		}, client.ErrInvalidArgument, "MaxRecordSizeInKiB"},
 		{"create existing with other shards", func() error { _, err := e.c.CreateStream(e.ctx, "s", 3); return err }, client.ErrResourceInUse, ""},
 		{"describe unknown", func() error { _, err := e.c.DescribeStream(e.ctx, "nope"); return err }, client.ErrResourceNotFound, "StreamName"},
 		{"delete unknown", func() error { return e.c.DeleteStream(e.ctx, "nope") }, client.ErrResourceNotFound, "StreamName"},

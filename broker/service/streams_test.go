@@ -1,0 +1,137 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nimbusmq/nimbus/broker/apply"
+	"github.com/nimbusmq/nimbus/broker/catalog"
+	"github.com/nimbusmq/nimbus/broker/stream"
+	clusterv1 "github.com/nimbusmq/nimbus/proto/cluster/v1"
+	"github.com/nimbusmq/nimbus/storage"
+)
+
+// localRaft applies every proposal at once through the real applier, as
+// a one-node group would, stamped with a settable clock. It leads every
+// group.
+type localRaft struct {
+	db *storage.DB
+	a  *apply.Applier
+	mu sync.Mutex
+	// now is the proposing leader's clock; proposals counts commands per type.
+	now       time.Time
+	proposals map[clusterv1.CommandType]int
+}
+
+func (r *localRaft) Propose(_ context.Context, group uint64, cmd *clusterv1.Command) (any, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.proposals[cmd.GetType()]++
+	var res []any
+	err := r.db.Update(func(txn *storage.Txn) error {
+		var err error
+		res, err = r.a.Apply(txn, group, &clusterv1.Entry{ProposedUnixMs: r.now.UnixMilli(), Commands: []*clusterv1.Command{cmd}})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if e, ok := res[0].(error); ok {
+		return nil, e
+	}
+	return res[0], nil
+}
+
+func (r *localRaft) EnsureGroup(context.Context, *catalog.Queue) error { return nil }
+func (r *localRaft) RemoveGroup(uint64) error                          { return nil }
+func (r *localRaft) IsLeader(uint64) bool                              { return true }
+func (r *localRaft) Forward(ctx context.Context, group uint64, cmd *clusterv1.Command) error {
+	_, err := r.Propose(ctx, group, cmd)
+	return err
+}
+
+func newStreamService(t *testing.T) (*Service, *localRaft) {
+	t.Helper()
+	db, err := storage.Open(storage.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	r := &localRaft{db: db, a: apply.New(1), now: time.Now(), proposals: map[clusterv1.CommandType]int{}}
+	return New(Config{MetaGroup: 1}, db, r, r, nil, slog.New(slog.NewTextHandler(io.Discard, nil))), r
+}
+
+// TestTrimStreamsWorker: the leader-side trimmer proposes trims only for
+// shards whose oldest record is past the stream's retention, and they
+// delete exactly the records that are.
+func TestTrimStreamsWorker(t *testing.T) {
+	s, r := newStreamService(t)
+	ctx := context.Background()
+	if _, err := s.CreateStream(ctx, CreateStreamInput{Name: "s", ShardCount: 2}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(prefix string, n int) {
+		t.Helper()
+		var in []PutRecordInput
+		for i := range n {
+			in = append(in, PutRecordInput{PartitionKey: fmt.Sprint(i), Data: []byte(fmt.Sprintf("%s-%d", prefix, i))})
+		}
+		out, err := s.PutRecords(ctx, "s", in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range out {
+			if o.Err != nil {
+				t.Fatal(o.Err)
+			}
+		}
+	}
+	now := time.Now()
+	r.now = now.Add(-25 * time.Hour)
+	put("old", 30)
+	r.now = now.Add(-23 * time.Hour)
+	put("new", 20)
+	r.now = now
+	read := func() map[string]int {
+		t.Helper()
+		st, err := s.Stream("s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int{}
+		for _, sh := range st.Shards {
+			it, err := s.GetShardIterator("s", sh.ID, stream.Position{Type: stream.TrimHorizon})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := s.GetRecords(it, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, rec := range res.Records {
+				got[string(rec.Data[:3])]++
+			}
+		}
+		return got
+	}
+	if got := read(); got["old"] != 30 || got["new"] != 20 {
+		t.Fatalf("before trimming: %v", got)
+	}
+	s.trimStreams(ctx)
+	if got := read(); got["old"] != 0 || got["new"] != 20 {
+		t.Fatalf("after trimming: %v", got)
+	}
+	trims := r.proposals[clusterv1.CommandType_COMMAND_TYPE_STREAM_TRIM]
+	if trims < 1 || trims > 2 {
+		t.Fatalf("%d trim proposals for 2 shards", trims)
+	}
+	s.trimStreams(ctx) // nothing is due: nothing is proposed
+	if n := r.proposals[clusterv1.CommandType_COMMAND_TYPE_STREAM_TRIM]; n != trims {
+		t.Fatalf("%d trim proposals with nothing due", n-trims)
+	}
+}
