@@ -173,6 +173,13 @@ func (h *Host) startGroupLocked(id uint64, members []Member) (*group, error) {
 	rc.MaxAppendEntries = 256
 	rc.BatchApplyCh = true
 	rc.NoSnapshotRestoreOnStart = true
+	// A leader that removes itself steps down to a follower, as a removed
+	// follower stays one: with ShutdownOnRemove raft shuts down as soon as
+	// the removal commits, which often fails the RemoveServer future with
+	// ErrRaftShutdown although the change is made, and leaves a stopped
+	// raft behind that the node still hosts. A server outside the
+	// configuration starts no election.
+	rc.ShutdownOnRemove = false
 	rc.Logger = h.hclogger.Named("g" + strconv.FormatUint(id, 10))
 
 	store := raftlog.New(h.db, id)
@@ -266,11 +273,16 @@ func (h *Host) watchLeadership(g *group) {
 }
 
 // stop shuts g down: no new proposals, raft stopped, transport closed.
+// Raft stops only once the proposer has exited, so every entry the
+// proposer handed to raft has been answered first: raft never answers an
+// Apply future that is still queued, or committed but not applied, when
+// it shuts down (hashicorp/raft#498), and the proposer would wait for it
+// forever.
 func (g *group) stop() error {
 	close(g.done)
 	g.raft.DeregisterObserver(g.observer)
-	err := g.raft.Shutdown().Error()
 	g.wg.Wait()
+	err := g.raft.Shutdown().Error()
 	g.proposer.failPending(broker.ErrUnavailable)
 	g.transport.CloseStreams()
 	if cerr := g.transport.Close(); err == nil {

@@ -182,6 +182,103 @@ func TestLeaveMovesReplicasAndKeepsMessages(t *testing.T) {
 	}
 }
 
+// TestLeaveOfTheMetaLeaderAskedOfItself: the node leading both the meta
+// group and the partition is asked, through its own API, to leave a
+// 4-node cluster (3 meta voters, 1 non-voter). The leave must complete in
+// that one call (it runs on a node that stays), move exactly the one
+// replica, and leave a meta group with 3 voters and a leader.
+func TestLeaveOfTheMetaLeaderAskedOfItself(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	nodes := startCluster(t, ctx, 4)
+	_, c4 := dialAPI(t, nodes[3])
+	if err := retryUnavailable(ctx, func() error {
+		_, err := c4.Status(ctx, &nimbusv1.ClusterStatusRequest{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	q4, _ := dialAPI(t, nodes[3])
+	if err := retryUnavailable(ctx, func() error {
+		_, err := q4.CreateQueue(ctx, &nimbusv1.CreateQueueRequest{QueueName: "jobs", ReplicationFactor: 3})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c4.Status(ctx, &nimbusv1.ClusterStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The leaving node: a replica of the queue that votes in the meta group.
+	leaving := ""
+	for _, r := range st.GetGroups()[1].GetReplicas() {
+		if r != "n4" {
+			leaving = r
+			break
+		}
+	}
+	for _, meta := range []bool{false, true} {
+		if err := retryUnavailable(ctx, func() error {
+			_, err := c4.TransferLeader(ctx, &nimbusv1.TransferLeaderRequest{QueueName: "jobs", Meta: meta, ToNode: leaving})
+			return err
+		}); err != nil {
+			t.Fatalf("transfer (meta %v) to %s: %v", meta, leaving, err)
+		}
+	}
+	var self *Node
+	for _, n := range nodes {
+		if n.host.NodeID() == leaving {
+			self = n
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); !self.host.IsLeader(1) || !self.host.IsLeader(st.GetGroups()[1].GetGroup()); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not lead both groups", leaving)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := 0; i < 20; i++ {
+		if err := retryUnavailable(ctx, func() error {
+			_, err := q4.SendMessage(ctx, &nimbusv1.SendMessageRequest{QueueName: "jobs", MessageBody: fmt.Sprint(i)})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, cself := dialAPI(t, self)
+	res, err := cself.Leave(ctx, &nimbusv1.LeaveRequest{NodeId: leaving})
+	if err != nil || res.GetMovedReplicas() != 1 {
+		t.Fatalf("leave %s asked of itself: moved %d, %v", leaving, res.GetMovedReplicas(), err)
+	}
+	st, err = c4.Status(ctx, &nimbusv1.ClusterStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	voters := 0
+	for _, x := range st.GetNodes() {
+		if x.GetId() == leaving {
+			t.Fatalf("%s is still a node: %v", leaving, st.GetNodes())
+		}
+		if x.GetMetaRole() == "voter" || x.GetMetaRole() == "leader" {
+			voters++
+		}
+	}
+	meta, g := st.GetGroups()[0], st.GetGroups()[1]
+	if len(st.GetNodes()) != 3 || voters != 3 || meta.GetLeader() == "" || meta.GetLeader() == leaving {
+		t.Fatalf("meta group after the leave: %v %v", meta, st.GetNodes())
+	}
+	if len(g.GetReplicas()) != 3 || slices.Contains(g.GetReplicas(), leaving) || g.GetLeader() == "" {
+		t.Fatalf("partition after the leave: %v", g)
+	}
+	// The departed node still answers: a leave asked of it again is run
+	// elsewhere and fails there (it is no member any more), promptly.
+	cctx, ccancel := context.WithTimeout(ctx, 15*time.Second)
+	defer ccancel()
+	if _, err := cself.Leave(cctx, &nimbusv1.LeaveRequest{NodeId: leaving}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("leave of a departed node: %v", err)
+	}
+}
+
 // TestConcurrentCreatesKeepEveryReplica creates queues concurrently through
 // every node: each replica must keep hosting its partitions (a reconcile
 // that read the catalogue before a create must not remove the group the

@@ -10,6 +10,7 @@ import (
 	"github.com/nimbusmq/nimbus/broker/catalog"
 	"github.com/nimbusmq/nimbus/broker/cluster"
 	clusterv1 "github.com/nimbusmq/nimbus/proto/cluster/v1"
+	nimbusv1 "github.com/nimbusmq/nimbus/proto/nimbus/v1"
 	peerv1 "github.com/nimbusmq/nimbus/proto/peer/v1"
 )
 
@@ -21,7 +22,14 @@ import (
 // promoted in its place) and the catalogue forgets it. Each step is
 // idempotent, so a failed leave can be run again. It returns the number of
 // replicas moved or dropped.
+//
+// A leave is always run by a node that stays: the leaving node loses its
+// meta-group membership midway (from then on its catalogue no longer
+// follows the meta leader), so it hands its own leave to another node.
 func (n *Node) leave(ctx context.Context, node string) (int, error) {
+	if node == n.host.NodeID() {
+		return n.leaveElsewhere(ctx, node)
+	}
 	if err := n.catchUpMeta(ctx); err != nil {
 		return 0, err
 	}
@@ -39,6 +47,7 @@ func (n *Node) leave(ctx context.Context, node string) (int, error) {
 		Body: &clusterv1.Command_SetNodeState{SetNodeState: &clusterv1.SetNodeState{NodeId: node, State: catalog.NodeLeaving}}}); err != nil {
 		return 0, err
 	}
+	n.logger.Info("running the leave of a node", "leaving", node)
 	moved := 0
 	for {
 		if err := n.catchUpMeta(ctx); err != nil {
@@ -55,12 +64,67 @@ func (n *Node) leave(ctx context.Context, node string) (int, error) {
 			return moved, fmt.Errorf("move replica of queue %q: %w", q.Name, err)
 		}
 		moved++
+		n.logger.Info("moved a replica off the leaving node", "leaving", node, "queue", q.Name)
 	}
 	if err := n.leaveMeta(ctx, node); err != nil {
-		return moved, err
+		return moved, fmt.Errorf("remove %q from the meta group: %w", node, err)
 	}
-	return moved, n.forward(ctx, cluster.MetaGroup, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_REMOVE_NODE,
-		Body: &clusterv1.Command_RemoveNode{RemoveNode: &clusterv1.RemoveNode{NodeId: node}}})
+	if err := n.forward(ctx, cluster.MetaGroup, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_REMOVE_NODE,
+		Body: &clusterv1.Command_RemoveNode{RemoveNode: &clusterv1.RemoveNode{NodeId: node}}}); err != nil {
+		return moved, fmt.Errorf("forget node %q: %w", node, err)
+	}
+	n.logger.Info("node left the cluster", "leaving", node, "moved_replicas", moved)
+	return moved, nil
+}
+
+// leaveElsewhere asks another node of the catalogue, active ones first, to
+// run the leave of this node, trying each in turn while they answer with a
+// retryable error (for up to 10 s, as onLeader does). The forwarded
+// request names a node other than its receiver, so it is not forwarded
+// again.
+func (n *Node) leaveElsewhere(ctx context.Context, node string) (int, error) {
+	nodes, err := n.svc.Nodes()
+	if err != nil {
+		return 0, err
+	}
+	var addrs []string
+	for _, active := range []bool{true, false} {
+		for _, x := range nodes {
+			if x.ID != node && (x.State == catalog.NodeActive) == active {
+				addrs = append(addrs, x.PeerAddr)
+			}
+		}
+	}
+	if len(addrs) == 0 {
+		return 0, broker.Errorf(broker.CodeInvalidArgument, "node %q is the only node of the cluster", node)
+	}
+	n.logger.Info("asking another node to run this node's leave")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var last error
+		for _, a := range addrs {
+			conn, err := n.peers.conn(a)
+			if err != nil {
+				return 0, err
+			}
+			r, err := nimbusv1.NewClusterServiceClient(conn).Leave(ctx, &nimbusv1.LeaveRequest{NodeId: node})
+			if err == nil {
+				return int(r.GetMovedReplicas()), nil
+			}
+			if !retryable(err) {
+				return 0, err
+			}
+			last = err
+		}
+		if time.Now().After(deadline) {
+			return 0, last
+		}
+		select {
+		case <-ctx.Done():
+			return 0, last
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // nextReplicaOf returns a queue with a replica on node, or nil.
