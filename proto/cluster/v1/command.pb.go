@@ -57,6 +57,12 @@ const (
 	// Stream shard groups.
 	CommandType_COMMAND_TYPE_STREAM_PUT  CommandType = 30
 	CommandType_COMMAND_TYPE_STREAM_TRIM CommandType = 31
+	// Stream shard groups: consumer-group leases and checkpoints (80-99).
+	CommandType_COMMAND_TYPE_STREAM_ACQUIRE_LEASE   CommandType = 80
+	CommandType_COMMAND_TYPE_STREAM_RENEW_LEASE     CommandType = 81
+	CommandType_COMMAND_TYPE_STREAM_RELEASE_LEASE   CommandType = 82
+	CommandType_COMMAND_TYPE_STREAM_COMMIT          CommandType = 83
+	CommandType_COMMAND_TYPE_STREAM_DELETE_CONSUMER CommandType = 84
 )
 
 // Enum value maps for CommandType.
@@ -87,6 +93,11 @@ var (
 		15: "COMMAND_TYPE_DELETE_STREAM",
 		30: "COMMAND_TYPE_STREAM_PUT",
 		31: "COMMAND_TYPE_STREAM_TRIM",
+		80: "COMMAND_TYPE_STREAM_ACQUIRE_LEASE",
+		81: "COMMAND_TYPE_STREAM_RENEW_LEASE",
+		82: "COMMAND_TYPE_STREAM_RELEASE_LEASE",
+		83: "COMMAND_TYPE_STREAM_COMMIT",
+		84: "COMMAND_TYPE_STREAM_DELETE_CONSUMER",
 	}
 	CommandType_value = map[string]int32{
 		"COMMAND_TYPE_UNSPECIFIED":             0,
@@ -114,6 +125,11 @@ var (
 		"COMMAND_TYPE_DELETE_STREAM":           15,
 		"COMMAND_TYPE_STREAM_PUT":              30,
 		"COMMAND_TYPE_STREAM_TRIM":             31,
+		"COMMAND_TYPE_STREAM_ACQUIRE_LEASE":    80,
+		"COMMAND_TYPE_STREAM_RENEW_LEASE":      81,
+		"COMMAND_TYPE_STREAM_RELEASE_LEASE":    82,
+		"COMMAND_TYPE_STREAM_COMMIT":           83,
+		"COMMAND_TYPE_STREAM_DELETE_CONSUMER":  84,
 	}
 )
 
@@ -232,6 +248,9 @@ type Command struct {
 	//	*Command_DeleteStream
 	//	*Command_StreamPut
 	//	*Command_StreamTrim
+	//	*Command_StreamLease
+	//	*Command_StreamCommit
+	//	*Command_StreamDeleteConsumer
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -504,6 +523,33 @@ func (x *Command) GetStreamTrim() *StreamTrim {
 	return nil
 }
 
+func (x *Command) GetStreamLease() *StreamLease {
+	if x != nil {
+		if x, ok := x.Body.(*Command_StreamLease); ok {
+			return x.StreamLease
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetStreamCommit() *StreamCommit {
+	if x != nil {
+		if x, ok := x.Body.(*Command_StreamCommit); ok {
+			return x.StreamCommit
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetStreamDeleteConsumer() *StreamDeleteConsumer {
+	if x != nil {
+		if x, ok := x.Body.(*Command_StreamDeleteConsumer); ok {
+			return x.StreamDeleteConsumer
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -604,6 +650,18 @@ type Command_StreamTrim struct {
 	StreamTrim *StreamTrim `protobuf:"bytes,53,opt,name=stream_trim,json=streamTrim,proto3,oneof"`
 }
 
+type Command_StreamLease struct {
+	StreamLease *StreamLease `protobuf:"bytes,80,opt,name=stream_lease,json=streamLease,proto3,oneof"`
+}
+
+type Command_StreamCommit struct {
+	StreamCommit *StreamCommit `protobuf:"bytes,81,opt,name=stream_commit,json=streamCommit,proto3,oneof"`
+}
+
+type Command_StreamDeleteConsumer struct {
+	StreamDeleteConsumer *StreamDeleteConsumer `protobuf:"bytes,82,opt,name=stream_delete_consumer,json=streamDeleteConsumer,proto3,oneof"`
+}
+
 func (*Command_CreateQueue) isCommand_Body() {}
 
 func (*Command_DeleteQueue) isCommand_Body() {}
@@ -651,6 +709,12 @@ func (*Command_DeleteStream) isCommand_Body() {}
 func (*Command_StreamPut) isCommand_Body() {}
 
 func (*Command_StreamTrim) isCommand_Body() {}
+
+func (*Command_StreamLease) isCommand_Body() {}
+
+func (*Command_StreamCommit) isCommand_Body() {}
+
+func (*Command_StreamDeleteConsumer) isCommand_Body() {}
 
 type CreateQueue struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -2434,6 +2498,211 @@ func (x *StreamTrim) GetLimit() int32 {
 	return 0
 }
 
+// StreamLease is the body of STREAM_ACQUIRE_LEASE, STREAM_RENEW_LEASE and
+// STREAM_RELEASE_LEASE: a consumer group member's lease on one shard.
+type StreamLease struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Group  string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Member string                 `protobuf:"bytes,2,opt,name=member,proto3" json:"member,omitempty"`
+	// The epoch the member holds (renew, release).
+	Epoch uint64 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Lease length from the entry's time (acquire, renew).
+	DurationMs int64 `protobuf:"varint,4,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	// Acquire may take a live lease of another member (rebalancing).
+	Steal         bool `protobuf:"varint,5,opt,name=steal,proto3" json:"steal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamLease) Reset() {
+	*x = StreamLease{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamLease) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamLease) ProtoMessage() {}
+
+func (x *StreamLease) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamLease.ProtoReflect.Descriptor instead.
+func (*StreamLease) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *StreamLease) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *StreamLease) GetMember() string {
+	if x != nil {
+		return x.Member
+	}
+	return ""
+}
+
+func (x *StreamLease) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *StreamLease) GetDurationMs() int64 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
+func (x *StreamLease) GetSteal() bool {
+	if x != nil {
+		return x.Steal
+	}
+	return false
+}
+
+// StreamCommit moves a consumer group's checkpoint on one shard, fenced by
+// the lease epoch.
+type StreamCommit struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Group          string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Member         string                 `protobuf:"bytes,2,opt,name=member,proto3" json:"member,omitempty"`
+	Epoch          uint64                 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	SequenceNumber string                 `protobuf:"bytes,4,opt,name=sequence_number,json=sequenceNumber,proto3" json:"sequence_number,omitempty"`
+	// Commit SHARD_END of a closed shard (sequence_number is ignored).
+	ShardEnd      bool `protobuf:"varint,5,opt,name=shard_end,json=shardEnd,proto3" json:"shard_end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamCommit) Reset() {
+	*x = StreamCommit{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamCommit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamCommit) ProtoMessage() {}
+
+func (x *StreamCommit) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamCommit.ProtoReflect.Descriptor instead.
+func (*StreamCommit) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *StreamCommit) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *StreamCommit) GetMember() string {
+	if x != nil {
+		return x.Member
+	}
+	return ""
+}
+
+func (x *StreamCommit) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *StreamCommit) GetSequenceNumber() string {
+	if x != nil {
+		return x.SequenceNumber
+	}
+	return ""
+}
+
+func (x *StreamCommit) GetShardEnd() bool {
+	if x != nil {
+		return x.ShardEnd
+	}
+	return false
+}
+
+// StreamDeleteConsumer removes a consumer group's state from one shard.
+type StreamDeleteConsumer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamDeleteConsumer) Reset() {
+	*x = StreamDeleteConsumer{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamDeleteConsumer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamDeleteConsumer) ProtoMessage() {}
+
+func (x *StreamDeleteConsumer) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamDeleteConsumer.ProtoReflect.Descriptor instead.
+func (*StreamDeleteConsumer) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *StreamDeleteConsumer) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
 var File_proto_cluster_v1_command_proto protoreflect.FileDescriptor
 
 const file_proto_cluster_v1_command_proto_rawDesc = "" +
@@ -2442,7 +2711,7 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"cluster.v1\"b\n" +
 	"\x05Entry\x12(\n" +
 	"\x10proposed_unix_ms\x18\x01 \x01(\x03R\x0eproposedUnixMs\x12/\n" +
-	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\x96\r\n" +
+	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\xef\x0e\n" +
 	"\aCommand\x12+\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x17.cluster.v1.CommandTypeR\x04type\x12*\n" +
 	"\x11ignore_if_unknown\x18\x02 \x01(\bR\x0fignoreIfUnknown\x12<\n" +
@@ -2476,7 +2745,10 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"stream_put\x184 \x01(\v2\x15.cluster.v1.StreamPutH\x00R\tstreamPut\x129\n" +
 	"\vstream_trim\x185 \x01(\v2\x16.cluster.v1.StreamTrimH\x00R\n" +
-	"streamTrimB\x06\n" +
+	"streamTrim\x12<\n" +
+	"\fstream_lease\x18P \x01(\v2\x17.cluster.v1.StreamLeaseH\x00R\vstreamLease\x12?\n" +
+	"\rstream_commit\x18Q \x01(\v2\x18.cluster.v1.StreamCommitH\x00R\fstreamCommit\x12X\n" +
+	"\x16stream_delete_consumer\x18R \x01(\v2 .cluster.v1.StreamDeleteConsumerH\x00R\x14streamDeleteConsumerB\x06\n" +
 	"\x04body\"\xd5\x02\n" +
 	"\vCreateQueue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12G\n" +
@@ -2622,7 +2894,22 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"StreamTrim\x12!\n" +
 	"\fretention_ms\x18\x01 \x01(\x03R\vretentionMs\x12\x14\n" +
-	"\x05limit\x18\x02 \x01(\x05R\x05limit*\xb7\x06\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"\x88\x01\n" +
+	"\vStreamLease\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x16\n" +
+	"\x06member\x18\x02 \x01(\tR\x06member\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12\x1f\n" +
+	"\vduration_ms\x18\x04 \x01(\x03R\n" +
+	"durationMs\x12\x14\n" +
+	"\x05steal\x18\x05 \x01(\bR\x05steal\"\x98\x01\n" +
+	"\fStreamCommit\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x16\n" +
+	"\x06member\x18\x02 \x01(\tR\x06member\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12'\n" +
+	"\x0fsequence_number\x18\x04 \x01(\tR\x0esequenceNumber\x12\x1b\n" +
+	"\tshard_end\x18\x05 \x01(\bR\bshardEnd\",\n" +
+	"\x14StreamDeleteConsumer\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group*\xf3\a\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19COMMAND_TYPE_CREATE_QUEUE\x10\x01\x12\x1d\n" +
@@ -2649,7 +2936,12 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x1aCOMMAND_TYPE_CREATE_STREAM\x10\x0e\x12\x1e\n" +
 	"\x1aCOMMAND_TYPE_DELETE_STREAM\x10\x0f\x12\x1b\n" +
 	"\x17COMMAND_TYPE_STREAM_PUT\x10\x1e\x12\x1c\n" +
-	"\x18COMMAND_TYPE_STREAM_TRIM\x10\x1fB7Z5github.com/nimbusmq/nimbus/proto/cluster/v1;clusterv1b\x06proto3"
+	"\x18COMMAND_TYPE_STREAM_TRIM\x10\x1f\x12%\n" +
+	"!COMMAND_TYPE_STREAM_ACQUIRE_LEASE\x10P\x12#\n" +
+	"\x1fCOMMAND_TYPE_STREAM_RENEW_LEASE\x10Q\x12%\n" +
+	"!COMMAND_TYPE_STREAM_RELEASE_LEASE\x10R\x12\x1e\n" +
+	"\x1aCOMMAND_TYPE_STREAM_COMMIT\x10S\x12'\n" +
+	"#COMMAND_TYPE_STREAM_DELETE_CONSUMER\x10TB7Z5github.com/nimbusmq/nimbus/proto/cluster/v1;clusterv1b\x06proto3"
 
 var (
 	file_proto_cluster_v1_command_proto_rawDescOnce sync.Once
@@ -2664,7 +2956,7 @@ func file_proto_cluster_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_cluster_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_proto_cluster_v1_command_proto_goTypes = []any{
 	(CommandType)(0),              // 0: cluster.v1.CommandType
 	(*Entry)(nil),                 // 1: cluster.v1.Entry
@@ -2699,10 +2991,13 @@ var file_proto_cluster_v1_command_proto_goTypes = []any{
 	(*StreamPut)(nil),             // 30: cluster.v1.StreamPut
 	(*StreamRecord)(nil),          // 31: cluster.v1.StreamRecord
 	(*StreamTrim)(nil),            // 32: cluster.v1.StreamTrim
-	nil,                           // 33: cluster.v1.CreateQueue.AttributesEntry
-	nil,                           // 34: cluster.v1.CreateQueue.TagsEntry
-	nil,                           // 35: cluster.v1.SetQueueAttributes.AttributesEntry
-	nil,                           // 36: cluster.v1.TagQueue.TagsEntry
+	(*StreamLease)(nil),           // 33: cluster.v1.StreamLease
+	(*StreamCommit)(nil),          // 34: cluster.v1.StreamCommit
+	(*StreamDeleteConsumer)(nil),  // 35: cluster.v1.StreamDeleteConsumer
+	nil,                           // 36: cluster.v1.CreateQueue.AttributesEntry
+	nil,                           // 37: cluster.v1.CreateQueue.TagsEntry
+	nil,                           // 38: cluster.v1.SetQueueAttributes.AttributesEntry
+	nil,                           // 39: cluster.v1.TagQueue.TagsEntry
 }
 var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	2,  // 0: cluster.v1.Entry.commands:type_name -> cluster.v1.Command
@@ -2731,22 +3026,25 @@ var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	29, // 23: cluster.v1.Command.delete_stream:type_name -> cluster.v1.DeleteStream
 	30, // 24: cluster.v1.Command.stream_put:type_name -> cluster.v1.StreamPut
 	32, // 25: cluster.v1.Command.stream_trim:type_name -> cluster.v1.StreamTrim
-	33, // 26: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
-	34, // 27: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
-	35, // 28: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
-	36, // 29: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
-	12, // 30: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
-	13, // 31: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
-	16, // 32: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
-	16, // 33: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
-	18, // 34: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
-	28, // 35: cluster.v1.CreateStream.ranges:type_name -> cluster.v1.ShardRange
-	31, // 36: cluster.v1.StreamPut.records:type_name -> cluster.v1.StreamRecord
-	37, // [37:37] is the sub-list for method output_type
-	37, // [37:37] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	33, // 26: cluster.v1.Command.stream_lease:type_name -> cluster.v1.StreamLease
+	34, // 27: cluster.v1.Command.stream_commit:type_name -> cluster.v1.StreamCommit
+	35, // 28: cluster.v1.Command.stream_delete_consumer:type_name -> cluster.v1.StreamDeleteConsumer
+	36, // 29: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
+	37, // 30: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
+	38, // 31: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
+	39, // 32: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
+	12, // 33: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
+	13, // 34: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
+	16, // 35: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
+	16, // 36: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
+	18, // 37: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
+	28, // 38: cluster.v1.CreateStream.ranges:type_name -> cluster.v1.ShardRange
+	31, // 39: cluster.v1.StreamPut.records:type_name -> cluster.v1.StreamRecord
+	40, // [40:40] is the sub-list for method output_type
+	40, // [40:40] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_proto_cluster_v1_command_proto_init() }
@@ -2779,6 +3077,9 @@ func file_proto_cluster_v1_command_proto_init() {
 		(*Command_DeleteStream)(nil),
 		(*Command_StreamPut)(nil),
 		(*Command_StreamTrim)(nil),
+		(*Command_StreamLease)(nil),
+		(*Command_StreamCommit)(nil),
+		(*Command_StreamDeleteConsumer)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2786,7 +3087,7 @@ func file_proto_cluster_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_cluster_v1_command_proto_rawDesc), len(file_proto_cluster_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   36,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
