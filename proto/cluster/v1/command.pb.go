@@ -57,6 +57,11 @@ const (
 	// Stream shard groups.
 	CommandType_COMMAND_TYPE_STREAM_PUT  CommandType = 30
 	CommandType_COMMAND_TYPE_STREAM_TRIM CommandType = 31
+	// Stream resharding (60-79): BEGIN and FINISH on the meta group, CLOSE
+	// on each parent shard's group, in that order.
+	CommandType_COMMAND_TYPE_BEGIN_RESHARD  CommandType = 60
+	CommandType_COMMAND_TYPE_STREAM_CLOSE   CommandType = 61
+	CommandType_COMMAND_TYPE_FINISH_RESHARD CommandType = 62
 	// Stream shard groups: consumer-group leases and checkpoints (80-99).
 	CommandType_COMMAND_TYPE_STREAM_ACQUIRE_LEASE   CommandType = 80
 	CommandType_COMMAND_TYPE_STREAM_RENEW_LEASE     CommandType = 81
@@ -93,6 +98,9 @@ var (
 		15: "COMMAND_TYPE_DELETE_STREAM",
 		30: "COMMAND_TYPE_STREAM_PUT",
 		31: "COMMAND_TYPE_STREAM_TRIM",
+		60: "COMMAND_TYPE_BEGIN_RESHARD",
+		61: "COMMAND_TYPE_STREAM_CLOSE",
+		62: "COMMAND_TYPE_FINISH_RESHARD",
 		80: "COMMAND_TYPE_STREAM_ACQUIRE_LEASE",
 		81: "COMMAND_TYPE_STREAM_RENEW_LEASE",
 		82: "COMMAND_TYPE_STREAM_RELEASE_LEASE",
@@ -125,6 +133,9 @@ var (
 		"COMMAND_TYPE_DELETE_STREAM":           15,
 		"COMMAND_TYPE_STREAM_PUT":              30,
 		"COMMAND_TYPE_STREAM_TRIM":             31,
+		"COMMAND_TYPE_BEGIN_RESHARD":           60,
+		"COMMAND_TYPE_STREAM_CLOSE":            61,
+		"COMMAND_TYPE_FINISH_RESHARD":          62,
 		"COMMAND_TYPE_STREAM_ACQUIRE_LEASE":    80,
 		"COMMAND_TYPE_STREAM_RENEW_LEASE":      81,
 		"COMMAND_TYPE_STREAM_RELEASE_LEASE":    82,
@@ -248,6 +259,9 @@ type Command struct {
 	//	*Command_DeleteStream
 	//	*Command_StreamPut
 	//	*Command_StreamTrim
+	//	*Command_BeginReshard
+	//	*Command_StreamClose
+	//	*Command_FinishReshard
 	//	*Command_StreamLease
 	//	*Command_StreamCommit
 	//	*Command_StreamDeleteConsumer
@@ -523,6 +537,33 @@ func (x *Command) GetStreamTrim() *StreamTrim {
 	return nil
 }
 
+func (x *Command) GetBeginReshard() *BeginReshard {
+	if x != nil {
+		if x, ok := x.Body.(*Command_BeginReshard); ok {
+			return x.BeginReshard
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetStreamClose() *StreamClose {
+	if x != nil {
+		if x, ok := x.Body.(*Command_StreamClose); ok {
+			return x.StreamClose
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetFinishReshard() *FinishReshard {
+	if x != nil {
+		if x, ok := x.Body.(*Command_FinishReshard); ok {
+			return x.FinishReshard
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetStreamLease() *StreamLease {
 	if x != nil {
 		if x, ok := x.Body.(*Command_StreamLease); ok {
@@ -650,6 +691,18 @@ type Command_StreamTrim struct {
 	StreamTrim *StreamTrim `protobuf:"bytes,53,opt,name=stream_trim,json=streamTrim,proto3,oneof"`
 }
 
+type Command_BeginReshard struct {
+	BeginReshard *BeginReshard `protobuf:"bytes,60,opt,name=begin_reshard,json=beginReshard,proto3,oneof"`
+}
+
+type Command_StreamClose struct {
+	StreamClose *StreamClose `protobuf:"bytes,61,opt,name=stream_close,json=streamClose,proto3,oneof"`
+}
+
+type Command_FinishReshard struct {
+	FinishReshard *FinishReshard `protobuf:"bytes,62,opt,name=finish_reshard,json=finishReshard,proto3,oneof"`
+}
+
 type Command_StreamLease struct {
 	StreamLease *StreamLease `protobuf:"bytes,80,opt,name=stream_lease,json=streamLease,proto3,oneof"`
 }
@@ -709,6 +762,12 @@ func (*Command_DeleteStream) isCommand_Body() {}
 func (*Command_StreamPut) isCommand_Body() {}
 
 func (*Command_StreamTrim) isCommand_Body() {}
+
+func (*Command_BeginReshard) isCommand_Body() {}
+
+func (*Command_StreamClose) isCommand_Body() {}
+
+func (*Command_FinishReshard) isCommand_Body() {}
 
 func (*Command_StreamLease) isCommand_Body() {}
 
@@ -2498,6 +2557,180 @@ func (x *StreamTrim) GetLimit() int32 {
 	return 0
 }
 
+// BeginReshard records a resharding plan in the catalogue and marks the
+// stream UPDATING: parents (open shards) will close and children with the
+// given ranges, which exactly tile the parents' union, will replace them.
+// Nothing else changes until FinishReshard.
+type BeginReshard struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Parents       []string               `protobuf:"bytes,2,rep,name=parents,proto3" json:"parents,omitempty"` // shard ids
+	Ranges        []*ShardRange          `protobuf:"bytes,3,rep,name=ranges,proto3" json:"ranges,omitempty"`   // children, in hash key order
+	Kind          string                 `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`       // SPLIT, MERGE or SCALE (for messages)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeginReshard) Reset() {
+	*x = BeginReshard{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeginReshard) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeginReshard) ProtoMessage() {}
+
+func (x *BeginReshard) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeginReshard.ProtoReflect.Descriptor instead.
+func (*BeginReshard) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *BeginReshard) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *BeginReshard) GetParents() []string {
+	if x != nil {
+		return x.Parents
+	}
+	return nil
+}
+
+func (x *BeginReshard) GetRanges() []*ShardRange {
+	if x != nil {
+		return x.Ranges
+	}
+	return nil
+}
+
+func (x *BeginReshard) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+// StreamClose closes a shard: later puts are refused (retryable for the
+// proposer, which re-routes to the children). Closing a closed shard
+// returns its state unchanged.
+type StreamClose struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamClose) Reset() {
+	*x = StreamClose{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamClose) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamClose) ProtoMessage() {}
+
+func (x *StreamClose) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamClose.ProtoReflect.Descriptor instead.
+func (*StreamClose) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{33}
+}
+
+// FinishReshard applies the stream's pending plan number plan: parents
+// closed with their ending sequence numbers (as their StreamClose
+// returned them, in plan order), children created, status ACTIVE.
+type FinishReshard struct {
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	Name                  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Plan                  int64                  `protobuf:"varint,2,opt,name=plan,proto3" json:"plan,omitempty"`
+	EndingSequenceNumbers []string               `protobuf:"bytes,3,rep,name=ending_sequence_numbers,json=endingSequenceNumbers,proto3" json:"ending_sequence_numbers,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *FinishReshard) Reset() {
+	*x = FinishReshard{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishReshard) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishReshard) ProtoMessage() {}
+
+func (x *FinishReshard) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishReshard.ProtoReflect.Descriptor instead.
+func (*FinishReshard) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *FinishReshard) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FinishReshard) GetPlan() int64 {
+	if x != nil {
+		return x.Plan
+	}
+	return 0
+}
+
+func (x *FinishReshard) GetEndingSequenceNumbers() []string {
+	if x != nil {
+		return x.EndingSequenceNumbers
+	}
+	return nil
+}
+
 // StreamLease is the body of STREAM_ACQUIRE_LEASE, STREAM_RENEW_LEASE and
 // STREAM_RELEASE_LEASE: a consumer group member's lease on one shard.
 type StreamLease struct {
@@ -2516,7 +2749,7 @@ type StreamLease struct {
 
 func (x *StreamLease) Reset() {
 	*x = StreamLease{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[32]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2528,7 +2761,7 @@ func (x *StreamLease) String() string {
 func (*StreamLease) ProtoMessage() {}
 
 func (x *StreamLease) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[32]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2541,7 +2774,7 @@ func (x *StreamLease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamLease.ProtoReflect.Descriptor instead.
 func (*StreamLease) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{32}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *StreamLease) GetGroup() string {
@@ -2595,7 +2828,7 @@ type StreamCommit struct {
 
 func (x *StreamCommit) Reset() {
 	*x = StreamCommit{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[33]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2607,7 +2840,7 @@ func (x *StreamCommit) String() string {
 func (*StreamCommit) ProtoMessage() {}
 
 func (x *StreamCommit) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[33]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2620,7 +2853,7 @@ func (x *StreamCommit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamCommit.ProtoReflect.Descriptor instead.
 func (*StreamCommit) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{33}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *StreamCommit) GetGroup() string {
@@ -2668,7 +2901,7 @@ type StreamDeleteConsumer struct {
 
 func (x *StreamDeleteConsumer) Reset() {
 	*x = StreamDeleteConsumer{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[34]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2680,7 +2913,7 @@ func (x *StreamDeleteConsumer) String() string {
 func (*StreamDeleteConsumer) ProtoMessage() {}
 
 func (x *StreamDeleteConsumer) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[34]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2693,7 +2926,7 @@ func (x *StreamDeleteConsumer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamDeleteConsumer.ProtoReflect.Descriptor instead.
 func (*StreamDeleteConsumer) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{34}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *StreamDeleteConsumer) GetGroup() string {
@@ -2711,7 +2944,7 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"cluster.v1\"b\n" +
 	"\x05Entry\x12(\n" +
 	"\x10proposed_unix_ms\x18\x01 \x01(\x03R\x0eproposedUnixMs\x12/\n" +
-	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\xef\x0e\n" +
+	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\xb2\x10\n" +
 	"\aCommand\x12+\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x17.cluster.v1.CommandTypeR\x04type\x12*\n" +
 	"\x11ignore_if_unknown\x18\x02 \x01(\bR\x0fignoreIfUnknown\x12<\n" +
@@ -2745,7 +2978,10 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"stream_put\x184 \x01(\v2\x15.cluster.v1.StreamPutH\x00R\tstreamPut\x129\n" +
 	"\vstream_trim\x185 \x01(\v2\x16.cluster.v1.StreamTrimH\x00R\n" +
-	"streamTrim\x12<\n" +
+	"streamTrim\x12?\n" +
+	"\rbegin_reshard\x18< \x01(\v2\x18.cluster.v1.BeginReshardH\x00R\fbeginReshard\x12<\n" +
+	"\fstream_close\x18= \x01(\v2\x17.cluster.v1.StreamCloseH\x00R\vstreamClose\x12B\n" +
+	"\x0efinish_reshard\x18> \x01(\v2\x19.cluster.v1.FinishReshardH\x00R\rfinishReshard\x12<\n" +
 	"\fstream_lease\x18P \x01(\v2\x17.cluster.v1.StreamLeaseH\x00R\vstreamLease\x12?\n" +
 	"\rstream_commit\x18Q \x01(\v2\x18.cluster.v1.StreamCommitH\x00R\fstreamCommit\x12X\n" +
 	"\x16stream_delete_consumer\x18R \x01(\v2 .cluster.v1.StreamDeleteConsumerH\x00R\x14streamDeleteConsumerB\x06\n" +
@@ -2894,7 +3130,17 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"StreamTrim\x12!\n" +
 	"\fretention_ms\x18\x01 \x01(\x03R\vretentionMs\x12\x14\n" +
-	"\x05limit\x18\x02 \x01(\x05R\x05limit\"\x88\x01\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"\x80\x01\n" +
+	"\fBeginReshard\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aparents\x18\x02 \x03(\tR\aparents\x12.\n" +
+	"\x06ranges\x18\x03 \x03(\v2\x16.cluster.v1.ShardRangeR\x06ranges\x12\x12\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind\"\r\n" +
+	"\vStreamClose\"o\n" +
+	"\rFinishReshard\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04plan\x18\x02 \x01(\x03R\x04plan\x126\n" +
+	"\x17ending_sequence_numbers\x18\x03 \x03(\tR\x15endingSequenceNumbers\"\x88\x01\n" +
 	"\vStreamLease\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x16\n" +
 	"\x06member\x18\x02 \x01(\tR\x06member\x12\x14\n" +
@@ -2909,7 +3155,7 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x0fsequence_number\x18\x04 \x01(\tR\x0esequenceNumber\x12\x1b\n" +
 	"\tshard_end\x18\x05 \x01(\bR\bshardEnd\",\n" +
 	"\x14StreamDeleteConsumer\x12\x14\n" +
-	"\x05group\x18\x01 \x01(\tR\x05group*\xf3\a\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group*\xd3\b\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19COMMAND_TYPE_CREATE_QUEUE\x10\x01\x12\x1d\n" +
@@ -2936,7 +3182,10 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x1aCOMMAND_TYPE_CREATE_STREAM\x10\x0e\x12\x1e\n" +
 	"\x1aCOMMAND_TYPE_DELETE_STREAM\x10\x0f\x12\x1b\n" +
 	"\x17COMMAND_TYPE_STREAM_PUT\x10\x1e\x12\x1c\n" +
-	"\x18COMMAND_TYPE_STREAM_TRIM\x10\x1f\x12%\n" +
+	"\x18COMMAND_TYPE_STREAM_TRIM\x10\x1f\x12\x1e\n" +
+	"\x1aCOMMAND_TYPE_BEGIN_RESHARD\x10<\x12\x1d\n" +
+	"\x19COMMAND_TYPE_STREAM_CLOSE\x10=\x12\x1f\n" +
+	"\x1bCOMMAND_TYPE_FINISH_RESHARD\x10>\x12%\n" +
 	"!COMMAND_TYPE_STREAM_ACQUIRE_LEASE\x10P\x12#\n" +
 	"\x1fCOMMAND_TYPE_STREAM_RENEW_LEASE\x10Q\x12%\n" +
 	"!COMMAND_TYPE_STREAM_RELEASE_LEASE\x10R\x12\x1e\n" +
@@ -2956,7 +3205,7 @@ func file_proto_cluster_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_cluster_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_proto_cluster_v1_command_proto_goTypes = []any{
 	(CommandType)(0),              // 0: cluster.v1.CommandType
 	(*Entry)(nil),                 // 1: cluster.v1.Entry
@@ -2991,13 +3240,16 @@ var file_proto_cluster_v1_command_proto_goTypes = []any{
 	(*StreamPut)(nil),             // 30: cluster.v1.StreamPut
 	(*StreamRecord)(nil),          // 31: cluster.v1.StreamRecord
 	(*StreamTrim)(nil),            // 32: cluster.v1.StreamTrim
-	(*StreamLease)(nil),           // 33: cluster.v1.StreamLease
-	(*StreamCommit)(nil),          // 34: cluster.v1.StreamCommit
-	(*StreamDeleteConsumer)(nil),  // 35: cluster.v1.StreamDeleteConsumer
-	nil,                           // 36: cluster.v1.CreateQueue.AttributesEntry
-	nil,                           // 37: cluster.v1.CreateQueue.TagsEntry
-	nil,                           // 38: cluster.v1.SetQueueAttributes.AttributesEntry
-	nil,                           // 39: cluster.v1.TagQueue.TagsEntry
+	(*BeginReshard)(nil),          // 33: cluster.v1.BeginReshard
+	(*StreamClose)(nil),           // 34: cluster.v1.StreamClose
+	(*FinishReshard)(nil),         // 35: cluster.v1.FinishReshard
+	(*StreamLease)(nil),           // 36: cluster.v1.StreamLease
+	(*StreamCommit)(nil),          // 37: cluster.v1.StreamCommit
+	(*StreamDeleteConsumer)(nil),  // 38: cluster.v1.StreamDeleteConsumer
+	nil,                           // 39: cluster.v1.CreateQueue.AttributesEntry
+	nil,                           // 40: cluster.v1.CreateQueue.TagsEntry
+	nil,                           // 41: cluster.v1.SetQueueAttributes.AttributesEntry
+	nil,                           // 42: cluster.v1.TagQueue.TagsEntry
 }
 var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	2,  // 0: cluster.v1.Entry.commands:type_name -> cluster.v1.Command
@@ -3026,25 +3278,29 @@ var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	29, // 23: cluster.v1.Command.delete_stream:type_name -> cluster.v1.DeleteStream
 	30, // 24: cluster.v1.Command.stream_put:type_name -> cluster.v1.StreamPut
 	32, // 25: cluster.v1.Command.stream_trim:type_name -> cluster.v1.StreamTrim
-	33, // 26: cluster.v1.Command.stream_lease:type_name -> cluster.v1.StreamLease
-	34, // 27: cluster.v1.Command.stream_commit:type_name -> cluster.v1.StreamCommit
-	35, // 28: cluster.v1.Command.stream_delete_consumer:type_name -> cluster.v1.StreamDeleteConsumer
-	36, // 29: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
-	37, // 30: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
-	38, // 31: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
-	39, // 32: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
-	12, // 33: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
-	13, // 34: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
-	16, // 35: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
-	16, // 36: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
-	18, // 37: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
-	28, // 38: cluster.v1.CreateStream.ranges:type_name -> cluster.v1.ShardRange
-	31, // 39: cluster.v1.StreamPut.records:type_name -> cluster.v1.StreamRecord
-	40, // [40:40] is the sub-list for method output_type
-	40, // [40:40] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	33, // 26: cluster.v1.Command.begin_reshard:type_name -> cluster.v1.BeginReshard
+	34, // 27: cluster.v1.Command.stream_close:type_name -> cluster.v1.StreamClose
+	35, // 28: cluster.v1.Command.finish_reshard:type_name -> cluster.v1.FinishReshard
+	36, // 29: cluster.v1.Command.stream_lease:type_name -> cluster.v1.StreamLease
+	37, // 30: cluster.v1.Command.stream_commit:type_name -> cluster.v1.StreamCommit
+	38, // 31: cluster.v1.Command.stream_delete_consumer:type_name -> cluster.v1.StreamDeleteConsumer
+	39, // 32: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
+	40, // 33: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
+	41, // 34: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
+	42, // 35: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
+	12, // 36: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
+	13, // 37: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
+	16, // 38: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
+	16, // 39: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
+	18, // 40: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
+	28, // 41: cluster.v1.CreateStream.ranges:type_name -> cluster.v1.ShardRange
+	31, // 42: cluster.v1.StreamPut.records:type_name -> cluster.v1.StreamRecord
+	28, // 43: cluster.v1.BeginReshard.ranges:type_name -> cluster.v1.ShardRange
+	44, // [44:44] is the sub-list for method output_type
+	44, // [44:44] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_proto_cluster_v1_command_proto_init() }
@@ -3077,6 +3333,9 @@ func file_proto_cluster_v1_command_proto_init() {
 		(*Command_DeleteStream)(nil),
 		(*Command_StreamPut)(nil),
 		(*Command_StreamTrim)(nil),
+		(*Command_BeginReshard)(nil),
+		(*Command_StreamClose)(nil),
+		(*Command_FinishReshard)(nil),
 		(*Command_StreamLease)(nil),
 		(*Command_StreamCommit)(nil),
 		(*Command_StreamDeleteConsumer)(nil),
@@ -3087,7 +3346,7 @@ func file_proto_cluster_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_cluster_v1_command_proto_rawDesc), len(file_proto_cluster_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   39,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
