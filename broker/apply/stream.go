@@ -16,7 +16,7 @@ func isStreamCommand(t clusterv1.CommandType) bool {
 	case clusterv1.CommandType_COMMAND_TYPE_STREAM_PUT, clusterv1.CommandType_COMMAND_TYPE_STREAM_TRIM:
 		return true
 	}
-	return false
+	return isStreamGroupCommand(t)
 }
 
 // applyStream applies a shard command. Put returns []stream.PutResult,
@@ -41,6 +41,9 @@ func applyStream(txn *storage.Txn, e *stream.Engine, now time.Time, cmd *cluster
 	case clusterv1.CommandType_COMMAND_TYPE_STREAM_TRIM:
 		b := cmd.GetStreamTrim()
 		return e.Trim(txn, now, time.Duration(b.GetRetentionMs())*time.Millisecond, int(b.GetLimit()))
+	}
+	if isStreamGroupCommand(cmd.GetType()) {
+		return applyStreamGroup(txn, e, now, cmd)
 	}
 	return unknown(cmd)
 }
