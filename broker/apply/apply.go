@@ -101,6 +101,11 @@ func (a *Applier) applyMeta(txn *storage.Txn, now time.Time, cmd *clusterv1.Comm
 		return c.CreateStream(txn, now, createStreamInput(cmd.GetCreateStream()))
 	case clusterv1.CommandType_COMMAND_TYPE_DELETE_STREAM:
 		return c.DeleteStream(txn, cmd.GetDeleteStream().GetName())
+	case clusterv1.CommandType_COMMAND_TYPE_BEGIN_RESHARD:
+		return c.BeginReshard(txn, now, beginReshardInput(cmd.GetBeginReshard()))
+	case clusterv1.CommandType_COMMAND_TYPE_FINISH_RESHARD:
+		b := cmd.GetFinishReshard()
+		return c.FinishReshard(txn, now, b.GetName(), b.GetPlan(), b.GetEndingSequenceNumbers())
 	}
 	return unknown(cmd)
 }

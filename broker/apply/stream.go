@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"errors"
 	"time"
 
 	"github.com/nimbusmq/nimbus/broker/catalog"
@@ -13,14 +14,16 @@ import (
 // (a shard group holds nothing but stream state, so the type decides).
 func isStreamCommand(t clusterv1.CommandType) bool {
 	switch t {
-	case clusterv1.CommandType_COMMAND_TYPE_STREAM_PUT, clusterv1.CommandType_COMMAND_TYPE_STREAM_TRIM:
+	case clusterv1.CommandType_COMMAND_TYPE_STREAM_PUT, clusterv1.CommandType_COMMAND_TYPE_STREAM_TRIM,
+		clusterv1.CommandType_COMMAND_TYPE_STREAM_CLOSE:
 		return true
 	}
 	return isStreamGroupCommand(t)
 }
 
 // applyStream applies a shard command. Put returns []stream.PutResult,
-// Trim a stream.TrimResult.
+// Trim a stream.TrimResult, Close the stream.ShardState after it (closing
+// a closed shard returns its state unchanged).
 func applyStream(txn *storage.Txn, e *stream.Engine, now time.Time, cmd *clusterv1.Command) (any, error) {
 	switch cmd.GetType() {
 	case clusterv1.CommandType_COMMAND_TYPE_STREAM_PUT:
@@ -41,6 +44,12 @@ func applyStream(txn *storage.Txn, e *stream.Engine, now time.Time, cmd *cluster
 	case clusterv1.CommandType_COMMAND_TYPE_STREAM_TRIM:
 		b := cmd.GetStreamTrim()
 		return e.Trim(txn, now, time.Duration(b.GetRetentionMs())*time.Millisecond, int(b.GetLimit()))
+	case clusterv1.CommandType_COMMAND_TYPE_STREAM_CLOSE:
+		st, err := e.Close(txn, now)
+		if errors.Is(err, stream.ErrShardClosed) {
+			return e.State(txn)
+		}
+		return st, err
 	}
 	if isStreamGroupCommand(cmd.GetType()) {
 		return applyStreamGroup(txn, e, now, cmd)
@@ -51,6 +60,14 @@ func applyStream(txn *storage.Txn, e *stream.Engine, now time.Time, cmd *cluster
 func createStreamInput(b *clusterv1.CreateStream) catalog.CreateStreamInput {
 	in := catalog.CreateStreamInput{Name: b.GetName(), RetentionHours: int(b.GetRetentionHours()),
 		MaxRecordSize: int(b.GetMaxRecordSize()), Replicas: b.GetReplicas(), IteratorKey: b.GetIteratorKey()}
+	for _, r := range b.GetRanges() {
+		in.Ranges = append(in.Ranges, catalog.ShardRange{Start: r.GetStartingHashKey(), End: r.GetEndingHashKey()})
+	}
+	return in
+}
+
+func beginReshardInput(b *clusterv1.BeginReshard) catalog.BeginReshardInput {
+	in := catalog.BeginReshardInput{Name: b.GetName(), Kind: b.GetKind(), Parents: b.GetParents()}
 	for _, r := range b.GetRanges() {
 		in.Ranges = append(in.Ranges, catalog.ShardRange{Start: r.GetStartingHashKey(), End: r.GetEndingHashKey()})
 	}

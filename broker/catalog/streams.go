@@ -43,9 +43,18 @@ type Shard struct {
 	// a split (Parent) or merge (both); "" for an original shard.
 	Parent         string `json:"parent,omitempty"`
 	AdjacentParent string `json:"adjacent_parent,omitempty"`
-	CreatedMs      int64  `json:"created_ms"`
+	// Parents lists every parent of a shard made by resharding, in hash
+	// key order (Parents[0] == Parent, Parents[1] == AdjacentParent). A
+	// uniform scaling child may have more than two parents; a reader
+	// reads it only after all of them.
+	Parents   []string `json:"parents,omitempty"`
+	CreatedMs int64    `json:"created_ms"`
 	// ClosedMs is set when a split or merge closed the shard (0: open).
 	ClosedMs int64 `json:"closed_ms,omitempty"`
+	// EndingSequenceNumber is the closed shard's last sequence number as
+	// its raft group's Close returned it ("" while open, or when the
+	// proposer could not read it; ListShards then asks the engine).
+	EndingSequenceNumber string `json:"end_seq,omitempty"`
 }
 
 // ShardRange is a shard's hash key range as the proposer computed it.
@@ -68,6 +77,9 @@ type Stream struct {
 	// by the proposer, so every node verifies every node's tokens. Never
 	// shown by the API.
 	IteratorKey []byte `json:"iterator_key"`
+	// Pending is the resharding in progress (Status UPDATING), nil when
+	// none is.
+	Pending *ReshardPlan `json:"pending,omitempty"`
 }
 
 // Arn returns the stream's ARN.
