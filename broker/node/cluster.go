@@ -39,6 +39,7 @@ func (n *Node) newAPIServer() *grpc.Server {
 	srv := grpc.NewServer(grpc.MaxRecvMsgSize(32<<20), grpc.MaxSendMsgSize(32<<20), grpc.ChainUnaryInterceptor(n.route, n.routeStream))
 	nimbusv1.RegisterQueueServiceServer(srv, grpcapi.NewQueueServer(n.svc))
 	nimbusv1.RegisterStreamServiceServer(srv, grpcapi.NewStreamServer(n.svc))
+	nimbusv1.RegisterStreamGroupServiceServer(srv, grpcapi.NewStreamGroupServer(n.svc))
 	nimbusv1.RegisterClusterServiceServer(srv, clusterServer{n: n})
 	healthpb.RegisterHealthServer(srv, health.NewServer())
 	return srv

@@ -77,6 +77,10 @@ type Service struct {
 	// rr rotates the partition a receive of a multi-partition queue
 	// starts with.
 	rr atomic.Uint64
+
+	// streamGroups holds the consumer-group coordinators this node serves
+	// (streamgroups.go).
+	streamGroups groupCoords
 }
 
 // New returns a Service.
