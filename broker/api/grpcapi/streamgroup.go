@@ -17,7 +17,9 @@ type StreamGroupServer struct {
 }
 
 // NewStreamGroupServer returns the gRPC consumer-group service.
-func NewStreamGroupServer(svc *service.Service) *StreamGroupServer { return &StreamGroupServer{svc: svc} }
+func NewStreamGroupServer(svc *service.Service) *StreamGroupServer {
+	return &StreamGroupServer{svc: svc}
+}
 
 // Consume streams the member's batches until the call ends.
 func (s *StreamGroupServer) Consume(r *nimbusv1.ConsumeGroupRequest, srv nimbusv1.StreamGroupService_ConsumeServer) error {
