@@ -30,7 +30,10 @@ func TestReshardSplitThenMerge(t *testing.T) {
 		return h.do(func(txn *storage.Txn) (err error) { got, err = h.e.BeginReshard(txn, h.now, in); return err })
 	}
 	finish := func(plan int64, ends ...string) error {
-		return h.do(func(txn *storage.Txn) (err error) { got, err = h.e.FinishReshard(txn, h.now, "s", plan, ends); return err })
+		return h.do(func(txn *storage.Txn) (err error) {
+			got, err = h.e.FinishReshard(txn, h.now, "s", plan, ends)
+			return err
+		})
 	}
 	if err := begin(BeginReshardInput{Name: "s", Kind: ReshardSplit, Parents: []string{ShardID(0)}, Ranges: []ShardRange{{"0", "49"}, {"50", "99"}}}); err != nil {
 		t.Fatal(err)

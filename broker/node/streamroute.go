@@ -21,7 +21,7 @@ import (
 // leader (catalogue changes and reads, so a client reads its own writes).
 var streamMetaMethods = map[string]bool{
 	"CreateStream": true, "DeleteStream": true, "ListStreams": true, "DescribeStream": true,
-	"DescribeStreamSummary": true, "ListShards": true,
+	"DescribeStreamSummary": true, "ListShards": true, "SplitShard": true, "MergeShards": true, "UpdateShardCount": true,
 }
 
 // routeStream is the unary interceptor of StreamService. Catalogue

@@ -173,14 +173,21 @@ func (s *Service) ListStreams(limit int, exclusiveStart string) ([]string, bool,
 type ShardInfo struct {
 	catalog.Shard
 	StartingSequenceNumber string
-	EndingSequenceNumber   string // "" while open
+	// EndingSequenceNumber is "" while open (and for a closed shard whose
+	// end neither the catalogue nor this node's replica knows).
+	EndingSequenceNumber string
 }
 
 // Shards returns the stream's shards with their sequence number ranges.
 func (s *Service) Shards(st *catalog.Stream) []ShardInfo {
 	out := make([]ShardInfo, len(st.Shards))
 	for i, sh := range st.Shards {
-		out[i] = ShardInfo{Shard: sh, StartingSequenceNumber: stream.StartSeqNum(sh.Group).String()}
+		out[i] = ShardInfo{Shard: sh, StartingSequenceNumber: stream.StartSeqNum(sh.Group).String(), EndingSequenceNumber: sh.EndingSequenceNumber}
+		if sh.ClosedMs != 0 && sh.EndingSequenceNumber == "" {
+			if ss, ok := s.localShardState(sh.Group); ok && ss.Closed {
+				out[i].EndingSequenceNumber = ss.EndingSequenceNumber
+			}
+		}
 	}
 	return out
 }
@@ -321,30 +328,41 @@ func (s *Service) PutRecords(ctx context.Context, name string, in []PutRecordInp
 		wg.Add(1)
 		go func(sh catalog.Shard, idx []int) {
 			defer wg.Done()
-			cmd := &clusterv1.StreamPut{MaxRecordSize: int32(st.MaxRecordSize), StartingHashKey: sh.StartingHashKey, EndingHashKey: sh.EndingHashKey}
-			for _, i := range idx {
-				r := in[i]
-				cmd.Records = append(cmd.Records, &clusterv1.StreamRecord{PartitionKey: r.PartitionKey, ExplicitHashKey: r.ExplicitHashKey,
-					Data: r.Data, SequenceNumberForOrdering: r.SequenceNumberForOrdering})
-			}
-			res, err := s.prop.Propose(ctx, sh.Group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_STREAM_PUT,
-				Body: &clusterv1.Command_StreamPut{StreamPut: cmd}})
-			rs, ok := res.([]stream.PutResult)
-			if err == nil && (!ok || len(rs) != len(idx)) {
-				err = fmt.Errorf("stream put on group %d returned %T: %w", sh.Group, res, errNoResult)
-			}
-			for k, i := range idx {
-				out[i].ShardID = sh.ID
-				if err != nil {
-					out[i].Err = err
-					continue
-				}
-				out[i].SequenceNumber = rs[k].SequenceNumber
-			}
+			s.putShard(ctx, st, sh, in, idx, out, 0)
 		}(st.Shards[j], byShard[j])
 	}
 	wg.Wait()
 	return out, nil
+}
+
+// putShard proposes the records idx of in to shard sh in one raft entry
+// and sets their out. A shard closed by resharding refuses them all; they
+// are re-routed to its children (putClosed).
+func (s *Service) putShard(ctx context.Context, st *catalog.Stream, sh catalog.Shard, in []PutRecordInput, idx []int, out []PutRecordOutput, depth int) {
+	cmd := &clusterv1.StreamPut{MaxRecordSize: int32(st.MaxRecordSize), StartingHashKey: sh.StartingHashKey, EndingHashKey: sh.EndingHashKey}
+	for _, i := range idx {
+		r := in[i]
+		cmd.Records = append(cmd.Records, &clusterv1.StreamRecord{PartitionKey: r.PartitionKey, ExplicitHashKey: r.ExplicitHashKey,
+			Data: r.Data, SequenceNumberForOrdering: r.SequenceNumberForOrdering})
+	}
+	res, err := s.prop.Propose(ctx, sh.Group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_STREAM_PUT,
+		Body: &clusterv1.Command_StreamPut{StreamPut: cmd}})
+	if errors.Is(err, stream.ErrShardClosed) {
+		s.putClosed(ctx, st.Name, sh, in, idx, out, depth)
+		return
+	}
+	rs, ok := res.([]stream.PutResult)
+	if err == nil && (!ok || len(rs) != len(idx)) {
+		err = fmt.Errorf("stream put on group %d returned %T: %w", sh.Group, res, errNoResult)
+	}
+	for k, i := range idx {
+		out[i].ShardID = sh.ID
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		out[i].SequenceNumber = rs[k].SequenceNumber
+	}
 }
 
 // ShardGroup returns the raft group of a stream's shard (for routing).
@@ -401,7 +419,8 @@ type GetRecordsOutput struct {
 	Records            []stream.Record
 	NextShardIterator  string // "" once a closed shard is read to its end
 	MillisBehindLatest int64
-	// ChildShards are set once a closed shard is read to its end.
+	// ChildShards are set once a closed shard is read to its end: every
+	// shard that has it among its parents (catalog.ShardParents).
 	ChildShards []catalog.Shard
 }
 
@@ -441,12 +460,11 @@ func (s *Service) GetRecords(token string, limit int) (GetRecordsOutput, error) 
 		return GetRecordsOutput{}, err
 	}
 	out := GetRecordsOutput{Records: res.Records, MillisBehindLatest: res.MillisBehindLatest}
-	if res.ShardEnded {
-		for _, c := range st.Shards {
-			if c.Parent == sh.ID || c.AdjacentParent == sh.ID {
-				out.ChildShards = append(out.ChildShards, c)
-			}
-		}
+	// A shard closed on its group but not yet in the catalogue (resharding
+	// between Close and FinishReshard) is not ended for readers: they get
+	// an iterator at the same place and see the children once recorded.
+	if res.ShardEnded && sh.ClosedMs != 0 {
+		out.ChildShards = st.Children(sh.ID)
 		return out, nil
 	}
 	out.NextShardIterator, err = stream.EncodeIterator(st.IteratorKey, stream.Iterator{Stream: st.Name, Group: sh.Group, Offset: res.NextOffset, IssuedAt: now})

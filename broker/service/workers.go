@@ -50,7 +50,8 @@ func (s *Service) KickDeadLetters() {
 // dead-letter mover (copies dead-lettered messages to their DLQ, then
 // removes them from the source; a crash in between may duplicate a message
 // in the DLQ, never lose it), the retention sweeper, the stream shard
-// trimmer (streams.go), and the message move tasks (movetasks.go).
+// trimmer (streams.go), the resume of stalled stream reshardings
+// (reshard.go), and the message move tasks (movetasks.go).
 func (s *Service) RunWorkers(ctx context.Context, sweepEvery time.Duration) {
 	moves := make(chan struct{})
 	go func() { defer close(moves); s.runMoveTasks(ctx) }()
@@ -67,6 +68,7 @@ func (s *Service) RunWorkers(ctx context.Context, sweepEvery time.Duration) {
 			s.moveAllDeadLetters(ctx)
 			s.sweepRetention(ctx)
 			s.trimStreams(ctx)
+			s.resumeReshards(ctx)
 		}
 	}
 }

@@ -84,6 +84,7 @@ func (s *StreamServer) shards(st *catalog.Stream) []*nimbusv1.Shard {
 	var out []*nimbusv1.Shard
 	for _, sh := range s.svc.Shards(st) {
 		out = append(out, &nimbusv1.Shard{ShardId: sh.ID, ParentShardId: sh.Parent, AdjacentParentShardId: sh.AdjacentParent,
+			ParentShardIds:      catalog.ShardParents(&sh.Shard),
 			HashKeyRange:        &nimbusv1.HashKeyRange{StartingHashKey: sh.StartingHashKey, EndingHashKey: sh.EndingHashKey},
 			SequenceNumberRange: &nimbusv1.SequenceNumberRange{StartingSequenceNumber: sh.StartingSequenceNumber, EndingSequenceNumber: sh.EndingSequenceNumber}})
 	}
@@ -149,12 +150,37 @@ func (s *StreamServer) GetRecords(ctx context.Context, r *nimbusv1.GetRecordsReq
 			Data: rec.Data, PartitionKey: rec.PartitionKey}
 	}
 	for _, c := range out.ChildShards {
-		parents := []string{c.Parent}
-		if c.AdjacentParent != "" {
-			parents = append(parents, c.AdjacentParent)
-		}
-		resp.ChildShards = append(resp.ChildShards, &nimbusv1.ChildShard{ShardId: c.ID, ParentShards: parents,
+		resp.ChildShards = append(resp.ChildShards, &nimbusv1.ChildShard{ShardId: c.ID, ParentShards: catalog.ShardParents(&c),
 			HashKeyRange: &nimbusv1.HashKeyRange{StartingHashKey: c.StartingHashKey, EndingHashKey: c.EndingHashKey}})
 	}
 	return resp, nil
+}
+
+func (s *StreamServer) SplitShard(ctx context.Context, r *nimbusv1.SplitShardRequest) (*nimbusv1.SplitShardResponse, error) {
+	st, err := s.svc.SplitShard(ctx, r.GetStreamName(), r.GetShardToSplit(), r.GetNewStartingHashKey())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &nimbusv1.SplitShardResponse{Stream: s.describe(st)}, nil
+}
+
+func (s *StreamServer) MergeShards(ctx context.Context, r *nimbusv1.MergeShardsRequest) (*nimbusv1.MergeShardsResponse, error) {
+	st, err := s.svc.MergeShards(ctx, r.GetStreamName(), r.GetShardToMerge(), r.GetAdjacentShardToMerge())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &nimbusv1.MergeShardsResponse{Stream: s.describe(st)}, nil
+}
+
+func (s *StreamServer) UpdateShardCount(ctx context.Context, r *nimbusv1.UpdateShardCountRequest) (*nimbusv1.UpdateShardCountResponse, error) {
+	before, err := s.svc.Stream(r.GetStreamName())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	st, err := s.svc.UpdateShardCount(ctx, r.GetStreamName(), int(r.GetTargetShardCount()), r.GetScalingType())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &nimbusv1.UpdateShardCountResponse{StreamName: st.Name, CurrentShardCount: int32(before.OpenShards()),
+		TargetShardCount: int32(st.OpenShards()), Stream: s.describe(st)}, nil
 }

@@ -499,8 +499,12 @@ type Shard struct {
 	AdjacentParentShardId string                 `protobuf:"bytes,3,opt,name=adjacent_parent_shard_id,json=adjacentParentShardId,proto3" json:"adjacent_parent_shard_id,omitempty"`
 	HashKeyRange          *HashKeyRange          `protobuf:"bytes,4,opt,name=hash_key_range,json=hashKeyRange,proto3" json:"hash_key_range,omitempty"`
 	SequenceNumberRange   *SequenceNumberRange   `protobuf:"bytes,5,opt,name=sequence_number_range,json=sequenceNumberRange,proto3" json:"sequence_number_range,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// Every parent, in hash key order (parent_shard_id first, then
+	// adjacent_parent_shard_id): a shard made by UpdateShardCount may have
+	// more than two. Read a shard only after all of its parents.
+	ParentShardIds []string `protobuf:"bytes,6,rep,name=parent_shard_ids,json=parentShardIds,proto3" json:"parent_shard_ids,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Shard) Reset() {
@@ -564,6 +568,13 @@ func (x *Shard) GetHashKeyRange() *HashKeyRange {
 func (x *Shard) GetSequenceNumberRange() *SequenceNumberRange {
 	if x != nil {
 		return x.SequenceNumberRange
+	}
+	return nil
+}
+
+func (x *Shard) GetParentShardIds() []string {
+	if x != nil {
+		return x.ParentShardIds
 	}
 	return nil
 }
@@ -1765,6 +1776,353 @@ func (x *GetRecordsResponse) GetChildShards() []*ChildShard {
 	return nil
 }
 
+// SplitShardRequest closes shard_to_split and creates two children:
+// [start, new_starting_hash_key-1] and [new_starting_hash_key, end].
+type SplitShardRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	StreamName   string                 `protobuf:"bytes,1,opt,name=stream_name,json=streamName,proto3" json:"stream_name,omitempty"`
+	ShardToSplit string                 `protobuf:"bytes,2,opt,name=shard_to_split,json=shardToSplit,proto3" json:"shard_to_split,omitempty"`
+	// Decimal, inside the shard's range and after its start; "" means the
+	// middle of the range (a Nimbus extension).
+	NewStartingHashKey string `protobuf:"bytes,3,opt,name=new_starting_hash_key,json=newStartingHashKey,proto3" json:"new_starting_hash_key,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *SplitShardRequest) Reset() {
+	*x = SplitShardRequest{}
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SplitShardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SplitShardRequest) ProtoMessage() {}
+
+func (x *SplitShardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SplitShardRequest.ProtoReflect.Descriptor instead.
+func (*SplitShardRequest) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *SplitShardRequest) GetStreamName() string {
+	if x != nil {
+		return x.StreamName
+	}
+	return ""
+}
+
+func (x *SplitShardRequest) GetShardToSplit() string {
+	if x != nil {
+		return x.ShardToSplit
+	}
+	return ""
+}
+
+func (x *SplitShardRequest) GetNewStartingHashKey() string {
+	if x != nil {
+		return x.NewStartingHashKey
+	}
+	return ""
+}
+
+type SplitShardResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stream        *StreamDescription     `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SplitShardResponse) Reset() {
+	*x = SplitShardResponse{}
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SplitShardResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SplitShardResponse) ProtoMessage() {}
+
+func (x *SplitShardResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SplitShardResponse.ProtoReflect.Descriptor instead.
+func (*SplitShardResponse) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SplitShardResponse) GetStream() *StreamDescription {
+	if x != nil {
+		return x.Stream
+	}
+	return nil
+}
+
+// MergeShardsRequest closes two open shards with adjacent hash key ranges
+// and creates one child over their union (parent: the lower shard).
+type MergeShardsRequest struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	StreamName           string                 `protobuf:"bytes,1,opt,name=stream_name,json=streamName,proto3" json:"stream_name,omitempty"`
+	ShardToMerge         string                 `protobuf:"bytes,2,opt,name=shard_to_merge,json=shardToMerge,proto3" json:"shard_to_merge,omitempty"`
+	AdjacentShardToMerge string                 `protobuf:"bytes,3,opt,name=adjacent_shard_to_merge,json=adjacentShardToMerge,proto3" json:"adjacent_shard_to_merge,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *MergeShardsRequest) Reset() {
+	*x = MergeShardsRequest{}
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeShardsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeShardsRequest) ProtoMessage() {}
+
+func (x *MergeShardsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeShardsRequest.ProtoReflect.Descriptor instead.
+func (*MergeShardsRequest) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *MergeShardsRequest) GetStreamName() string {
+	if x != nil {
+		return x.StreamName
+	}
+	return ""
+}
+
+func (x *MergeShardsRequest) GetShardToMerge() string {
+	if x != nil {
+		return x.ShardToMerge
+	}
+	return ""
+}
+
+func (x *MergeShardsRequest) GetAdjacentShardToMerge() string {
+	if x != nil {
+		return x.AdjacentShardToMerge
+	}
+	return ""
+}
+
+type MergeShardsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stream        *StreamDescription     `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeShardsResponse) Reset() {
+	*x = MergeShardsResponse{}
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeShardsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeShardsResponse) ProtoMessage() {}
+
+func (x *MergeShardsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeShardsResponse.ProtoReflect.Descriptor instead.
+func (*MergeShardsResponse) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *MergeShardsResponse) GetStream() *StreamDescription {
+	if x != nil {
+		return x.Stream
+	}
+	return nil
+}
+
+// UpdateShardCountRequest reaches target_shard_count open shards with
+// uniform hash key ranges. Nimbus closes every open shard and creates the
+// target children at once; each child's parents are the closed shards
+// its range overlaps (Shard.parent_shard_ids). The target is from half to
+// double the open shard count, at most 256.
+type UpdateShardCountRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	StreamName       string                 `protobuf:"bytes,1,opt,name=stream_name,json=streamName,proto3" json:"stream_name,omitempty"`
+	TargetShardCount int32                  `protobuf:"varint,2,opt,name=target_shard_count,json=targetShardCount,proto3" json:"target_shard_count,omitempty"`
+	ScalingType      string                 `protobuf:"bytes,3,opt,name=scaling_type,json=scalingType,proto3" json:"scaling_type,omitempty"` // UNIFORM_SCALING; "" means UNIFORM_SCALING
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *UpdateShardCountRequest) Reset() {
+	*x = UpdateShardCountRequest{}
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateShardCountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateShardCountRequest) ProtoMessage() {}
+
+func (x *UpdateShardCountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateShardCountRequest.ProtoReflect.Descriptor instead.
+func (*UpdateShardCountRequest) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *UpdateShardCountRequest) GetStreamName() string {
+	if x != nil {
+		return x.StreamName
+	}
+	return ""
+}
+
+func (x *UpdateShardCountRequest) GetTargetShardCount() int32 {
+	if x != nil {
+		return x.TargetShardCount
+	}
+	return 0
+}
+
+func (x *UpdateShardCountRequest) GetScalingType() string {
+	if x != nil {
+		return x.ScalingType
+	}
+	return ""
+}
+
+type UpdateShardCountResponse struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	StreamName        string                 `protobuf:"bytes,1,opt,name=stream_name,json=streamName,proto3" json:"stream_name,omitempty"`
+	CurrentShardCount int32                  `protobuf:"varint,2,opt,name=current_shard_count,json=currentShardCount,proto3" json:"current_shard_count,omitempty"`
+	TargetShardCount  int32                  `protobuf:"varint,3,opt,name=target_shard_count,json=targetShardCount,proto3" json:"target_shard_count,omitempty"`
+	Stream            *StreamDescription     `protobuf:"bytes,4,opt,name=stream,proto3" json:"stream,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *UpdateShardCountResponse) Reset() {
+	*x = UpdateShardCountResponse{}
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateShardCountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateShardCountResponse) ProtoMessage() {}
+
+func (x *UpdateShardCountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateShardCountResponse.ProtoReflect.Descriptor instead.
+func (*UpdateShardCountResponse) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *UpdateShardCountResponse) GetStreamName() string {
+	if x != nil {
+		return x.StreamName
+	}
+	return ""
+}
+
+func (x *UpdateShardCountResponse) GetCurrentShardCount() int32 {
+	if x != nil {
+		return x.CurrentShardCount
+	}
+	return 0
+}
+
+func (x *UpdateShardCountResponse) GetTargetShardCount() int32 {
+	if x != nil {
+		return x.TargetShardCount
+	}
+	return 0
+}
+
+func (x *UpdateShardCountResponse) GetStream() *StreamDescription {
+	if x != nil {
+		return x.Stream
+	}
+	return nil
+}
+
 var File_proto_nimbus_v1_stream_proto protoreflect.FileDescriptor
 
 const file_proto_nimbus_v1_stream_proto_rawDesc = "" +
@@ -1795,13 +2153,14 @@ const file_proto_nimbus_v1_stream_proto_rawDesc = "" +
 	"\x0fending_hash_key\x18\x02 \x01(\tR\rendingHashKey\"\x85\x01\n" +
 	"\x13SequenceNumberRange\x128\n" +
 	"\x18starting_sequence_number\x18\x01 \x01(\tR\x16startingSequenceNumber\x124\n" +
-	"\x16ending_sequence_number\x18\x02 \x01(\tR\x14endingSequenceNumber\"\x96\x02\n" +
+	"\x16ending_sequence_number\x18\x02 \x01(\tR\x14endingSequenceNumber\"\xc0\x02\n" +
 	"\x05Shard\x12\x19\n" +
 	"\bshard_id\x18\x01 \x01(\tR\ashardId\x12&\n" +
 	"\x0fparent_shard_id\x18\x02 \x01(\tR\rparentShardId\x127\n" +
 	"\x18adjacent_parent_shard_id\x18\x03 \x01(\tR\x15adjacentParentShardId\x12=\n" +
 	"\x0ehash_key_range\x18\x04 \x01(\v2\x17.nimbus.v1.HashKeyRangeR\fhashKeyRange\x12R\n" +
-	"\x15sequence_number_range\x18\x05 \x01(\v2\x1e.nimbus.v1.SequenceNumberRangeR\x13sequenceNumberRange\"\xf5\x02\n" +
+	"\x15sequence_number_range\x18\x05 \x01(\v2\x1e.nimbus.v1.SequenceNumberRangeR\x13sequenceNumberRange\x12(\n" +
+	"\x10parent_shard_ids\x18\x06 \x03(\tR\x0eparentShardIds\"\xf5\x02\n" +
 	"\x11StreamDescription\x12\x1f\n" +
 	"\vstream_name\x18\x01 \x01(\tR\n" +
 	"streamName\x12\x1d\n" +
@@ -1892,7 +2251,32 @@ const file_proto_nimbus_v1_stream_proto_rawDesc = "" +
 	"\arecords\x18\x01 \x03(\v2\x11.nimbus.v1.RecordR\arecords\x12.\n" +
 	"\x13next_shard_iterator\x18\x02 \x01(\tR\x11nextShardIterator\x120\n" +
 	"\x14millis_behind_latest\x18\x03 \x01(\x03R\x12millisBehindLatest\x128\n" +
-	"\fchild_shards\x18\x04 \x03(\v2\x15.nimbus.v1.ChildShardR\vchildShards*\x9b\x01\n" +
+	"\fchild_shards\x18\x04 \x03(\v2\x15.nimbus.v1.ChildShardR\vchildShards\"\x8d\x01\n" +
+	"\x11SplitShardRequest\x12\x1f\n" +
+	"\vstream_name\x18\x01 \x01(\tR\n" +
+	"streamName\x12$\n" +
+	"\x0eshard_to_split\x18\x02 \x01(\tR\fshardToSplit\x121\n" +
+	"\x15new_starting_hash_key\x18\x03 \x01(\tR\x12newStartingHashKey\"J\n" +
+	"\x12SplitShardResponse\x124\n" +
+	"\x06stream\x18\x01 \x01(\v2\x1c.nimbus.v1.StreamDescriptionR\x06stream\"\x92\x01\n" +
+	"\x12MergeShardsRequest\x12\x1f\n" +
+	"\vstream_name\x18\x01 \x01(\tR\n" +
+	"streamName\x12$\n" +
+	"\x0eshard_to_merge\x18\x02 \x01(\tR\fshardToMerge\x125\n" +
+	"\x17adjacent_shard_to_merge\x18\x03 \x01(\tR\x14adjacentShardToMerge\"K\n" +
+	"\x13MergeShardsResponse\x124\n" +
+	"\x06stream\x18\x01 \x01(\v2\x1c.nimbus.v1.StreamDescriptionR\x06stream\"\x8b\x01\n" +
+	"\x17UpdateShardCountRequest\x12\x1f\n" +
+	"\vstream_name\x18\x01 \x01(\tR\n" +
+	"streamName\x12,\n" +
+	"\x12target_shard_count\x18\x02 \x01(\x05R\x10targetShardCount\x12!\n" +
+	"\fscaling_type\x18\x03 \x01(\tR\vscalingType\"\xcf\x01\n" +
+	"\x18UpdateShardCountResponse\x12\x1f\n" +
+	"\vstream_name\x18\x01 \x01(\tR\n" +
+	"streamName\x12.\n" +
+	"\x13current_shard_count\x18\x02 \x01(\x05R\x11currentShardCount\x12,\n" +
+	"\x12target_shard_count\x18\x03 \x01(\x05R\x10targetShardCount\x124\n" +
+	"\x06stream\x18\x04 \x01(\v2\x1c.nimbus.v1.StreamDescriptionR\x06stream*\x9b\x01\n" +
 	"\x11ShardIteratorType\x12#\n" +
 	"\x1fSHARD_ITERATOR_TYPE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fTRIM_HORIZON\x10\x01\x12\n" +
@@ -1900,7 +2284,7 @@ const file_proto_nimbus_v1_stream_proto_rawDesc = "" +
 	"\x06LATEST\x10\x02\x12\x16\n" +
 	"\x12AT_SEQUENCE_NUMBER\x10\x03\x12\x19\n" +
 	"\x15AFTER_SEQUENCE_NUMBER\x10\x04\x12\x10\n" +
-	"\fAT_TIMESTAMP\x10\x052\xc8\x06\n" +
+	"\fAT_TIMESTAMP\x10\x052\xbe\b\n" +
 	"\rStreamService\x12O\n" +
 	"\fCreateStream\x12\x1e.nimbus.v1.CreateStreamRequest\x1a\x1f.nimbus.v1.CreateStreamResponse\x12O\n" +
 	"\fDeleteStream\x12\x1e.nimbus.v1.DeleteStreamRequest\x1a\x1f.nimbus.v1.DeleteStreamResponse\x12L\n" +
@@ -1914,7 +2298,11 @@ const file_proto_nimbus_v1_stream_proto_rawDesc = "" +
 	"PutRecords\x12\x1c.nimbus.v1.PutRecordsRequest\x1a\x1d.nimbus.v1.PutRecordsResponse\x12[\n" +
 	"\x10GetShardIterator\x12\".nimbus.v1.GetShardIteratorRequest\x1a#.nimbus.v1.GetShardIteratorResponse\x12I\n" +
 	"\n" +
-	"GetRecords\x12\x1c.nimbus.v1.GetRecordsRequest\x1a\x1d.nimbus.v1.GetRecordsResponseB5Z3github.com/nimbusmq/nimbus/proto/nimbus/v1;nimbusv1b\x06proto3"
+	"GetRecords\x12\x1c.nimbus.v1.GetRecordsRequest\x1a\x1d.nimbus.v1.GetRecordsResponse\x12I\n" +
+	"\n" +
+	"SplitShard\x12\x1c.nimbus.v1.SplitShardRequest\x1a\x1d.nimbus.v1.SplitShardResponse\x12L\n" +
+	"\vMergeShards\x12\x1d.nimbus.v1.MergeShardsRequest\x1a\x1e.nimbus.v1.MergeShardsResponse\x12[\n" +
+	"\x10UpdateShardCount\x12\".nimbus.v1.UpdateShardCountRequest\x1a#.nimbus.v1.UpdateShardCountResponseB5Z3github.com/nimbusmq/nimbus/proto/nimbus/v1;nimbusv1b\x06proto3"
 
 var (
 	file_proto_nimbus_v1_stream_proto_rawDescOnce sync.Once
@@ -1929,7 +2317,7 @@ func file_proto_nimbus_v1_stream_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_nimbus_v1_stream_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_nimbus_v1_stream_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_proto_nimbus_v1_stream_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_proto_nimbus_v1_stream_proto_goTypes = []any{
 	(ShardIteratorType)(0),                // 0: nimbus.v1.ShardIteratorType
 	(*CreateStreamRequest)(nil),           // 1: nimbus.v1.CreateStreamRequest
@@ -1961,6 +2349,12 @@ var file_proto_nimbus_v1_stream_proto_goTypes = []any{
 	(*Record)(nil),                        // 27: nimbus.v1.Record
 	(*ChildShard)(nil),                    // 28: nimbus.v1.ChildShard
 	(*GetRecordsResponse)(nil),            // 29: nimbus.v1.GetRecordsResponse
+	(*SplitShardRequest)(nil),             // 30: nimbus.v1.SplitShardRequest
+	(*SplitShardResponse)(nil),            // 31: nimbus.v1.SplitShardResponse
+	(*MergeShardsRequest)(nil),            // 32: nimbus.v1.MergeShardsRequest
+	(*MergeShardsResponse)(nil),           // 33: nimbus.v1.MergeShardsResponse
+	(*UpdateShardCountRequest)(nil),       // 34: nimbus.v1.UpdateShardCountRequest
+	(*UpdateShardCountResponse)(nil),      // 35: nimbus.v1.UpdateShardCountResponse
 }
 var file_proto_nimbus_v1_stream_proto_depIdxs = []int32{
 	10, // 0: nimbus.v1.CreateStreamResponse.stream:type_name -> nimbus.v1.StreamDescription
@@ -1976,31 +2370,40 @@ var file_proto_nimbus_v1_stream_proto_depIdxs = []int32{
 	7,  // 10: nimbus.v1.ChildShard.hash_key_range:type_name -> nimbus.v1.HashKeyRange
 	27, // 11: nimbus.v1.GetRecordsResponse.records:type_name -> nimbus.v1.Record
 	28, // 12: nimbus.v1.GetRecordsResponse.child_shards:type_name -> nimbus.v1.ChildShard
-	1,  // 13: nimbus.v1.StreamService.CreateStream:input_type -> nimbus.v1.CreateStreamRequest
-	3,  // 14: nimbus.v1.StreamService.DeleteStream:input_type -> nimbus.v1.DeleteStreamRequest
-	5,  // 15: nimbus.v1.StreamService.ListStreams:input_type -> nimbus.v1.ListStreamsRequest
-	11, // 16: nimbus.v1.StreamService.DescribeStream:input_type -> nimbus.v1.DescribeStreamRequest
-	13, // 17: nimbus.v1.StreamService.DescribeStreamSummary:input_type -> nimbus.v1.DescribeStreamSummaryRequest
-	16, // 18: nimbus.v1.StreamService.ListShards:input_type -> nimbus.v1.ListShardsRequest
-	18, // 19: nimbus.v1.StreamService.PutRecord:input_type -> nimbus.v1.PutRecordRequest
-	21, // 20: nimbus.v1.StreamService.PutRecords:input_type -> nimbus.v1.PutRecordsRequest
-	24, // 21: nimbus.v1.StreamService.GetShardIterator:input_type -> nimbus.v1.GetShardIteratorRequest
-	26, // 22: nimbus.v1.StreamService.GetRecords:input_type -> nimbus.v1.GetRecordsRequest
-	2,  // 23: nimbus.v1.StreamService.CreateStream:output_type -> nimbus.v1.CreateStreamResponse
-	4,  // 24: nimbus.v1.StreamService.DeleteStream:output_type -> nimbus.v1.DeleteStreamResponse
-	6,  // 25: nimbus.v1.StreamService.ListStreams:output_type -> nimbus.v1.ListStreamsResponse
-	12, // 26: nimbus.v1.StreamService.DescribeStream:output_type -> nimbus.v1.DescribeStreamResponse
-	15, // 27: nimbus.v1.StreamService.DescribeStreamSummary:output_type -> nimbus.v1.DescribeStreamSummaryResponse
-	17, // 28: nimbus.v1.StreamService.ListShards:output_type -> nimbus.v1.ListShardsResponse
-	19, // 29: nimbus.v1.StreamService.PutRecord:output_type -> nimbus.v1.PutRecordResponse
-	23, // 30: nimbus.v1.StreamService.PutRecords:output_type -> nimbus.v1.PutRecordsResponse
-	25, // 31: nimbus.v1.StreamService.GetShardIterator:output_type -> nimbus.v1.GetShardIteratorResponse
-	29, // 32: nimbus.v1.StreamService.GetRecords:output_type -> nimbus.v1.GetRecordsResponse
-	23, // [23:33] is the sub-list for method output_type
-	13, // [13:23] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	10, // 13: nimbus.v1.SplitShardResponse.stream:type_name -> nimbus.v1.StreamDescription
+	10, // 14: nimbus.v1.MergeShardsResponse.stream:type_name -> nimbus.v1.StreamDescription
+	10, // 15: nimbus.v1.UpdateShardCountResponse.stream:type_name -> nimbus.v1.StreamDescription
+	1,  // 16: nimbus.v1.StreamService.CreateStream:input_type -> nimbus.v1.CreateStreamRequest
+	3,  // 17: nimbus.v1.StreamService.DeleteStream:input_type -> nimbus.v1.DeleteStreamRequest
+	5,  // 18: nimbus.v1.StreamService.ListStreams:input_type -> nimbus.v1.ListStreamsRequest
+	11, // 19: nimbus.v1.StreamService.DescribeStream:input_type -> nimbus.v1.DescribeStreamRequest
+	13, // 20: nimbus.v1.StreamService.DescribeStreamSummary:input_type -> nimbus.v1.DescribeStreamSummaryRequest
+	16, // 21: nimbus.v1.StreamService.ListShards:input_type -> nimbus.v1.ListShardsRequest
+	18, // 22: nimbus.v1.StreamService.PutRecord:input_type -> nimbus.v1.PutRecordRequest
+	21, // 23: nimbus.v1.StreamService.PutRecords:input_type -> nimbus.v1.PutRecordsRequest
+	24, // 24: nimbus.v1.StreamService.GetShardIterator:input_type -> nimbus.v1.GetShardIteratorRequest
+	26, // 25: nimbus.v1.StreamService.GetRecords:input_type -> nimbus.v1.GetRecordsRequest
+	30, // 26: nimbus.v1.StreamService.SplitShard:input_type -> nimbus.v1.SplitShardRequest
+	32, // 27: nimbus.v1.StreamService.MergeShards:input_type -> nimbus.v1.MergeShardsRequest
+	34, // 28: nimbus.v1.StreamService.UpdateShardCount:input_type -> nimbus.v1.UpdateShardCountRequest
+	2,  // 29: nimbus.v1.StreamService.CreateStream:output_type -> nimbus.v1.CreateStreamResponse
+	4,  // 30: nimbus.v1.StreamService.DeleteStream:output_type -> nimbus.v1.DeleteStreamResponse
+	6,  // 31: nimbus.v1.StreamService.ListStreams:output_type -> nimbus.v1.ListStreamsResponse
+	12, // 32: nimbus.v1.StreamService.DescribeStream:output_type -> nimbus.v1.DescribeStreamResponse
+	15, // 33: nimbus.v1.StreamService.DescribeStreamSummary:output_type -> nimbus.v1.DescribeStreamSummaryResponse
+	17, // 34: nimbus.v1.StreamService.ListShards:output_type -> nimbus.v1.ListShardsResponse
+	19, // 35: nimbus.v1.StreamService.PutRecord:output_type -> nimbus.v1.PutRecordResponse
+	23, // 36: nimbus.v1.StreamService.PutRecords:output_type -> nimbus.v1.PutRecordsResponse
+	25, // 37: nimbus.v1.StreamService.GetShardIterator:output_type -> nimbus.v1.GetShardIteratorResponse
+	29, // 38: nimbus.v1.StreamService.GetRecords:output_type -> nimbus.v1.GetRecordsResponse
+	31, // 39: nimbus.v1.StreamService.SplitShard:output_type -> nimbus.v1.SplitShardResponse
+	33, // 40: nimbus.v1.StreamService.MergeShards:output_type -> nimbus.v1.MergeShardsResponse
+	35, // 41: nimbus.v1.StreamService.UpdateShardCount:output_type -> nimbus.v1.UpdateShardCountResponse
+	29, // [29:42] is the sub-list for method output_type
+	16, // [16:29] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_proto_nimbus_v1_stream_proto_init() }
@@ -2014,7 +2417,7 @@ func file_proto_nimbus_v1_stream_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_nimbus_v1_stream_proto_rawDesc), len(file_proto_nimbus_v1_stream_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   29,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

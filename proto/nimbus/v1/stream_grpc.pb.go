@@ -31,6 +31,9 @@ const (
 	StreamService_PutRecords_FullMethodName            = "/nimbus.v1.StreamService/PutRecords"
 	StreamService_GetShardIterator_FullMethodName      = "/nimbus.v1.StreamService/GetShardIterator"
 	StreamService_GetRecords_FullMethodName            = "/nimbus.v1.StreamService/GetRecords"
+	StreamService_SplitShard_FullMethodName            = "/nimbus.v1.StreamService/SplitShard"
+	StreamService_MergeShards_FullMethodName           = "/nimbus.v1.StreamService/MergeShards"
+	StreamService_UpdateShardCount_FullMethodName      = "/nimbus.v1.StreamService/UpdateShardCount"
 )
 
 // StreamServiceClient is the client API for StreamService service.
@@ -53,6 +56,12 @@ type StreamServiceClient interface {
 	PutRecords(ctx context.Context, in *PutRecordsRequest, opts ...grpc.CallOption) (*PutRecordsResponse, error)
 	GetShardIterator(ctx context.Context, in *GetShardIteratorRequest, opts ...grpc.CallOption) (*GetShardIteratorResponse, error)
 	GetRecords(ctx context.Context, in *GetRecordsRequest, opts ...grpc.CallOption) (*GetRecordsResponse, error)
+	// Resharding. Each call returns once the parents are closed and the
+	// children serve puts (status ACTIVE again); the stream is UPDATING
+	// meanwhile and refuses another resharding (RESOURCE_IN_USE).
+	SplitShard(ctx context.Context, in *SplitShardRequest, opts ...grpc.CallOption) (*SplitShardResponse, error)
+	MergeShards(ctx context.Context, in *MergeShardsRequest, opts ...grpc.CallOption) (*MergeShardsResponse, error)
+	UpdateShardCount(ctx context.Context, in *UpdateShardCountRequest, opts ...grpc.CallOption) (*UpdateShardCountResponse, error)
 }
 
 type streamServiceClient struct {
@@ -163,6 +172,36 @@ func (c *streamServiceClient) GetRecords(ctx context.Context, in *GetRecordsRequ
 	return out, nil
 }
 
+func (c *streamServiceClient) SplitShard(ctx context.Context, in *SplitShardRequest, opts ...grpc.CallOption) (*SplitShardResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SplitShardResponse)
+	err := c.cc.Invoke(ctx, StreamService_SplitShard_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *streamServiceClient) MergeShards(ctx context.Context, in *MergeShardsRequest, opts ...grpc.CallOption) (*MergeShardsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MergeShardsResponse)
+	err := c.cc.Invoke(ctx, StreamService_MergeShards_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *streamServiceClient) UpdateShardCount(ctx context.Context, in *UpdateShardCountRequest, opts ...grpc.CallOption) (*UpdateShardCountResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateShardCountResponse)
+	err := c.cc.Invoke(ctx, StreamService_UpdateShardCount_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // StreamServiceServer is the server API for StreamService service.
 // All implementations must embed UnimplementedStreamServiceServer
 // for forward compatibility.
@@ -183,6 +222,12 @@ type StreamServiceServer interface {
 	PutRecords(context.Context, *PutRecordsRequest) (*PutRecordsResponse, error)
 	GetShardIterator(context.Context, *GetShardIteratorRequest) (*GetShardIteratorResponse, error)
 	GetRecords(context.Context, *GetRecordsRequest) (*GetRecordsResponse, error)
+	// Resharding. Each call returns once the parents are closed and the
+	// children serve puts (status ACTIVE again); the stream is UPDATING
+	// meanwhile and refuses another resharding (RESOURCE_IN_USE).
+	SplitShard(context.Context, *SplitShardRequest) (*SplitShardResponse, error)
+	MergeShards(context.Context, *MergeShardsRequest) (*MergeShardsResponse, error)
+	UpdateShardCount(context.Context, *UpdateShardCountRequest) (*UpdateShardCountResponse, error)
 	mustEmbedUnimplementedStreamServiceServer()
 }
 
@@ -222,6 +267,15 @@ func (UnimplementedStreamServiceServer) GetShardIterator(context.Context, *GetSh
 }
 func (UnimplementedStreamServiceServer) GetRecords(context.Context, *GetRecordsRequest) (*GetRecordsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetRecords not implemented")
+}
+func (UnimplementedStreamServiceServer) SplitShard(context.Context, *SplitShardRequest) (*SplitShardResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SplitShard not implemented")
+}
+func (UnimplementedStreamServiceServer) MergeShards(context.Context, *MergeShardsRequest) (*MergeShardsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MergeShards not implemented")
+}
+func (UnimplementedStreamServiceServer) UpdateShardCount(context.Context, *UpdateShardCountRequest) (*UpdateShardCountResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateShardCount not implemented")
 }
 func (UnimplementedStreamServiceServer) mustEmbedUnimplementedStreamServiceServer() {}
 func (UnimplementedStreamServiceServer) testEmbeddedByValue()                       {}
@@ -424,6 +478,60 @@ func _StreamService_GetRecords_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _StreamService_SplitShard_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SplitShardRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StreamServiceServer).SplitShard(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: StreamService_SplitShard_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StreamServiceServer).SplitShard(ctx, req.(*SplitShardRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _StreamService_MergeShards_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MergeShardsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StreamServiceServer).MergeShards(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: StreamService_MergeShards_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StreamServiceServer).MergeShards(ctx, req.(*MergeShardsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _StreamService_UpdateShardCount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateShardCountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StreamServiceServer).UpdateShardCount(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: StreamService_UpdateShardCount_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StreamServiceServer).UpdateShardCount(ctx, req.(*UpdateShardCountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // StreamService_ServiceDesc is the grpc.ServiceDesc for StreamService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -470,6 +578,18 @@ var StreamService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetRecords",
 			Handler:    _StreamService_GetRecords_Handler,
+		},
+		{
+			MethodName: "SplitShard",
+			Handler:    _StreamService_SplitShard_Handler,
+		},
+		{
+			MethodName: "MergeShards",
+			Handler:    _StreamService_MergeShards_Handler,
+		},
+		{
+			MethodName: "UpdateShardCount",
+			Handler:    _StreamService_UpdateShardCount_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
