@@ -19,6 +19,7 @@ func newBenchCmd(a *app) *cobra.Command {
 		RunE:  groupRunE,
 	}
 	cmd.AddCommand(newBenchQueueCmd(a))
+	cmd.AddCommand(newBenchStreamCmd(a))
 	return cmd
 }
 

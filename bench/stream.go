@@ -1,0 +1,458 @@
+package bench
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nimbusmq/nimbus/client"
+)
+
+// StreamConfig configures RunStream. The zero value is not valid; start
+// from DefaultStreamConfig.
+type StreamConfig struct {
+	// Client says how to reach the server.
+	Client client.Config
+	// Stream is the stream to use. If it does not exist it is created with
+	// Shards shards, and deleted at the end; empty means a new stream named
+	// "bench-<random>".
+	Stream string
+	Shards int
+	// Producers is the number of producing goroutines, >= 1, each with its
+	// own connection and client.Producer (pipelined: batching, linger and
+	// InFlightPerShard PutRecords per shard in flight). Linger is the
+	// producers' linger; 0 means none.
+	Producers        int
+	InFlightPerShard int
+	Linger           time.Duration
+	// Keys is the number of distinct partition keys, >= 1; each record
+	// takes one at random.
+	Keys int
+	// RecordSize is the data size in bytes, from MinSize to 1 MiB.
+	RecordSize int
+	// Rate caps producing at this many records per second, all producers
+	// together; 0 means as fast as possible.
+	Rate float64
+	// Duration is how long to produce, > 0.
+	Duration time.Duration
+	// Consumers is the number of reading goroutines, >= 0 (0: write only);
+	// shards are dealt to them round-robin and read with GetRecords from
+	// the latest position as of the start of the run.
+	Consumers int
+	// DrainTimeout bounds how long consumers keep reading after producing
+	// stops, waiting for every acknowledged record.
+	DrainTimeout time.Duration
+	// PollInterval is how long a consumer waits after a round of
+	// GetRecords on its shards returned nothing.
+	PollInterval time.Duration
+}
+
+// DefaultStreamConfig returns a configuration of 4 producers and 1
+// consumer writing 1 KiB records over 1000 keys into 4 shards for 10 s.
+func DefaultStreamConfig() StreamConfig {
+	return StreamConfig{
+		Client:           client.DefaultConfig(),
+		Shards:           4,
+		Producers:        4,
+		InFlightPerShard: 2,
+		Linger:           5 * time.Millisecond,
+		Keys:             1000,
+		RecordSize:       1024,
+		Duration:         10 * time.Second,
+		Consumers:        1,
+		DrainTimeout:     10 * time.Second,
+		PollInterval:     2 * time.Millisecond,
+	}
+}
+
+// Validate reports the first invalid field.
+func (c StreamConfig) Validate() error {
+	checks := []struct {
+		ok  bool
+		msg string
+	}{
+		{c.Shards >= 1 && c.Shards <= 256, fmt.Sprintf("shards must be from 1 to 256, got %d", c.Shards)},
+		{c.Producers >= 1, fmt.Sprintf("producers must be at least 1, got %d", c.Producers)},
+		{c.InFlightPerShard >= 1, fmt.Sprintf("inflight must be at least 1, got %d", c.InFlightPerShard)},
+		{c.Linger >= 0, "linger must not be negative"},
+		{c.Keys >= 1, fmt.Sprintf("keys must be at least 1, got %d", c.Keys)},
+		{c.RecordSize >= MinSize && c.RecordSize <= maxSize, fmt.Sprintf("record size must be from %d to %d bytes, got %d", MinSize, maxSize, c.RecordSize)},
+		{c.Rate >= 0, fmt.Sprintf("rate must not be negative, got %g", c.Rate)},
+		{c.Duration > 0, "duration must be positive"},
+		{c.Consumers >= 0, fmt.Sprintf("consumers must not be negative, got %d", c.Consumers)},
+		{c.DrainTimeout >= 0, "drain timeout must not be negative"},
+		{c.PollInterval >= 0, "poll interval must not be negative"},
+	}
+	for _, ch := range checks {
+		if !ch.ok {
+			return fmt.Errorf("%w: %s", ErrConfig, ch.msg)
+		}
+	}
+	return nil
+}
+
+// StreamReport is the result of RunStream. Rates are records (or MB, 10^6
+// bytes of data) per second; latencies are in milliseconds. The JSON field
+// names are a stable interface.
+type StreamReport struct {
+	Stream     string  `json:"stream"`
+	Shards     int     `json:"shards"`
+	Producers  int     `json:"producers"`
+	Consumers  int     `json:"consumers"`
+	Inflight   int     `json:"inflight_per_shard"`
+	Keys       int     `json:"keys"`
+	RecordSize int     `json:"record_size_bytes"`
+	Rate       float64 `json:"rate,omitempty"` // the requested cap; 0 = unlimited
+
+	DurationSec float64 `json:"duration_sec"` // producing, to the last acknowledgement
+	DrainSec    float64 `json:"drain_sec"`
+
+	Written     int64  `json:"written"`      // acknowledged records
+	WriteErrors int64  `json:"write_errors"` // records that failed
+	Read        int64  `json:"read"`         // records of this run read (every copy)
+	ReadErrors  int64  `json:"read_errors"`  // failed GetRecords calls
+	Drained     bool   `json:"drained"`      // every acknowledged record was read
+	FirstError  string `json:"first_error,omitempty"`
+
+	WriteRecsPerSec float64 `json:"write_records_per_sec"`
+	WriteMBPerSec   float64 `json:"write_mb_per_sec"`
+	// ReadRecsPerSec is over the start of the run to the last read record.
+	ReadRecsPerSec float64 `json:"read_records_per_sec"`
+
+	// Put latency is per record, from Put to its acknowledgement being
+	// seen (the acknowledgements of a producer are taken in Put order).
+	PutP50Ms float64 `json:"put_p50_ms"`
+	PutP99Ms float64 `json:"put_p99_ms"`
+	// End-to-end latency is from just before Put (stamped in the data) to
+	// the return of the GetRecords that read the record, per copy read.
+	E2EP50Ms  float64 `json:"e2e_p50_ms"`
+	E2EP99Ms  float64 `json:"e2e_p99_ms"`
+	E2EP999Ms float64 `json:"e2e_p999_ms"`
+	E2EMaxMs  float64 `json:"e2e_max_ms"`
+}
+
+// streamRun is the shared state of one RunStream.
+type streamRun struct {
+	cfg    StreamConfig
+	stream string
+	body   *bodyMaker
+	lim    *limiter
+
+	written  atomic.Int64
+	wErrs    atomic.Int64
+	read     atomic.Int64
+	rErrs    atomic.Int64
+	lastRead atomic.Int64 // Unix ns of the last read of a record of this run
+
+	errMu    sync.Mutex
+	firstErr error // guarded by errMu
+}
+
+func (r *streamRun) noteErr(err error) {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	if r.firstErr == nil {
+		r.firstErr = err
+	}
+}
+
+// RunStream runs the stream benchmark described by cfg and returns its
+// report. When progress is not nil a status line is rewritten on it once a
+// second. A stream created by RunStream is deleted before it returns.
+func RunStream(ctx context.Context, cfg StreamConfig, progress io.Writer) (rep StreamReport, err error) {
+	if err := cfg.Validate(); err != nil {
+		return StreamReport{}, err
+	}
+	var clients []*client.Client
+	defer func() {
+		for _, c := range clients {
+			_ = c.Close()
+		}
+	}()
+	for range cfg.Producers + cfg.Consumers {
+		c, err := client.New(ctx, cfg.Client)
+		if err != nil {
+			return StreamReport{}, fmt.Errorf("connect: %w", err)
+		}
+		clients = append(clients, c)
+	}
+	name, created, err := ensureStream(ctx, clients[0], cfg.Stream, cfg.Shards)
+	if err != nil {
+		return StreamReport{}, err
+	}
+	if created {
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+			defer cancel()
+			if derr := clients[0].DeleteStream(cctx, name); derr != nil && err == nil {
+				err = fmt.Errorf("delete stream %s: %w", name, derr)
+			}
+		}()
+	}
+	seed := rand.Uint64()
+	r := &streamRun{cfg: cfg, stream: name, body: newBodyMaker(cfg.RecordSize, rand.New(rand.NewPCG(seed, 0))), lim: newLimiter(cfg.Rate)}
+	return r.run(ctx, clients, progress, seed)
+}
+
+// ensureStream returns the stream to use and whether it was created here.
+func ensureStream(ctx context.Context, c *client.Client, name string, shards int) (string, bool, error) {
+	if name == "" {
+		var b [4]byte
+		_, _ = crand.Read(b[:])
+		name = "bench-" + hex.EncodeToString(b[:])
+	}
+	_, err := c.DescribeStreamSummary(ctx, name)
+	switch {
+	case err == nil:
+		return name, false, nil
+	case !errors.Is(err, client.ErrResourceNotFound):
+		return "", false, fmt.Errorf("look up stream %s: %w", name, err)
+	}
+	if _, err := c.CreateStream(ctx, name, shards); err != nil {
+		return "", false, fmt.Errorf("create stream %s: %w", name, err)
+	}
+	return name, true, nil
+}
+
+func (r *streamRun) run(ctx context.Context, clients []*client.Client, progress io.Writer, seed uint64) (StreamReport, error) {
+	shards, err := clients[0].ListShards(ctx, r.stream)
+	if err != nil {
+		return StreamReport{}, fmt.Errorf("list shards: %w", err)
+	}
+	// Iterators are taken before the first Put, so every record of the run
+	// lies after them.
+	iters := make([][]string, r.cfg.Consumers)
+	for i, s := range shards {
+		if s.EndingSequenceNumber != "" || r.cfg.Consumers == 0 {
+			continue
+		}
+		j := i % r.cfg.Consumers
+		it, err := clients[r.cfg.Producers+j].GetShardIterator(ctx, r.stream, s.ID, client.ShardPosition{Type: client.Latest})
+		if err != nil {
+			return StreamReport{}, fmt.Errorf("shard iterator: %w", err)
+		}
+		iters[j] = append(iters[j], it)
+	}
+	prods := make([]*client.Producer, r.cfg.Producers)
+	linger := r.cfg.Linger
+	if linger == 0 {
+		linger = -1 // the producer's "no linger"
+	}
+	for i := range prods {
+		p, err := client.NewProducer(ctx, clients[i], r.stream, client.ProducerOptions{Linger: linger,
+			InFlightPerShard: r.cfg.InFlightPerShard, MaxBuffered: 20_000, OnError: r.noteErr})
+		if err != nil {
+			for _, p := range prods[:i] {
+				_ = p.Close(ctx)
+			}
+			return StreamReport{}, fmt.Errorf("producer: %w", err)
+		}
+		prods[i] = p
+	}
+
+	start := time.Now()
+	p := startStreamProgress(progress, r, start)
+	pctx, stopProducing := context.WithTimeout(ctx, r.cfg.Duration)
+	defer stopProducing()
+	cctx, stopConsuming := context.WithCancel(ctx)
+	defer stopConsuming()
+	putHists := make([]*Histogram, len(prods))
+	e2eHists := make([]*Histogram, r.cfg.Consumers)
+	var producers, consumers sync.WaitGroup
+	for i, pr := range prods {
+		putHists[i] = &Histogram{}
+		rng := rand.New(rand.NewPCG(seed, uint64(i+1)))
+		producers.Go(func() { r.produce(pctx, ctx, pr, rng, putHists[i]) })
+	}
+	for j := range r.cfg.Consumers {
+		e2eHists[j] = &Histogram{}
+		c := clients[r.cfg.Producers+j]
+		consumers.Go(func() { r.consume(cctx, c, iters[j], e2eHists[j]) })
+	}
+	producers.Wait()
+	writeEnd := time.Now()
+	if r.cfg.Consumers > 0 {
+		deadline := time.Now().Add(r.cfg.DrainTimeout)
+		for r.read.Load() < r.written.Load() && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(drainPoll)
+		}
+	}
+	stopConsuming()
+	consumers.Wait()
+	end := time.Now()
+	p.stop()
+
+	var putH, e2eH Histogram
+	for _, h := range putHists {
+		putH.Merge(h)
+	}
+	for _, h := range e2eHists {
+		e2eH.Merge(h)
+	}
+	rep := StreamReport{Stream: r.stream, Shards: len(shards), Producers: r.cfg.Producers, Consumers: r.cfg.Consumers,
+		Inflight: r.cfg.InFlightPerShard, Keys: r.cfg.Keys, RecordSize: r.body.size, Rate: r.cfg.Rate,
+		DurationSec: round3(writeEnd.Sub(start).Seconds()), DrainSec: round3(end.Sub(writeEnd).Seconds()),
+		Written: r.written.Load(), WriteErrors: r.wErrs.Load(), Read: r.read.Load(), ReadErrors: r.rErrs.Load(),
+		PutP50Ms: ms(putH.Percentile(0.50)), PutP99Ms: ms(putH.Percentile(0.99)),
+		E2EP50Ms: ms(e2eH.Percentile(0.50)), E2EP99Ms: ms(e2eH.Percentile(0.99)),
+		E2EP999Ms: ms(e2eH.Percentile(0.999)), E2EMaxMs: ms(e2eH.Max())}
+	rep.Drained = r.cfg.Consumers > 0 && rep.Read >= rep.Written
+	if d := writeEnd.Sub(start).Seconds(); d > 0 {
+		rep.WriteRecsPerSec = round3(float64(rep.Written) / d)
+		rep.WriteMBPerSec = round3(float64(rep.Written) * float64(rep.RecordSize) / 1e6 / d)
+	}
+	if last := r.lastRead.Load(); last > 0 {
+		if d := time.Unix(0, last).Sub(start).Seconds(); d > 0 {
+			rep.ReadRecsPerSec = round3(float64(rep.Read) / d)
+		}
+	}
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	if r.firstErr != nil {
+		rep.FirstError = r.firstErr.Error()
+	}
+	switch {
+	case ctx.Err() != nil:
+		return rep, ctx.Err()
+	case rep.Written == 0 && r.firstErr != nil:
+		return rep, fmt.Errorf("stream benchmark wrote nothing: %w", r.firstErr)
+	}
+	return rep, nil
+}
+
+// limiterChunk is how many records a producer books from the limiter at
+// once.
+const limiterChunk = 16
+
+// produce puts records until pctx ends, then closes its producer (which
+// sends what is queued). An acker goroutine takes the acknowledgements in
+// Put order.
+func (r *streamRun) produce(pctx, ctx context.Context, p *client.Producer, rng *rand.Rand, h *Histogram) {
+	type put struct {
+		f  *client.PutFuture
+		at time.Time
+	}
+	acks := make(chan put, 4096)
+	var acker sync.WaitGroup
+	acker.Go(func() {
+		for a := range acks {
+			if _, err := a.f.Wait(ctx); err != nil {
+				r.wErrs.Add(1)
+				r.noteErr(err)
+				continue
+			}
+			h.Record(time.Since(a.at))
+			r.written.Add(1)
+		}
+	})
+	chunk := 1
+	if r.lim != nil {
+		chunk = limiterChunk
+	}
+loop:
+	for pctx.Err() == nil {
+		if r.lim.wait(pctx, chunk) != nil {
+			break
+		}
+		for range chunk {
+			now := time.Now()
+			key := "k" + strconv.Itoa(rng.IntN(r.cfg.Keys))
+			f, err := p.Put(pctx, key, []byte(r.body.make(now, rng)))
+			if err != nil {
+				if pctx.Err() == nil {
+					r.wErrs.Add(1)
+					r.noteErr(err)
+				}
+				break loop
+			}
+			acks <- put{f, now}
+		}
+	}
+	_ = p.Close(ctx)
+	close(acks)
+	acker.Wait()
+}
+
+// consume reads its shards round-robin until cctx ends.
+func (r *streamRun) consume(cctx context.Context, c *client.Client, iters []string, h *Histogram) {
+	for cctx.Err() == nil {
+		got := 0
+		for i, it := range iters {
+			if it == "" {
+				continue
+			}
+			res, err := c.GetRecords(cctx, it, 10000)
+			if err != nil {
+				if cctx.Err() != nil {
+					return
+				}
+				r.rErrs.Add(1)
+				r.noteErr(err)
+				sleepCtx(cctx, errorBackoff)
+				continue
+			}
+			now := time.Now()
+			n := int64(0)
+			for _, rec := range res.Records {
+				if t, ok := sentTime(string(rec.Data)); ok {
+					h.Record(now.Sub(t))
+					n++
+				}
+			}
+			if n > 0 {
+				r.read.Add(n)
+				r.lastRead.Store(now.UnixNano())
+			}
+			got += len(res.Records)
+			iters[i] = res.NextShardIterator
+		}
+		if got == 0 && r.cfg.PollInterval > 0 {
+			sleepCtx(cctx, r.cfg.PollInterval)
+		}
+	}
+}
+
+// startStreamProgress rewrites a status line on w once a second; w == nil
+// prints nothing.
+func startStreamProgress(w io.Writer, r *streamRun, start time.Time) *progressPrinter {
+	p := &progressPrinter{done: make(chan struct{})}
+	if w == nil {
+		return p
+	}
+	p.wg.Go(func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		var lastW, lastR int64
+		last, width := start, 0
+		for {
+			select {
+			case <-p.done:
+				if width > 0 {
+					fmt.Fprintln(w)
+				}
+				return
+			case now := <-t.C:
+				wr, rd := r.written.Load(), r.read.Load()
+				dt := now.Sub(last).Seconds()
+				line := fmt.Sprintf("%4.0fs  written %d (%.0f/s)  read %d (%.0f/s)",
+					now.Sub(start).Seconds(), wr, float64(wr-lastW)/dt, rd, float64(rd-lastR)/dt)
+				if errs := r.wErrs.Load() + r.rErrs.Load(); errs > 0 {
+					line += fmt.Sprintf("  errors %d", errs)
+				}
+				fmt.Fprint(w, "\r"+line+strings.Repeat(" ", max(width-len(line), 0)))
+				width = len(line)
+				lastW, lastR, last = wr, rd, now
+			}
+		}
+	})
+	return p
+}
