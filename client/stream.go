@@ -44,6 +44,10 @@ type Shard struct {
 	// StartingSequenceNumber sorts before every record of the shard;
 	// EndingSequenceNumber is "" while the shard is open.
 	StartingSequenceNumber, EndingSequenceNumber string
+	// ParentIDs lists every parent in hash key order (ParentID and
+	// AdjacentParentID first). A shard made by UpdateShardCount may have
+	// more than two; read a shard only after all of them.
+	ParentIDs []string
 }
 
 // StreamDescription describes a stream (DescribeStream).
@@ -300,7 +304,8 @@ func fromProtoShards(in []*nimbusv1.Shard) []Shard {
 	for i, s := range in {
 		out[i] = Shard{ID: s.GetShardId(), ParentID: s.GetParentShardId(), AdjacentParentID: s.GetAdjacentParentShardId(),
 			StartingHashKey: s.GetHashKeyRange().GetStartingHashKey(), EndingHashKey: s.GetHashKeyRange().GetEndingHashKey(),
-			StartingSequenceNumber: s.GetSequenceNumberRange().GetStartingSequenceNumber(), EndingSequenceNumber: s.GetSequenceNumberRange().GetEndingSequenceNumber()}
+			StartingSequenceNumber: s.GetSequenceNumberRange().GetStartingSequenceNumber(), EndingSequenceNumber: s.GetSequenceNumberRange().GetEndingSequenceNumber(),
+			ParentIDs: s.GetParentShardIds()}
 	}
 	return out
 }
