@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -23,7 +22,7 @@ func newStreamCmd(a *app) *cobra.Command {
 		RunE:  groupRunE,
 	}
 	cmd.AddCommand(newStreamCreateCmd(a), newStreamDeleteCmd(a), newStreamListCmd(a), newStreamDescribeCmd(a),
-		newStreamPutCmd(a), newStreamReadCmd(a))
+		newStreamPutCmd(a), newStreamReadCmd(a), newStreamSplitCmd(a), newStreamMergeCmd(a), newStreamScaleCmd(a))
 	return cmd
 }
 
@@ -119,6 +118,8 @@ type jsonShard struct {
 	EndingHashKey          string `json:"ending_hash_key"`
 	StartingSequenceNumber string `json:"starting_sequence_number"`
 	EndingSequenceNumber   string `json:"ending_sequence_number,omitempty"`
+	// ParentIDs lists every parent (a scaled shard may have more than two).
+	ParentIDs []string `json:"parent_shard_ids,omitempty"`
 }
 
 type jsonStream struct {
@@ -151,9 +152,16 @@ func writeStream(w io.Writer, f outputFormat, d client.StreamDescription) error 
 	}
 	rows := make([][]string, len(d.Shards))
 	for i, s := range d.Shards {
-		rows[i] = []string{s.ID, s.ParentID, s.StartingHashKey, s.EndingHashKey}
+		parents, state := strings.Join(s.ParentIDs, ","), "OPEN"
+		if parents == "" {
+			parents = "-"
+		}
+		if s.EndingSequenceNumber != "" {
+			state = "CLOSED"
+		}
+		rows[i] = []string{s.ID, state, parents, s.StartingHashKey, s.EndingHashKey}
 	}
-	return writeTable(w, []string{"SHARD", "PARENT", "STARTING HASH KEY", "ENDING HASH KEY"}, rows)
+	return writeTable(w, []string{"SHARD", "STATE", "PARENTS", "STARTING HASH KEY", "ENDING HASH KEY"}, rows)
 }
 
 func newStreamPutCmd(a *app) *cobra.Command {
@@ -237,8 +245,10 @@ func newStreamReadCmd(a *app) *cobra.Command {
 		Use:   "read NAME",
 		Short: "Read the records of every shard",
 		Long: "Read every shard of a stream from --from: each shard's records in order, shard after shard\n" +
-			"(the records of one partition key are in one shard, so in order). at:SEQ reads the shard the\n" +
-			"sequence number belongs to, from that record. With --follow, keep reading new records until\n" +
+			"(the records of one partition key are in one shard, so in order), following lineage: a shard\n" +
+			"made by a split, merge or scale only after all of its parents, so each key's records stay in\n" +
+			"order across resharding. at:SEQ reads the shard the sequence number belongs to, from that\n" +
+			"record, then its children. With --follow, keep reading new records until\n" +
 			"interrupted or --timeout passes (use --timeout 0 to follow forever). Table output is one line\n" +
 			"per record: SHARD SEQUENCE_NUMBER PARTITION_KEY DATA (data as text, escaped, cut to 80\n" +
 			"characters); -o json prints one JSON object per line with the data in base64.",
@@ -269,65 +279,35 @@ func newStreamReadCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// readStream prints the records of every shard from pos (see `stream read`).
+// readStream prints the records of every shard from pos following shard
+// lineage (client.LineageReader): a shard after all of its parents, so
+// each partition key's records print in order across resharding.
 func readStream(ctx context.Context, c *client.Client, a *app, name string, pos client.ShardPosition, follow bool, limit int) error {
-	shards, err := c.ListShards(ctx, name)
-	if err != nil {
-		return err
-	}
-	type cursor struct{ shard, it string }
-	var cur []*cursor
-	for _, s := range shards {
-		it, err := c.GetShardIterator(ctx, name, s.ID, pos)
-		if pos.Type == client.AtSequenceNumber && errors.Is(err, client.ErrInvalidArgument) {
-			continue // the sequence number is another shard's
-		}
+	r := c.NewLineageReader(name, pos, limit)
+	for first := true; ; first = false {
+		recs, err := r.Poll(ctx)
 		if err != nil {
-			return fmt.Errorf("shard %s: %w", s.ID, err)
+			return err
 		}
-		cur = append(cur, &cursor{s.ID, it})
-	}
-	if len(cur) == 0 {
-		return usagef("sequence number %s is not one of stream %s's", pos.SequenceNumber, name)
-	}
-	print := func(shard string, recs []client.StreamRecord) error {
-		for _, r := range recs {
+		if first && pos.Type == client.AtSequenceNumber && !r.Positioned() {
+			return usagef("sequence number %s is not one of stream %s's", pos.SequenceNumber, name)
+		}
+		for _, rec := range recs {
 			var err error
 			if a.output == outputJSON {
-				err = writeJSONLine(a.stdout, jsonRecord{Shard: shard, SequenceNumber: r.SequenceNumber, PartitionKey: r.PartitionKey,
-					ArrivalTime: r.ArrivalTime.UTC(), Data: r.Data})
+				err = writeJSONLine(a.stdout, jsonRecord{Shard: rec.ShardID, SequenceNumber: rec.SequenceNumber, PartitionKey: rec.PartitionKey,
+					ArrivalTime: rec.ArrivalTime.UTC(), Data: rec.Data})
 			} else {
-				_, err = fmt.Fprintf(a.stdout, "%s\t%s\t%s\t%s\n", shard, r.SequenceNumber, cell(r.PartitionKey, 0), cell(string(r.Data), dataCellLimit))
+				_, err = fmt.Fprintf(a.stdout, "%s\t%s\t%s\t%s\n", rec.ShardID, rec.SequenceNumber, cell(rec.PartitionKey, 0), cell(string(rec.Data), dataCellLimit))
 			}
 			if err != nil {
 				return err
 			}
 		}
-		return nil
-	}
-	// Drain each shard in turn, then (--follow) poll them all.
-	for {
-		got := 0
-		for _, cu := range cur {
-			for cu.it != "" {
-				r, err := c.GetRecords(ctx, cu.it, limit)
-				if err != nil {
-					return fmt.Errorf("shard %s: %w", cu.shard, err)
-				}
-				if err := print(cu.shard, r.Records); err != nil {
-					return err
-				}
-				got += len(r.Records)
-				cu.it = r.NextShardIterator
-				if len(r.Records) == 0 || r.MillisBehindLatest == 0 {
-					break
-				}
-			}
-		}
 		if !follow {
 			return nil
 		}
-		if got == 0 {
+		if len(recs) == 0 {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
