@@ -168,7 +168,11 @@ func (c *Client) consumeOnce(ctx context.Context, stream, group string, h GroupH
 }
 
 // commit commits and treats a lost lease as no error (the shard moved).
+// It runs even when ctx ended meanwhile (for up to 5 s), so the work of a
+// handler that succeeded is not delivered again.
 func (c *Client) commit(ctx context.Context, stream, group, member, shardID string, epoch uint64, seq string, end bool) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	_, err := c.CommitGroup(ctx, GroupCommit{Stream: stream, Group: group, MemberID: member, ShardID: shardID, Epoch: epoch,
 		SequenceNumber: seq, ShardEnd: end})
 	if errors.Is(err, ErrUnsupportedOperation) {

@@ -23,6 +23,7 @@ func newStreamCmd(a *app) *cobra.Command {
 	}
 	cmd.AddCommand(newStreamCreateCmd(a), newStreamDeleteCmd(a), newStreamListCmd(a), newStreamDescribeCmd(a),
 		newStreamPutCmd(a), newStreamReadCmd(a), newStreamSplitCmd(a), newStreamMergeCmd(a), newStreamScaleCmd(a))
+	cmd.AddCommand(newStreamGroupCmd(a))
 	return cmd
 }
 
