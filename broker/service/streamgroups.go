@@ -551,8 +551,8 @@ func (c *groupCoord) tick(ctx context.Context, force bool) error {
 		if cs.Owner != "" && cs.LeaseExpires.After(now) {
 			l.Owner = cs.Owner
 		}
-		for _, p := range []string{sh.Parent, sh.AdjacentParent} {
-			if p != "" {
+		for _, p := range append([]string{sh.Parent, sh.AdjacentParent}, sh.Parents...) {
+			if p != "" && !slices.Contains(l.Parents, p) {
 				l.Parents = append(l.Parents, p)
 			}
 		}
