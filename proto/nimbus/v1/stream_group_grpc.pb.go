@@ -50,9 +50,9 @@ type StreamGroupServiceClient interface {
 	Heartbeat(ctx context.Context, in *GroupHeartbeatRequest, opts ...grpc.CallOption) (*GroupHeartbeatResponse, error)
 	// Commit moves the group's checkpoint on a shard to sequence_number (or
 	// to the end of a closed shard), fenced by the lease epoch the batch
-	// carried: a member that lost the shard is refused (FAILED_PRECONDITION
-	// with reason LEASE_CONFLICT or UNSUPPORTED_OPERATION). A checkpoint
-	// never moves back.
+	// carried: a member that lost the shard is refused (FAILED_PRECONDITION,
+	// reason UNSUPPORTED_OPERATION). A checkpoint never moves back (a
+	// sequence number behind it: INVALID_ARGUMENT).
 	Commit(ctx context.Context, in *GroupCommitRequest, opts ...grpc.CallOption) (*GroupCommitResponse, error)
 	// LeaveGroup removes the member and releases its shards at once.
 	LeaveGroup(ctx context.Context, in *LeaveGroupRequest, opts ...grpc.CallOption) (*LeaveGroupResponse, error)
@@ -150,9 +150,9 @@ type StreamGroupServiceServer interface {
 	Heartbeat(context.Context, *GroupHeartbeatRequest) (*GroupHeartbeatResponse, error)
 	// Commit moves the group's checkpoint on a shard to sequence_number (or
 	// to the end of a closed shard), fenced by the lease epoch the batch
-	// carried: a member that lost the shard is refused (FAILED_PRECONDITION
-	// with reason LEASE_CONFLICT or UNSUPPORTED_OPERATION). A checkpoint
-	// never moves back.
+	// carried: a member that lost the shard is refused (FAILED_PRECONDITION,
+	// reason UNSUPPORTED_OPERATION). A checkpoint never moves back (a
+	// sequence number behind it: INVALID_ARGUMENT).
 	Commit(context.Context, *GroupCommitRequest) (*GroupCommitResponse, error)
 	// LeaveGroup removes the member and releases its shards at once.
 	LeaveGroup(context.Context, *LeaveGroupRequest) (*LeaveGroupResponse, error)
