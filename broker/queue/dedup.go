@@ -46,12 +46,12 @@ func decodeDedup(frame []byte) (*dedupRecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode dedup record: %w", err)
 	}
-	r := reader{b: p}
-	if v := r.byte(); r.err == nil && v != dedupRecordVersion {
+	r := codec.NewReader(p, "queue")
+	if v := r.Byte(); r.Err() == nil && v != dedupRecordVersion {
 		return nil, corruptf("dedup record version %d", v)
 	}
-	d := &dedupRecord{seq: r.uvarint(), id: r.str(), expireAt: r.uvarint()}
-	if err := r.done(); err != nil {
+	d := &dedupRecord{seq: r.Uvarint(), id: r.Str(), expireAt: r.Uvarint()}
+	if err := r.Done(); err != nil {
 		return nil, fmt.Errorf("decode dedup record: %w", err)
 	}
 	return d, nil
@@ -227,19 +227,19 @@ func decodeAttempt(frame []byte) (*attemptRecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode attempt record: %w", err)
 	}
-	r := reader{b: p}
-	if v := r.byte(); r.err == nil && v != attemptRecordVersion {
+	r := codec.NewReader(p, "queue")
+	if v := r.Byte(); r.Err() == nil && v != attemptRecordVersion {
 		return nil, corruptf("attempt record version %d", v)
 	}
-	a := &attemptRecord{expireAt: r.uvarint()}
-	n := r.uvarint()
-	if r.err == nil && n > uint64(len(r.b)/2) {
-		return nil, corruptf("attempt record has %d receipts in %d bytes", n, len(r.b))
+	a := &attemptRecord{expireAt: r.Uvarint()}
+	n := r.Uvarint()
+	if r.Err() == nil && n > uint64(r.Len()/2) {
+		return nil, corruptf("attempt record has %d receipts in %d bytes", n, r.Len())
 	}
-	for i := uint64(0); i < n && r.err == nil; i++ {
-		a.receipts = append(a.receipts, Receipt{Seq: r.uvarint(), ReceiveCount: r.uvarint()})
+	for i := uint64(0); i < n && r.Err() == nil; i++ {
+		a.receipts = append(a.receipts, Receipt{Seq: r.Uvarint(), ReceiveCount: r.Uvarint()})
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return nil, fmt.Errorf("decode attempt record: %w", err)
 	}
 	return a, nil

@@ -48,14 +48,14 @@ func decodeGroup(frame []byte) (*fifoGroup, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode message group: %w", err)
 	}
-	r := reader{b: p}
-	if v := r.byte(); r.err == nil && v != groupRecordVersion {
+	r := codec.NewReader(p, "queue")
+	if v := r.Byte(); r.Err() == nil && v != groupRecordVersion {
 		return nil, corruptf("message group version %d", v)
 	}
-	g := &fifoGroup{name: r.str(), count: r.uvarint(), head: r.uvarint(), readyAt: r.uvarint()}
-	flag := r.uvarint()
-	g.inflight = r.uvarint()
-	if err := r.done(); err != nil {
+	g := &fifoGroup{name: r.Str(), count: r.Uvarint(), head: r.Uvarint(), readyAt: r.Uvarint()}
+	flag := r.Uvarint()
+	g.inflight = r.Uvarint()
+	if err := r.Done(); err != nil {
 		return nil, fmt.Errorf("decode message group: %w", err)
 	}
 	if g.name == "" || g.count == 0 || g.readyAt > maxMs || (flag != uint64(flagDelayed) && flag != uint64(flagReceived)) {

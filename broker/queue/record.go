@@ -99,24 +99,24 @@ func decodeState(frame []byte) (state, error) {
 	if err != nil {
 		return state{}, fmt.Errorf("decode queue state: %w", err)
 	}
-	r := reader{b: p}
-	version := r.byte()
-	if r.err == nil && version != 1 && version != stateVersion {
+	r := codec.NewReader(p, "queue")
+	version := r.Byte()
+	if r.Err() == nil && version != 1 && version != stateVersion {
 		return state{}, corruptf("queue state version %d", version)
 	}
 	s := state{
-		nextSeq: r.uvarint(), lastMs: r.uvarint(), live: r.uvarint(), dead: r.uvarint(),
-		purgeBelow: r.uvarint(), head: r.uvarint(), readyFloor: r.uvarint(), expireFloor: r.uvarint(),
-		lastPurgeMs: r.uvarint(), nextGnum: 1, dedupFloor: maxMs,
+		nextSeq: r.Uvarint(), lastMs: r.Uvarint(), live: r.Uvarint(), dead: r.Uvarint(),
+		purgeBelow: r.Uvarint(), head: r.Uvarint(), readyFloor: r.Uvarint(), expireFloor: r.Uvarint(),
+		lastPurgeMs: r.Uvarint(), nextGnum: 1, dedupFloor: maxMs,
 	}
 	if version == stateVersion {
-		fifo := r.uvarint()
-		s.fifo, s.nextGnum, s.dedupFloor = fifo == 1, r.uvarint(), r.uvarint()
+		fifo := r.Uvarint()
+		s.fifo, s.nextGnum, s.dedupFloor = fifo == 1, r.Uvarint(), r.Uvarint()
 		if fifo > 1 {
-			r.fail("fifo flag")
+			r.Fail("malformed fifo flag")
 		}
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return state{}, fmt.Errorf("decode queue state: %w", err)
 	}
 	if s.nextSeq == 0 || s.purgeBelow > s.nextSeq || s.head > s.nextSeq || s.readyFloor > maxMs || s.expireFloor > maxMs ||
@@ -178,20 +178,20 @@ func decodeMeta(frame []byte) (*message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode message: %w", err)
 	}
-	r := reader{b: p}
-	version := r.byte()
-	if r.err == nil && version != 1 && version != metaVersion {
+	r := codec.NewReader(p, "queue")
+	version := r.Byte()
+	if r.Err() == nil && version != 1 && version != metaVersion {
 		return nil, corruptf("message meta version %d", version)
 	}
-	m := &message{state: r.byte()}
-	m.visibleAt, m.expireAt, m.sentAt = r.uvarint(), r.uvarint(), r.uvarint()
-	m.receiveCount, m.firstReceiveAt, m.lastReceiveAt = r.uvarint(), r.uvarint(), r.uvarint()
+	m := &message{state: r.Byte()}
+	m.visibleAt, m.expireAt, m.sentAt = r.Uvarint(), r.Uvarint(), r.Uvarint()
+	m.receiveCount, m.firstReceiveAt, m.lastReceiveAt = r.Uvarint(), r.Uvarint(), r.Uvarint()
 	if version == metaVersion {
-		if m.gnum = r.uvarint(); r.err == nil && m.gnum == 0 {
-			r.fail("message group number")
+		if m.gnum = r.Uvarint(); r.Err() == nil && m.gnum == 0 {
+			r.Fail("malformed message group number")
 		}
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return nil, fmt.Errorf("decode message: %w", err)
 	}
 	if m.state != msgLive && m.state != msgDead {
@@ -240,95 +240,36 @@ func (m *message) decodeContent(frame []byte) error {
 	if err != nil {
 		return fmt.Errorf("decode message content: %w", err)
 	}
-	r := reader{b: p}
-	version := r.byte()
-	if r.err == nil && version != 1 && version != contentVersion {
+	r := codec.NewReader(p, "queue")
+	version := r.Byte()
+	if r.Err() == nil && version != 1 && version != contentVersion {
 		return corruptf("message content version %d", version)
 	}
-	m.id, m.body = r.str(), r.str()
+	m.id, m.body = r.Str(), r.Str()
 	m.attrs = nil
 	// Each attribute takes at least 4 bytes: bound the count before allocating.
-	if n := r.uvarint(); r.err == nil && n > 0 {
-		if n > uint64(len(r.b)/4) {
-			return corruptf("message has %d attributes in %d bytes", n, len(r.b))
+	if n := r.Uvarint(); r.Err() == nil && n > 0 {
+		if n > uint64(r.Len()/4) {
+			return corruptf("message has %d attributes in %d bytes", n, r.Len())
 		}
 		m.attrs = make([]Attribute, n)
 		for i := range m.attrs {
 			a := &m.attrs[i]
-			a.Name, a.DataType, a.StringValue = r.str(), r.str(), r.str()
-			if v := r.bytes(); len(v) > 0 {
+			a.Name, a.DataType, a.StringValue = r.Str(), r.Str(), r.Str()
+			if v := r.Bytes(); len(v) > 0 {
 				a.BinaryValue = append([]byte(nil), v...)
 			}
 		}
 	}
-	m.dlqSource = r.str()
+	m.dlqSource = r.Str()
 	m.groupID, m.dedupID = "", ""
 	if version == contentVersion {
-		m.groupID, m.dedupID = r.str(), r.str()
+		m.groupID, m.dedupID = r.Str(), r.Str()
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return fmt.Errorf("decode message content: %w", err)
 	}
 	return nil
-}
-
-// reader decodes a payload strictly: the first failure sticks, and done
-// rejects trailing bytes.
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (r *reader) fail(what string) {
-	if r.err == nil {
-		r.err = corruptf("truncated or malformed %s", what)
-	}
-}
-
-func (r *reader) byte() byte {
-	if r.err != nil || len(r.b) == 0 {
-		r.fail("byte")
-		return 0
-	}
-	v := r.b[0]
-	r.b = r.b[1:]
-	return v
-}
-
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail("varint")
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) bytes() []byte {
-	n := r.uvarint()
-	if r.err != nil {
-		return nil
-	}
-	if n > uint64(len(r.b)) {
-		r.fail("length-prefixed field")
-		return nil
-	}
-	v := r.b[:n:n]
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) str() string { return string(r.bytes()) }
-
-func (r *reader) done() error {
-	if r.err == nil && len(r.b) != 0 {
-		r.err = corruptf("%d trailing bytes", len(r.b))
-	}
-	return r.err
 }
 
 func corruptf(format string, args ...any) error {

@@ -57,15 +57,15 @@ func decodeState(frame []byte) (state, error) {
 	if err != nil {
 		return state{}, fmt.Errorf("decode shard state: %w", err)
 	}
-	r := reader{b: p}
-	if v := r.byte(); r.err == nil && v != stateVersion {
+	r := codec.NewReader(p, "stream")
+	if v := r.Byte(); r.Err() == nil && v != stateVersion {
 		return state{}, corruptf("shard state version %d", v)
 	}
-	closed := r.byte()
+	closed := r.Byte()
 	s := state{closed: closed == 1,
-		next: r.uvarint(), first: r.uvarint(), seqMs: r.uvarint(), lastMs: r.uvarint(), firstSeqMs: r.uvarint(),
-		firstArrival: r.uvarint(), lastArrival: r.uvarint(), count: r.uvarint(), bytes: r.uvarint(), closedMs: r.uvarint()}
-	if err := r.done(); err != nil {
+		next: r.Uvarint(), first: r.Uvarint(), seqMs: r.Uvarint(), lastMs: r.Uvarint(), firstSeqMs: r.Uvarint(),
+		firstArrival: r.Uvarint(), lastArrival: r.Uvarint(), count: r.Uvarint(), bytes: r.Uvarint(), closedMs: r.Uvarint()}
+	if err := r.Done(); err != nil {
 		return state{}, fmt.Errorf("decode shard state: %w", err)
 	}
 	if closed > 1 || s.next == 0 || s.first == 0 || s.first > s.next || s.count != s.next-s.first ||
@@ -91,8 +91,8 @@ func (r *record) encode() []byte {
 	b = append(b, recordVersion)
 	b = binary.AppendUvarint(b, r.seqMs)
 	b = binary.AppendUvarint(b, r.arrival)
-	b = appendBytes(b, []byte(r.key))
-	b = appendBytes(b, r.data)
+	b = codec.AppendBytes(b, []byte(r.key))
+	b = codec.AppendBytes(b, r.data)
 	return codec.Encode(nil, b)
 }
 
@@ -101,13 +101,13 @@ func decodeRecord(frame []byte) (*record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode stream record: %w", err)
 	}
-	r := reader{b: p}
-	if v := r.byte(); r.err == nil && v != recordVersion {
+	r := codec.NewReader(p, "stream")
+	if v := r.Byte(); r.Err() == nil && v != recordVersion {
 		return nil, corruptf("stream record version %d", v)
 	}
-	rec := &record{seqMs: r.uvarint(), arrival: r.uvarint(), key: string(r.bytes())}
-	rec.data = append([]byte{}, r.bytes()...)
-	if err := r.done(); err != nil {
+	rec := &record{seqMs: r.Uvarint(), arrival: r.Uvarint(), key: string(r.Bytes())}
+	rec.data = append([]byte{}, r.Bytes()...)
+	if err := r.Done(); err != nil {
 		return nil, fmt.Errorf("decode stream record: %w", err)
 	}
 	if rec.seqMs >= maxMs || rec.arrival > maxMs {
@@ -135,7 +135,7 @@ func (c *consumer) encode() []byte {
 		fin = 1
 	}
 	b = append(b, consumerVersion, fin)
-	b = appendBytes(b, []byte(c.owner))
+	b = codec.AppendBytes(b, []byte(c.owner))
 	for _, v := range [...]uint64{c.epoch, c.expiresMs, c.ckpt, c.ckptSeqMs, c.ckptAtMs} {
 		b = binary.AppendUvarint(b, v)
 	}
@@ -147,82 +147,20 @@ func decodeConsumer(frame []byte) (*consumer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode consumer group record: %w", err)
 	}
-	r := reader{b: p}
-	if v := r.byte(); r.err == nil && v != consumerVersion {
+	r := codec.NewReader(p, "stream")
+	if v := r.Byte(); r.Err() == nil && v != consumerVersion {
 		return nil, corruptf("consumer group record version %d", v)
 	}
-	fin := r.byte()
-	c := &consumer{finished: fin == 1, owner: string(r.bytes())}
-	c.epoch, c.expiresMs, c.ckpt, c.ckptSeqMs, c.ckptAtMs = r.uvarint(), r.uvarint(), r.uvarint(), r.uvarint(), r.uvarint()
-	if err := r.done(); err != nil {
+	fin := r.Byte()
+	c := &consumer{finished: fin == 1, owner: string(r.Bytes())}
+	c.epoch, c.expiresMs, c.ckpt, c.ckptSeqMs, c.ckptAtMs = r.Uvarint(), r.Uvarint(), r.Uvarint(), r.Uvarint(), r.Uvarint()
+	if err := r.Done(); err != nil {
 		return nil, fmt.Errorf("decode consumer group record: %w", err)
 	}
 	if fin > 1 || c.expiresMs > maxMs || c.ckptSeqMs >= maxMs || c.ckptAtMs > maxMs {
 		return nil, corruptf("consumer group record out of range: %+v", c)
 	}
 	return c, nil
-}
-
-func appendBytes(b, s []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-// reader decodes a payload strictly: the first failure sticks, and done
-// rejects trailing bytes.
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (r *reader) fail(what string) {
-	if r.err == nil {
-		r.err = corruptf("truncated or malformed %s", what)
-	}
-}
-
-func (r *reader) byte() byte {
-	if r.err != nil || len(r.b) == 0 {
-		r.fail("byte")
-		return 0
-	}
-	v := r.b[0]
-	r.b = r.b[1:]
-	return v
-}
-
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail("varint")
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) bytes() []byte {
-	n := r.uvarint()
-	if r.err != nil {
-		return nil
-	}
-	if n > uint64(len(r.b)) {
-		r.fail("length-prefixed field")
-		return nil
-	}
-	v := r.b[:n:n]
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) done() error {
-	if r.err == nil && len(r.b) != 0 {
-		r.err = corruptf("%d trailing bytes", len(r.b))
-	}
-	return r.err
 }
 
 func corruptf(format string, args ...any) error {
