@@ -7,8 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nimbusmq/nimbus/broker/node"
+	"github.com/nimbusmq/nimbus/broker/node/nodetest"
 	"github.com/nimbusmq/nimbus/broker/stream"
 	"github.com/nimbusmq/nimbus/client"
+	"github.com/nimbusmq/nimbus/test/faultnet"
 	hist "github.com/nimbusmq/nimbus/test/history"
 )
 
@@ -20,6 +23,7 @@ import (
 type streamFaultRun struct {
 	t        *testing.T
 	c        *inprocCluster
+	cfgs     []node.Config // each node's config, for restarts
 	clients  []*client.Client
 	stream   string
 	duration time.Duration
@@ -31,14 +35,55 @@ func newStreamFaultRun(t *testing.T, name string, duration time.Duration) *strea
 	if testing.Short() {
 		t.Skip("cluster fault test")
 	}
-	c := newInprocCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	c := &inprocCluster{t: t, net: faultnet.New()}
+	var cfgs []node.Config
+	for i := range 3 {
+		// As newInprocCluster, with fixed addresses so that a restarted
+		// node is found where it was.
+		cfg := nodetest.Config(t.TempDir())
+		def := node.DefaultConfig().Cluster
+		cfg.Cluster.HeartbeatTimeout, cfg.Cluster.ElectionTimeout, cfg.Cluster.LeaderLeaseTimeout =
+			def.HeartbeatTimeout, def.ElectionTimeout, def.LeaderLeaseTimeout
+		cfg.NodeID = fmt.Sprintf("n%d", i+1)
+		cfg.GRPCAddr, cfg.HTTPAddr, cfg.PeerAddr = freeAddr(t), freeAddr(t), freeAddr(t)
+		c.net.Register(cfg.NodeID, cfg.PeerAddr)
+		cfg.PeerDial = c.net.Dialer(cfg.NodeID)
+		if i > 0 {
+			cfg.Join = []string{cfgs[0].PeerAddr}
+		}
+		nd, err := node.Start(ctx, cfg)
+		if err != nil {
+			t.Fatalf("start %s: %v", cfg.NodeID, err)
+		}
+		t.Cleanup(func() { c.net.Heal(); c.nodes[i].Stop() })
+		c.nodes, c.ids, cfgs = append(c.nodes, nd), append(c.ids, cfg.NodeID), append(cfgs, cfg)
+	}
 	clients := c.clients(ctx)
 	if _, err := clients[0].CreateStream(ctx, name, 2); err != nil {
 		t.Fatal(err)
 	}
-	return &streamFaultRun{t: t, c: c, clients: clients, stream: name, duration: duration}
+	return &streamFaultRun{t: t, c: c, cfgs: cfgs, clients: clients, stream: name, duration: duration}
+}
+
+// stop stops node i (an in-process crash: its raft, storage and gRPC end
+// at once, nothing is handed over).
+func (r *streamFaultRun) stop(i int) {
+	r.down.Store(i, true)
+	_ = r.c.nodes[i].Stop()
+}
+
+// restart starts node i again on its data, at its addresses.
+func (r *streamFaultRun) restart(ctx context.Context, i int) {
+	cfg := r.cfgs[i]
+	cfg.Join = nil // the data dir holds the membership
+	nd, err := node.Start(ctx, cfg)
+	if err != nil {
+		r.t.Fatalf("restart %s: %v", cfg.NodeID, err)
+	}
+	r.c.nodes[i] = nd
+	r.down.Delete(i)
 }
 
 // shardLeader returns the index of the node that leads the stream's first
@@ -188,17 +233,15 @@ func (r *streamFaultRun) run(fault func(ctx context.Context)) {
 }
 
 // TestClusterStreamStopLeader stops the node leading a shard under load
-// (an in-process crash: the node's raft, storage and gRPC end at once):
-// the two others elect a leader, the producers' retries go there, and no
-// acknowledged record is lost or reordered.
+// (an in-process crash) and restarts it on its data, in rounds: the two
+// others elect a leader, the producers' retries go there, the restarted
+// node catches up, and no acknowledged record is lost or reordered.
 func TestClusterStreamStopLeader(t *testing.T) {
 	r := newStreamFaultRun(t, "stop-leader", scale(8*time.Second, 60*time.Second))
 	r.run(func(ctx context.Context) {
-		sleepCtx(ctx, 2*time.Second)
-		l := r.shardLeader(ctx)
-		r.down.Store(l, true)
-		_ = r.c.nodes[l].Stop()
-		t.Logf("stopped n%d, the leader of the first shard", l+1)
+		times := leaderFaults(ctx, r.duration, func() int { return r.shardLeader(ctx) },
+			r.stop, func(l int) { r.restart(ctx, l) }, 2*time.Second)
+		t.Logf("%d stops and restarts of the first shard's leader", len(times))
 	})
 }
 
