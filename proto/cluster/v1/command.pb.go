@@ -68,79 +68,96 @@ const (
 	CommandType_COMMAND_TYPE_STREAM_RELEASE_LEASE   CommandType = 82
 	CommandType_COMMAND_TYPE_STREAM_COMMIT          CommandType = 83
 	CommandType_COMMAND_TYPE_STREAM_DELETE_CONSUMER CommandType = 84
+	// Stream settings and registered (enhanced fan-out) consumers, on the
+	// meta group (100-119).
+	CommandType_COMMAND_TYPE_SET_STREAM_RETENTION       CommandType = 100
+	CommandType_COMMAND_TYPE_SET_STREAM_MODE            CommandType = 101
+	CommandType_COMMAND_TYPE_ACTIVATE_STREAM            CommandType = 102
+	CommandType_COMMAND_TYPE_REGISTER_STREAM_CONSUMER   CommandType = 103
+	CommandType_COMMAND_TYPE_DEREGISTER_STREAM_CONSUMER CommandType = 104
 )
 
 // Enum value maps for CommandType.
 var (
 	CommandType_name = map[int32]string{
-		0:  "COMMAND_TYPE_UNSPECIFIED",
-		1:  "COMMAND_TYPE_CREATE_QUEUE",
-		2:  "COMMAND_TYPE_DELETE_QUEUE",
-		3:  "COMMAND_TYPE_SET_QUEUE_ATTRIBUTES",
-		4:  "COMMAND_TYPE_TAG_QUEUE",
-		5:  "COMMAND_TYPE_UNTAG_QUEUE",
-		6:  "COMMAND_TYPE_REGISTER_NODE",
-		7:  "COMMAND_TYPE_SET_NODE_STATE",
-		8:  "COMMAND_TYPE_REMOVE_NODE",
-		9:  "COMMAND_TYPE_SET_REPLICAS",
-		10: "COMMAND_TYPE_START_MOVE_TASK",
-		11: "COMMAND_TYPE_MOVE_TASK_PROGRESS",
-		12: "COMMAND_TYPE_FINISH_MOVE_TASK",
-		13: "COMMAND_TYPE_CANCEL_MOVE_TASK",
-		20: "COMMAND_TYPE_QUEUE_SEND",
-		21: "COMMAND_TYPE_QUEUE_RECEIVE",
-		22: "COMMAND_TYPE_QUEUE_DELETE",
-		23: "COMMAND_TYPE_QUEUE_CHANGE_VISIBILITY",
-		24: "COMMAND_TYPE_QUEUE_PURGE",
-		25: "COMMAND_TYPE_QUEUE_EXPIRE",
-		26: "COMMAND_TYPE_QUEUE_REMOVE_DEAD",
-		14: "COMMAND_TYPE_CREATE_STREAM",
-		15: "COMMAND_TYPE_DELETE_STREAM",
-		30: "COMMAND_TYPE_STREAM_PUT",
-		31: "COMMAND_TYPE_STREAM_TRIM",
-		60: "COMMAND_TYPE_BEGIN_RESHARD",
-		61: "COMMAND_TYPE_STREAM_CLOSE",
-		62: "COMMAND_TYPE_FINISH_RESHARD",
-		80: "COMMAND_TYPE_STREAM_ACQUIRE_LEASE",
-		81: "COMMAND_TYPE_STREAM_RENEW_LEASE",
-		82: "COMMAND_TYPE_STREAM_RELEASE_LEASE",
-		83: "COMMAND_TYPE_STREAM_COMMIT",
-		84: "COMMAND_TYPE_STREAM_DELETE_CONSUMER",
+		0:   "COMMAND_TYPE_UNSPECIFIED",
+		1:   "COMMAND_TYPE_CREATE_QUEUE",
+		2:   "COMMAND_TYPE_DELETE_QUEUE",
+		3:   "COMMAND_TYPE_SET_QUEUE_ATTRIBUTES",
+		4:   "COMMAND_TYPE_TAG_QUEUE",
+		5:   "COMMAND_TYPE_UNTAG_QUEUE",
+		6:   "COMMAND_TYPE_REGISTER_NODE",
+		7:   "COMMAND_TYPE_SET_NODE_STATE",
+		8:   "COMMAND_TYPE_REMOVE_NODE",
+		9:   "COMMAND_TYPE_SET_REPLICAS",
+		10:  "COMMAND_TYPE_START_MOVE_TASK",
+		11:  "COMMAND_TYPE_MOVE_TASK_PROGRESS",
+		12:  "COMMAND_TYPE_FINISH_MOVE_TASK",
+		13:  "COMMAND_TYPE_CANCEL_MOVE_TASK",
+		20:  "COMMAND_TYPE_QUEUE_SEND",
+		21:  "COMMAND_TYPE_QUEUE_RECEIVE",
+		22:  "COMMAND_TYPE_QUEUE_DELETE",
+		23:  "COMMAND_TYPE_QUEUE_CHANGE_VISIBILITY",
+		24:  "COMMAND_TYPE_QUEUE_PURGE",
+		25:  "COMMAND_TYPE_QUEUE_EXPIRE",
+		26:  "COMMAND_TYPE_QUEUE_REMOVE_DEAD",
+		14:  "COMMAND_TYPE_CREATE_STREAM",
+		15:  "COMMAND_TYPE_DELETE_STREAM",
+		30:  "COMMAND_TYPE_STREAM_PUT",
+		31:  "COMMAND_TYPE_STREAM_TRIM",
+		60:  "COMMAND_TYPE_BEGIN_RESHARD",
+		61:  "COMMAND_TYPE_STREAM_CLOSE",
+		62:  "COMMAND_TYPE_FINISH_RESHARD",
+		80:  "COMMAND_TYPE_STREAM_ACQUIRE_LEASE",
+		81:  "COMMAND_TYPE_STREAM_RENEW_LEASE",
+		82:  "COMMAND_TYPE_STREAM_RELEASE_LEASE",
+		83:  "COMMAND_TYPE_STREAM_COMMIT",
+		84:  "COMMAND_TYPE_STREAM_DELETE_CONSUMER",
+		100: "COMMAND_TYPE_SET_STREAM_RETENTION",
+		101: "COMMAND_TYPE_SET_STREAM_MODE",
+		102: "COMMAND_TYPE_ACTIVATE_STREAM",
+		103: "COMMAND_TYPE_REGISTER_STREAM_CONSUMER",
+		104: "COMMAND_TYPE_DEREGISTER_STREAM_CONSUMER",
 	}
 	CommandType_value = map[string]int32{
-		"COMMAND_TYPE_UNSPECIFIED":             0,
-		"COMMAND_TYPE_CREATE_QUEUE":            1,
-		"COMMAND_TYPE_DELETE_QUEUE":            2,
-		"COMMAND_TYPE_SET_QUEUE_ATTRIBUTES":    3,
-		"COMMAND_TYPE_TAG_QUEUE":               4,
-		"COMMAND_TYPE_UNTAG_QUEUE":             5,
-		"COMMAND_TYPE_REGISTER_NODE":           6,
-		"COMMAND_TYPE_SET_NODE_STATE":          7,
-		"COMMAND_TYPE_REMOVE_NODE":             8,
-		"COMMAND_TYPE_SET_REPLICAS":            9,
-		"COMMAND_TYPE_START_MOVE_TASK":         10,
-		"COMMAND_TYPE_MOVE_TASK_PROGRESS":      11,
-		"COMMAND_TYPE_FINISH_MOVE_TASK":        12,
-		"COMMAND_TYPE_CANCEL_MOVE_TASK":        13,
-		"COMMAND_TYPE_QUEUE_SEND":              20,
-		"COMMAND_TYPE_QUEUE_RECEIVE":           21,
-		"COMMAND_TYPE_QUEUE_DELETE":            22,
-		"COMMAND_TYPE_QUEUE_CHANGE_VISIBILITY": 23,
-		"COMMAND_TYPE_QUEUE_PURGE":             24,
-		"COMMAND_TYPE_QUEUE_EXPIRE":            25,
-		"COMMAND_TYPE_QUEUE_REMOVE_DEAD":       26,
-		"COMMAND_TYPE_CREATE_STREAM":           14,
-		"COMMAND_TYPE_DELETE_STREAM":           15,
-		"COMMAND_TYPE_STREAM_PUT":              30,
-		"COMMAND_TYPE_STREAM_TRIM":             31,
-		"COMMAND_TYPE_BEGIN_RESHARD":           60,
-		"COMMAND_TYPE_STREAM_CLOSE":            61,
-		"COMMAND_TYPE_FINISH_RESHARD":          62,
-		"COMMAND_TYPE_STREAM_ACQUIRE_LEASE":    80,
-		"COMMAND_TYPE_STREAM_RENEW_LEASE":      81,
-		"COMMAND_TYPE_STREAM_RELEASE_LEASE":    82,
-		"COMMAND_TYPE_STREAM_COMMIT":           83,
-		"COMMAND_TYPE_STREAM_DELETE_CONSUMER":  84,
+		"COMMAND_TYPE_UNSPECIFIED":                0,
+		"COMMAND_TYPE_CREATE_QUEUE":               1,
+		"COMMAND_TYPE_DELETE_QUEUE":               2,
+		"COMMAND_TYPE_SET_QUEUE_ATTRIBUTES":       3,
+		"COMMAND_TYPE_TAG_QUEUE":                  4,
+		"COMMAND_TYPE_UNTAG_QUEUE":                5,
+		"COMMAND_TYPE_REGISTER_NODE":              6,
+		"COMMAND_TYPE_SET_NODE_STATE":             7,
+		"COMMAND_TYPE_REMOVE_NODE":                8,
+		"COMMAND_TYPE_SET_REPLICAS":               9,
+		"COMMAND_TYPE_START_MOVE_TASK":            10,
+		"COMMAND_TYPE_MOVE_TASK_PROGRESS":         11,
+		"COMMAND_TYPE_FINISH_MOVE_TASK":           12,
+		"COMMAND_TYPE_CANCEL_MOVE_TASK":           13,
+		"COMMAND_TYPE_QUEUE_SEND":                 20,
+		"COMMAND_TYPE_QUEUE_RECEIVE":              21,
+		"COMMAND_TYPE_QUEUE_DELETE":               22,
+		"COMMAND_TYPE_QUEUE_CHANGE_VISIBILITY":    23,
+		"COMMAND_TYPE_QUEUE_PURGE":                24,
+		"COMMAND_TYPE_QUEUE_EXPIRE":               25,
+		"COMMAND_TYPE_QUEUE_REMOVE_DEAD":          26,
+		"COMMAND_TYPE_CREATE_STREAM":              14,
+		"COMMAND_TYPE_DELETE_STREAM":              15,
+		"COMMAND_TYPE_STREAM_PUT":                 30,
+		"COMMAND_TYPE_STREAM_TRIM":                31,
+		"COMMAND_TYPE_BEGIN_RESHARD":              60,
+		"COMMAND_TYPE_STREAM_CLOSE":               61,
+		"COMMAND_TYPE_FINISH_RESHARD":             62,
+		"COMMAND_TYPE_STREAM_ACQUIRE_LEASE":       80,
+		"COMMAND_TYPE_STREAM_RENEW_LEASE":         81,
+		"COMMAND_TYPE_STREAM_RELEASE_LEASE":       82,
+		"COMMAND_TYPE_STREAM_COMMIT":              83,
+		"COMMAND_TYPE_STREAM_DELETE_CONSUMER":     84,
+		"COMMAND_TYPE_SET_STREAM_RETENTION":       100,
+		"COMMAND_TYPE_SET_STREAM_MODE":            101,
+		"COMMAND_TYPE_ACTIVATE_STREAM":            102,
+		"COMMAND_TYPE_REGISTER_STREAM_CONSUMER":   103,
+		"COMMAND_TYPE_DEREGISTER_STREAM_CONSUMER": 104,
 	}
 )
 
@@ -265,6 +282,11 @@ type Command struct {
 	//	*Command_StreamLease
 	//	*Command_StreamCommit
 	//	*Command_StreamDeleteConsumer
+	//	*Command_SetStreamRetention
+	//	*Command_SetStreamMode
+	//	*Command_ActivateStream
+	//	*Command_RegisterStreamConsumer
+	//	*Command_DeregisterStreamConsumer
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -591,6 +613,51 @@ func (x *Command) GetStreamDeleteConsumer() *StreamDeleteConsumer {
 	return nil
 }
 
+func (x *Command) GetSetStreamRetention() *SetStreamRetention {
+	if x != nil {
+		if x, ok := x.Body.(*Command_SetStreamRetention); ok {
+			return x.SetStreamRetention
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetStreamMode() *SetStreamMode {
+	if x != nil {
+		if x, ok := x.Body.(*Command_SetStreamMode); ok {
+			return x.SetStreamMode
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetActivateStream() *ActivateStream {
+	if x != nil {
+		if x, ok := x.Body.(*Command_ActivateStream); ok {
+			return x.ActivateStream
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRegisterStreamConsumer() *RegisterStreamConsumer {
+	if x != nil {
+		if x, ok := x.Body.(*Command_RegisterStreamConsumer); ok {
+			return x.RegisterStreamConsumer
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeregisterStreamConsumer() *DeregisterStreamConsumer {
+	if x != nil {
+		if x, ok := x.Body.(*Command_DeregisterStreamConsumer); ok {
+			return x.DeregisterStreamConsumer
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -715,6 +782,26 @@ type Command_StreamDeleteConsumer struct {
 	StreamDeleteConsumer *StreamDeleteConsumer `protobuf:"bytes,82,opt,name=stream_delete_consumer,json=streamDeleteConsumer,proto3,oneof"`
 }
 
+type Command_SetStreamRetention struct {
+	SetStreamRetention *SetStreamRetention `protobuf:"bytes,100,opt,name=set_stream_retention,json=setStreamRetention,proto3,oneof"`
+}
+
+type Command_SetStreamMode struct {
+	SetStreamMode *SetStreamMode `protobuf:"bytes,101,opt,name=set_stream_mode,json=setStreamMode,proto3,oneof"`
+}
+
+type Command_ActivateStream struct {
+	ActivateStream *ActivateStream `protobuf:"bytes,102,opt,name=activate_stream,json=activateStream,proto3,oneof"`
+}
+
+type Command_RegisterStreamConsumer struct {
+	RegisterStreamConsumer *RegisterStreamConsumer `protobuf:"bytes,103,opt,name=register_stream_consumer,json=registerStreamConsumer,proto3,oneof"`
+}
+
+type Command_DeregisterStreamConsumer struct {
+	DeregisterStreamConsumer *DeregisterStreamConsumer `protobuf:"bytes,104,opt,name=deregister_stream_consumer,json=deregisterStreamConsumer,proto3,oneof"`
+}
+
 func (*Command_CreateQueue) isCommand_Body() {}
 
 func (*Command_DeleteQueue) isCommand_Body() {}
@@ -774,6 +861,16 @@ func (*Command_StreamLease) isCommand_Body() {}
 func (*Command_StreamCommit) isCommand_Body() {}
 
 func (*Command_StreamDeleteConsumer) isCommand_Body() {}
+
+func (*Command_SetStreamRetention) isCommand_Body() {}
+
+func (*Command_SetStreamMode) isCommand_Body() {}
+
+func (*Command_ActivateStream) isCommand_Body() {}
+
+func (*Command_RegisterStreamConsumer) isCommand_Body() {}
+
+func (*Command_DeregisterStreamConsumer) isCommand_Body() {}
 
 type CreateQueue struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -2193,8 +2290,14 @@ type CreateStream struct {
 	MaxRecordSize  int32                  `protobuf:"varint,4,opt,name=max_record_size,json=maxRecordSize,proto3" json:"max_record_size,omitempty"` // bytes
 	Replicas       []string               `protobuf:"bytes,5,rep,name=replicas,proto3" json:"replicas,omitempty"`
 	IteratorKey    []byte                 `protobuf:"bytes,6,opt,name=iterator_key,json=iteratorKey,proto3" json:"iterator_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// PROVISIONED or ON_DEMAND; "" is PROVISIONED.
+	StreamMode string `protobuf:"bytes,7,opt,name=stream_mode,json=streamMode,proto3" json:"stream_mode,omitempty"`
+	// When set the stream starts CREATING and an ActivateStream makes it
+	// ACTIVE once every shard has a leader; entries without it (older
+	// logs) create it ACTIVE.
+	Creating      bool `protobuf:"varint,8,opt,name=creating,proto3" json:"creating,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateStream) Reset() {
@@ -2267,6 +2370,20 @@ func (x *CreateStream) GetIteratorKey() []byte {
 		return x.IteratorKey
 	}
 	return nil
+}
+
+func (x *CreateStream) GetStreamMode() string {
+	if x != nil {
+		return x.StreamMode
+	}
+	return ""
+}
+
+func (x *CreateStream) GetCreating() bool {
+	if x != nil {
+		return x.Creating
+	}
+	return false
 }
 
 type ShardRange struct {
@@ -2936,6 +3053,270 @@ func (x *StreamDeleteConsumer) GetGroup() string {
 	return ""
 }
 
+// SetStreamRetention sets a stream's retention period. increase selects
+// IncreaseStreamRetentionPeriod (hours must be >= the current period)
+// over DecreaseStreamRetentionPeriod (hours must be <= it).
+type SetStreamRetention struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Hours         int32                  `protobuf:"varint,2,opt,name=hours,proto3" json:"hours,omitempty"`
+	Increase      bool                   `protobuf:"varint,3,opt,name=increase,proto3" json:"increase,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetStreamRetention) Reset() {
+	*x = SetStreamRetention{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetStreamRetention) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetStreamRetention) ProtoMessage() {}
+
+func (x *SetStreamRetention) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetStreamRetention.ProtoReflect.Descriptor instead.
+func (*SetStreamRetention) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *SetStreamRetention) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetStreamRetention) GetHours() int32 {
+	if x != nil {
+		return x.Hours
+	}
+	return 0
+}
+
+func (x *SetStreamRetention) GetIncrease() bool {
+	if x != nil {
+		return x.Increase
+	}
+	return false
+}
+
+type SetStreamMode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	StreamMode    string                 `protobuf:"bytes,2,opt,name=stream_mode,json=streamMode,proto3" json:"stream_mode,omitempty"` // PROVISIONED or ON_DEMAND
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetStreamMode) Reset() {
+	*x = SetStreamMode{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetStreamMode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetStreamMode) ProtoMessage() {}
+
+func (x *SetStreamMode) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetStreamMode.ProtoReflect.Descriptor instead.
+func (*SetStreamMode) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *SetStreamMode) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetStreamMode) GetStreamMode() string {
+	if x != nil {
+		return x.StreamMode
+	}
+	return ""
+}
+
+// ActivateStream makes a CREATING stream ACTIVE (a no-op otherwise).
+type ActivateStream struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActivateStream) Reset() {
+	*x = ActivateStream{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActivateStream) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActivateStream) ProtoMessage() {}
+
+func (x *ActivateStream) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActivateStream.ProtoReflect.Descriptor instead.
+func (*ActivateStream) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ActivateStream) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type RegisterStreamConsumer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stream        string                 `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
+	Consumer      string                 `protobuf:"bytes,2,opt,name=consumer,proto3" json:"consumer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterStreamConsumer) Reset() {
+	*x = RegisterStreamConsumer{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterStreamConsumer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterStreamConsumer) ProtoMessage() {}
+
+func (x *RegisterStreamConsumer) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterStreamConsumer.ProtoReflect.Descriptor instead.
+func (*RegisterStreamConsumer) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *RegisterStreamConsumer) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *RegisterStreamConsumer) GetConsumer() string {
+	if x != nil {
+		return x.Consumer
+	}
+	return ""
+}
+
+type DeregisterStreamConsumer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stream        string                 `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
+	Consumer      string                 `protobuf:"bytes,2,opt,name=consumer,proto3" json:"consumer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeregisterStreamConsumer) Reset() {
+	*x = DeregisterStreamConsumer{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeregisterStreamConsumer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeregisterStreamConsumer) ProtoMessage() {}
+
+func (x *DeregisterStreamConsumer) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeregisterStreamConsumer.ProtoReflect.Descriptor instead.
+func (*DeregisterStreamConsumer) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *DeregisterStreamConsumer) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *DeregisterStreamConsumer) GetConsumer() string {
+	if x != nil {
+		return x.Consumer
+	}
+	return ""
+}
+
 var File_proto_cluster_v1_command_proto protoreflect.FileDescriptor
 
 const file_proto_cluster_v1_command_proto_rawDesc = "" +
@@ -2944,7 +3325,7 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"cluster.v1\"b\n" +
 	"\x05Entry\x12(\n" +
 	"\x10proposed_unix_ms\x18\x01 \x01(\x03R\x0eproposedUnixMs\x12/\n" +
-	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\xb2\x10\n" +
+	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\xd8\x13\n" +
 	"\aCommand\x12+\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x17.cluster.v1.CommandTypeR\x04type\x12*\n" +
 	"\x11ignore_if_unknown\x18\x02 \x01(\bR\x0fignoreIfUnknown\x12<\n" +
@@ -2984,7 +3365,12 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x0efinish_reshard\x18> \x01(\v2\x19.cluster.v1.FinishReshardH\x00R\rfinishReshard\x12<\n" +
 	"\fstream_lease\x18P \x01(\v2\x17.cluster.v1.StreamLeaseH\x00R\vstreamLease\x12?\n" +
 	"\rstream_commit\x18Q \x01(\v2\x18.cluster.v1.StreamCommitH\x00R\fstreamCommit\x12X\n" +
-	"\x16stream_delete_consumer\x18R \x01(\v2 .cluster.v1.StreamDeleteConsumerH\x00R\x14streamDeleteConsumerB\x06\n" +
+	"\x16stream_delete_consumer\x18R \x01(\v2 .cluster.v1.StreamDeleteConsumerH\x00R\x14streamDeleteConsumer\x12R\n" +
+	"\x14set_stream_retention\x18d \x01(\v2\x1e.cluster.v1.SetStreamRetentionH\x00R\x12setStreamRetention\x12C\n" +
+	"\x0fset_stream_mode\x18e \x01(\v2\x19.cluster.v1.SetStreamModeH\x00R\rsetStreamMode\x12E\n" +
+	"\x0factivate_stream\x18f \x01(\v2\x1a.cluster.v1.ActivateStreamH\x00R\x0eactivateStream\x12^\n" +
+	"\x18register_stream_consumer\x18g \x01(\v2\".cluster.v1.RegisterStreamConsumerH\x00R\x16registerStreamConsumer\x12d\n" +
+	"\x1aderegister_stream_consumer\x18h \x01(\v2$.cluster.v1.DeregisterStreamConsumerH\x00R\x18deregisterStreamConsumerB\x06\n" +
 	"\x04body\"\xd5\x02\n" +
 	"\vCreateQueue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12G\n" +
@@ -3103,14 +3489,17 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x0efailure_reason\x18\x05 \x01(\tR\rfailureReason\"A\n" +
 	"\x0eCancelMoveTask\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x17\n" +
-	"\atask_id\x18\x02 \x01(\x04R\x06taskId\"\xe2\x01\n" +
+	"\atask_id\x18\x02 \x01(\x04R\x06taskId\"\x9f\x02\n" +
 	"\fCreateStream\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
 	"\x06ranges\x18\x02 \x03(\v2\x16.cluster.v1.ShardRangeR\x06ranges\x12'\n" +
 	"\x0fretention_hours\x18\x03 \x01(\x05R\x0eretentionHours\x12&\n" +
 	"\x0fmax_record_size\x18\x04 \x01(\x05R\rmaxRecordSize\x12\x1a\n" +
 	"\breplicas\x18\x05 \x03(\tR\breplicas\x12!\n" +
-	"\fiterator_key\x18\x06 \x01(\fR\viteratorKey\"`\n" +
+	"\fiterator_key\x18\x06 \x01(\fR\viteratorKey\x12\x1f\n" +
+	"\vstream_mode\x18\a \x01(\tR\n" +
+	"streamMode\x12\x1a\n" +
+	"\bcreating\x18\b \x01(\bR\bcreating\"`\n" +
 	"\n" +
 	"ShardRange\x12*\n" +
 	"\x11starting_hash_key\x18\x01 \x01(\tR\x0fstartingHashKey\x12&\n" +
@@ -3155,7 +3544,24 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x0fsequence_number\x18\x04 \x01(\tR\x0esequenceNumber\x12\x1b\n" +
 	"\tshard_end\x18\x05 \x01(\bR\bshardEnd\",\n" +
 	"\x14StreamDeleteConsumer\x12\x14\n" +
-	"\x05group\x18\x01 \x01(\tR\x05group*\xd3\b\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\"Z\n" +
+	"\x12SetStreamRetention\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05hours\x18\x02 \x01(\x05R\x05hours\x12\x1a\n" +
+	"\bincrease\x18\x03 \x01(\bR\bincrease\"D\n" +
+	"\rSetStreamMode\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
+	"\vstream_mode\x18\x02 \x01(\tR\n" +
+	"streamMode\"$\n" +
+	"\x0eActivateStream\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"L\n" +
+	"\x16RegisterStreamConsumer\x12\x16\n" +
+	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1a\n" +
+	"\bconsumer\x18\x02 \x01(\tR\bconsumer\"N\n" +
+	"\x18DeregisterStreamConsumer\x12\x16\n" +
+	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1a\n" +
+	"\bconsumer\x18\x02 \x01(\tR\bconsumer*\x96\n" +
+	"\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19COMMAND_TYPE_CREATE_QUEUE\x10\x01\x12\x1d\n" +
@@ -3190,7 +3596,12 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x1fCOMMAND_TYPE_STREAM_RENEW_LEASE\x10Q\x12%\n" +
 	"!COMMAND_TYPE_STREAM_RELEASE_LEASE\x10R\x12\x1e\n" +
 	"\x1aCOMMAND_TYPE_STREAM_COMMIT\x10S\x12'\n" +
-	"#COMMAND_TYPE_STREAM_DELETE_CONSUMER\x10TB7Z5github.com/nimbusmq/nimbus/proto/cluster/v1;clusterv1b\x06proto3"
+	"#COMMAND_TYPE_STREAM_DELETE_CONSUMER\x10T\x12%\n" +
+	"!COMMAND_TYPE_SET_STREAM_RETENTION\x10d\x12 \n" +
+	"\x1cCOMMAND_TYPE_SET_STREAM_MODE\x10e\x12 \n" +
+	"\x1cCOMMAND_TYPE_ACTIVATE_STREAM\x10f\x12)\n" +
+	"%COMMAND_TYPE_REGISTER_STREAM_CONSUMER\x10g\x12+\n" +
+	"'COMMAND_TYPE_DEREGISTER_STREAM_CONSUMER\x10hB7Z5github.com/nimbusmq/nimbus/proto/cluster/v1;clusterv1b\x06proto3"
 
 var (
 	file_proto_cluster_v1_command_proto_rawDescOnce sync.Once
@@ -3205,51 +3616,56 @@ func file_proto_cluster_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_cluster_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_proto_cluster_v1_command_proto_goTypes = []any{
-	(CommandType)(0),              // 0: cluster.v1.CommandType
-	(*Entry)(nil),                 // 1: cluster.v1.Entry
-	(*Command)(nil),               // 2: cluster.v1.Command
-	(*CreateQueue)(nil),           // 3: cluster.v1.CreateQueue
-	(*DeleteQueue)(nil),           // 4: cluster.v1.DeleteQueue
-	(*SetQueueAttributes)(nil),    // 5: cluster.v1.SetQueueAttributes
-	(*TagQueue)(nil),              // 6: cluster.v1.TagQueue
-	(*RegisterNode)(nil),          // 7: cluster.v1.RegisterNode
-	(*SetNodeState)(nil),          // 8: cluster.v1.SetNodeState
-	(*RemoveNode)(nil),            // 9: cluster.v1.RemoveNode
-	(*SetReplicas)(nil),           // 10: cluster.v1.SetReplicas
-	(*UntagQueue)(nil),            // 11: cluster.v1.UntagQueue
-	(*MessageAttribute)(nil),      // 12: cluster.v1.MessageAttribute
-	(*SendEntry)(nil),             // 13: cluster.v1.SendEntry
-	(*QueueSend)(nil),             // 14: cluster.v1.QueueSend
-	(*QueueReceive)(nil),          // 15: cluster.v1.QueueReceive
-	(*ReceiptRef)(nil),            // 16: cluster.v1.ReceiptRef
-	(*QueueDelete)(nil),           // 17: cluster.v1.QueueDelete
-	(*VisibilityChange)(nil),      // 18: cluster.v1.VisibilityChange
-	(*QueueChangeVisibility)(nil), // 19: cluster.v1.QueueChangeVisibility
-	(*QueuePurge)(nil),            // 20: cluster.v1.QueuePurge
-	(*QueueExpire)(nil),           // 21: cluster.v1.QueueExpire
-	(*QueueRemoveDead)(nil),       // 22: cluster.v1.QueueRemoveDead
-	(*StartMoveTask)(nil),         // 23: cluster.v1.StartMoveTask
-	(*MoveTaskProgress)(nil),      // 24: cluster.v1.MoveTaskProgress
-	(*FinishMoveTask)(nil),        // 25: cluster.v1.FinishMoveTask
-	(*CancelMoveTask)(nil),        // 26: cluster.v1.CancelMoveTask
-	(*CreateStream)(nil),          // 27: cluster.v1.CreateStream
-	(*ShardRange)(nil),            // 28: cluster.v1.ShardRange
-	(*DeleteStream)(nil),          // 29: cluster.v1.DeleteStream
-	(*StreamPut)(nil),             // 30: cluster.v1.StreamPut
-	(*StreamRecord)(nil),          // 31: cluster.v1.StreamRecord
-	(*StreamTrim)(nil),            // 32: cluster.v1.StreamTrim
-	(*BeginReshard)(nil),          // 33: cluster.v1.BeginReshard
-	(*StreamClose)(nil),           // 34: cluster.v1.StreamClose
-	(*FinishReshard)(nil),         // 35: cluster.v1.FinishReshard
-	(*StreamLease)(nil),           // 36: cluster.v1.StreamLease
-	(*StreamCommit)(nil),          // 37: cluster.v1.StreamCommit
-	(*StreamDeleteConsumer)(nil),  // 38: cluster.v1.StreamDeleteConsumer
-	nil,                           // 39: cluster.v1.CreateQueue.AttributesEntry
-	nil,                           // 40: cluster.v1.CreateQueue.TagsEntry
-	nil,                           // 41: cluster.v1.SetQueueAttributes.AttributesEntry
-	nil,                           // 42: cluster.v1.TagQueue.TagsEntry
+	(CommandType)(0),                 // 0: cluster.v1.CommandType
+	(*Entry)(nil),                    // 1: cluster.v1.Entry
+	(*Command)(nil),                  // 2: cluster.v1.Command
+	(*CreateQueue)(nil),              // 3: cluster.v1.CreateQueue
+	(*DeleteQueue)(nil),              // 4: cluster.v1.DeleteQueue
+	(*SetQueueAttributes)(nil),       // 5: cluster.v1.SetQueueAttributes
+	(*TagQueue)(nil),                 // 6: cluster.v1.TagQueue
+	(*RegisterNode)(nil),             // 7: cluster.v1.RegisterNode
+	(*SetNodeState)(nil),             // 8: cluster.v1.SetNodeState
+	(*RemoveNode)(nil),               // 9: cluster.v1.RemoveNode
+	(*SetReplicas)(nil),              // 10: cluster.v1.SetReplicas
+	(*UntagQueue)(nil),               // 11: cluster.v1.UntagQueue
+	(*MessageAttribute)(nil),         // 12: cluster.v1.MessageAttribute
+	(*SendEntry)(nil),                // 13: cluster.v1.SendEntry
+	(*QueueSend)(nil),                // 14: cluster.v1.QueueSend
+	(*QueueReceive)(nil),             // 15: cluster.v1.QueueReceive
+	(*ReceiptRef)(nil),               // 16: cluster.v1.ReceiptRef
+	(*QueueDelete)(nil),              // 17: cluster.v1.QueueDelete
+	(*VisibilityChange)(nil),         // 18: cluster.v1.VisibilityChange
+	(*QueueChangeVisibility)(nil),    // 19: cluster.v1.QueueChangeVisibility
+	(*QueuePurge)(nil),               // 20: cluster.v1.QueuePurge
+	(*QueueExpire)(nil),              // 21: cluster.v1.QueueExpire
+	(*QueueRemoveDead)(nil),          // 22: cluster.v1.QueueRemoveDead
+	(*StartMoveTask)(nil),            // 23: cluster.v1.StartMoveTask
+	(*MoveTaskProgress)(nil),         // 24: cluster.v1.MoveTaskProgress
+	(*FinishMoveTask)(nil),           // 25: cluster.v1.FinishMoveTask
+	(*CancelMoveTask)(nil),           // 26: cluster.v1.CancelMoveTask
+	(*CreateStream)(nil),             // 27: cluster.v1.CreateStream
+	(*ShardRange)(nil),               // 28: cluster.v1.ShardRange
+	(*DeleteStream)(nil),             // 29: cluster.v1.DeleteStream
+	(*StreamPut)(nil),                // 30: cluster.v1.StreamPut
+	(*StreamRecord)(nil),             // 31: cluster.v1.StreamRecord
+	(*StreamTrim)(nil),               // 32: cluster.v1.StreamTrim
+	(*BeginReshard)(nil),             // 33: cluster.v1.BeginReshard
+	(*StreamClose)(nil),              // 34: cluster.v1.StreamClose
+	(*FinishReshard)(nil),            // 35: cluster.v1.FinishReshard
+	(*StreamLease)(nil),              // 36: cluster.v1.StreamLease
+	(*StreamCommit)(nil),             // 37: cluster.v1.StreamCommit
+	(*StreamDeleteConsumer)(nil),     // 38: cluster.v1.StreamDeleteConsumer
+	(*SetStreamRetention)(nil),       // 39: cluster.v1.SetStreamRetention
+	(*SetStreamMode)(nil),            // 40: cluster.v1.SetStreamMode
+	(*ActivateStream)(nil),           // 41: cluster.v1.ActivateStream
+	(*RegisterStreamConsumer)(nil),   // 42: cluster.v1.RegisterStreamConsumer
+	(*DeregisterStreamConsumer)(nil), // 43: cluster.v1.DeregisterStreamConsumer
+	nil,                              // 44: cluster.v1.CreateQueue.AttributesEntry
+	nil,                              // 45: cluster.v1.CreateQueue.TagsEntry
+	nil,                              // 46: cluster.v1.SetQueueAttributes.AttributesEntry
+	nil,                              // 47: cluster.v1.TagQueue.TagsEntry
 }
 var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	2,  // 0: cluster.v1.Entry.commands:type_name -> cluster.v1.Command
@@ -3284,23 +3700,28 @@ var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	36, // 29: cluster.v1.Command.stream_lease:type_name -> cluster.v1.StreamLease
 	37, // 30: cluster.v1.Command.stream_commit:type_name -> cluster.v1.StreamCommit
 	38, // 31: cluster.v1.Command.stream_delete_consumer:type_name -> cluster.v1.StreamDeleteConsumer
-	39, // 32: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
-	40, // 33: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
-	41, // 34: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
-	42, // 35: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
-	12, // 36: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
-	13, // 37: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
-	16, // 38: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
-	16, // 39: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
-	18, // 40: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
-	28, // 41: cluster.v1.CreateStream.ranges:type_name -> cluster.v1.ShardRange
-	31, // 42: cluster.v1.StreamPut.records:type_name -> cluster.v1.StreamRecord
-	28, // 43: cluster.v1.BeginReshard.ranges:type_name -> cluster.v1.ShardRange
-	44, // [44:44] is the sub-list for method output_type
-	44, // [44:44] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	39, // 32: cluster.v1.Command.set_stream_retention:type_name -> cluster.v1.SetStreamRetention
+	40, // 33: cluster.v1.Command.set_stream_mode:type_name -> cluster.v1.SetStreamMode
+	41, // 34: cluster.v1.Command.activate_stream:type_name -> cluster.v1.ActivateStream
+	42, // 35: cluster.v1.Command.register_stream_consumer:type_name -> cluster.v1.RegisterStreamConsumer
+	43, // 36: cluster.v1.Command.deregister_stream_consumer:type_name -> cluster.v1.DeregisterStreamConsumer
+	44, // 37: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
+	45, // 38: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
+	46, // 39: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
+	47, // 40: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
+	12, // 41: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
+	13, // 42: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
+	16, // 43: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
+	16, // 44: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
+	18, // 45: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
+	28, // 46: cluster.v1.CreateStream.ranges:type_name -> cluster.v1.ShardRange
+	31, // 47: cluster.v1.StreamPut.records:type_name -> cluster.v1.StreamRecord
+	28, // 48: cluster.v1.BeginReshard.ranges:type_name -> cluster.v1.ShardRange
+	49, // [49:49] is the sub-list for method output_type
+	49, // [49:49] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_proto_cluster_v1_command_proto_init() }
@@ -3339,6 +3760,11 @@ func file_proto_cluster_v1_command_proto_init() {
 		(*Command_StreamLease)(nil),
 		(*Command_StreamCommit)(nil),
 		(*Command_StreamDeleteConsumer)(nil),
+		(*Command_SetStreamRetention)(nil),
+		(*Command_SetStreamMode)(nil),
+		(*Command_ActivateStream)(nil),
+		(*Command_RegisterStreamConsumer)(nil),
+		(*Command_DeregisterStreamConsumer)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3346,7 +3772,7 @@ func file_proto_cluster_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_cluster_v1_command_proto_rawDesc), len(file_proto_cluster_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   42,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

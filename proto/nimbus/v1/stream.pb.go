@@ -91,8 +91,11 @@ type CreateStreamRequest struct {
 	MaxRecordSizeInKib int32 `protobuf:"varint,4,opt,name=max_record_size_in_kib,json=maxRecordSizeInKib,proto3" json:"max_record_size_in_kib,omitempty"`
 	// Replicas of each shard; 0 means min(3, nodes in the cluster).
 	ReplicationFactor int32 `protobuf:"varint,5,opt,name=replication_factor,json=replicationFactor,proto3" json:"replication_factor,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// PROVISIONED (default) or ON_DEMAND. An on-demand stream starts with 4
+	// shards and shard_count must be 0.
+	StreamMode    string `protobuf:"bytes,6,opt,name=stream_mode,json=streamMode,proto3" json:"stream_mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateStreamRequest) Reset() {
@@ -158,6 +161,13 @@ func (x *CreateStreamRequest) GetReplicationFactor() int32 {
 		return x.ReplicationFactor
 	}
 	return 0
+}
+
+func (x *CreateStreamRequest) GetStreamMode() string {
+	if x != nil {
+		return x.StreamMode
+	}
+	return ""
 }
 
 type CreateStreamResponse struct {
@@ -589,6 +599,7 @@ type StreamDescription struct {
 	RetentionPeriodHours      int32                  `protobuf:"varint,6,opt,name=retention_period_hours,json=retentionPeriodHours,proto3" json:"retention_period_hours,omitempty"`
 	StreamCreationTimestampMs int64                  `protobuf:"varint,7,opt,name=stream_creation_timestamp_ms,json=streamCreationTimestampMs,proto3" json:"stream_creation_timestamp_ms,omitempty"`
 	MaxRecordSizeInKib        int32                  `protobuf:"varint,8,opt,name=max_record_size_in_kib,json=maxRecordSizeInKib,proto3" json:"max_record_size_in_kib,omitempty"`
+	StreamMode                string                 `protobuf:"bytes,9,opt,name=stream_mode,json=streamMode,proto3" json:"stream_mode,omitempty"` // PROVISIONED or ON_DEMAND
 	unknownFields             protoimpl.UnknownFields
 	sizeCache                 protoimpl.SizeCache
 }
@@ -677,6 +688,13 @@ func (x *StreamDescription) GetMaxRecordSizeInKib() int32 {
 		return x.MaxRecordSizeInKib
 	}
 	return 0
+}
+
+func (x *StreamDescription) GetStreamMode() string {
+	if x != nil {
+		return x.StreamMode
+	}
+	return ""
 }
 
 type DescribeStreamRequest struct {
@@ -821,6 +839,7 @@ type StreamDescriptionSummary struct {
 	OpenShardCount            int32                  `protobuf:"varint,6,opt,name=open_shard_count,json=openShardCount,proto3" json:"open_shard_count,omitempty"`
 	ConsumerCount             int32                  `protobuf:"varint,7,opt,name=consumer_count,json=consumerCount,proto3" json:"consumer_count,omitempty"`
 	MaxRecordSizeInKib        int32                  `protobuf:"varint,8,opt,name=max_record_size_in_kib,json=maxRecordSizeInKib,proto3" json:"max_record_size_in_kib,omitempty"`
+	StreamMode                string                 `protobuf:"bytes,9,opt,name=stream_mode,json=streamMode,proto3" json:"stream_mode,omitempty"` // PROVISIONED or ON_DEMAND
 	unknownFields             protoimpl.UnknownFields
 	sizeCache                 protoimpl.SizeCache
 }
@@ -909,6 +928,13 @@ func (x *StreamDescriptionSummary) GetMaxRecordSizeInKib() int32 {
 		return x.MaxRecordSizeInKib
 	}
 	return 0
+}
+
+func (x *StreamDescriptionSummary) GetStreamMode() string {
+	if x != nil {
+		return x.StreamMode
+	}
+	return ""
 }
 
 type DescribeStreamSummaryResponse struct {
@@ -2127,7 +2153,7 @@ var File_proto_nimbus_v1_stream_proto protoreflect.FileDescriptor
 
 const file_proto_nimbus_v1_stream_proto_rawDesc = "" +
 	"\n" +
-	"\x1cproto/nimbus/v1/stream.proto\x12\tnimbus.v1\"\xf0\x01\n" +
+	"\x1cproto/nimbus/v1/stream.proto\x12\tnimbus.v1\"\x91\x02\n" +
 	"\x13CreateStreamRequest\x12\x1f\n" +
 	"\vstream_name\x18\x01 \x01(\tR\n" +
 	"streamName\x12\x1f\n" +
@@ -2135,7 +2161,9 @@ const file_proto_nimbus_v1_stream_proto_rawDesc = "" +
 	"shardCount\x124\n" +
 	"\x16retention_period_hours\x18\x03 \x01(\x05R\x14retentionPeriodHours\x122\n" +
 	"\x16max_record_size_in_kib\x18\x04 \x01(\x05R\x12maxRecordSizeInKib\x12-\n" +
-	"\x12replication_factor\x18\x05 \x01(\x05R\x11replicationFactor\"L\n" +
+	"\x12replication_factor\x18\x05 \x01(\x05R\x11replicationFactor\x12\x1f\n" +
+	"\vstream_mode\x18\x06 \x01(\tR\n" +
+	"streamMode\"L\n" +
 	"\x14CreateStreamResponse\x124\n" +
 	"\x06stream\x18\x01 \x01(\v2\x1c.nimbus.v1.StreamDescriptionR\x06stream\"6\n" +
 	"\x13DeleteStreamRequest\x12\x1f\n" +
@@ -2160,7 +2188,7 @@ const file_proto_nimbus_v1_stream_proto_rawDesc = "" +
 	"\x18adjacent_parent_shard_id\x18\x03 \x01(\tR\x15adjacentParentShardId\x12=\n" +
 	"\x0ehash_key_range\x18\x04 \x01(\v2\x17.nimbus.v1.HashKeyRangeR\fhashKeyRange\x12R\n" +
 	"\x15sequence_number_range\x18\x05 \x01(\v2\x1e.nimbus.v1.SequenceNumberRangeR\x13sequenceNumberRange\x12(\n" +
-	"\x10parent_shard_ids\x18\x06 \x03(\tR\x0eparentShardIds\"\xf5\x02\n" +
+	"\x10parent_shard_ids\x18\x06 \x03(\tR\x0eparentShardIds\"\x96\x03\n" +
 	"\x11StreamDescription\x12\x1f\n" +
 	"\vstream_name\x18\x01 \x01(\tR\n" +
 	"streamName\x12\x1d\n" +
@@ -2171,7 +2199,9 @@ const file_proto_nimbus_v1_stream_proto_rawDesc = "" +
 	"\x0fhas_more_shards\x18\x05 \x01(\bR\rhasMoreShards\x124\n" +
 	"\x16retention_period_hours\x18\x06 \x01(\x05R\x14retentionPeriodHours\x12?\n" +
 	"\x1cstream_creation_timestamp_ms\x18\a \x01(\x03R\x19streamCreationTimestampMs\x122\n" +
-	"\x16max_record_size_in_kib\x18\b \x01(\x05R\x12maxRecordSizeInKib\"8\n" +
+	"\x16max_record_size_in_kib\x18\b \x01(\x05R\x12maxRecordSizeInKib\x12\x1f\n" +
+	"\vstream_mode\x18\t \x01(\tR\n" +
+	"streamMode\"8\n" +
 	"\x15DescribeStreamRequest\x12\x1f\n" +
 	"\vstream_name\x18\x01 \x01(\tR\n" +
 	"streamName\"e\n" +
@@ -2179,7 +2209,7 @@ const file_proto_nimbus_v1_stream_proto_rawDesc = "" +
 	"\x12stream_description\x18\x01 \x01(\v2\x1c.nimbus.v1.StreamDescriptionR\x11streamDescription\"?\n" +
 	"\x1cDescribeStreamSummaryRequest\x12\x1f\n" +
 	"\vstream_name\x18\x01 \x01(\tR\n" +
-	"streamName\"\xfb\x02\n" +
+	"streamName\"\x9c\x03\n" +
 	"\x18StreamDescriptionSummary\x12\x1f\n" +
 	"\vstream_name\x18\x01 \x01(\tR\n" +
 	"streamName\x12\x1d\n" +
@@ -2190,7 +2220,9 @@ const file_proto_nimbus_v1_stream_proto_rawDesc = "" +
 	"\x1cstream_creation_timestamp_ms\x18\x05 \x01(\x03R\x19streamCreationTimestampMs\x12(\n" +
 	"\x10open_shard_count\x18\x06 \x01(\x05R\x0eopenShardCount\x12%\n" +
 	"\x0econsumer_count\x18\a \x01(\x05R\rconsumerCount\x122\n" +
-	"\x16max_record_size_in_kib\x18\b \x01(\x05R\x12maxRecordSizeInKib\"\x82\x01\n" +
+	"\x16max_record_size_in_kib\x18\b \x01(\x05R\x12maxRecordSizeInKib\x12\x1f\n" +
+	"\vstream_mode\x18\t \x01(\tR\n" +
+	"streamMode\"\x82\x01\n" +
 	"\x1dDescribeStreamSummaryResponse\x12a\n" +
 	"\x1astream_description_summary\x18\x01 \x01(\v2#.nimbus.v1.StreamDescriptionSummaryR\x18streamDescriptionSummary\"4\n" +
 	"\x11ListShardsRequest\x12\x1f\n" +
