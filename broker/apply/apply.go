@@ -107,6 +107,9 @@ func (a *Applier) applyMeta(txn *storage.Txn, now time.Time, cmd *clusterv1.Comm
 		b := cmd.GetFinishReshard()
 		return c.FinishReshard(txn, now, b.GetName(), b.GetPlan(), b.GetEndingSequenceNumbers())
 	}
+	if res, ok, err := applyStreamSettings(c, txn, now, cmd); ok {
+		return res, err
+	}
 	return unknown(cmd)
 }
 

@@ -59,7 +59,8 @@ func applyStream(txn *storage.Txn, e *stream.Engine, now time.Time, cmd *cluster
 
 func createStreamInput(b *clusterv1.CreateStream) catalog.CreateStreamInput {
 	in := catalog.CreateStreamInput{Name: b.GetName(), RetentionHours: int(b.GetRetentionHours()),
-		MaxRecordSize: int(b.GetMaxRecordSize()), Replicas: b.GetReplicas(), IteratorKey: b.GetIteratorKey()}
+		MaxRecordSize: int(b.GetMaxRecordSize()), Replicas: b.GetReplicas(), IteratorKey: b.GetIteratorKey(),
+		Mode: b.GetStreamMode(), Creating: b.GetCreating()}
 	for _, r := range b.GetRanges() {
 		in.Ranges = append(in.Ranges, catalog.ShardRange{Start: r.GetStartingHashKey(), End: r.GetEndingHashKey()})
 	}

@@ -16,9 +16,11 @@ import (
 // kindStream: stream name -> Stream. Stable; never reuse.
 const kindStream byte = 0x06
 
-// Stream statuses (Kinesis StreamStatus). A stream is ACTIVE once its
-// create is committed; CREATING, UPDATING and DELETING are reserved for
-// resharding and asynchronous deletion.
+// Stream statuses (Kinesis StreamStatus). A stream created with
+// CreateStreamInput.Creating is CREATING until ActivateStream (the
+// proposer saw every shard group elect a leader), else ACTIVE at once;
+// UPDATING while a resharding is pending. DELETING is never stored: a
+// delete removes the record in one command (streamsettings.go).
 const (
 	StreamCreating = "CREATING"
 	StreamActive   = "ACTIVE"
@@ -80,6 +82,12 @@ type Stream struct {
 	// Pending is the resharding in progress (Status UPDATING), nil when
 	// none is.
 	Pending *ReshardPlan `json:"pending,omitempty"`
+	// Mode is StreamModeProvisioned or StreamModeOnDemand ("" is
+	// provisioned: records from before modes existed).
+	Mode string `json:"mode,omitempty"`
+	// Consumers are the registered (enhanced fan-out) consumers, in
+	// registration order.
+	Consumers []StreamConsumer `json:"consumers,omitempty"`
 }
 
 // Arn returns the stream's ARN.
@@ -143,6 +151,10 @@ type CreateStreamInput struct {
 	MaxRecordSize  int
 	Replicas       []string
 	IteratorKey    []byte
+	// Mode is StreamModeProvisioned, StreamModeOnDemand or "" (provisioned).
+	Mode string
+	// Creating starts the stream CREATING (see ActivateStream).
+	Creating bool
 }
 
 // CreateStream creates a stream with one shard (raft group) per range.
@@ -165,15 +177,23 @@ func (e *Engine) CreateStream(txn *storage.Txn, now time.Time, in CreateStreamIn
 	existing, err := e.Stream(txn, in.Name)
 	switch {
 	case err == nil:
-		if len(existing.Shards) != len(in.Ranges) || existing.RetentionHours != in.RetentionHours || existing.MaxRecordSize != in.MaxRecordSize {
+		if len(existing.Shards) != len(in.Ranges) || existing.RetentionHours != in.RetentionHours || existing.MaxRecordSize != in.MaxRecordSize ||
+			existing.StreamMode() != modeOrDefault(in.Mode) {
 			return nil, broker.Errorf(broker.CodeResourceInUse, "stream %q already exists with other settings", in.Name)
 		}
 		return existing, nil
 	case !errors.Is(err, broker.ErrResourceNotFound):
 		return nil, err
 	}
+	if err := validateStreamMode(in.Mode); err != nil {
+		return nil, err
+	}
 	ms := now.UnixMilli()
-	s := &Stream{Name: in.Name, Status: StreamActive, RetentionHours: in.RetentionHours, MaxRecordSize: in.MaxRecordSize,
+	status := StreamActive
+	if in.Creating {
+		status = StreamCreating
+	}
+	s := &Stream{Name: in.Name, Status: status, Mode: modeOrDefault(in.Mode), RetentionHours: in.RetentionHours, MaxRecordSize: in.MaxRecordSize,
 		CreatedMs: ms, ModifiedMs: ms, Replicas: slices.Clone(in.Replicas), Initial: slices.Clone(in.Replicas),
 		IteratorKey: slices.Clone(in.IteratorKey)}
 	for i, r := range in.Ranges {
