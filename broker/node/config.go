@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nimbusmq/nimbus/broker/cluster"
+	"github.com/nimbusmq/nimbus/broker/service"
 )
 
 // Config configures a Node.
@@ -44,6 +45,9 @@ type Config struct {
 	// SweepInterval is how often the retention sweep and dead-letter mover
 	// run (they also run on demand).
 	SweepInterval time.Duration
+	// StreamSubscribe bounds SubscribeToShard (subscription lifetime,
+	// per-consumer read rate); zero fields take the Kinesis defaults.
+	StreamSubscribe service.SubscribeConfig
 	// Logger receives the node's logs. Nil discards them.
 	Logger *slog.Logger
 }

@@ -124,7 +124,8 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("listen http: %w", err)
 	}
-	n.svc = service.New(service.Config{QueueURLBase: "http://" + n.httpLn.Addr().String(), MetaGroup: cluster.MetaGroup},
+	n.svc = service.New(service.Config{QueueURLBase: "http://" + n.httpLn.Addr().String(), MetaGroup: cluster.MetaGroup,
+		Subscribe: cfg.StreamSubscribe},
 		n.db, n.host, groups{n}, service.NewMetrics(n.reg), logger)
 	n.svcPointer.Store(n.svc)
 	n.registerMetrics()

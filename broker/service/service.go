@@ -47,6 +47,8 @@ type Config struct {
 	QueueURLBase string
 	// MetaGroup is the catalogue's raft group.
 	MetaGroup uint64
+	// Subscribe bounds SubscribeToShard (streamsubscribe.go).
+	Subscribe SubscribeConfig
 }
 
 // Service implements queue operations. It is safe for concurrent use.
@@ -81,6 +83,10 @@ type Service struct {
 	// streamGroups holds the consumer-group coordinators this node serves
 	// (streamgroups.go).
 	streamGroups groupCoords
+
+	// subs holds the SubscribeToShard calls served here
+	// (streamsubscribe.go).
+	subs subscriptions
 }
 
 // New returns a Service.

@@ -20,8 +20,9 @@ import (
 // new stream.
 const StreamIteratorKeyLen = 32
 
-// CreateStreamInput configures a new stream. ShardCount is required;
-// RetentionHours 0 means 24 h, MaxRecordSizeKiB 0 means 1 MiB, and
+// CreateStreamInput configures a new stream. ShardCount is required
+// unless Mode is ON_DEMAND (then it must be 0: OnDemandShards); Mode ""
+// is PROVISIONED; RetentionHours 0 means 24 h, MaxRecordSizeKiB 0 means 1 MiB, and
 // ReplicationFactor 0 means the default, as for queues.
 type CreateStreamInput struct {
 	Name              string
@@ -29,13 +30,20 @@ type CreateStreamInput struct {
 	RetentionHours    int
 	MaxRecordSizeKiB  int
 	ReplicationFactor int
+	Mode              string
 }
 
 // CreateStream creates a stream with ShardCount shards over uniform hash
 // key ranges (or returns the existing one if its settings match) and
-// waits until every shard has a leader.
+// waits until every shard has a leader. The stream is CREATING until
+// then; its ACTIVE status is committed before CreateStream returns (or,
+// if the proposer fails meanwhile, by the meta leader's worker).
 func (s *Service) CreateStream(ctx context.Context, in CreateStreamInput) (*catalog.Stream, error) {
 	if err := broker.ValidateStreamName(in.Name); err != nil {
+		return nil, err
+	}
+	var err error
+	if in.ShardCount, err = onDemandShards(in); err != nil {
 		return nil, err
 	}
 	if in.ShardCount < 1 || in.ShardCount > broker.MaxStreamShards {
@@ -69,7 +77,8 @@ func (s *Service) CreateStream(ctx context.Context, in CreateStreamInput) (*cata
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("draw iterator key: %w", err)
 	}
-	cmd := &clusterv1.CreateStream{Name: in.Name, RetentionHours: int32(hours), MaxRecordSize: int32(size), Replicas: replicas, IteratorKey: key}
+	cmd := &clusterv1.CreateStream{Name: in.Name, RetentionHours: int32(hours), MaxRecordSize: int32(size), Replicas: replicas, IteratorKey: key,
+		StreamMode: in.Mode, Creating: true}
 	for _, r := range ranges {
 		cmd.Ranges = append(cmd.Ranges, &clusterv1.ShardRange{StartingHashKey: r.Start.String(), EndingHashKey: r.End.String()})
 	}
@@ -81,7 +90,7 @@ func (s *Service) CreateStream(ctx context.Context, in CreateStreamInput) (*cata
 	if err := s.groups.EnsureGroup(ctx, st.Placement()); err != nil {
 		return nil, fmt.Errorf("start shards of stream %q: %w", in.Name, err)
 	}
-	return st, nil
+	return s.activateStream(ctx, in.Name)
 }
 
 func (s *Service) proposeStream(ctx context.Context, cmd *clusterv1.Command) (*catalog.Stream, error) {

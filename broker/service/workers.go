@@ -69,6 +69,7 @@ func (s *Service) RunWorkers(ctx context.Context, sweepEvery time.Duration) {
 			s.sweepRetention(ctx)
 			s.trimStreams(ctx)
 			s.resumeReshards(ctx)
+			s.activateStreams(ctx)
 		}
 	}
 }

@@ -23,7 +23,8 @@ func NewStreamServer(svc *service.Service) *StreamServer { return &StreamServer{
 
 func (s *StreamServer) CreateStream(ctx context.Context, r *nimbusv1.CreateStreamRequest) (*nimbusv1.CreateStreamResponse, error) {
 	st, err := s.svc.CreateStream(ctx, service.CreateStreamInput{Name: r.GetStreamName(), ShardCount: int(r.GetShardCount()),
-		RetentionHours: int(r.GetRetentionPeriodHours()), MaxRecordSizeKiB: int(r.GetMaxRecordSizeInKib()), ReplicationFactor: int(r.GetReplicationFactor())})
+		RetentionHours: int(r.GetRetentionPeriodHours()), MaxRecordSizeKiB: int(r.GetMaxRecordSizeInKib()), ReplicationFactor: int(r.GetReplicationFactor()),
+		Mode: r.GetStreamMode()})
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -64,6 +65,7 @@ func (s *StreamServer) DescribeStreamSummary(ctx context.Context, r *nimbusv1.De
 	return &nimbusv1.DescribeStreamSummaryResponse{StreamDescriptionSummary: &nimbusv1.StreamDescriptionSummary{
 		StreamName: st.Name, StreamArn: st.Arn(), StreamStatus: st.Status, RetentionPeriodHours: int32(st.RetentionHours),
 		StreamCreationTimestampMs: st.CreatedMs, OpenShardCount: int32(open), MaxRecordSizeInKib: int32(st.MaxRecordSize / 1024),
+		StreamMode: st.StreamMode(), ConsumerCount: int32(len(st.Consumers)),
 	}}, nil
 }
 
@@ -77,7 +79,8 @@ func (s *StreamServer) ListShards(ctx context.Context, r *nimbusv1.ListShardsReq
 
 func (s *StreamServer) describe(st *catalog.Stream) *nimbusv1.StreamDescription {
 	return &nimbusv1.StreamDescription{StreamName: st.Name, StreamArn: st.Arn(), StreamStatus: st.Status, Shards: s.shards(st),
-		RetentionPeriodHours: int32(st.RetentionHours), StreamCreationTimestampMs: st.CreatedMs, MaxRecordSizeInKib: int32(st.MaxRecordSize / 1024)}
+		RetentionPeriodHours: int32(st.RetentionHours), StreamCreationTimestampMs: st.CreatedMs, MaxRecordSizeInKib: int32(st.MaxRecordSize / 1024),
+		StreamMode: st.StreamMode()}
 }
 
 func (s *StreamServer) shards(st *catalog.Stream) []*nimbusv1.Shard {
