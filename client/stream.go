@@ -58,6 +58,7 @@ type StreamDescription struct {
 	RetentionHours   int
 	MaxRecordSizeKiB int
 	Created          time.Time
+	Mode             string // StreamModeProvisioned or StreamModeOnDemand
 }
 
 // StreamSummary summarises a stream (DescribeStreamSummary).
@@ -67,6 +68,8 @@ type StreamSummary struct {
 	MaxRecordSizeKiB  int
 	OpenShardCount    int
 	Created           time.Time
+	Mode              string // StreamModeProvisioned or StreamModeOnDemand
+	ConsumerCount     int    // registered consumers
 }
 
 func (c *Client) streams() nimbusv1.StreamServiceClient {
@@ -130,7 +133,8 @@ func (c *Client) DescribeStreamSummary(ctx context.Context, name string) (Stream
 	s := resp.GetStreamDescriptionSummary()
 	return StreamSummary{Name: s.GetStreamName(), ARN: s.GetStreamArn(), Status: s.GetStreamStatus(),
 		RetentionHours: int(s.GetRetentionPeriodHours()), MaxRecordSizeKiB: int(s.GetMaxRecordSizeInKib()),
-		OpenShardCount: int(s.GetOpenShardCount()), Created: time.UnixMilli(s.GetStreamCreationTimestampMs())}, nil
+		OpenShardCount: int(s.GetOpenShardCount()), Created: time.UnixMilli(s.GetStreamCreationTimestampMs()),
+		Mode: s.GetStreamMode(), ConsumerCount: int(s.GetConsumerCount())}, nil
 }
 
 // ListShards returns the shards of a stream, with their lineage.
@@ -296,7 +300,7 @@ func (c *Client) GetRecords(ctx context.Context, iterator string, limit int) (Ge
 func fromProtoStream(d *nimbusv1.StreamDescription) StreamDescription {
 	return StreamDescription{Name: d.GetStreamName(), ARN: d.GetStreamArn(), Status: d.GetStreamStatus(), Shards: fromProtoShards(d.GetShards()),
 		RetentionHours: int(d.GetRetentionPeriodHours()), MaxRecordSizeKiB: int(d.GetMaxRecordSizeInKib()),
-		Created: time.UnixMilli(d.GetStreamCreationTimestampMs())}
+		Created: time.UnixMilli(d.GetStreamCreationTimestampMs()), Mode: d.GetStreamMode()}
 }
 
 func fromProtoShards(in []*nimbusv1.Shard) []Shard {
