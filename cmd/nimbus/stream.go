@@ -24,24 +24,32 @@ func newStreamCmd(a *app) *cobra.Command {
 	cmd.AddCommand(newStreamCreateCmd(a), newStreamDeleteCmd(a), newStreamListCmd(a), newStreamDescribeCmd(a),
 		newStreamPutCmd(a), newStreamReadCmd(a), newStreamSplitCmd(a), newStreamMergeCmd(a), newStreamScaleCmd(a))
 	cmd.AddCommand(newStreamGroupCmd(a))
+	cmd.AddCommand(newStreamRetentionCmd(a), newStreamModeCmd(a), newStreamConsumerCmd(a), newStreamSubscribeCmd(a))
 	return cmd
 }
 
 func newStreamCreateCmd(a *app) *cobra.Command {
 	var shards, retention, maxKiB, replicas int
+	var onDemand bool
 	cmd := &cobra.Command{
-		Use:   "create NAME --shards N",
+		Use:   "create NAME --shards N | --on-demand",
 		Short: "Create a stream (or describe an identical existing one)",
 		Example: "  nimbus stream create clicks --shards 4\n" +
 			"  nimbus stream create audit --shards 1 --retention-hours 168 --max-record-kib 4096",
 		Args: exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if shards < 1 {
+			opts := []client.StreamOption{client.WithRetentionHours(retention),
+				client.WithMaxRecordSizeKiB(maxKiB), client.WithStreamReplicationFactor(replicas)}
+			switch {
+			case onDemand && shards != 0:
+				return usagef("--on-demand takes no --shards (an on-demand stream starts with 4)")
+			case onDemand:
+				opts = append(opts, client.WithOnDemand())
+			case shards < 1:
 				return usagef("--shards must be at least 1")
 			}
 			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
-				d, err := c.CreateStream(ctx, args[0], shards, client.WithRetentionHours(retention),
-					client.WithMaxRecordSizeKiB(maxKiB), client.WithStreamReplicationFactor(replicas))
+				d, err := c.CreateStream(ctx, args[0], shards, opts...)
 				if err != nil {
 					return err
 				}
@@ -49,7 +57,8 @@ func newStreamCreateCmd(a *app) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().IntVar(&shards, "shards", 0, "number of shards, 1-256 (required)")
+	cmd.Flags().IntVar(&shards, "shards", 0, "number of shards, 1-256 (required unless --on-demand)")
+	cmd.Flags().BoolVar(&onDemand, "on-demand", false, "create in ON_DEMAND mode with 4 shards (not yet scaled automatically)")
 	cmd.Flags().IntVar(&retention, "retention-hours", 0, "retention period, 24-8760 hours (0 = 24)")
 	cmd.Flags().IntVar(&maxKiB, "max-record-kib", 0, "largest record (data + partition key), 1024-10240 KiB (0 = 1024)")
 	cmd.Flags().IntVar(&replicas, "replication-factor", 0, "nodes holding a replica of each shard (0 = min(3, nodes in the cluster))")
