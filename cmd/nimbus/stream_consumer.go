@@ -174,4 +174,3 @@ func newStreamSubscribeCmd(a *app) *cobra.Command {
 	cmd.Flags().IntVar(&maxRecords, "max", 0, "stop after printing this many records (0: no limit)")
 	return cmd
 }
-
