@@ -2,12 +2,15 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 	"unicode"
 
 	"github.com/spf13/cobra"
@@ -104,7 +107,42 @@ func serveNode(cmd *cobra.Command, cfg node.Config) error {
 	fmt.Fprintf(cmd.ErrOrStderr(), "nimbus serving: grpc %s, http %s, peer %s, data %s\n", n.GRPCAddr(), n.HTTPAddr(), n.PeerAddr(), cfg.DataDir)
 	<-ctx.Done()
 	fmt.Fprintln(cmd.ErrOrStderr(), "nimbus: shutting down")
+	defer shutdownWatchdog(cmd.ErrOrStderr())()
 	return n.Stop()
+}
+
+// shutdownTimeout bounds a graceful stop. Every acknowledged write is
+// already on disk, so ending the process without it loses nothing.
+const shutdownTimeout = 60 * time.Second
+
+// shutdownWatchdog ends the process if the stop that follows takes longer
+// than shutdownTimeout or the process gets SIGINT or SIGTERM again, after
+// writing every goroutine's stack to w (a stop that hangs is a bug to
+// report). The returned func disarms it.
+func shutdownWatchdog(w io.Writer) (disarm func()) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTimer(shutdownTimeout)
+		defer t.Stop()
+		why := ""
+		select {
+		case <-done:
+			return
+		case s := <-sig:
+			why = "second " + s.String()
+		case <-t.C:
+			why = "stop took longer than " + shutdownTimeout.String()
+		}
+		fmt.Fprintf(w, "nimbus: %s: exiting without a clean stop; goroutines:\n", why)
+		_ = pprof.Lookup("goroutine").WriteTo(w, 2)
+		os.Exit(1)
+	}()
+	return func() {
+		signal.Stop(sig)
+		close(done)
+	}
 }
 
 // envDefaults sets each flag the user did not pass from NIMBUS_<FLAG> (upper
