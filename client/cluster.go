@@ -33,7 +33,8 @@ type ClusterStatus struct {
 	// Nodes are the nodes of the cluster.
 	Nodes []ClusterNode
 	// Groups are the raft groups: the meta group first (Resource
-	// MetaResource), then one partition group per queue.
+	// MetaResource), then one group per queue partition, then one per
+	// stream shard (ShardID set).
 	Groups []ClusterGroup
 }
 
@@ -50,12 +51,17 @@ type ClusterNode struct {
 	MetaRole string
 }
 
-// ClusterGroup is a raft group: the meta group or a queue's partition.
+// ClusterGroup is a raft group: the meta group, a queue's partition or a
+// stream's shard.
 type ClusterGroup struct {
 	// ID is the group's number.
 	ID uint64
-	// Resource is MetaResource for the meta group, else the queue name.
+	// Resource is MetaResource for the meta group, else the queue name
+	// ("<queue>#<n>" for a further partition), or the stream name for a
+	// shard group.
 	Resource string
+	// ShardID is the shard's id for a stream shard group, "" otherwise.
+	ShardID string
 	// Leader is the node id of the group's leader, "" when unknown (during
 	// an election, or when no replica answered).
 	Leader string
@@ -79,7 +85,7 @@ func (c *Client) ClusterStatus(ctx context.Context) (*ClusterStatus, error) {
 	}
 	for _, g := range resp.GetGroups() {
 		st.Groups = append(st.Groups, ClusterGroup{
-			ID: g.GetGroup(), Resource: g.GetResource(), Leader: g.GetLeader(),
+			ID: g.GetGroup(), Resource: g.GetResource(), ShardID: g.GetShardId(), Leader: g.GetLeader(),
 			Replicas: append([]string(nil), g.GetReplicas()...),
 		})
 	}
@@ -129,7 +135,7 @@ func (c *Client) lookupLeader(ctx context.Context, queue string, meta bool) stri
 			for i, g := range st.Groups {
 				// The meta group is first; a queue cannot be named "meta"
 				// apart from it, but skip it for queues to be sure.
-				if g.Resource == resource && (meta == (i == 0)) && g.Leader != "" {
+				if g.Resource == resource && g.ShardID == "" && (meta == (i == 0)) && g.Leader != "" {
 					return g.Leader
 				}
 			}

@@ -155,6 +155,9 @@ func statusLeader(ctx context.Context, addr, queue string) string {
 		return ""
 	}
 	for _, g := range st.GetGroups() {
+		if g.GetShardId() != "" {
+			continue // a stream shard (see shardLeaderOf)
+		}
 		if (queue == "" && g.GetResource() == "meta") || g.GetResource() == queue {
 			return g.GetLeader()
 		}

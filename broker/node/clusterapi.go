@@ -74,6 +74,22 @@ func (s clusterServer) Status(ctx context.Context, _ *nimbusv1.ClusterStatusRequ
 			}()
 		}
 	}
+	sts, err := n.svc.Streams()
+	if err != nil {
+		return nil, grpcapi.Status(err)
+	}
+	for _, st := range sts {
+		replicas := st.Placement().ReplicaIDs(founder)
+		for _, sh := range st.Shards {
+			gi := &nimbusv1.GroupInfo{Group: sh.Group, Resource: st.Name, ShardId: sh.ID, Replicas: replicas}
+			groups = append(groups, gi)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				gi.Leader = n.findLeader(ctx, sh.Group)
+			}()
+		}
+	}
 	wg.Wait()
 	out.Groups = append(out.Groups, groups...)
 	return out, nil

@@ -28,8 +28,9 @@ func newClusterStatusCmd(a *app) *cobra.Command {
 		Use:   "status",
 		Short: "List the nodes and the raft groups with their leaders and replicas",
 		Long: "List the nodes of the cluster (id, addresses, state, role in the meta group) and the raft\n" +
-			"groups (the meta group, then one partition per queue) with their leader and replicas, as the\n" +
-			"node at --addr sees them. A leader of \"-\" is not known: the group is electing one.",
+			"groups (the meta group, then one per queue partition, then one per stream shard, with its\n" +
+			"shard id under SHARD) with their leader and replicas, as the node at --addr sees them. A\n" +
+			"leader of \"-\" is not known: the group is electing one.",
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
@@ -62,6 +63,7 @@ type jsonClusterNode struct {
 type jsonClusterGroup struct {
 	Group    uint64   `json:"group"`
 	Resource string   `json:"resource"`
+	ShardID  string   `json:"shard_id,omitempty"`
 	Leader   string   `json:"leader"`
 	Replicas []string `json:"replicas"`
 }
@@ -80,7 +82,7 @@ func writeClusterStatus(w io.Writer, f outputFormat, st *client.ClusterStatus) e
 			if r == nil {
 				r = []string{}
 			}
-			out.Groups = append(out.Groups, jsonClusterGroup{Group: g.ID, Resource: g.Resource, Leader: g.Leader, Replicas: r})
+			out.Groups = append(out.Groups, jsonClusterGroup{Group: g.ID, Resource: g.Resource, ShardID: g.ShardID, Leader: g.Leader, Replicas: r})
 		}
 		return writeJSON(w, out)
 	}
@@ -96,9 +98,9 @@ func writeClusterStatus(w io.Writer, f outputFormat, st *client.ClusterStatus) e
 	}
 	rows = make([][]string, len(st.Groups))
 	for i, g := range st.Groups {
-		rows[i] = []string{strconv.FormatUint(g.ID, 10), cell(g.Resource, 0), dash(g.Leader), dash(strings.Join(g.Replicas, ","))}
+		rows[i] = []string{strconv.FormatUint(g.ID, 10), cell(g.Resource, 0), dash(g.ShardID), dash(g.Leader), dash(strings.Join(g.Replicas, ","))}
 	}
-	return writeTable(w, []string{"GROUP", "RESOURCE", "LEADER", "REPLICAS"}, rows)
+	return writeTable(w, []string{"GROUP", "RESOURCE", "SHARD", "LEADER", "REPLICAS"}, rows)
 }
 
 // dash is cell(s, 0), or "-" for an empty value.

@@ -22,6 +22,7 @@ func TestClusterStatusCommand(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t)
 	cli(t, srv, "", "queue", "create", "orders", "--replication-factor", "1")
+	cli(t, srv, "", "stream", "create", "events", "--shards", "2")
 
 	var st jsonClusterStatus
 	out := cli(t, srv, "", "cluster", "status", "-o", "json")
@@ -37,8 +38,14 @@ func TestClusterStatusCommand(t *testing.T) {
 	if self != want {
 		t.Errorf("node = %+v, want %+v", self, want)
 	}
-	if len(st.Groups) != 2 || st.Groups[0].Resource != "meta" || st.Groups[1].Resource != "orders" {
-		t.Fatalf("groups = %+v, want meta and orders", st.Groups)
+	if len(st.Groups) != 4 || st.Groups[0].Resource != "meta" || st.Groups[1].Resource != "orders" ||
+		st.Groups[0].ShardID != "" || st.Groups[1].ShardID != "" {
+		t.Fatalf("groups = %+v, want meta, orders and 2 shards of events", st.Groups)
+	}
+	for i, g := range st.Groups[2:] {
+		if g.Resource != "events" || g.ShardID != fmt.Sprintf("shardId-%012d", i) {
+			t.Fatalf("group %+v, want shard %d of events", g, i)
+		}
 	}
 	for _, g := range st.Groups {
 		if g.Leader != self.ID || !slices.Equal(g.Replicas, []string{self.ID}) {
@@ -58,12 +65,12 @@ func TestClusterStatusCommand(t *testing.T) {
 		t.Errorf("node table:\n%s", nodes)
 	}
 	groupLines := strings.Split(strings.TrimSpace(groups), "\n")
-	if len(groupLines) != 3 || strings.Join(strings.Fields(groupLines[0]), " ") != "GROUP RESOURCE LEADER REPLICAS" {
+	if len(groupLines) != 5 || strings.Join(strings.Fields(groupLines[0]), " ") != "GROUP RESOURCE SHARD LEADER REPLICAS" {
 		t.Fatalf("group table:\n%s", groups)
 	}
-	for i, res := range []string{"meta", "orders"} {
+	for i, want := range [][2]string{{"meta", "-"}, {"orders", "-"}, {"events", "shardId-000000000000"}, {"events", "shardId-000000000001"}} {
 		f := strings.Fields(groupLines[i+1])
-		if len(f) != 4 || f[0] != fmt.Sprint(st.Groups[i].Group) || f[1] != res || f[2] != self.ID || f[3] != self.ID {
+		if len(f) != 5 || f[0] != fmt.Sprint(st.Groups[i].Group) || f[1] != want[0] || f[2] != want[1] || f[3] != self.ID || f[4] != self.ID {
 			t.Errorf("group row %q", groupLines[i+1])
 		}
 	}

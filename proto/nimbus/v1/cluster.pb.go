@@ -150,12 +150,17 @@ func (x *NodeInfo) GetMetaRole() string {
 type GroupInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Group uint64                 `protobuf:"varint,1,opt,name=group,proto3" json:"group,omitempty"`
-	// "meta" for the meta group, else the queue name.
+	// "meta" for the meta group, else the queue name ("<queue>#<n>" for a
+	// further partition), or the stream name for a shard group.
 	Resource string `protobuf:"bytes,2,opt,name=resource,proto3" json:"resource,omitempty"`
 	// Node id of the leader, "" when unknown.
 	Leader string `protobuf:"bytes,3,opt,name=leader,proto3" json:"leader,omitempty"`
 	// Node ids of the replicas (the raft configuration when known).
-	Replicas      []string `protobuf:"bytes,4,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	Replicas []string `protobuf:"bytes,4,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	// The shard id ("shardId-000000000000") when the group is a stream
+	// shard's; "" for the meta group and queue partitions. Stream groups
+	// follow every queue group.
+	ShardId       string `protobuf:"bytes,5,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -216,6 +221,13 @@ func (x *GroupInfo) GetReplicas() []string {
 		return x.Replicas
 	}
 	return nil
+}
+
+func (x *GroupInfo) GetShardId() string {
+	if x != nil {
+		return x.ShardId
+	}
+	return ""
 }
 
 type ClusterStatusResponse struct {
@@ -485,12 +497,13 @@ const file_proto_nimbus_v1_cluster_proto_rawDesc = "" +
 	"\tgrpc_addr\x18\x03 \x01(\tR\bgrpcAddr\x12\x1b\n" +
 	"\thttp_addr\x18\x04 \x01(\tR\bhttpAddr\x12\x14\n" +
 	"\x05state\x18\x05 \x01(\tR\x05state\x12\x1b\n" +
-	"\tmeta_role\x18\x06 \x01(\tR\bmetaRole\"q\n" +
+	"\tmeta_role\x18\x06 \x01(\tR\bmetaRole\"\x8c\x01\n" +
 	"\tGroupInfo\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\x04R\x05group\x12\x1a\n" +
 	"\bresource\x18\x02 \x01(\tR\bresource\x12\x16\n" +
 	"\x06leader\x18\x03 \x01(\tR\x06leader\x12\x1a\n" +
-	"\breplicas\x18\x04 \x03(\tR\breplicas\"\x89\x01\n" +
+	"\breplicas\x18\x04 \x03(\tR\breplicas\x12\x19\n" +
+	"\bshard_id\x18\x05 \x01(\tR\ashardId\"\x89\x01\n" +
 	"\x15ClusterStatusResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12)\n" +
 	"\x05nodes\x18\x02 \x03(\v2\x13.nimbus.v1.NodeInfoR\x05nodes\x12,\n" +

@@ -34,8 +34,9 @@ const (
 // ClusterService reports and changes cluster membership and leadership. Any
 // node answers; changes are forwarded to the node that can make them.
 type ClusterServiceClient interface {
-	// Status lists the nodes, the meta group and every partition group with
-	// its leader and replicas, as the answering node sees them.
+	// Status lists the nodes, the meta group and every partition group and
+	// stream shard group with its leader and replicas, as the answering node
+	// sees them.
 	Status(ctx context.Context, in *ClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatusResponse, error)
 	// TransferLeader moves a group's leadership to another replica (a named
 	// one, or any other).
@@ -90,8 +91,9 @@ func (c *clusterServiceClient) Leave(ctx context.Context, in *LeaveRequest, opts
 // ClusterService reports and changes cluster membership and leadership. Any
 // node answers; changes are forwarded to the node that can make them.
 type ClusterServiceServer interface {
-	// Status lists the nodes, the meta group and every partition group with
-	// its leader and replicas, as the answering node sees them.
+	// Status lists the nodes, the meta group and every partition group and
+	// stream shard group with its leader and replicas, as the answering node
+	// sees them.
 	Status(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error)
 	// TransferLeader moves a group's leadership to another replica (a named
 	// one, or any other).
