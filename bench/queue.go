@@ -173,7 +173,7 @@ func (r *queueRun) run(parent context.Context, clients []*client.Client, progres
 	defer stopConsuming()
 
 	start := time.Now()
-	p := startProgress(progress, r, start)
+	p := startProgress(progress, start, queueProgress(r))
 	// Each producer and consumer keeps Inflight calls outstanding: one loop
 	// per outstanding call.
 	nProd, nCons := r.cfg.Producers*r.cfg.Inflight, r.cfg.Consumers*r.cfg.Inflight

@@ -97,8 +97,10 @@ type progressPrinter struct {
 	wg   sync.WaitGroup
 }
 
-// startProgress starts printing r's progress to w; w == nil prints nothing.
-func startProgress(w io.Writer, r *queueRun, start time.Time) *progressPrinter {
+// startProgress rewrites a status line on w once a second; w == nil prints
+// nothing. line returns the text for the time since start (elapsed) and the
+// seconds since the previous line (dt), for rates.
+func startProgress(w io.Writer, start time.Time, line func(elapsed time.Duration, dt float64) string) *progressPrinter {
 	p := &progressPrinter{done: make(chan struct{})}
 	if w == nil {
 		return p
@@ -106,7 +108,6 @@ func startProgress(w io.Writer, r *queueRun, start time.Time) *progressPrinter {
 	p.wg.Go(func() {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
-		var lastSent, lastRecv int64
 		last, width := start, 0
 		for {
 			select {
@@ -116,22 +117,29 @@ func startProgress(w io.Writer, r *queueRun, start time.Time) *progressPrinter {
 				}
 				return
 			case now := <-t.C:
-				sent, recv := r.sent.Load(), r.received.Load()
-				dt := now.Sub(last).Seconds()
-				line := fmt.Sprintf("%4.0fs  sent %d (%.0f/s)  recv %d (%.0f/s)  backlog %d",
-					now.Sub(start).Seconds(), sent, float64(sent-lastSent)/dt,
-					recv, float64(recv-lastRecv)/dt, max(sent-recv, 0))
-				if errs := r.sendErrs.Load() + r.recvErrs.Load() + r.delErrs.Load(); errs > 0 {
-					line += fmt.Sprintf("  errors %d", errs)
-				}
-				pad := max(width-len(line), 0)
-				fmt.Fprint(w, "\r"+line+strings.Repeat(" ", pad))
-				width = len(line)
-				lastSent, lastRecv, last = sent, recv, now
+				l := line(now.Sub(start), now.Sub(last).Seconds())
+				fmt.Fprint(w, "\r"+l+strings.Repeat(" ", max(width-len(l), 0)))
+				width, last = len(l), now
 			}
 		}
 	})
 	return p
+}
+
+// queueProgress is the status line of a queue run.
+func queueProgress(r *queueRun) func(time.Duration, float64) string {
+	var lastSent, lastRecv int64
+	return func(elapsed time.Duration, dt float64) string {
+		sent, recv := r.sent.Load(), r.received.Load()
+		line := fmt.Sprintf("%4.0fs  sent %d (%.0f/s)  recv %d (%.0f/s)  backlog %d",
+			elapsed.Seconds(), sent, float64(sent-lastSent)/dt,
+			recv, float64(recv-lastRecv)/dt, max(sent-recv, 0))
+		if errs := r.sendErrs.Load() + r.recvErrs.Load() + r.delErrs.Load(); errs > 0 {
+			line += fmt.Sprintf("  errors %d", errs)
+		}
+		lastSent, lastRecv = sent, recv
+		return line
+	}
 }
 
 // stop ends the status line and waits for the printer to exit.

@@ -9,7 +9,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -260,7 +259,7 @@ func (r *streamRun) run(ctx context.Context, clients []*client.Client, progress 
 	}
 
 	start := time.Now()
-	p := startStreamProgress(progress, r, start)
+	p := startProgress(progress, start, streamProgress(r))
 	pctx, stopProducing := context.WithTimeout(ctx, r.cfg.Duration)
 	defer stopProducing()
 	cctx, stopConsuming := context.WithCancel(ctx)
@@ -421,38 +420,17 @@ func (r *streamRun) consume(cctx context.Context, c *client.Client, iters []stri
 	}
 }
 
-// startStreamProgress rewrites a status line on w once a second; w == nil
-// prints nothing.
-func startStreamProgress(w io.Writer, r *streamRun, start time.Time) *progressPrinter {
-	p := &progressPrinter{done: make(chan struct{})}
-	if w == nil {
-		return p
-	}
-	p.wg.Go(func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		var lastW, lastR int64
-		last, width := start, 0
-		for {
-			select {
-			case <-p.done:
-				if width > 0 {
-					fmt.Fprintln(w)
-				}
-				return
-			case now := <-t.C:
-				wr, rd := r.written.Load(), r.read.Load()
-				dt := now.Sub(last).Seconds()
-				line := fmt.Sprintf("%4.0fs  written %d (%.0f/s)  read %d (%.0f/s)",
-					now.Sub(start).Seconds(), wr, float64(wr-lastW)/dt, rd, float64(rd-lastR)/dt)
-				if errs := r.wErrs.Load() + r.rErrs.Load(); errs > 0 {
-					line += fmt.Sprintf("  errors %d", errs)
-				}
-				fmt.Fprint(w, "\r"+line+strings.Repeat(" ", max(width-len(line), 0)))
-				width = len(line)
-				lastW, lastR, last = wr, rd, now
-			}
+// streamProgress is the status line of a stream run.
+func streamProgress(r *streamRun) func(time.Duration, float64) string {
+	var lastW, lastR int64
+	return func(elapsed time.Duration, dt float64) string {
+		wr, rd := r.written.Load(), r.read.Load()
+		line := fmt.Sprintf("%4.0fs  written %d (%.0f/s)  read %d (%.0f/s)",
+			elapsed.Seconds(), wr, float64(wr-lastW)/dt, rd, float64(rd-lastR)/dt)
+		if errs := r.wErrs.Load() + r.rErrs.Load(); errs > 0 {
+			line += fmt.Sprintf("  errors %d", errs)
 		}
-	})
-	return p
+		lastW, lastR = wr, rd
+		return line
+	}
 }
