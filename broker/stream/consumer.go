@@ -175,43 +175,13 @@ func (e *Engine) Acquire(txn *storage.Txn, now time.Time, r LeaseRequest) (Consu
 // the owner at r.Epoch (an expired lease nobody took over can be renewed);
 // otherwise ErrLeaseConflict.
 func (e *Engine) Renew(txn *storage.Txn, now time.Time, r LeaseRequest) (ConsumerShard, error) {
-	if err := r.validate(true); err != nil {
-		return ConsumerShard{}, err
-	}
-	o, err := e.begin(txn, now)
-	if err != nil {
-		return ConsumerShard{}, err
-	}
-	c, err := o.loadConsumer(r.Group)
-	if err != nil {
-		return ConsumerShard{}, err
-	}
-	if err := held(c, &r); err != nil {
-		return ConsumerShard{}, err
-	}
-	c.expiresMs = addMs(o.now, durMs(r.Duration))
-	return o.saveConsumer(r.Group, c)
+	return e.changeHeld(txn, now, r, true, func(o *op, c *consumer) { c.expiresMs = addMs(o.now, durMs(r.Duration)) })
 }
 
 // Release frees the member's lease (the checkpoint stays). The member
 // must be the owner at r.Epoch; otherwise ErrLeaseConflict.
 func (e *Engine) Release(txn *storage.Txn, now time.Time, r LeaseRequest) (ConsumerShard, error) {
-	if err := r.validate(false); err != nil {
-		return ConsumerShard{}, err
-	}
-	o, err := e.begin(txn, now)
-	if err != nil {
-		return ConsumerShard{}, err
-	}
-	c, err := o.loadConsumer(r.Group)
-	if err != nil {
-		return ConsumerShard{}, err
-	}
-	if err := held(c, &r); err != nil {
-		return ConsumerShard{}, err
-	}
-	c.owner, c.expiresMs = "", 0
-	return o.saveConsumer(r.Group, c)
+	return e.changeHeld(txn, now, r, false, func(_ *op, c *consumer) { c.owner, c.expiresMs = "", 0 })
 }
 
 // CommitRequest commits a consumer group's checkpoint on this shard.
@@ -341,4 +311,26 @@ func (e *Engine) DeleteConsumer(txn *storage.Txn, now time.Time, group string) e
 		}
 	}
 	return o.finish()
+}
+
+// changeHeld applies change to the lease r's member holds at r.Epoch
+// (otherwise ErrLeaseConflict) and stores it; withDuration says whether r
+// must carry a lease duration.
+func (e *Engine) changeHeld(txn *storage.Txn, now time.Time, r LeaseRequest, withDuration bool, change func(*op, *consumer)) (ConsumerShard, error) {
+	if err := r.validate(withDuration); err != nil {
+		return ConsumerShard{}, err
+	}
+	o, err := e.begin(txn, now)
+	if err != nil {
+		return ConsumerShard{}, err
+	}
+	c, err := o.loadConsumer(r.Group)
+	if err != nil {
+		return ConsumerShard{}, err
+	}
+	if err := held(c, &r); err != nil {
+		return ConsumerShard{}, err
+	}
+	change(o, c)
+	return o.saveConsumer(r.Group, c)
 }
