@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -197,5 +198,97 @@ func TestTxnTooBigAtTheCrossingWrite(t *testing.T) {
 	}
 	if count != n {
 		t.Fatalf("%d keys after commit, want %d", count, n)
+	}
+}
+
+// TestMergedCommitsSplitAtTheTxnLimit: write sets queued together whose sum
+// exceeds one Badger transaction are committed in several, at set
+// boundaries; every set lands whole.
+func TestMergedCommitsSplitAtTheTxnLimit(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Room for 3 sets of 30 writes per Badger transaction, not 4.
+	db.commit.max = txnLimits{count: 100, size: db.max.size}
+	var mu sync.Mutex
+	var sizes []int
+	const writers, keysPer = 12, 30
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			txn := db.NewTxn(true)
+			defer txn.Discard()
+			for k := range keysPer {
+				if err := txn.Set([]byte(fmt.Sprintf("w%02d/k%02d", w, k)), []byte("v")); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+			<-start
+			if err := txn.Commit(); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	// Hold the committer so that every set queues behind one write.
+	db.commit.mu.Lock()
+	db.commit.writing = true
+	db.commit.mu.Unlock()
+	close(start)
+	for {
+		db.commit.mu.Lock()
+		n := len(db.commit.queue)
+		db.commit.mu.Unlock()
+		if n == writers {
+			break
+		}
+		runtime.Gosched()
+	}
+	batch := func() []*writeSet {
+		db.commit.mu.Lock()
+		defer db.commit.mu.Unlock()
+		b := db.commit.queue
+		db.commit.queue = nil
+		return b
+	}()
+	db.commit.onBadgerCommit = func() { mu.Lock(); sizes = append(sizes, 0); mu.Unlock() }
+	db.commit.write(batch)
+	for _, ws := range batch {
+		if ws.err != nil {
+			t.Fatal(ws.err)
+		}
+	}
+	db.commit.mu.Lock()
+	for _, ws := range batch {
+		ws.done = true
+	}
+	db.commit.writing = false
+	db.commit.cond.Broadcast()
+	db.commit.mu.Unlock()
+	wg.Wait()
+	if len(sizes) != writers/3 {
+		t.Errorf("%d sets of %d writes took %d Badger transactions, want %d (3 per transaction)", writers, keysPer, len(sizes), writers/3)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	n := 0
+	if err := db.View(func(txn *Txn) error {
+		return txn.Iterate([]byte("w"), IterOptions{KeysOnly: true}, func(_, _ []byte) (bool, error) { n++; return true, nil })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n != writers*keysPer {
+		t.Fatalf("%d keys after reopen, want %d", n, writers*keysPer)
 	}
 }
