@@ -123,12 +123,24 @@ func TestStreamClusterReshard(t *testing.T) {
 			t.Fatal(err)
 		}
 		next := make([]int, keys)
+		dups := 0
 		for _, r := range recs {
 			k, _ := strconv.Atoi(r.PartitionKey[1:])
-			if i, _ := strconv.Atoi(string(r.Data)); i != next[k] {
+			i, _ := strconv.Atoi(string(r.Data))
+			if i == next[k]-1 && i >= 0 {
+				// A put whose outcome was unknown (forwarded across a
+				// leader change) is retried by the SDK: at least once, so
+				// a second copy right after the first keeps put order.
+				dups++
+				continue
+			}
+			if i != next[k] {
 				t.Fatalf("node %d key %s: record %d after %d (shard %s)", ci, r.PartitionKey, i, next[k]-1, r.ShardID)
 			}
 			next[k]++
+		}
+		if dups > 0 {
+			t.Logf("node %d: %d retried puts stored twice (allowed: at least once)", ci, dups)
 		}
 		for k := range keys {
 			if next[k] < acked[k] {
