@@ -75,6 +75,23 @@ const (
 	CommandType_COMMAND_TYPE_ACTIVATE_STREAM            CommandType = 102
 	CommandType_COMMAND_TYPE_REGISTER_STREAM_CONSUMER   CommandType = 103
 	CommandType_COMMAND_TYPE_DEREGISTER_STREAM_CONSUMER CommandType = 104
+	// Topic partition groups (broker/topic engine).
+	CommandType_COMMAND_TYPE_TOPIC_PUBLISH      CommandType = 120
+	CommandType_COMMAND_TYPE_TOPIC_START_CURSOR CommandType = 121
+	CommandType_COMMAND_TYPE_TOPIC_ADVANCE      CommandType = 122
+	CommandType_COMMAND_TYPE_TOPIC_SEEK         CommandType = 123
+	CommandType_COMMAND_TYPE_TOPIC_DROP_CURSOR  CommandType = 124
+	CommandType_COMMAND_TYPE_TOPIC_TRIM         CommandType = 125
+	// Meta group: topics and subscriptions (broker/catalog).
+	CommandType_COMMAND_TYPE_CREATE_TOPIC                CommandType = 130
+	CommandType_COMMAND_TYPE_DELETE_TOPIC                CommandType = 131
+	CommandType_COMMAND_TYPE_SET_TOPIC_ATTRIBUTES        CommandType = 132
+	CommandType_COMMAND_TYPE_TAG_TOPIC                   CommandType = 133
+	CommandType_COMMAND_TYPE_UNTAG_TOPIC                 CommandType = 134
+	CommandType_COMMAND_TYPE_SUBSCRIBE                   CommandType = 135
+	CommandType_COMMAND_TYPE_UNSUBSCRIBE                 CommandType = 136
+	CommandType_COMMAND_TYPE_SET_SUBSCRIPTION_ATTRIBUTES CommandType = 137
+	CommandType_COMMAND_TYPE_CONFIRM_SUBSCRIPTION        CommandType = 138
 )
 
 // Enum value maps for CommandType.
@@ -118,46 +135,76 @@ var (
 		102: "COMMAND_TYPE_ACTIVATE_STREAM",
 		103: "COMMAND_TYPE_REGISTER_STREAM_CONSUMER",
 		104: "COMMAND_TYPE_DEREGISTER_STREAM_CONSUMER",
+		120: "COMMAND_TYPE_TOPIC_PUBLISH",
+		121: "COMMAND_TYPE_TOPIC_START_CURSOR",
+		122: "COMMAND_TYPE_TOPIC_ADVANCE",
+		123: "COMMAND_TYPE_TOPIC_SEEK",
+		124: "COMMAND_TYPE_TOPIC_DROP_CURSOR",
+		125: "COMMAND_TYPE_TOPIC_TRIM",
+		130: "COMMAND_TYPE_CREATE_TOPIC",
+		131: "COMMAND_TYPE_DELETE_TOPIC",
+		132: "COMMAND_TYPE_SET_TOPIC_ATTRIBUTES",
+		133: "COMMAND_TYPE_TAG_TOPIC",
+		134: "COMMAND_TYPE_UNTAG_TOPIC",
+		135: "COMMAND_TYPE_SUBSCRIBE",
+		136: "COMMAND_TYPE_UNSUBSCRIBE",
+		137: "COMMAND_TYPE_SET_SUBSCRIPTION_ATTRIBUTES",
+		138: "COMMAND_TYPE_CONFIRM_SUBSCRIPTION",
 	}
 	CommandType_value = map[string]int32{
-		"COMMAND_TYPE_UNSPECIFIED":                0,
-		"COMMAND_TYPE_CREATE_QUEUE":               1,
-		"COMMAND_TYPE_DELETE_QUEUE":               2,
-		"COMMAND_TYPE_SET_QUEUE_ATTRIBUTES":       3,
-		"COMMAND_TYPE_TAG_QUEUE":                  4,
-		"COMMAND_TYPE_UNTAG_QUEUE":                5,
-		"COMMAND_TYPE_REGISTER_NODE":              6,
-		"COMMAND_TYPE_SET_NODE_STATE":             7,
-		"COMMAND_TYPE_REMOVE_NODE":                8,
-		"COMMAND_TYPE_SET_REPLICAS":               9,
-		"COMMAND_TYPE_START_MOVE_TASK":            10,
-		"COMMAND_TYPE_MOVE_TASK_PROGRESS":         11,
-		"COMMAND_TYPE_FINISH_MOVE_TASK":           12,
-		"COMMAND_TYPE_CANCEL_MOVE_TASK":           13,
-		"COMMAND_TYPE_QUEUE_SEND":                 20,
-		"COMMAND_TYPE_QUEUE_RECEIVE":              21,
-		"COMMAND_TYPE_QUEUE_DELETE":               22,
-		"COMMAND_TYPE_QUEUE_CHANGE_VISIBILITY":    23,
-		"COMMAND_TYPE_QUEUE_PURGE":                24,
-		"COMMAND_TYPE_QUEUE_EXPIRE":               25,
-		"COMMAND_TYPE_QUEUE_REMOVE_DEAD":          26,
-		"COMMAND_TYPE_CREATE_STREAM":              14,
-		"COMMAND_TYPE_DELETE_STREAM":              15,
-		"COMMAND_TYPE_STREAM_PUT":                 30,
-		"COMMAND_TYPE_STREAM_TRIM":                31,
-		"COMMAND_TYPE_BEGIN_RESHARD":              60,
-		"COMMAND_TYPE_STREAM_CLOSE":               61,
-		"COMMAND_TYPE_FINISH_RESHARD":             62,
-		"COMMAND_TYPE_STREAM_ACQUIRE_LEASE":       80,
-		"COMMAND_TYPE_STREAM_RENEW_LEASE":         81,
-		"COMMAND_TYPE_STREAM_RELEASE_LEASE":       82,
-		"COMMAND_TYPE_STREAM_COMMIT":              83,
-		"COMMAND_TYPE_STREAM_DELETE_CONSUMER":     84,
-		"COMMAND_TYPE_SET_STREAM_RETENTION":       100,
-		"COMMAND_TYPE_SET_STREAM_MODE":            101,
-		"COMMAND_TYPE_ACTIVATE_STREAM":            102,
-		"COMMAND_TYPE_REGISTER_STREAM_CONSUMER":   103,
-		"COMMAND_TYPE_DEREGISTER_STREAM_CONSUMER": 104,
+		"COMMAND_TYPE_UNSPECIFIED":                 0,
+		"COMMAND_TYPE_CREATE_QUEUE":                1,
+		"COMMAND_TYPE_DELETE_QUEUE":                2,
+		"COMMAND_TYPE_SET_QUEUE_ATTRIBUTES":        3,
+		"COMMAND_TYPE_TAG_QUEUE":                   4,
+		"COMMAND_TYPE_UNTAG_QUEUE":                 5,
+		"COMMAND_TYPE_REGISTER_NODE":               6,
+		"COMMAND_TYPE_SET_NODE_STATE":              7,
+		"COMMAND_TYPE_REMOVE_NODE":                 8,
+		"COMMAND_TYPE_SET_REPLICAS":                9,
+		"COMMAND_TYPE_START_MOVE_TASK":             10,
+		"COMMAND_TYPE_MOVE_TASK_PROGRESS":          11,
+		"COMMAND_TYPE_FINISH_MOVE_TASK":            12,
+		"COMMAND_TYPE_CANCEL_MOVE_TASK":            13,
+		"COMMAND_TYPE_QUEUE_SEND":                  20,
+		"COMMAND_TYPE_QUEUE_RECEIVE":               21,
+		"COMMAND_TYPE_QUEUE_DELETE":                22,
+		"COMMAND_TYPE_QUEUE_CHANGE_VISIBILITY":     23,
+		"COMMAND_TYPE_QUEUE_PURGE":                 24,
+		"COMMAND_TYPE_QUEUE_EXPIRE":                25,
+		"COMMAND_TYPE_QUEUE_REMOVE_DEAD":           26,
+		"COMMAND_TYPE_CREATE_STREAM":               14,
+		"COMMAND_TYPE_DELETE_STREAM":               15,
+		"COMMAND_TYPE_STREAM_PUT":                  30,
+		"COMMAND_TYPE_STREAM_TRIM":                 31,
+		"COMMAND_TYPE_BEGIN_RESHARD":               60,
+		"COMMAND_TYPE_STREAM_CLOSE":                61,
+		"COMMAND_TYPE_FINISH_RESHARD":              62,
+		"COMMAND_TYPE_STREAM_ACQUIRE_LEASE":        80,
+		"COMMAND_TYPE_STREAM_RENEW_LEASE":          81,
+		"COMMAND_TYPE_STREAM_RELEASE_LEASE":        82,
+		"COMMAND_TYPE_STREAM_COMMIT":               83,
+		"COMMAND_TYPE_STREAM_DELETE_CONSUMER":      84,
+		"COMMAND_TYPE_SET_STREAM_RETENTION":        100,
+		"COMMAND_TYPE_SET_STREAM_MODE":             101,
+		"COMMAND_TYPE_ACTIVATE_STREAM":             102,
+		"COMMAND_TYPE_REGISTER_STREAM_CONSUMER":    103,
+		"COMMAND_TYPE_DEREGISTER_STREAM_CONSUMER":  104,
+		"COMMAND_TYPE_TOPIC_PUBLISH":               120,
+		"COMMAND_TYPE_TOPIC_START_CURSOR":          121,
+		"COMMAND_TYPE_TOPIC_ADVANCE":               122,
+		"COMMAND_TYPE_TOPIC_SEEK":                  123,
+		"COMMAND_TYPE_TOPIC_DROP_CURSOR":           124,
+		"COMMAND_TYPE_TOPIC_TRIM":                  125,
+		"COMMAND_TYPE_CREATE_TOPIC":                130,
+		"COMMAND_TYPE_DELETE_TOPIC":                131,
+		"COMMAND_TYPE_SET_TOPIC_ATTRIBUTES":        132,
+		"COMMAND_TYPE_TAG_TOPIC":                   133,
+		"COMMAND_TYPE_UNTAG_TOPIC":                 134,
+		"COMMAND_TYPE_SUBSCRIBE":                   135,
+		"COMMAND_TYPE_UNSUBSCRIBE":                 136,
+		"COMMAND_TYPE_SET_SUBSCRIPTION_ATTRIBUTES": 137,
+		"COMMAND_TYPE_CONFIRM_SUBSCRIPTION":        138,
 	}
 )
 
@@ -287,6 +334,18 @@ type Command struct {
 	//	*Command_ActivateStream
 	//	*Command_RegisterStreamConsumer
 	//	*Command_DeregisterStreamConsumer
+	//	*Command_TopicPublish
+	//	*Command_TopicCursor
+	//	*Command_TopicTrim
+	//	*Command_CreateTopic
+	//	*Command_DeleteTopic
+	//	*Command_SetTopicAttributes
+	//	*Command_TagTopic
+	//	*Command_UntagTopic
+	//	*Command_Subscribe
+	//	*Command_Unsubscribe
+	//	*Command_SetSubscriptionAttributes
+	//	*Command_ConfirmSubscription
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -658,6 +717,114 @@ func (x *Command) GetDeregisterStreamConsumer() *DeregisterStreamConsumer {
 	return nil
 }
 
+func (x *Command) GetTopicPublish() *TopicPublish {
+	if x != nil {
+		if x, ok := x.Body.(*Command_TopicPublish); ok {
+			return x.TopicPublish
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetTopicCursor() *TopicCursor {
+	if x != nil {
+		if x, ok := x.Body.(*Command_TopicCursor); ok {
+			return x.TopicCursor
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetTopicTrim() *TopicTrim {
+	if x != nil {
+		if x, ok := x.Body.(*Command_TopicTrim); ok {
+			return x.TopicTrim
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetCreateTopic() *CreateTopic {
+	if x != nil {
+		if x, ok := x.Body.(*Command_CreateTopic); ok {
+			return x.CreateTopic
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteTopic() *DeleteTopic {
+	if x != nil {
+		if x, ok := x.Body.(*Command_DeleteTopic); ok {
+			return x.DeleteTopic
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetTopicAttributes() *SetTopicAttributes {
+	if x != nil {
+		if x, ok := x.Body.(*Command_SetTopicAttributes); ok {
+			return x.SetTopicAttributes
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetTagTopic() *TagTopic {
+	if x != nil {
+		if x, ok := x.Body.(*Command_TagTopic); ok {
+			return x.TagTopic
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetUntagTopic() *UntagTopic {
+	if x != nil {
+		if x, ok := x.Body.(*Command_UntagTopic); ok {
+			return x.UntagTopic
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSubscribe() *Subscribe {
+	if x != nil {
+		if x, ok := x.Body.(*Command_Subscribe); ok {
+			return x.Subscribe
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetUnsubscribe() *Unsubscribe {
+	if x != nil {
+		if x, ok := x.Body.(*Command_Unsubscribe); ok {
+			return x.Unsubscribe
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetSubscriptionAttributes() *SetSubscriptionAttributes {
+	if x != nil {
+		if x, ok := x.Body.(*Command_SetSubscriptionAttributes); ok {
+			return x.SetSubscriptionAttributes
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetConfirmSubscription() *ConfirmSubscription {
+	if x != nil {
+		if x, ok := x.Body.(*Command_ConfirmSubscription); ok {
+			return x.ConfirmSubscription
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -802,6 +969,54 @@ type Command_DeregisterStreamConsumer struct {
 	DeregisterStreamConsumer *DeregisterStreamConsumer `protobuf:"bytes,104,opt,name=deregister_stream_consumer,json=deregisterStreamConsumer,proto3,oneof"`
 }
 
+type Command_TopicPublish struct {
+	TopicPublish *TopicPublish `protobuf:"bytes,120,opt,name=topic_publish,json=topicPublish,proto3,oneof"`
+}
+
+type Command_TopicCursor struct {
+	TopicCursor *TopicCursor `protobuf:"bytes,121,opt,name=topic_cursor,json=topicCursor,proto3,oneof"` // START_CURSOR, ADVANCE, SEEK, DROP_CURSOR
+}
+
+type Command_TopicTrim struct {
+	TopicTrim *TopicTrim `protobuf:"bytes,125,opt,name=topic_trim,json=topicTrim,proto3,oneof"`
+}
+
+type Command_CreateTopic struct {
+	CreateTopic *CreateTopic `protobuf:"bytes,130,opt,name=create_topic,json=createTopic,proto3,oneof"`
+}
+
+type Command_DeleteTopic struct {
+	DeleteTopic *DeleteTopic `protobuf:"bytes,131,opt,name=delete_topic,json=deleteTopic,proto3,oneof"`
+}
+
+type Command_SetTopicAttributes struct {
+	SetTopicAttributes *SetTopicAttributes `protobuf:"bytes,132,opt,name=set_topic_attributes,json=setTopicAttributes,proto3,oneof"`
+}
+
+type Command_TagTopic struct {
+	TagTopic *TagTopic `protobuf:"bytes,133,opt,name=tag_topic,json=tagTopic,proto3,oneof"`
+}
+
+type Command_UntagTopic struct {
+	UntagTopic *UntagTopic `protobuf:"bytes,134,opt,name=untag_topic,json=untagTopic,proto3,oneof"`
+}
+
+type Command_Subscribe struct {
+	Subscribe *Subscribe `protobuf:"bytes,135,opt,name=subscribe,proto3,oneof"`
+}
+
+type Command_Unsubscribe struct {
+	Unsubscribe *Unsubscribe `protobuf:"bytes,136,opt,name=unsubscribe,proto3,oneof"`
+}
+
+type Command_SetSubscriptionAttributes struct {
+	SetSubscriptionAttributes *SetSubscriptionAttributes `protobuf:"bytes,137,opt,name=set_subscription_attributes,json=setSubscriptionAttributes,proto3,oneof"`
+}
+
+type Command_ConfirmSubscription struct {
+	ConfirmSubscription *ConfirmSubscription `protobuf:"bytes,138,opt,name=confirm_subscription,json=confirmSubscription,proto3,oneof"`
+}
+
 func (*Command_CreateQueue) isCommand_Body() {}
 
 func (*Command_DeleteQueue) isCommand_Body() {}
@@ -871,6 +1086,30 @@ func (*Command_ActivateStream) isCommand_Body() {}
 func (*Command_RegisterStreamConsumer) isCommand_Body() {}
 
 func (*Command_DeregisterStreamConsumer) isCommand_Body() {}
+
+func (*Command_TopicPublish) isCommand_Body() {}
+
+func (*Command_TopicCursor) isCommand_Body() {}
+
+func (*Command_TopicTrim) isCommand_Body() {}
+
+func (*Command_CreateTopic) isCommand_Body() {}
+
+func (*Command_DeleteTopic) isCommand_Body() {}
+
+func (*Command_SetTopicAttributes) isCommand_Body() {}
+
+func (*Command_TagTopic) isCommand_Body() {}
+
+func (*Command_UntagTopic) isCommand_Body() {}
+
+func (*Command_Subscribe) isCommand_Body() {}
+
+func (*Command_Unsubscribe) isCommand_Body() {}
+
+func (*Command_SetSubscriptionAttributes) isCommand_Body() {}
+
+func (*Command_ConfirmSubscription) isCommand_Body() {}
 
 type CreateQueue struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -3317,6 +3556,797 @@ func (x *DeregisterStreamConsumer) GetConsumer() string {
 	return ""
 }
 
+// TopicPublish appends messages to one topic partition. Entries carrying a
+// deduplication key are deduplicated over dedup_window_ms (FIFO topics):
+// a duplicate is not appended and returns the original message id and
+// sequence number.
+type TopicPublish struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      []*TopicMessage        `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	DedupWindowMs int64                  `protobuf:"varint,2,opt,name=dedup_window_ms,json=dedupWindowMs,proto3" json:"dedup_window_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopicPublish) Reset() {
+	*x = TopicPublish{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopicPublish) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopicPublish) ProtoMessage() {}
+
+func (x *TopicPublish) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopicPublish.ProtoReflect.Descriptor instead.
+func (*TopicPublish) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *TopicPublish) GetMessages() []*TopicMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *TopicPublish) GetDedupWindowMs() int64 {
+	if x != nil {
+		return x.DedupWindowMs
+	}
+	return 0
+}
+
+type TopicMessage struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	MessageId       string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"` // stamped by the proposer
+	Subject         string                 `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	Body            string                 `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	Attributes      []*MessageAttribute    `protobuf:"bytes,4,rep,name=attributes,proto3" json:"attributes,omitempty"`
+	GroupId         string                 `protobuf:"bytes,5,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`                         // FIFO topics: MessageGroupId
+	DeduplicationId string                 `protobuf:"bytes,6,opt,name=deduplication_id,json=deduplicationId,proto3" json:"deduplication_id,omitempty"` // FIFO topics: MessageDeduplicationId (or content hash)
+	// dedup_key is the key deduplication uses: deduplication_id, prefixed
+	// by group_id when the topic deduplicates per message group. Empty: no
+	// deduplication.
+	DedupKey      string `protobuf:"bytes,7,opt,name=dedup_key,json=dedupKey,proto3" json:"dedup_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopicMessage) Reset() {
+	*x = TopicMessage{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopicMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopicMessage) ProtoMessage() {}
+
+func (x *TopicMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopicMessage.ProtoReflect.Descriptor instead.
+func (*TopicMessage) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *TopicMessage) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *TopicMessage) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *TopicMessage) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+func (x *TopicMessage) GetAttributes() []*MessageAttribute {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
+}
+
+func (x *TopicMessage) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *TopicMessage) GetDeduplicationId() string {
+	if x != nil {
+		return x.DeduplicationId
+	}
+	return ""
+}
+
+func (x *TopicMessage) GetDedupKey() string {
+	if x != nil {
+		return x.DedupKey
+	}
+	return ""
+}
+
+// TopicCursor changes one subscription's delivery cursor on a partition.
+//
+//	START_CURSOR: create it (no-op when it exists) at the first retained
+//	              message published at or after at_unix_ms.
+//	ADVANCE:      move it forward to next_seq (never backwards).
+//	SEEK:         move it (either way) to the first retained message
+//	              published at or after at_unix_ms (replay).
+//	DROP_CURSOR:  delete it (unsubscribed).
+type TopicCursor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Subscription  string                 `protobuf:"bytes,1,opt,name=subscription,proto3" json:"subscription,omitempty"` // subscription id
+	NextSeq       uint64                 `protobuf:"varint,2,opt,name=next_seq,json=nextSeq,proto3" json:"next_seq,omitempty"`
+	AtUnixMs      int64                  `protobuf:"varint,3,opt,name=at_unix_ms,json=atUnixMs,proto3" json:"at_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopicCursor) Reset() {
+	*x = TopicCursor{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopicCursor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopicCursor) ProtoMessage() {}
+
+func (x *TopicCursor) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopicCursor.ProtoReflect.Descriptor instead.
+func (*TopicCursor) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *TopicCursor) GetSubscription() string {
+	if x != nil {
+		return x.Subscription
+	}
+	return ""
+}
+
+func (x *TopicCursor) GetNextSeq() uint64 {
+	if x != nil {
+		return x.NextSeq
+	}
+	return 0
+}
+
+func (x *TopicCursor) GetAtUnixMs() int64 {
+	if x != nil {
+		return x.AtUnixMs
+	}
+	return 0
+}
+
+// TopicTrim deletes messages below up_to_seq (and below every cursor)
+// that were published at least retention_ms ago, at most limit of them.
+type TopicTrim struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UpToSeq       uint64                 `protobuf:"varint,1,opt,name=up_to_seq,json=upToSeq,proto3" json:"up_to_seq,omitempty"`
+	RetentionMs   int64                  `protobuf:"varint,2,opt,name=retention_ms,json=retentionMs,proto3" json:"retention_ms,omitempty"`
+	Limit         int32                  `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopicTrim) Reset() {
+	*x = TopicTrim{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopicTrim) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopicTrim) ProtoMessage() {}
+
+func (x *TopicTrim) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopicTrim.ProtoReflect.Descriptor instead.
+func (*TopicTrim) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *TopicTrim) GetUpToSeq() uint64 {
+	if x != nil {
+		return x.UpToSeq
+	}
+	return 0
+}
+
+func (x *TopicTrim) GetRetentionMs() int64 {
+	if x != nil {
+		return x.RetentionMs
+	}
+	return 0
+}
+
+func (x *TopicTrim) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type CreateTopic struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Attributes    map[string]string      `protobuf:"bytes,2,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // validated, defaults resolved
+	Tags          map[string]string      `protobuf:"bytes,3,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Replicas      []string               `protobuf:"bytes,4,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	Partitions    int32                  `protobuf:"varint,5,opt,name=partitions,proto3" json:"partitions,omitempty"` // 0 or 1: one
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTopic) Reset() {
+	*x = CreateTopic{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTopic) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTopic) ProtoMessage() {}
+
+func (x *CreateTopic) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTopic.ProtoReflect.Descriptor instead.
+func (*CreateTopic) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *CreateTopic) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateTopic) GetAttributes() map[string]string {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
+}
+
+func (x *CreateTopic) GetTags() map[string]string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *CreateTopic) GetReplicas() []string {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
+func (x *CreateTopic) GetPartitions() int32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return 0
+}
+
+type DeleteTopic struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteTopic) Reset() {
+	*x = DeleteTopic{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteTopic) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteTopic) ProtoMessage() {}
+
+func (x *DeleteTopic) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteTopic.ProtoReflect.Descriptor instead.
+func (*DeleteTopic) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *DeleteTopic) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type SetTopicAttributes struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Attributes    map[string]string      `protobuf:"bytes,2,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetTopicAttributes) Reset() {
+	*x = SetTopicAttributes{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetTopicAttributes) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetTopicAttributes) ProtoMessage() {}
+
+func (x *SetTopicAttributes) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetTopicAttributes.ProtoReflect.Descriptor instead.
+func (*SetTopicAttributes) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *SetTopicAttributes) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetTopicAttributes) GetAttributes() map[string]string {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
+}
+
+type TagTopic struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Tags          map[string]string      `protobuf:"bytes,2,rep,name=tags,proto3" json:"tags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TagTopic) Reset() {
+	*x = TagTopic{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TagTopic) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TagTopic) ProtoMessage() {}
+
+func (x *TagTopic) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TagTopic.ProtoReflect.Descriptor instead.
+func (*TagTopic) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *TagTopic) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TagTopic) GetTags() map[string]string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+type UntagTopic struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Keys          []string               `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UntagTopic) Reset() {
+	*x = UntagTopic{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UntagTopic) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UntagTopic) ProtoMessage() {}
+
+func (x *UntagTopic) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UntagTopic.ProtoReflect.Descriptor instead.
+func (*UntagTopic) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *UntagTopic) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UntagTopic) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+type Subscribe struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Topic          string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	SubscriptionId string                 `protobuf:"bytes,2,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`                                             // stamped by the proposer (uuid)
+	Protocol       string                 `protobuf:"bytes,3,opt,name=protocol,proto3" json:"protocol,omitempty"`                                                                               // sqs, stream, http, https, function
+	Endpoint       string                 `protobuf:"bytes,4,opt,name=endpoint,proto3" json:"endpoint,omitempty"`                                                                               // queue ARN, stream ARN, URL, function name
+	Attributes     map[string]string      `protobuf:"bytes,5,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // validated subscription attributes
+	// confirmation_token is set for http/https subscriptions, which stay
+	// pending until ConfirmSubscription presents it.
+	ConfirmationToken string `protobuf:"bytes,6,opt,name=confirmation_token,json=confirmationToken,proto3" json:"confirmation_token,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Subscribe) Reset() {
+	*x = Subscribe{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Subscribe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Subscribe) ProtoMessage() {}
+
+func (x *Subscribe) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Subscribe.ProtoReflect.Descriptor instead.
+func (*Subscribe) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *Subscribe) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *Subscribe) GetSubscriptionId() string {
+	if x != nil {
+		return x.SubscriptionId
+	}
+	return ""
+}
+
+func (x *Subscribe) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+func (x *Subscribe) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *Subscribe) GetAttributes() map[string]string {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
+}
+
+func (x *Subscribe) GetConfirmationToken() string {
+	if x != nil {
+		return x.ConfirmationToken
+	}
+	return ""
+}
+
+type Unsubscribe struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	SubscriptionId string                 `protobuf:"bytes,1,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Unsubscribe) Reset() {
+	*x = Unsubscribe{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Unsubscribe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Unsubscribe) ProtoMessage() {}
+
+func (x *Unsubscribe) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Unsubscribe.ProtoReflect.Descriptor instead.
+func (*Unsubscribe) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *Unsubscribe) GetSubscriptionId() string {
+	if x != nil {
+		return x.SubscriptionId
+	}
+	return ""
+}
+
+type SetSubscriptionAttributes struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	SubscriptionId string                 `protobuf:"bytes,1,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
+	Attributes     map[string]string      `protobuf:"bytes,2,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SetSubscriptionAttributes) Reset() {
+	*x = SetSubscriptionAttributes{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSubscriptionAttributes) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSubscriptionAttributes) ProtoMessage() {}
+
+func (x *SetSubscriptionAttributes) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSubscriptionAttributes.ProtoReflect.Descriptor instead.
+func (*SetSubscriptionAttributes) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *SetSubscriptionAttributes) GetSubscriptionId() string {
+	if x != nil {
+		return x.SubscriptionId
+	}
+	return ""
+}
+
+func (x *SetSubscriptionAttributes) GetAttributes() map[string]string {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
+}
+
+type ConfirmSubscription struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Token         string                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmSubscription) Reset() {
+	*x = ConfirmSubscription{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmSubscription) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmSubscription) ProtoMessage() {}
+
+func (x *ConfirmSubscription) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmSubscription.ProtoReflect.Descriptor instead.
+func (*ConfirmSubscription) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *ConfirmSubscription) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *ConfirmSubscription) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
 var File_proto_cluster_v1_command_proto protoreflect.FileDescriptor
 
 const file_proto_cluster_v1_command_proto_rawDesc = "" +
@@ -3325,7 +4355,7 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"cluster.v1\"b\n" +
 	"\x05Entry\x12(\n" +
 	"\x10proposed_unix_ms\x18\x01 \x01(\x03R\x0eproposedUnixMs\x12/\n" +
-	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\xd8\x13\n" +
+	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\x8b\x1a\n" +
 	"\aCommand\x12+\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x17.cluster.v1.CommandTypeR\x04type\x12*\n" +
 	"\x11ignore_if_unknown\x18\x02 \x01(\bR\x0fignoreIfUnknown\x12<\n" +
@@ -3370,7 +4400,21 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x0fset_stream_mode\x18e \x01(\v2\x19.cluster.v1.SetStreamModeH\x00R\rsetStreamMode\x12E\n" +
 	"\x0factivate_stream\x18f \x01(\v2\x1a.cluster.v1.ActivateStreamH\x00R\x0eactivateStream\x12^\n" +
 	"\x18register_stream_consumer\x18g \x01(\v2\".cluster.v1.RegisterStreamConsumerH\x00R\x16registerStreamConsumer\x12d\n" +
-	"\x1aderegister_stream_consumer\x18h \x01(\v2$.cluster.v1.DeregisterStreamConsumerH\x00R\x18deregisterStreamConsumerB\x06\n" +
+	"\x1aderegister_stream_consumer\x18h \x01(\v2$.cluster.v1.DeregisterStreamConsumerH\x00R\x18deregisterStreamConsumer\x12?\n" +
+	"\rtopic_publish\x18x \x01(\v2\x18.cluster.v1.TopicPublishH\x00R\ftopicPublish\x12<\n" +
+	"\ftopic_cursor\x18y \x01(\v2\x17.cluster.v1.TopicCursorH\x00R\vtopicCursor\x126\n" +
+	"\n" +
+	"topic_trim\x18} \x01(\v2\x15.cluster.v1.TopicTrimH\x00R\ttopicTrim\x12=\n" +
+	"\fcreate_topic\x18\x82\x01 \x01(\v2\x17.cluster.v1.CreateTopicH\x00R\vcreateTopic\x12=\n" +
+	"\fdelete_topic\x18\x83\x01 \x01(\v2\x17.cluster.v1.DeleteTopicH\x00R\vdeleteTopic\x12S\n" +
+	"\x14set_topic_attributes\x18\x84\x01 \x01(\v2\x1e.cluster.v1.SetTopicAttributesH\x00R\x12setTopicAttributes\x124\n" +
+	"\ttag_topic\x18\x85\x01 \x01(\v2\x14.cluster.v1.TagTopicH\x00R\btagTopic\x12:\n" +
+	"\vuntag_topic\x18\x86\x01 \x01(\v2\x16.cluster.v1.UntagTopicH\x00R\n" +
+	"untagTopic\x126\n" +
+	"\tsubscribe\x18\x87\x01 \x01(\v2\x15.cluster.v1.SubscribeH\x00R\tsubscribe\x12<\n" +
+	"\vunsubscribe\x18\x88\x01 \x01(\v2\x17.cluster.v1.UnsubscribeH\x00R\vunsubscribe\x12h\n" +
+	"\x1bset_subscription_attributes\x18\x89\x01 \x01(\v2%.cluster.v1.SetSubscriptionAttributesH\x00R\x19setSubscriptionAttributes\x12U\n" +
+	"\x14confirm_subscription\x18\x8a\x01 \x01(\v2\x1f.cluster.v1.ConfirmSubscriptionH\x00R\x13confirmSubscriptionB\x06\n" +
 	"\x04body\"\xd5\x02\n" +
 	"\vCreateQueue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12G\n" +
@@ -3560,8 +4604,91 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\bconsumer\x18\x02 \x01(\tR\bconsumer\"N\n" +
 	"\x18DeregisterStreamConsumer\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1a\n" +
-	"\bconsumer\x18\x02 \x01(\tR\bconsumer*\x96\n" +
+	"\bconsumer\x18\x02 \x01(\tR\bconsumer\"l\n" +
+	"\fTopicPublish\x124\n" +
+	"\bmessages\x18\x01 \x03(\v2\x18.cluster.v1.TopicMessageR\bmessages\x12&\n" +
+	"\x0fdedup_window_ms\x18\x02 \x01(\x03R\rdedupWindowMs\"\xfc\x01\n" +
+	"\fTopicMessage\x12\x1d\n" +
 	"\n" +
+	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x18\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\x12\x12\n" +
+	"\x04body\x18\x03 \x01(\tR\x04body\x12<\n" +
+	"\n" +
+	"attributes\x18\x04 \x03(\v2\x1c.cluster.v1.MessageAttributeR\n" +
+	"attributes\x12\x19\n" +
+	"\bgroup_id\x18\x05 \x01(\tR\agroupId\x12)\n" +
+	"\x10deduplication_id\x18\x06 \x01(\tR\x0fdeduplicationId\x12\x1b\n" +
+	"\tdedup_key\x18\a \x01(\tR\bdedupKey\"j\n" +
+	"\vTopicCursor\x12\"\n" +
+	"\fsubscription\x18\x01 \x01(\tR\fsubscription\x12\x19\n" +
+	"\bnext_seq\x18\x02 \x01(\x04R\anextSeq\x12\x1c\n" +
+	"\n" +
+	"at_unix_ms\x18\x03 \x01(\x03R\batUnixMs\"`\n" +
+	"\tTopicTrim\x12\x1a\n" +
+	"\tup_to_seq\x18\x01 \x01(\x04R\aupToSeq\x12!\n" +
+	"\fretention_ms\x18\x02 \x01(\x03R\vretentionMs\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\xd5\x02\n" +
+	"\vCreateTopic\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12G\n" +
+	"\n" +
+	"attributes\x18\x02 \x03(\v2'.cluster.v1.CreateTopic.AttributesEntryR\n" +
+	"attributes\x125\n" +
+	"\x04tags\x18\x03 \x03(\v2!.cluster.v1.CreateTopic.TagsEntryR\x04tags\x12\x1a\n" +
+	"\breplicas\x18\x04 \x03(\tR\breplicas\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x05 \x01(\x05R\n" +
+	"partitions\x1a=\n" +
+	"\x0fAttributesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a7\n" +
+	"\tTagsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"!\n" +
+	"\vDeleteTopic\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xb7\x01\n" +
+	"\x12SetTopicAttributes\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12N\n" +
+	"\n" +
+	"attributes\x18\x02 \x03(\v2..cluster.v1.SetTopicAttributes.AttributesEntryR\n" +
+	"attributes\x1a=\n" +
+	"\x0fAttributesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8b\x01\n" +
+	"\bTagTopic\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x122\n" +
+	"\x04tags\x18\x02 \x03(\v2\x1e.cluster.v1.TagTopic.TagsEntryR\x04tags\x1a7\n" +
+	"\tTagsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"4\n" +
+	"\n" +
+	"UntagTopic\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04keys\x18\x02 \x03(\tR\x04keys\"\xb7\x02\n" +
+	"\tSubscribe\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12'\n" +
+	"\x0fsubscription_id\x18\x02 \x01(\tR\x0esubscriptionId\x12\x1a\n" +
+	"\bprotocol\x18\x03 \x01(\tR\bprotocol\x12\x1a\n" +
+	"\bendpoint\x18\x04 \x01(\tR\bendpoint\x12E\n" +
+	"\n" +
+	"attributes\x18\x05 \x03(\v2%.cluster.v1.Subscribe.AttributesEntryR\n" +
+	"attributes\x12-\n" +
+	"\x12confirmation_token\x18\x06 \x01(\tR\x11confirmationToken\x1a=\n" +
+	"\x0fAttributesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"6\n" +
+	"\vUnsubscribe\x12'\n" +
+	"\x0fsubscription_id\x18\x01 \x01(\tR\x0esubscriptionId\"\xda\x01\n" +
+	"\x19SetSubscriptionAttributes\x12'\n" +
+	"\x0fsubscription_id\x18\x01 \x01(\tR\x0esubscriptionId\x12U\n" +
+	"\n" +
+	"attributes\x18\x02 \x03(\v25.cluster.v1.SetSubscriptionAttributes.AttributesEntryR\n" +
+	"attributes\x1a=\n" +
+	"\x0fAttributesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"A\n" +
+	"\x13ConfirmSubscription\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token*\x90\x0e\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19COMMAND_TYPE_CREATE_QUEUE\x10\x01\x12\x1d\n" +
@@ -3601,7 +4728,22 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x1cCOMMAND_TYPE_SET_STREAM_MODE\x10e\x12 \n" +
 	"\x1cCOMMAND_TYPE_ACTIVATE_STREAM\x10f\x12)\n" +
 	"%COMMAND_TYPE_REGISTER_STREAM_CONSUMER\x10g\x12+\n" +
-	"'COMMAND_TYPE_DEREGISTER_STREAM_CONSUMER\x10hB7Z5github.com/nimbusmq/nimbus/proto/cluster/v1;clusterv1b\x06proto3"
+	"'COMMAND_TYPE_DEREGISTER_STREAM_CONSUMER\x10h\x12\x1e\n" +
+	"\x1aCOMMAND_TYPE_TOPIC_PUBLISH\x10x\x12#\n" +
+	"\x1fCOMMAND_TYPE_TOPIC_START_CURSOR\x10y\x12\x1e\n" +
+	"\x1aCOMMAND_TYPE_TOPIC_ADVANCE\x10z\x12\x1b\n" +
+	"\x17COMMAND_TYPE_TOPIC_SEEK\x10{\x12\"\n" +
+	"\x1eCOMMAND_TYPE_TOPIC_DROP_CURSOR\x10|\x12\x1b\n" +
+	"\x17COMMAND_TYPE_TOPIC_TRIM\x10}\x12\x1e\n" +
+	"\x19COMMAND_TYPE_CREATE_TOPIC\x10\x82\x01\x12\x1e\n" +
+	"\x19COMMAND_TYPE_DELETE_TOPIC\x10\x83\x01\x12&\n" +
+	"!COMMAND_TYPE_SET_TOPIC_ATTRIBUTES\x10\x84\x01\x12\x1b\n" +
+	"\x16COMMAND_TYPE_TAG_TOPIC\x10\x85\x01\x12\x1d\n" +
+	"\x18COMMAND_TYPE_UNTAG_TOPIC\x10\x86\x01\x12\x1b\n" +
+	"\x16COMMAND_TYPE_SUBSCRIBE\x10\x87\x01\x12\x1d\n" +
+	"\x18COMMAND_TYPE_UNSUBSCRIBE\x10\x88\x01\x12-\n" +
+	"(COMMAND_TYPE_SET_SUBSCRIPTION_ATTRIBUTES\x10\x89\x01\x12&\n" +
+	"!COMMAND_TYPE_CONFIRM_SUBSCRIPTION\x10\x8a\x01B7Z5github.com/nimbusmq/nimbus/proto/cluster/v1;clusterv1b\x06proto3"
 
 var (
 	file_proto_cluster_v1_command_proto_rawDescOnce sync.Once
@@ -3616,56 +4758,75 @@ func file_proto_cluster_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_cluster_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
 var file_proto_cluster_v1_command_proto_goTypes = []any{
-	(CommandType)(0),                 // 0: cluster.v1.CommandType
-	(*Entry)(nil),                    // 1: cluster.v1.Entry
-	(*Command)(nil),                  // 2: cluster.v1.Command
-	(*CreateQueue)(nil),              // 3: cluster.v1.CreateQueue
-	(*DeleteQueue)(nil),              // 4: cluster.v1.DeleteQueue
-	(*SetQueueAttributes)(nil),       // 5: cluster.v1.SetQueueAttributes
-	(*TagQueue)(nil),                 // 6: cluster.v1.TagQueue
-	(*RegisterNode)(nil),             // 7: cluster.v1.RegisterNode
-	(*SetNodeState)(nil),             // 8: cluster.v1.SetNodeState
-	(*RemoveNode)(nil),               // 9: cluster.v1.RemoveNode
-	(*SetReplicas)(nil),              // 10: cluster.v1.SetReplicas
-	(*UntagQueue)(nil),               // 11: cluster.v1.UntagQueue
-	(*MessageAttribute)(nil),         // 12: cluster.v1.MessageAttribute
-	(*SendEntry)(nil),                // 13: cluster.v1.SendEntry
-	(*QueueSend)(nil),                // 14: cluster.v1.QueueSend
-	(*QueueReceive)(nil),             // 15: cluster.v1.QueueReceive
-	(*ReceiptRef)(nil),               // 16: cluster.v1.ReceiptRef
-	(*QueueDelete)(nil),              // 17: cluster.v1.QueueDelete
-	(*VisibilityChange)(nil),         // 18: cluster.v1.VisibilityChange
-	(*QueueChangeVisibility)(nil),    // 19: cluster.v1.QueueChangeVisibility
-	(*QueuePurge)(nil),               // 20: cluster.v1.QueuePurge
-	(*QueueExpire)(nil),              // 21: cluster.v1.QueueExpire
-	(*QueueRemoveDead)(nil),          // 22: cluster.v1.QueueRemoveDead
-	(*StartMoveTask)(nil),            // 23: cluster.v1.StartMoveTask
-	(*MoveTaskProgress)(nil),         // 24: cluster.v1.MoveTaskProgress
-	(*FinishMoveTask)(nil),           // 25: cluster.v1.FinishMoveTask
-	(*CancelMoveTask)(nil),           // 26: cluster.v1.CancelMoveTask
-	(*CreateStream)(nil),             // 27: cluster.v1.CreateStream
-	(*ShardRange)(nil),               // 28: cluster.v1.ShardRange
-	(*DeleteStream)(nil),             // 29: cluster.v1.DeleteStream
-	(*StreamPut)(nil),                // 30: cluster.v1.StreamPut
-	(*StreamRecord)(nil),             // 31: cluster.v1.StreamRecord
-	(*StreamTrim)(nil),               // 32: cluster.v1.StreamTrim
-	(*BeginReshard)(nil),             // 33: cluster.v1.BeginReshard
-	(*StreamClose)(nil),              // 34: cluster.v1.StreamClose
-	(*FinishReshard)(nil),            // 35: cluster.v1.FinishReshard
-	(*StreamLease)(nil),              // 36: cluster.v1.StreamLease
-	(*StreamCommit)(nil),             // 37: cluster.v1.StreamCommit
-	(*StreamDeleteConsumer)(nil),     // 38: cluster.v1.StreamDeleteConsumer
-	(*SetStreamRetention)(nil),       // 39: cluster.v1.SetStreamRetention
-	(*SetStreamMode)(nil),            // 40: cluster.v1.SetStreamMode
-	(*ActivateStream)(nil),           // 41: cluster.v1.ActivateStream
-	(*RegisterStreamConsumer)(nil),   // 42: cluster.v1.RegisterStreamConsumer
-	(*DeregisterStreamConsumer)(nil), // 43: cluster.v1.DeregisterStreamConsumer
-	nil,                              // 44: cluster.v1.CreateQueue.AttributesEntry
-	nil,                              // 45: cluster.v1.CreateQueue.TagsEntry
-	nil,                              // 46: cluster.v1.SetQueueAttributes.AttributesEntry
-	nil,                              // 47: cluster.v1.TagQueue.TagsEntry
+	(CommandType)(0),                  // 0: cluster.v1.CommandType
+	(*Entry)(nil),                     // 1: cluster.v1.Entry
+	(*Command)(nil),                   // 2: cluster.v1.Command
+	(*CreateQueue)(nil),               // 3: cluster.v1.CreateQueue
+	(*DeleteQueue)(nil),               // 4: cluster.v1.DeleteQueue
+	(*SetQueueAttributes)(nil),        // 5: cluster.v1.SetQueueAttributes
+	(*TagQueue)(nil),                  // 6: cluster.v1.TagQueue
+	(*RegisterNode)(nil),              // 7: cluster.v1.RegisterNode
+	(*SetNodeState)(nil),              // 8: cluster.v1.SetNodeState
+	(*RemoveNode)(nil),                // 9: cluster.v1.RemoveNode
+	(*SetReplicas)(nil),               // 10: cluster.v1.SetReplicas
+	(*UntagQueue)(nil),                // 11: cluster.v1.UntagQueue
+	(*MessageAttribute)(nil),          // 12: cluster.v1.MessageAttribute
+	(*SendEntry)(nil),                 // 13: cluster.v1.SendEntry
+	(*QueueSend)(nil),                 // 14: cluster.v1.QueueSend
+	(*QueueReceive)(nil),              // 15: cluster.v1.QueueReceive
+	(*ReceiptRef)(nil),                // 16: cluster.v1.ReceiptRef
+	(*QueueDelete)(nil),               // 17: cluster.v1.QueueDelete
+	(*VisibilityChange)(nil),          // 18: cluster.v1.VisibilityChange
+	(*QueueChangeVisibility)(nil),     // 19: cluster.v1.QueueChangeVisibility
+	(*QueuePurge)(nil),                // 20: cluster.v1.QueuePurge
+	(*QueueExpire)(nil),               // 21: cluster.v1.QueueExpire
+	(*QueueRemoveDead)(nil),           // 22: cluster.v1.QueueRemoveDead
+	(*StartMoveTask)(nil),             // 23: cluster.v1.StartMoveTask
+	(*MoveTaskProgress)(nil),          // 24: cluster.v1.MoveTaskProgress
+	(*FinishMoveTask)(nil),            // 25: cluster.v1.FinishMoveTask
+	(*CancelMoveTask)(nil),            // 26: cluster.v1.CancelMoveTask
+	(*CreateStream)(nil),              // 27: cluster.v1.CreateStream
+	(*ShardRange)(nil),                // 28: cluster.v1.ShardRange
+	(*DeleteStream)(nil),              // 29: cluster.v1.DeleteStream
+	(*StreamPut)(nil),                 // 30: cluster.v1.StreamPut
+	(*StreamRecord)(nil),              // 31: cluster.v1.StreamRecord
+	(*StreamTrim)(nil),                // 32: cluster.v1.StreamTrim
+	(*BeginReshard)(nil),              // 33: cluster.v1.BeginReshard
+	(*StreamClose)(nil),               // 34: cluster.v1.StreamClose
+	(*FinishReshard)(nil),             // 35: cluster.v1.FinishReshard
+	(*StreamLease)(nil),               // 36: cluster.v1.StreamLease
+	(*StreamCommit)(nil),              // 37: cluster.v1.StreamCommit
+	(*StreamDeleteConsumer)(nil),      // 38: cluster.v1.StreamDeleteConsumer
+	(*SetStreamRetention)(nil),        // 39: cluster.v1.SetStreamRetention
+	(*SetStreamMode)(nil),             // 40: cluster.v1.SetStreamMode
+	(*ActivateStream)(nil),            // 41: cluster.v1.ActivateStream
+	(*RegisterStreamConsumer)(nil),    // 42: cluster.v1.RegisterStreamConsumer
+	(*DeregisterStreamConsumer)(nil),  // 43: cluster.v1.DeregisterStreamConsumer
+	(*TopicPublish)(nil),              // 44: cluster.v1.TopicPublish
+	(*TopicMessage)(nil),              // 45: cluster.v1.TopicMessage
+	(*TopicCursor)(nil),               // 46: cluster.v1.TopicCursor
+	(*TopicTrim)(nil),                 // 47: cluster.v1.TopicTrim
+	(*CreateTopic)(nil),               // 48: cluster.v1.CreateTopic
+	(*DeleteTopic)(nil),               // 49: cluster.v1.DeleteTopic
+	(*SetTopicAttributes)(nil),        // 50: cluster.v1.SetTopicAttributes
+	(*TagTopic)(nil),                  // 51: cluster.v1.TagTopic
+	(*UntagTopic)(nil),                // 52: cluster.v1.UntagTopic
+	(*Subscribe)(nil),                 // 53: cluster.v1.Subscribe
+	(*Unsubscribe)(nil),               // 54: cluster.v1.Unsubscribe
+	(*SetSubscriptionAttributes)(nil), // 55: cluster.v1.SetSubscriptionAttributes
+	(*ConfirmSubscription)(nil),       // 56: cluster.v1.ConfirmSubscription
+	nil,                               // 57: cluster.v1.CreateQueue.AttributesEntry
+	nil,                               // 58: cluster.v1.CreateQueue.TagsEntry
+	nil,                               // 59: cluster.v1.SetQueueAttributes.AttributesEntry
+	nil,                               // 60: cluster.v1.TagQueue.TagsEntry
+	nil,                               // 61: cluster.v1.CreateTopic.AttributesEntry
+	nil,                               // 62: cluster.v1.CreateTopic.TagsEntry
+	nil,                               // 63: cluster.v1.SetTopicAttributes.AttributesEntry
+	nil,                               // 64: cluster.v1.TagTopic.TagsEntry
+	nil,                               // 65: cluster.v1.Subscribe.AttributesEntry
+	nil,                               // 66: cluster.v1.SetSubscriptionAttributes.AttributesEntry
 }
 var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	2,  // 0: cluster.v1.Entry.commands:type_name -> cluster.v1.Command
@@ -3705,23 +4866,43 @@ var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	41, // 34: cluster.v1.Command.activate_stream:type_name -> cluster.v1.ActivateStream
 	42, // 35: cluster.v1.Command.register_stream_consumer:type_name -> cluster.v1.RegisterStreamConsumer
 	43, // 36: cluster.v1.Command.deregister_stream_consumer:type_name -> cluster.v1.DeregisterStreamConsumer
-	44, // 37: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
-	45, // 38: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
-	46, // 39: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
-	47, // 40: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
-	12, // 41: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
-	13, // 42: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
-	16, // 43: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
-	16, // 44: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
-	18, // 45: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
-	28, // 46: cluster.v1.CreateStream.ranges:type_name -> cluster.v1.ShardRange
-	31, // 47: cluster.v1.StreamPut.records:type_name -> cluster.v1.StreamRecord
-	28, // 48: cluster.v1.BeginReshard.ranges:type_name -> cluster.v1.ShardRange
-	49, // [49:49] is the sub-list for method output_type
-	49, // [49:49] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	44, // 37: cluster.v1.Command.topic_publish:type_name -> cluster.v1.TopicPublish
+	46, // 38: cluster.v1.Command.topic_cursor:type_name -> cluster.v1.TopicCursor
+	47, // 39: cluster.v1.Command.topic_trim:type_name -> cluster.v1.TopicTrim
+	48, // 40: cluster.v1.Command.create_topic:type_name -> cluster.v1.CreateTopic
+	49, // 41: cluster.v1.Command.delete_topic:type_name -> cluster.v1.DeleteTopic
+	50, // 42: cluster.v1.Command.set_topic_attributes:type_name -> cluster.v1.SetTopicAttributes
+	51, // 43: cluster.v1.Command.tag_topic:type_name -> cluster.v1.TagTopic
+	52, // 44: cluster.v1.Command.untag_topic:type_name -> cluster.v1.UntagTopic
+	53, // 45: cluster.v1.Command.subscribe:type_name -> cluster.v1.Subscribe
+	54, // 46: cluster.v1.Command.unsubscribe:type_name -> cluster.v1.Unsubscribe
+	55, // 47: cluster.v1.Command.set_subscription_attributes:type_name -> cluster.v1.SetSubscriptionAttributes
+	56, // 48: cluster.v1.Command.confirm_subscription:type_name -> cluster.v1.ConfirmSubscription
+	57, // 49: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
+	58, // 50: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
+	59, // 51: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
+	60, // 52: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
+	12, // 53: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
+	13, // 54: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
+	16, // 55: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
+	16, // 56: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
+	18, // 57: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
+	28, // 58: cluster.v1.CreateStream.ranges:type_name -> cluster.v1.ShardRange
+	31, // 59: cluster.v1.StreamPut.records:type_name -> cluster.v1.StreamRecord
+	28, // 60: cluster.v1.BeginReshard.ranges:type_name -> cluster.v1.ShardRange
+	45, // 61: cluster.v1.TopicPublish.messages:type_name -> cluster.v1.TopicMessage
+	12, // 62: cluster.v1.TopicMessage.attributes:type_name -> cluster.v1.MessageAttribute
+	61, // 63: cluster.v1.CreateTopic.attributes:type_name -> cluster.v1.CreateTopic.AttributesEntry
+	62, // 64: cluster.v1.CreateTopic.tags:type_name -> cluster.v1.CreateTopic.TagsEntry
+	63, // 65: cluster.v1.SetTopicAttributes.attributes:type_name -> cluster.v1.SetTopicAttributes.AttributesEntry
+	64, // 66: cluster.v1.TagTopic.tags:type_name -> cluster.v1.TagTopic.TagsEntry
+	65, // 67: cluster.v1.Subscribe.attributes:type_name -> cluster.v1.Subscribe.AttributesEntry
+	66, // 68: cluster.v1.SetSubscriptionAttributes.attributes:type_name -> cluster.v1.SetSubscriptionAttributes.AttributesEntry
+	69, // [69:69] is the sub-list for method output_type
+	69, // [69:69] is the sub-list for method input_type
+	69, // [69:69] is the sub-list for extension type_name
+	69, // [69:69] is the sub-list for extension extendee
+	0,  // [0:69] is the sub-list for field type_name
 }
 
 func init() { file_proto_cluster_v1_command_proto_init() }
@@ -3765,6 +4946,18 @@ func file_proto_cluster_v1_command_proto_init() {
 		(*Command_ActivateStream)(nil),
 		(*Command_RegisterStreamConsumer)(nil),
 		(*Command_DeregisterStreamConsumer)(nil),
+		(*Command_TopicPublish)(nil),
+		(*Command_TopicCursor)(nil),
+		(*Command_TopicTrim)(nil),
+		(*Command_CreateTopic)(nil),
+		(*Command_DeleteTopic)(nil),
+		(*Command_SetTopicAttributes)(nil),
+		(*Command_TagTopic)(nil),
+		(*Command_UntagTopic)(nil),
+		(*Command_Subscribe)(nil),
+		(*Command_Unsubscribe)(nil),
+		(*Command_SetSubscriptionAttributes)(nil),
+		(*Command_ConfirmSubscription)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3772,7 +4965,7 @@ func file_proto_cluster_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_cluster_v1_command_proto_rawDesc), len(file_proto_cluster_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   47,
+			NumMessages:   66,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,69 @@
+package topic
+
+import (
+	"time"
+
+	"github.com/nimbusmq/nimbus/broker"
+)
+
+// Message is one published message as a partition stores it.
+type Message struct {
+	// Seq numbers the partition's messages from 1, contiguous, never
+	// reused.
+	Seq         uint64
+	MessageID   string
+	PublishedAt time.Time
+	Subject     string
+	Body        string
+	Attributes  map[string]broker.AttributeValue
+	// GroupID and DeduplicationID are set on FIFO topics.
+	GroupID         string
+	DeduplicationID string
+}
+
+// PublishEntry is one message to append.
+type PublishEntry struct {
+	MessageID       string
+	Subject         string
+	Body            string
+	Attributes      map[string]broker.AttributeValue
+	GroupID         string
+	DeduplicationID string
+	// DedupKey is what deduplication compares ("" = no deduplication).
+	DedupKey string
+}
+
+// PublishResult is the outcome of one entry: the message's id and
+// sequence number, the original ones when Duplicate.
+type PublishResult struct {
+	MessageID string
+	Seq       uint64
+	Duplicate bool
+}
+
+// State is a partition's summary.
+type State struct {
+	// FirstSeq is the oldest retained message's seq (NextSeq when empty).
+	FirstSeq uint64
+	// NextSeq is the seq the next published message gets.
+	NextSeq uint64
+	// Count and Bytes are the retained messages and their stored size.
+	Count int64
+	Bytes int64
+	// LastTime is the largest time applied (the clamp of now).
+	LastTime time.Time
+}
+
+// Cursor is one subscription's delivery position on a partition: every
+// message below Next was delivered (or dead-lettered, or filtered out).
+type Cursor struct {
+	Subscription string
+	Next         uint64
+}
+
+// TrimResult reports a Trim: how many messages it deleted and whether
+// more are due.
+type TrimResult struct {
+	Deleted int
+	More    bool
+}
