@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"time"
 
 	"github.com/nimbusmq/nimbus/broker"
@@ -30,8 +31,9 @@ func (s *Service) SplitShard(ctx context.Context, name, shardID, newStart string
 	if err != nil {
 		return nil, err
 	}
-	sh, err := openShard(st, "ShardToSplit", shardID)
-	if err != nil {
+	sh := st.Shard(shardID)
+	if sh == nil {
+		_, err := openShard(st, "ShardToSplit", shardID)
 		return nil, err
 	}
 	r, err := stream.ParseHashKeyRange(sh.StartingHashKey, sh.EndingHashKey)
@@ -49,8 +51,15 @@ func (s *Service) SplitShard(ctx context.Context, name, shardID, newStart string
 	if err != nil {
 		return nil, err
 	}
-	return s.reshard(ctx, catalog.BeginReshardInput{Name: name, Kind: catalog.ReshardSplit, Parents: []string{sh.ID},
-		Ranges: []catalog.ShardRange{shardRange(left), shardRange(right)}})
+	in := catalog.BeginReshardInput{Name: name, Kind: catalog.ReshardSplit, Parents: []string{sh.ID},
+		Ranges: []catalog.ShardRange{shardRange(left), shardRange(right)}}
+	if done, ok, err := s.sameReshard(ctx, st, in); ok {
+		return done, err
+	}
+	if _, err := openShard(st, "ShardToSplit", shardID); err != nil {
+		return nil, err
+	}
+	return s.reshard(ctx, in)
 }
 
 // MergeShards closes two open shards with adjacent ranges and creates one
@@ -61,12 +70,12 @@ func (s *Service) MergeShards(ctx context.Context, name, shardID, adjacentID str
 	if err != nil {
 		return nil, err
 	}
-	a, err := openShard(st, "ShardToMerge", shardID)
-	if err != nil {
-		return nil, err
-	}
-	b, err := openShard(st, "AdjacentShardToMerge", adjacentID)
-	if err != nil {
+	a, b := st.Shard(shardID), st.Shard(adjacentID)
+	if a == nil || b == nil {
+		if _, err := openShard(st, "ShardToMerge", shardID); err != nil {
+			return nil, err
+		}
+		_, err := openShard(st, "AdjacentShardToMerge", adjacentID)
 		return nil, err
 	}
 	ra, err := stream.ParseHashKeyRange(a.StartingHashKey, a.EndingHashKey)
@@ -85,8 +94,45 @@ func (s *Service) MergeShards(ctx context.Context, name, shardID, adjacentID str
 	if err != nil {
 		return nil, err
 	}
-	return s.reshard(ctx, catalog.BeginReshardInput{Name: name, Kind: catalog.ReshardMerge, Parents: []string{a.ID, b.ID},
-		Ranges: []catalog.ShardRange{shardRange(u)}})
+	in := catalog.BeginReshardInput{Name: name, Kind: catalog.ReshardMerge, Parents: []string{a.ID, b.ID},
+		Ranges: []catalog.ShardRange{shardRange(u)}}
+	if done, ok, err := s.sameReshard(ctx, st, in); ok {
+		return done, err
+	}
+	if _, err := openShard(st, "ShardToMerge", shardID); err != nil {
+		return nil, err
+	}
+	if _, err := openShard(st, "AdjacentShardToMerge", adjacentID); err != nil {
+		return nil, err
+	}
+	return s.reshard(ctx, in)
+}
+
+// sameReshard makes a retried SplitShard or MergeShards idempotent (the
+// SDK retries a call whose outcome it did not see): when st's pending
+// plan is in, it finishes that plan; when in was already carried out (its
+// parents closed into children with exactly its ranges), it succeeds
+// without change. ok is false when in is neither, and the caller
+// validates and begins it.
+func (s *Service) sameReshard(ctx context.Context, st *catalog.Stream, in catalog.BeginReshardInput) (_ *catalog.Stream, ok bool, _ error) {
+	if p := st.Pending; p != nil {
+		if slices.Equal(p.Parents, in.Parents) && slices.Equal(p.Ranges, in.Ranges) {
+			st, err := s.finishReshard(ctx, st)
+			return st, true, err
+		}
+		return nil, false, nil
+	}
+	var got []catalog.ShardRange
+	for i := range st.Shards {
+		c := &st.Shards[i]
+		if slices.Equal(catalog.ShardParents(c), in.Parents) {
+			got = append(got, catalog.ShardRange{Start: c.StartingHashKey, End: c.EndingHashKey})
+		}
+	}
+	if len(got) == 0 || !slices.Equal(got, in.Ranges) {
+		return nil, false, nil
+	}
+	return st, true, nil
 }
 
 // UpdateShardCount reaches target open shards with uniform hash key
@@ -118,12 +164,21 @@ func (s *Service) UpdateShardCount(ctx context.Context, name string, target int,
 			"target shard count %d is not from %d (half of the %d open shards) to %d (double, at most %d)",
 			target, (n+1)/2, n, min(2*n, broker.MaxStreamShards), broker.MaxStreamShards)
 	}
-	if st.Status != catalog.StreamActive {
-		return nil, broker.FieldError(broker.CodeResourceInUse, "StreamName", "stream %q is %s: a resharding is in progress", name, st.Status)
-	}
 	ranges, err := stream.UniformRanges(target)
 	if err != nil {
 		return nil, err
+	}
+	if p := st.Pending; p != nil && p.Kind == catalog.ReshardScale && len(p.Ranges) == len(ranges) {
+		same := true
+		for i, r := range ranges {
+			same = same && p.Ranges[i] == shardRange(r)
+		}
+		if same { // a retry of the call that began it
+			return s.finishReshard(ctx, st)
+		}
+	}
+	if st.Status != catalog.StreamActive {
+		return nil, broker.FieldError(broker.CodeResourceInUse, "StreamName", "stream %q is %s: a resharding is in progress", name, st.Status)
 	}
 	in := catalog.BeginReshardInput{Name: name, Kind: catalog.ReshardScale}
 	same := target == n

@@ -95,3 +95,52 @@ func TestReshardPutRacingClose(t *testing.T) {
 		t.Fatalf("late finish: %+v %v", again, err)
 	}
 }
+
+// TestReshardRetryIsIdempotent: a SplitShard, MergeShards or
+// UpdateShardCount repeated after it took effect (the SDK retries a call
+// whose outcome it did not see) succeeds and changes nothing; a retry of
+// a split whose proposer stalled finishes it; a different reshard of a
+// closed shard is still refused.
+func TestReshardRetryIsIdempotent(t *testing.T) {
+	s, r := newStreamService(t)
+	ctx := context.Background()
+	if _, err := s.CreateStream(ctx, CreateStreamInput{Name: "s", ShardCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := s.Stream("s")
+	parent := st.Shards[0].ID
+	stalled := stallReshard(t, s, r, "s")
+	mid := stalled.Pending.Ranges[1].Start
+	st, err := s.SplitShard(ctx, "s", parent, mid)
+	if err != nil || st.Status != catalog.StreamActive || len(st.Shards) != 3 {
+		t.Fatalf("retried split of a stalled plan: %+v %v", st, err)
+	}
+	before := len(st.Shards)
+	for i := 0; i < 2; i++ {
+		st, err = s.SplitShard(ctx, "s", parent, mid)
+		if err != nil || len(st.Shards) != before {
+			t.Fatalf("repeated split %d: shards %d, %v", i, len(st.Shards), err)
+		}
+	}
+	if _, err := s.SplitShard(ctx, "s", parent, ""); err != nil {
+		t.Fatalf("repeated split at the default (middle) key: %v", err)
+	}
+	other := mid[:len(mid)-1] + "7"
+	if other == mid {
+		other = mid[:len(mid)-1] + "3"
+	}
+	if _, err := s.SplitShard(ctx, "s", parent, other); err == nil {
+		t.Fatal("a different split of a closed shard was accepted")
+	}
+	a, b := st.Shards[1].ID, st.Shards[2].ID
+	for i := 0; i < 2; i++ {
+		if st, err = s.MergeShards(ctx, "s", a, b); err != nil || st.OpenShards() != 1 || len(st.Shards) != 4 {
+			t.Fatalf("merge %d: open %d shards %d, %v", i, st.OpenShards(), len(st.Shards), err)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if st, err = s.UpdateShardCount(ctx, "s", 2, ""); err != nil || st.OpenShards() != 2 || len(st.Shards) != 6 {
+			t.Fatalf("scale %d: open %d shards %d, %v", i, st.OpenShards(), len(st.Shards), err)
+		}
+	}
+}
