@@ -32,13 +32,20 @@ const (
 	PrefixStreamRecord   byte = 0x31 // group u64, offset u64 -> stream record
 	PrefixStreamTime     byte = 0x32 // group u64, arrival ms u64, offset u64 -> empty (first record of each arrival ms)
 	PrefixStreamConsumer byte = 0x33 // group u64, consumer group name bytes -> lease and checkpoint record
+
+	PrefixTopicState       byte = 0x40 // group u64 -> topic partition state record
+	PrefixTopicMsg         byte = 0x41 // group u64, seq u64 -> published message record
+	PrefixTopicCursor      byte = 0x42 // group u64, subscription id bytes -> delivery cursor record
+	PrefixTopicDedup       byte = 0x43 // group u64, dedup key bytes -> dedup record (original message id and seq, expiry)
+	PrefixTopicDedupExpire byte = 0x44 // group u64, expireAt ms u64, dedup key bytes -> empty (one per dedup record)
 )
 
 // GroupStatePrefixes lists the prefixes that hold a group's FSM state (not
 // its raft log), for snapshots and restores.
 var GroupStatePrefixes = []byte{PrefixApplied, PrefixMeta, PrefixQueueState, PrefixQueueMsg, PrefixQueueVis, PrefixQueueExpire, PrefixQueueDead,
 	PrefixFifoGroup, PrefixFifoName, PrefixFifoMember, PrefixFifoReady, PrefixFifoDedup, PrefixFifoAttempt, PrefixFifoExpire,
-	PrefixStreamShard, PrefixStreamRecord, PrefixStreamTime, PrefixStreamConsumer}
+	PrefixStreamShard, PrefixStreamRecord, PrefixStreamTime, PrefixStreamConsumer,
+	PrefixTopicState, PrefixTopicMsg, PrefixTopicCursor, PrefixTopicDedup, PrefixTopicDedupExpire}
 
 // Group returns prefix+group: the range of one group's keys under prefix.
 func Group(prefix byte, group uint64) []byte {
