@@ -38,6 +38,15 @@ const (
 	// CodeResourceInUse: a resource other than a queue exists already with
 	// other settings (a stream). AWS: ResourceInUseException.
 	CodeResourceInUse Code = 19
+	// CodeTopicNotFound: the topic does not exist. AWS SNS: NotFound.
+	CodeTopicNotFound Code = 20
+	// CodeSubscriptionNotFound: the subscription does not exist. AWS SNS:
+	// NotFound.
+	CodeSubscriptionNotFound Code = 21
+	// CodeTopicExists: a topic of that name exists with other attributes.
+	// AWS SNS: InvalidParameter ("Topic already exists with different
+	// attributes").
+	CodeTopicExists Code = 22
 )
 
 // Sentinel errors. Test with errors.Is; every *Error with the same code
@@ -62,6 +71,10 @@ var (
 	ErrResourceNotFound     = &Error{Code: CodeResourceNotFound, Msg: "resource does not exist"}
 	ErrUnsupportedOperation = &Error{Code: CodeUnsupportedOperation, Msg: "operation not allowed in the resource's current state"}
 	ErrResourceInUse        = &Error{Code: CodeResourceInUse, Msg: "resource already exists or is in use"}
+
+	ErrTopicNotFound        = &Error{Code: CodeTopicNotFound, Msg: "topic does not exist"}
+	ErrSubscriptionNotFound = &Error{Code: CodeSubscriptionNotFound, Msg: "subscription does not exist"}
+	ErrTopicExists          = &Error{Code: CodeTopicExists, Msg: "topic already exists with different attributes"}
 )
 
 // Error is a business error with a stable code. Field, when set, names the
@@ -127,6 +140,10 @@ var codeNames = map[Code]string{
 	CodeResourceNotFound:     "RESOURCE_NOT_FOUND",
 	CodeUnsupportedOperation: "UNSUPPORTED_OPERATION",
 	CodeResourceInUse:        "RESOURCE_IN_USE",
+
+	CodeTopicNotFound:        "TOPIC_NOT_FOUND",
+	CodeSubscriptionNotFound: "SUBSCRIPTION_NOT_FOUND",
+	CodeTopicExists:          "TOPIC_EXISTS",
 }
 
 // String returns the stable name of the code, used as the gRPC ErrorInfo

@@ -40,3 +40,23 @@ const (
 	MaxStreamShards = 256
 	MaxListStreams  = 1000
 )
+
+// Limits of topics and subscriptions (SNS semantics).
+const (
+	MaxTopicNameLen = 256
+	// DefaultTopicMessageSize is a topic's MaximumMessageSize when unset;
+	// MinMessageSizeLimit to MaxMessageSizeLimit may be set.
+	DefaultTopicMessageSize = 256 * 1024
+	MaxListTopics           = 100 // topics per ListTopics page (SNS)
+	MaxListSubscriptions    = 100 // subscriptions per list page (SNS)
+	MaxSubjectLen           = 99  // SNS: "less than 100 characters"
+	MaxDisplayNameLen       = 100
+	MaxFilterPolicyBytes    = 256 * 1024
+	// MaxArchiveRetentionDays bounds ArchivePolicy's MessageRetentionPeriod.
+	MaxArchiveRetentionDays = 365
+	// TopicDedupWindow is a FIFO topic's deduplication interval.
+	TopicDedupWindow = 5 * time.Minute
+	// ConfirmationTokenLifetime is how long an http/https subscription's
+	// confirmation token stays valid.
+	ConfirmationTokenLifetime = 48 * time.Hour
+)

@@ -91,3 +91,66 @@ func ValidateStreamName(name string) error {
 func StreamArn(name string) string {
 	return fmt.Sprintf("arn:aws:kinesis:%s:%s:stream/%s", Region, Account, name)
 }
+
+// ValidateTopicName checks an SNS topic name: 1-MaxTopicNameLen
+// characters of letters, digits, '-' and '_'; a FIFO topic's name ends in
+// ".fifo", which counts.
+func ValidateTopicName(name string) error {
+	base := strings.TrimSuffix(name, ".fifo")
+	if name == "" || len(name) > MaxTopicNameLen || base == "" {
+		return FieldError(CodeInvalidArgument, "Name", "Invalid parameter: Topic Name: topic names must be 1-%d characters long", MaxTopicNameLen)
+	}
+	for _, r := range base {
+		if !isNameRune(r) {
+			return FieldError(CodeInvalidArgument, "Name", "Invalid parameter: Topic Name: %q may contain only ASCII letters, digits, '-' and '_' (and end in .fifo for a FIFO topic)", name)
+		}
+	}
+	return nil
+}
+
+// TopicArn returns the ARN of the named topic.
+func TopicArn(name string) string {
+	return fmt.Sprintf("arn:aws:sns:%s:%s:%s", Region, Account, name)
+}
+
+// TopicNameFromArn returns the topic name of an SNS topic ARN.
+func TopicNameFromArn(arn string) (string, error) {
+	parts := strings.Split(arn, ":")
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sns" || parts[5] == "" {
+		return "", Errorf(CodeInvalidArgument, "Invalid parameter: TopicArn: %q is not an SNS topic ARN", arn)
+	}
+	return parts[5], nil
+}
+
+// TopicName accepts a topic ARN or a bare topic name and returns the name.
+func TopicName(arnOrName string) (string, error) {
+	if strings.HasPrefix(arnOrName, "arn:") {
+		return TopicNameFromArn(arnOrName)
+	}
+	if arnOrName == "" {
+		return "", FieldError(CodeInvalidArgument, "TopicArn", "Invalid parameter: TopicArn: a topic ARN is required")
+	}
+	return arnOrName, nil
+}
+
+// SubscriptionArn returns the ARN of subscription id of the named topic.
+func SubscriptionArn(topic, id string) string { return TopicArn(topic) + ":" + id }
+
+// ParseSubscriptionArn splits a subscription ARN into its topic name and
+// subscription id.
+func ParseSubscriptionArn(arn string) (topic, id string, err error) {
+	parts := strings.Split(arn, ":")
+	if len(parts) != 7 || parts[0] != "arn" || parts[2] != "sns" || parts[5] == "" || parts[6] == "" {
+		return "", "", FieldError(CodeInvalidArgument, "SubscriptionArn", "Invalid parameter: SubscriptionArn: %q is not a subscription ARN", arn)
+	}
+	return parts[5], parts[6], nil
+}
+
+// StreamNameFromArn returns the stream name of a Kinesis stream ARN.
+func StreamNameFromArn(arn string) (string, error) {
+	name, ok := strings.CutPrefix(arn, StreamArn(""))
+	if !ok || name == "" || strings.Contains(name, "/") {
+		return "", Errorf(CodeInvalidArgument, "%q is not a Kinesis stream ARN", arn)
+	}
+	return name, nil
+}

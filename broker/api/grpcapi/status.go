@@ -37,6 +37,10 @@ var grpcCodes = map[broker.Code]codes.Code{
 	broker.CodeResourceNotFound:     codes.NotFound,
 	broker.CodeUnsupportedOperation: codes.FailedPrecondition,
 	broker.CodeResourceInUse:        codes.AlreadyExists,
+
+	broker.CodeTopicNotFound:        codes.NotFound,
+	broker.CodeSubscriptionNotFound: codes.NotFound,
+	broker.CodeTopicExists:          codes.AlreadyExists,
 }
 
 // Status converts err to a gRPC status error as the Nimbus services do; an
