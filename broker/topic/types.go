@@ -10,8 +10,10 @@ import (
 type Message struct {
 	// Seq numbers the partition's messages from 1, contiguous, never
 	// reused.
-	Seq         uint64
-	MessageID   string
+	Seq       uint64
+	MessageID string
+	// PublishedAt is the effective time of the publish, at ms precision;
+	// it never decreases along seqs.
 	PublishedAt time.Time
 	Subject     string
 	Body        string
@@ -47,23 +49,31 @@ type State struct {
 	FirstSeq uint64
 	// NextSeq is the seq the next published message gets.
 	NextSeq uint64
-	// Count and Bytes are the retained messages and their stored size.
+	// Count and Bytes are the retained messages and the sum of their
+	// sizes (MessageSize: body, subject and attributes).
 	Count int64
 	Bytes int64
-	// LastTime is the largest time applied (the clamp of now).
+	// DedupRecords counts the stored deduplication records (expired ones
+	// until they are removed).
+	DedupRecords int64
+	// LastTime is the largest command time applied (the clamp of now); zero
+	// before the first command.
 	LastTime time.Time
 }
 
 // Cursor is one subscription's delivery position on a partition: every
 // message below Next was delivered (or dead-lettered, or filtered out).
+// FirstSeq <= Next <= NextSeq always holds (Trim never deletes a message
+// at or above a cursor).
 type Cursor struct {
 	Subscription string
 	Next         uint64
 }
 
-// TrimResult reports a Trim: how many messages it deleted and whether
-// more are due.
+// TrimResult reports a Trim: how many messages and expired deduplication
+// records it deleted, and whether more of either are due.
 type TrimResult struct {
-	Deleted int
-	More    bool
+	Deleted      int
+	DedupExpired int
+	More         bool
 }
