@@ -36,7 +36,8 @@ func newNodeMetrics(reg prometheus.Registerer) nodeMetrics {
 // standard health service (always SERVING: the SDK's liveness probe only
 // needs the process to answer) and the routing interceptor.
 func (n *Node) newAPIServer() *grpc.Server {
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(32<<20), grpc.MaxSendMsgSize(32<<20), grpc.ChainUnaryInterceptor(n.route, n.routeStream, n.routeStreamSettings))
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(32<<20), grpc.MaxSendMsgSize(32<<20), grpc.ChainUnaryInterceptor(n.route, n.routeStream, n.routeStreamSettings, n.routeStreamGroup),
+		grpc.ChainStreamInterceptor(n.routeServerStream))
 	nimbusv1.RegisterQueueServiceServer(srv, grpcapi.NewQueueServer(n.svc))
 	nimbusv1.RegisterStreamServiceServer(srv, grpcapi.NewStreamServer(n.svc))
 	nimbusv1.RegisterStreamGroupServiceServer(srv, grpcapi.NewStreamGroupServer(n.svc))
