@@ -4296,11 +4296,14 @@ func (x *SetSubscriptionAttributes) GetAttributes() map[string]string {
 }
 
 type ConfirmSubscription struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
-	Token         string                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Topic string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Token string                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	// SNS AuthenticateOnUnsubscribe, recorded as
+	// ConfirmationWasAuthenticated.
+	AuthenticateOnUnsubscribe bool `protobuf:"varint,3,opt,name=authenticate_on_unsubscribe,json=authenticateOnUnsubscribe,proto3" json:"authenticate_on_unsubscribe,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
 }
 
 func (x *ConfirmSubscription) Reset() {
@@ -4345,6 +4348,13 @@ func (x *ConfirmSubscription) GetToken() string {
 		return x.Token
 	}
 	return ""
+}
+
+func (x *ConfirmSubscription) GetAuthenticateOnUnsubscribe() bool {
+	if x != nil {
+		return x.AuthenticateOnUnsubscribe
+	}
+	return false
 }
 
 var File_proto_cluster_v1_command_proto protoreflect.FileDescriptor
@@ -4685,10 +4695,11 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"attributes\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"A\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x81\x01\n" +
 	"\x13ConfirmSubscription\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x14\n" +
-	"\x05token\x18\x02 \x01(\tR\x05token*\x90\x0e\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\x12>\n" +
+	"\x1bauthenticate_on_unsubscribe\x18\x03 \x01(\bR\x19authenticateOnUnsubscribe*\x90\x0e\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19COMMAND_TYPE_CREATE_QUEUE\x10\x01\x12\x1d\n" +
