@@ -106,7 +106,8 @@ func retry(ctx context.Context, budget time.Duration, attempt func() error) erro
 }
 
 // messageMethods are the calls that the attempt timeout and the liveness
-// probes apply to: the message path, whose calls are short (but for a
+// probes apply to: the message path (queue sends, receives, deletes and
+// visibility changes; topic publishes), whose calls are short (but for a
 // receive's long poll) and are retried after an unknown outcome anyway (a
 // node whose forwarded call loses its leader answers Unavailable).
 // Catalogue and cluster calls (creating a queue waits for its partition's
@@ -120,6 +121,8 @@ var messageMethods = map[string]bool{
 	nimbusv1.QueueService_DeleteMessageBatch_FullMethodName:           true,
 	nimbusv1.QueueService_ChangeMessageVisibility_FullMethodName:      true,
 	nimbusv1.QueueService_ChangeMessageVisibilityBatch_FullMethodName: true,
+	nimbusv1.TopicService_Publish_FullMethodName:                      true,
+	nimbusv1.TopicService_PublishBatch_FullMethodName:                 true,
 }
 
 // longPoll returns the long-poll wait of a ReceiveMessage request (20 s
