@@ -149,7 +149,7 @@ func (c *compiler) object(k int32, depth int) (*node, error) {
 	for m := k + 1; m < end; m = t.toks[m+1].next {
 		name, v := t.stringValue(m), m+1
 		if seen[name] {
-			return nil, policyError("Duplicate key %q", name)
+			return nil, policyError("Duplicate key %s", quoted(name))
 		}
 		seen[name] = true
 		if name == "$or" && c.isOr(v) {
@@ -167,7 +167,7 @@ func (c *compiler) object(k int32, depth int) (*node, error) {
 		switch t.toks[v].kind {
 		case tObject:
 			if c.scope == ScopeAttributes {
-				return nil, policyError("Filter policy scope MessageAttributes does not support nested filter policy (key %q)", name)
+				return nil, policyError("Filter policy scope MessageAttributes does not support nested filter policy (key %s)", quoted(name))
 			}
 			child, err := c.object(v, depth+1)
 			if err != nil {
@@ -181,7 +181,7 @@ func (c *compiler) object(k int32, depth int) (*node, error) {
 			}
 			n.fields = append(n.fields, field{name: name, leaf: l})
 		default:
-			return nil, policyError("%q must be an object or an array", name)
+			return nil, policyError("%s must be an object or an array", quoted(name))
 		}
 	}
 	return n, nil
@@ -309,7 +309,7 @@ func (c *compiler) operator(e int32, l *leaf) error {
 		}
 		l.conds = append(l.conds, cond{kind: cCIDR, cidr: p})
 	default:
-		return policyError("Unrecognized match type %s", op)
+		return policyError("Unrecognized match type %s", show(op))
 	}
 	return nil
 }
@@ -371,7 +371,7 @@ func (c *compiler) anythingBut(v int32) (cond, error) {
 		switch op {
 		case "prefix", "suffix", "wildcard":
 		default:
-			return cond{}, policyError("Unsupported anything-but pattern: %s", op)
+			return cond{}, policyError("Unsupported anything-but pattern: %s", show(op))
 		}
 		s, err := c.patternString(op, v+2)
 		if err != nil {
@@ -459,7 +459,7 @@ func (c *compiler) numericOp(e int32, notString, unknown string, allowed ...stri
 			return op, nil
 		}
 	}
-	return "", policyError("%s: %s", unknown, op)
+	return "", policyError("%s: %s", unknown, show(op))
 }
 
 func (c *compiler) numericOperand(elems []int32, i int, op string) (float64, error) {
@@ -480,9 +480,9 @@ func (c *compiler) spelling(e int32) string {
 	case tArray:
 		return "[...]"
 	case tString:
-		return strconv.Quote(c.t.stringValue(e))
+		return quoted(c.t.stringValue(e))
 	}
-	return c.t.text(e)
+	return show(c.t.text(e))
 }
 
 // number parses the policy number at token e and checks it against the
@@ -491,10 +491,10 @@ func (c *compiler) number(e int32) (float64, error) {
 	text := c.t.text(e)
 	f, err := strconv.ParseFloat(text, 64)
 	if err != nil || math.Abs(f) > MaxNumber {
-		return 0, policyError("Numeric value %s is out of range: numbers must be between -%d and %d", text, int(MaxNumber), int(MaxNumber))
+		return 0, policyError("Numeric value %s is out of range: numbers must be between -%d and %d", show(text), int(MaxNumber), int(MaxNumber))
 	}
 	if decimals(text) > MaxDecimals {
-		return 0, policyError("Numeric value %s has more than %d digits after the decimal point", text, MaxDecimals)
+		return 0, policyError("Numeric value %s has more than %d digits after the decimal point", show(text), MaxDecimals)
 	}
 	return f, nil
 }

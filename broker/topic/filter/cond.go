@@ -222,14 +222,14 @@ func parseWildcard(p string) (wildcard, error) {
 		switch c := p[i]; c {
 		case '\\':
 			if i+1 >= len(p) || (p[i+1] != '*' && p[i+1] != '\\') {
-				return w, policyError("Invalid escape character at pos %d in wildcard pattern %q", i, p)
+				return w, policyError("Invalid escape character at pos %d in wildcard pattern %s", i, quoted(p))
 			}
 			cur.WriteByte(p[i+1])
 			i++
 			prevStar = false
 		case '*':
 			if prevStar {
-				return w, policyError("Consecutive wildcard characters at pos %d in wildcard pattern %q", i, p)
+				return w, policyError("Consecutive wildcard characters at pos %d in wildcard pattern %s", i, quoted(p))
 			}
 			w.parts = append(w.parts, cur.String())
 			cur.Reset()
@@ -268,18 +268,18 @@ func (w *wildcard) match(s string) bool {
 func parseCIDR(s string) (netip.Prefix, error) {
 	addrText, bits, ok := strings.Cut(s, "/")
 	if !ok || strings.Contains(bits, "/") {
-		return netip.Prefix{}, policyError("Malformed CIDR, one '/' required: %q", s)
+		return netip.Prefix{}, policyError("Malformed CIDR, one '/' required: %s", quoted(s))
 	}
 	n, err := strconv.Atoi(bits)
 	if err != nil || bits == "" || bits[0] < '0' || bits[0] > '9' {
-		return netip.Prefix{}, policyError("Malformed CIDR, mask bits must be an integer: %q", s)
+		return netip.Prefix{}, policyError("Malformed CIDR, mask bits must be an integer: %s", quoted(s))
 	}
 	addr, err := netip.ParseAddr(addrText)
 	if err != nil || addr.Zone() != "" {
-		return netip.Prefix{}, policyError("Nonstandard IP address: %s", addrText)
+		return netip.Prefix{}, policyError("Nonstandard IP address: %s", show(addrText))
 	}
 	if n > addr.BitLen() {
-		return netip.Prefix{}, policyError("Malformed CIDR, mask bits must be at most %d: %q", addr.BitLen(), s)
+		return netip.Prefix{}, policyError("Malformed CIDR, mask bits must be at most %d: %s", addr.BitLen(), quoted(s))
 	}
 	return netip.PrefixFrom(addr, n).Masked(), nil
 }

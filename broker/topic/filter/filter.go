@@ -2,6 +2,9 @@ package filter
 
 import (
 	"fmt"
+	"strconv"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nimbusmq/nimbus/broker"
 )
@@ -148,4 +151,47 @@ func (p *Policy) Match(in Input) bool {
 // policyError returns the error of an invalid policy.
 func policyError(format string, args ...any) error {
 	return broker.Errorf(broker.CodeInvalidArgument, "Invalid parameter: FilterPolicy: "+format, args...)
+}
+
+// maxShown bounds the policy text quoted in an error message.
+const maxShown = 64
+
+// show renders policy text (a key, an operator) for a one-line error
+// message: cut to maxShown bytes, and Go-quoted if it holds anything but
+// printable characters.
+func show(s string) string {
+	c := clip(s)
+	if needsQuote(c) {
+		return strconv.Quote(c)
+	}
+	return c
+}
+
+// quoted is show, always in double quotes.
+func quoted(s string) string {
+	c := clip(s)
+	if needsQuote(c) {
+		return strconv.Quote(c)
+	}
+	return `"` + c + `"`
+}
+
+func clip(s string) string {
+	if len(s) <= maxShown {
+		return s
+	}
+	cut := maxShown
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+func needsQuote(s string) bool {
+	for _, r := range s {
+		if !unicode.IsPrint(r) || r == '"' || r == '\\' {
+			return true
+		}
+	}
+	return false
 }
