@@ -115,8 +115,11 @@ func (s *Service) MergeShards(ctx context.Context, name, shardID, adjacentID str
 // without change. ok is false when in is neither, and the caller
 // validates and begins it.
 func (s *Service) sameReshard(ctx context.Context, st *catalog.Stream, in catalog.BeginReshardInput) (_ *catalog.Stream, ok bool, _ error) {
+	sameParents := func(ps []string) bool {
+		return slices.Equal(slices.Sorted(slices.Values(ps)), slices.Sorted(slices.Values(in.Parents)))
+	}
 	if p := st.Pending; p != nil {
-		if slices.Equal(p.Parents, in.Parents) && slices.Equal(p.Ranges, in.Ranges) {
+		if sameParents(p.Parents) && slices.Equal(p.Ranges, in.Ranges) {
 			st, err := s.finishReshard(ctx, st)
 			return st, true, err
 		}
@@ -125,7 +128,7 @@ func (s *Service) sameReshard(ctx context.Context, st *catalog.Stream, in catalo
 	var got []catalog.ShardRange
 	for i := range st.Shards {
 		c := &st.Shards[i]
-		if slices.Equal(catalog.ShardParents(c), in.Parents) {
+		if sameParents(catalog.ShardParents(c)) {
 			got = append(got, catalog.ShardRange{Start: c.StartingHashKey, End: c.EndingHashKey})
 		}
 	}
@@ -178,7 +181,7 @@ func (s *Service) UpdateShardCount(ctx context.Context, name string, target int,
 		}
 	}
 	if st.Status != catalog.StreamActive {
-		return nil, broker.FieldError(broker.CodeResourceInUse, "StreamName", "stream %q is %s: a resharding is in progress", name, st.Status)
+		return nil, notActive(st)
 	}
 	in := catalog.BeginReshardInput{Name: name, Kind: catalog.ReshardScale}
 	same := target == n
@@ -205,9 +208,19 @@ func openShard(st *catalog.Stream, field, id string) (*catalog.Shard, error) {
 	case sh.ClosedMs != 0:
 		return nil, broker.FieldError(broker.CodeInvalidArgument, field, "shard %s of stream %q is closed", id, st.Name)
 	case st.Status != catalog.StreamActive:
-		return nil, broker.FieldError(broker.CodeResourceInUse, "StreamName", "stream %q is %s: a resharding is in progress", st.Name, st.Status)
+		return nil, notActive(st)
 	}
 	return sh, nil
+}
+
+// notActive is the error of a resharding asked of a stream that is not
+// ACTIVE (Kinesis: ResourceInUseException).
+func notActive(st *catalog.Stream) error {
+	why := "its shards are still starting"
+	if st.Status == catalog.StreamUpdating {
+		why = "a resharding is in progress"
+	}
+	return broker.FieldError(broker.CodeResourceInUse, "StreamName", "stream %q is %s (%s): retry when it is ACTIVE", st.Name, st.Status, why)
 }
 
 func shardRange(r stream.HashKeyRange) catalog.ShardRange {

@@ -56,7 +56,8 @@ func TestStreamReshardCommands(t *testing.T) {
 	}
 	// Refused: closed shard, non-adjacent merge, scale beyond double, missing flags.
 	for _, args := range [][]string{
-		{"stream", "split", "rs", "--shard", "shardId-000000000000"},
+		{"stream", "split", "rs", "--shard", "shardId-000000000000", "--at", "1000"}, // a retry at the same key succeeds
+
 		{"stream", "merge", "rs", "--shard", "shardId-000000000007", "--adjacent", "shardId-000000000009"},
 		{"stream", "scale", "rs", "--shards", "9"},
 	} {
