@@ -8,6 +8,7 @@ import (
 	"github.com/nimbusmq/nimbus/broker/catalog"
 	"github.com/nimbusmq/nimbus/broker/queue"
 	"github.com/nimbusmq/nimbus/broker/stream"
+	"github.com/nimbusmq/nimbus/broker/topic"
 	clusterv1 "github.com/nimbusmq/nimbus/proto/cluster/v1"
 	"github.com/nimbusmq/nimbus/storage"
 )
@@ -35,6 +36,8 @@ func (a *Applier) Apply(txn *storage.Txn, group uint64, entry *clusterv1.Entry) 
 			res, err = a.applyMeta(txn, now, cmd)
 		case isStreamCommand(cmd.GetType()):
 			res, err = applyStream(txn, stream.New(group), now, cmd)
+		case isTopicCommand(cmd.GetType()):
+			res, err = applyTopic(txn, topic.New(group), now, cmd)
 		default:
 			res, err = applyQueue(txn, queue.New(group), now, cmd)
 		}
