@@ -15,6 +15,15 @@
 //
 // Every command validates its arguments and the partition's state before
 // its first write, so a refused command changes nothing. Business errors
-// are *broker.Error values; any other error is a storage or corruption
-// error and the caller must discard the transaction.
+// are *broker.Error values (test them with errors.Is against
+// broker.ErrInvalidArgument, ErrEmptyBatch, ErrTooManyEntries,
+// ErrMessageTooLarge; Advance of a subscription without a cursor is
+// ErrCursorNotFound, code ResourceNotFound); any other error is a storage
+// or corruption error (corruption wraps codec.ErrCorrupt) and the caller
+// must discard the transaction.
+//
+// Work per call is bounded (MaxPublishEntries, MaxPublishBytes, Read's
+// limits, Trim's limit and MaxTrimBytes); DESIGN.md describes the
+// keyspace, the record formats, the deduplication and cursor rules and
+// the invariants.
 package topic
