@@ -178,6 +178,7 @@ func TestTopicSubscribeValidation(t *testing.T) {
 		"std topic, fifo queue":    {TopicArn: std, Protocol: "sqs", Endpoint: arnOf("q.fifo")},
 		"fifo topic, https":        {TopicArn: fifo, Protocol: "https", Endpoint: "https://x"},
 		"bad filter policy":        {TopicArn: std, Protocol: "sqs", Endpoint: arnOf("dlq"), Attributes: map[string]string{"FilterPolicy": `["a"]`}},
+		"bad numeric filter":       {TopicArn: std, Protocol: "sqs", Endpoint: arnOf("dlq"), Attributes: map[string]string{"FilterPolicy": `{"price":[{"numeric":[">","x"]}]}`}},
 		"bad filter policy scope":  {TopicArn: std, Protocol: "sqs", Endpoint: arnOf("dlq"), Attributes: map[string]string{"FilterPolicyScope": "Headers"}},
 		"redrive to missing queue": {TopicArn: std, Protocol: "sqs", Endpoint: arnOf("dlq"), Attributes: map[string]string{"RedrivePolicy": `{"deadLetterTargetArn":"` + arnOf("gone") + `"}`}},
 		"redrive not an arn":       {TopicArn: std, Protocol: "sqs", Endpoint: arnOf("dlq"), Attributes: map[string]string{"RedrivePolicy": `{"deadLetterTargetArn":"gone"}`}},

@@ -3,11 +3,13 @@ package service
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"strconv"
 	"time"
 
 	"github.com/nimbusmq/nimbus/broker"
 	"github.com/nimbusmq/nimbus/broker/catalog"
+	"github.com/nimbusmq/nimbus/broker/topic/filter"
 	clusterv1 "github.com/nimbusmq/nimbus/proto/cluster/v1"
 	"github.com/nimbusmq/nimbus/storage"
 )
@@ -265,10 +267,19 @@ func (s *Service) ReplaySubscription(ctx context.Context, subscriptionArn string
 	return nil
 }
 
-// checkFilterPolicy checks a subscription's filter policy. Until the
-// filter compiler is wired in, the policy is checked as a JSON object
-// (broker.SubscriptionAttributes.Apply did).
+// checkFilterPolicy compiles a subscription's filter policy for its scope
+// (SNS syntax and limits); the error names the attribute.
 func checkFilterPolicy(a broker.SubscriptionAttributes) error {
-	_ = a
-	return nil
+	if a.FilterPolicy == "" {
+		return nil
+	}
+	scope, err := filter.ParseScope(a.Scope())
+	if err == nil {
+		_, err = filter.Compile(a.FilterPolicy, scope)
+	}
+	var be *broker.Error
+	if errors.As(err, &be) {
+		return broker.FieldError(broker.CodeInvalidAttribute, "Attributes."+broker.AttrFilterPolicy, "%s", be.Msg)
+	}
+	return err
 }

@@ -131,6 +131,8 @@ func TestTopicSubscriptions(t *testing.T) {
 		"unknown queue":      {Topic: "t", Protocol: "sqs", Endpoint: broker.QueueArn("nope")},
 		"fifo topic std q":   {Topic: "t.fifo", Protocol: "sqs", Endpoint: broker.QueueArn("q")},
 		"bad filter":         {Topic: "t", Protocol: "sqs", Endpoint: broker.QueueArn("dlq"), Attributes: map[string]string{"FilterPolicy": "[1,2]"}},
+		"filter not arrays":  {Topic: "t", Protocol: "sqs", Endpoint: broker.QueueArn("dlq"), Attributes: map[string]string{"FilterPolicy": `{"a":"b"}`}},
+		"nested on attrs":    {Topic: "t", Protocol: "sqs", Endpoint: broker.QueueArn("dlq"), Attributes: map[string]string{"FilterPolicy": `{"a":{"b":["c"]}}`}},
 		"bad redrive":        {Topic: "t", Protocol: "sqs", Endpoint: broker.QueueArn("dlq"), Attributes: map[string]string{"RedrivePolicy": `{"deadLetterTargetArn":"x"}`}},
 		"missing dlq":        {Topic: "t", Protocol: "sqs", Endpoint: broker.QueueArn("dlq"), Attributes: map[string]string{"RedrivePolicy": `{"deadLetterTargetArn":"` + broker.QueueArn("gone") + `"}`}},
 		"bad protocol":       {Topic: "t", Protocol: "smtp", Endpoint: "x"},
@@ -171,6 +173,12 @@ func TestTopicSubscriptions(t *testing.T) {
 	}
 	if err := s.SetSubscriptionAttributes(ctx, arn, map[string]string{"FilterPolicy": `{"kind":["a"]}`, "FilterPolicyScope": "MessageBody"}); err != nil {
 		t.Fatal(err)
+	}
+	if err := s.SetSubscriptionAttributes(ctx, arn, map[string]string{"FilterPolicy": `{"kind":{"nested":["a"]}}`}); err != nil {
+		t.Fatalf("nested policy on body scope: %v", err)
+	}
+	if err := s.SetSubscriptionAttributes(ctx, arn, map[string]string{"FilterPolicyScope": "MessageAttributes"}); !errors.Is(err, broker.ErrInvalidAttribute) {
+		t.Fatalf("scope change that makes the policy invalid: %v", err)
 	}
 	if err := s.SetSubscriptionAttributes(ctx, arn, map[string]string{"FilterPolicyScope": "Nope"}); !errors.Is(err, broker.ErrInvalidAttribute) {
 		t.Fatalf("bad scope: %v", err)
