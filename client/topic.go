@@ -67,8 +67,12 @@ const (
 
 // PendingConfirmation is the subscription ARN that Subscribe (without
 // WithReturnSubscriptionArn) and the list calls show for an http/https
-// subscription that is not confirmed yet.
+// subscription that is not confirmed yet. (On the wire Subscribe answers
+// SNS's "pending confirmation"; the SDK returns this constant for both.)
 const PendingConfirmation = "PendingConfirmation"
+
+// subscribePending is Subscribe's answer for a pending subscription.
+const subscribePending = "pending confirmation"
 
 // TopicName returns the topic name in a topic name or ARN: the text after
 // the last ':' of an ARN, the argument itself otherwise.
@@ -285,7 +289,10 @@ func (c *Client) Subscribe(ctx context.Context, topic, protocol, endpoint string
 	if err != nil {
 		return "", fromRPC(ctx, err)
 	}
-	return resp.GetSubscriptionArn(), nil
+	if arn := resp.GetSubscriptionArn(); arn != subscribePending {
+		return arn, nil
+	}
+	return PendingConfirmation, nil
 }
 
 // ConfirmOption configures ConfirmSubscription.
@@ -513,9 +520,11 @@ func (c *Client) PublishBatch(ctx context.Context, topic string, entries []Publi
 
 // ReplaySubscription (Nimbus) moves the subscription's delivery cursor on
 // every partition of its topic to the first retained message published at
-// or after from (the zero time: the oldest retained), so the messages from
-// there on are delivered to it again. Only messages that the topic's
-// ArchivePolicy still keeps can be replayed.
+// or after from, so the messages from there on are delivered to it again.
+// Only messages that the topic's ArchivePolicy still keeps can be
+// replayed; a from before the oldest of them replays all of them. The
+// zero time and a time in the future are ErrInvalidArgument (field
+// FromUnixMs).
 func (c *Client) ReplaySubscription(ctx context.Context, subscriptionARN string, from time.Time) error {
 	_, err := c.topics().ReplaySubscription(ctx, &nimbusv1.ReplaySubscriptionRequest{
 		SubscriptionArn: subscriptionARN, FromUnixMs: unixMs(from),
