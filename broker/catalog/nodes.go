@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sort"
 
 	"github.com/nimbusmq/nimbus/broker"
@@ -122,10 +123,20 @@ func (e *Engine) RemoveNode(txn *storage.Txn, id string) (*Node, error) {
 	return n, txn.Delete(e.nodeKey(id))
 }
 
-// SetReplicas records a queue partition's replica set.
+// SetReplicas records a queue partition's replica set. name may also be
+// a stream's Placement name ("stream/" and the stream's name): every
+// shard of the stream, present and future, has its replicas.
 func (e *Engine) SetReplicas(txn *storage.Txn, name string, replicas []string) (*Queue, error) {
 	if len(replicas) == 0 {
 		return nil, broker.Errorf(broker.CodeInvalidArgument, "a partition needs at least one replica")
+	}
+	if sn, ok := strings.CutPrefix(name, streamPlacementPrefix); ok {
+		st, err := e.Stream(txn, sn)
+		if err != nil {
+			return nil, err
+		}
+		st.Replicas = slices.Clone(replicas)
+		return st.Placement(), e.putStream(txn, st)
 	}
 	q, err := e.Queue(txn, name)
 	if err != nil {

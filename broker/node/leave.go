@@ -70,11 +70,23 @@ func (n *Node) leave(ctx context.Context, node string) (int, error) {
 		return moved, fmt.Errorf("remove %q from the meta group: %w", node, err)
 	}
 	if err := n.forward(ctx, cluster.MetaGroup, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_REMOVE_NODE,
-		Body: &clusterv1.Command_RemoveNode{RemoveNode: &clusterv1.RemoveNode{NodeId: node}}}); err != nil {
+		Body: &clusterv1.Command_RemoveNode{RemoveNode: &clusterv1.RemoveNode{NodeId: node}}}); err != nil && !n.forgotten(ctx, node) {
 		return moved, fmt.Errorf("forget node %q: %w", node, err)
 	}
 	n.logger.Info("node left the cluster", "leaving", node, "moved_replicas", moved)
 	return moved, nil
+}
+
+// forgotten reports whether the catalogue, caught up with the meta
+// leader, no longer lists node: a RemoveNode retried after its first
+// attempt's outcome was lost (the meta leader changed as node left the
+// meta group) is refused, but its work is done.
+func (n *Node) forgotten(ctx context.Context, node string) bool {
+	if n.catchUpMeta(ctx) != nil {
+		return false
+	}
+	nodes, err := n.svc.Nodes()
+	return err == nil && !slices.ContainsFunc(nodes, func(x *catalog.Node) bool { return x.ID == node })
 }
 
 // leaveElsewhere asks another node of the catalogue, active ones first, to
@@ -127,9 +139,10 @@ func (n *Node) leaveElsewhere(ctx context.Context, node string) (int, error) {
 	}
 }
 
-// nextReplicaOf returns a queue with a replica on node, or nil.
+// nextReplicaOf returns a queue (or a stream's Placement) with a replica
+// on node, or nil.
 func (n *Node) nextReplicaOf(node string) (*catalog.Queue, error) {
-	qs, err := n.svc.Queues()
+	qs, err := n.partitions()
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +163,7 @@ func (n *Node) moveReplica(ctx context.Context, q *catalog.Queue, node string) e
 	if err != nil {
 		return err
 	}
-	qs, err := n.svc.Queues()
+	qs, err := n.partitions()
 	if err != nil {
 		return err
 	}
