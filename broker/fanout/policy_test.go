@@ -25,7 +25,11 @@ func TestDeliveryPolicyParse(t *testing.T) {
 		{"SNS's effective policy echoed back", `{"healthyRetryPolicy":{"minDelayTarget":20,"maxDelayTarget":20,"numRetries":3,"numMaxDelayRetries":0,"numNoDelayRetries":0,"numMinDelayRetries":0,"backoffFunction":"linear"},"sicklyRetryPolicy":null,"throttlePolicy":null,"guaranteed":false}`,
 			DefaultHTTPDeliveryPolicy(), ""},
 		{"content type with charset", `{"requestPolicy":{"headerContentType":"text/plain; charset=UTF-8"}}`,
-			func() DeliveryPolicy { p := DefaultHTTPDeliveryPolicy(); p.HeaderContentType = "text/plain; charset=UTF-8"; return p }(), ""},
+			func() DeliveryPolicy {
+				p := DefaultHTTPDeliveryPolicy()
+				p.HeaderContentType = "text/plain; charset=UTF-8"
+				return p
+			}(), ""},
 		{"zero retries", `{"healthyRetryPolicy":{"numRetries":0}}`,
 			DeliveryPolicy{MinDelay: 20 * s, MaxDelay: 20 * s, Backoff: BackoffLinear}, ""},
 		{"100 retries of 1 s", `{"healthyRetryPolicy":{"minDelayTarget":1,"maxDelayTarget":1,"numRetries":100}}`,
