@@ -371,3 +371,32 @@ func TestTopicReplay(t *testing.T) {
 	_, err = tc.ReplaySubscription(e.ctx, &nimbusv1.ReplaySubscriptionRequest{SubscriptionArn: sub.GetSubscriptionArn()})
 	wantStatus(t, "replay without a time", err, codes.InvalidArgument, "INVALID_ARGUMENT")
 }
+
+// TestTopicRestart: the catalogue, the subscriptions and a partition's
+// deduplication state survive a restart (the node starts the topic's
+// partition again).
+func TestTopicRestart(t *testing.T) {
+	t.Parallel()
+	e := startE2E(t)
+	tc := e.topics()
+	e.createQueue("q.fifo", nil)
+	arn := e.createTopic(tc, "r.fifo", map[string]string{"FifoTopic": "true"})
+	sub, err := tc.Subscribe(e.ctx, &nimbusv1.SubscribeRequest{TopicArn: arn, Protocol: "sqs", Endpoint: arnOf("q.fifo")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := tc.Publish(e.ctx, &nimbusv1.PublishRequest{TopicArn: arn, Message: "m", MessageGroupId: "g", MessageDeduplicationId: "d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.restart()
+	tc = e.topics()
+	again, err := tc.Publish(e.ctx, &nimbusv1.PublishRequest{TopicArn: arn, Message: "m", MessageGroupId: "g", MessageDeduplicationId: "d"})
+	if err != nil || again.GetMessageId() != first.GetMessageId() || again.GetSequenceNumber() != first.GetSequenceNumber() {
+		t.Fatalf("after restart: %v, first %v (%v)", again, first, err)
+	}
+	attrs, err := tc.GetSubscriptionAttributes(e.ctx, &nimbusv1.GetSubscriptionAttributesRequest{SubscriptionArn: sub.GetSubscriptionArn()})
+	if err != nil || attrs.GetAttributes()["TopicArn"] != arn {
+		t.Fatalf("subscription after restart: %v %v", attrs, err)
+	}
+}
