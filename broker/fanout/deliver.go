@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nimbusmq/nimbus/broker"
 	"github.com/nimbusmq/nimbus/broker/topic"
 )
 
@@ -24,7 +25,7 @@ func (w *Worker) notification(sub *Subscription, m *topic.Message) Notification 
 		n.SequenceNumber = SequenceNumber(m.Seq, w.cfg.PartitionIndex)
 		return n
 	}
-	if w.cfg.Signer == nil {
+	if w.cfg.Signer == nil || w.cfg.UnsignedLocal && sub.Protocol != broker.ProtocolHTTP && sub.Protocol != broker.ProtocolHTTPS {
 		return n
 	}
 	v := sub.SignatureVersion

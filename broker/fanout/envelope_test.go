@@ -268,3 +268,50 @@ func TestEnvelopeRawAndHeaders(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSign measures one SNS signature (RSA-2048), the cost the
+// worker pays once per message of a standard topic (sigCache shares it
+// across subscriptions).
+func BenchmarkSign(b *testing.B) {
+	s, err := GenerateSigner("http://x/cert.pem", time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := Notification{MessageID: "id", TopicArn: "arn:aws:sns:us-east-1:000000000000:t", Message: strings.Repeat("x", 1024), Timestamp: ts}
+	str := n.StringToSign()
+	for b.Loop() {
+		if _, err := s.Sign("1", str); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestEnvelopeUnsignedLocal: with UnsignedLocal, queue and stream
+// envelopes carry no signature while HTTP/S ones do; a signature is made
+// once per message and version and shared by subscriptions.
+func TestEnvelopeUnsignedLocal(t *testing.T) {
+	cfg := testConfig()
+	cfg.Signer = testSigner(t)
+	m := topic.Message{Seq: 9, MessageID: "id-9", Body: "b", PublishedAt: ts}
+	mk := func(proto string) *Subscription {
+		return &Subscription{ID: proto, Arn: "arn:aws:sns:us-east-1:000000000000:t:" + proto, TopicArn: "arn:aws:sns:us-east-1:000000000000:t", Protocol: proto}
+	}
+	w := NewWorker(cfg, newFakePartition(), newFakeSinks(), nil, nil)
+	a, b := w.notification(mk(broker.ProtocolSQS), &m), w.notification(mk(broker.ProtocolHTTPS), &m)
+	if a.Signature == "" || a.Signature != b.Signature || a.SignatureVersion != "1" {
+		t.Fatalf("signed: %q / %q", a.Signature, b.Signature)
+	}
+	if err := Verify(cfg.Signer.PublicKey(), "1", a.StringToSign(), a.Signature); err != nil {
+		t.Fatal(err)
+	}
+	cfg.UnsignedLocal = true
+	w = NewWorker(cfg, newFakePartition(), newFakeSinks(), nil, nil)
+	for _, proto := range []string{broker.ProtocolSQS, broker.ProtocolStream} {
+		if n := w.notification(mk(proto), &m); n.SignatureVersion != "" || n.Signature != "" || strings.Contains(string(n.JSON()), "Signature") {
+			t.Fatalf("%s envelope signed: %s", proto, n.JSON())
+		}
+	}
+	if n := w.notification(mk(broker.ProtocolHTTP), &m); n.Signature == "" {
+		t.Fatal("an HTTP envelope went unsigned")
+	}
+}

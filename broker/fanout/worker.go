@@ -144,6 +144,10 @@ type Config struct {
 	// Signer signs standard topics' envelopes (nil: unsigned envelopes,
 	// without the signature fields).
 	Signer *Signer
+	// UnsignedLocal leaves the signature fields out of envelopes
+	// delivered to queues and streams (HTTP/S envelopes stay signed): an
+	// RSA-2048 signature costs about 1.5 ms of CPU per message.
+	UnsignedLocal bool
 	// BaseURL is the SNS API's URL, for UnsubscribeURL.
 	BaseURL string
 	// PartitionIndex is this partition's index in its topic, folded into
