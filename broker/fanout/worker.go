@@ -13,6 +13,7 @@ import (
 
 	"github.com/nimbusmq/nimbus/broker"
 	"github.com/nimbusmq/nimbus/broker/topic"
+	"github.com/nimbusmq/nimbus/broker/topic/filter"
 )
 
 // Partition is what the worker needs from one topic partition, on its
@@ -67,9 +68,8 @@ type Sinks interface {
 	PutToStream(ctx context.Context, streamArn string, recs []StreamRecord) error
 }
 
-// Matcher is a subscription's filter policy. *filter.Policy satisfies it
-// through an adapter: MatcherFunc(func(a, b) bool { return
-// p.Match(filter.Input{Attributes: a, Body: b}) }).
+// Matcher is a subscription's filter policy; FilterMatcher adapts a
+// compiled *filter.Policy. Match must be safe for concurrent use.
 type Matcher interface {
 	Match(attrs map[string]broker.AttributeValue, body string) bool
 }
@@ -80,6 +80,21 @@ type MatcherFunc func(attrs map[string]broker.AttributeValue, body string) bool
 // Match calls f.
 func (f MatcherFunc) Match(attrs map[string]broker.AttributeValue, body string) bool {
 	return f(attrs, body)
+}
+
+// FilterMatcher returns p as a Matcher; a nil policy (no filter) gives a
+// nil Matcher, which matches every message.
+func FilterMatcher(p *filter.Policy) Matcher {
+	if p == nil {
+		return nil
+	}
+	return policyMatcher{p}
+}
+
+type policyMatcher struct{ p *filter.Policy }
+
+func (m policyMatcher) Match(attrs map[string]broker.AttributeValue, body string) bool {
+	return m.p.Match(filter.Input{Attributes: attrs, Body: body})
 }
 
 // Subscription is the worker's view of one subscription of the topic.
@@ -98,7 +113,8 @@ type Subscription struct {
 	CreatedAt time.Time
 	// Raw is RawMessageDelivery.
 	Raw bool
-	// Filter is the compiled filter policy (nil: every message).
+	// Filter is the compiled filter policy, with its scope (nil: every
+	// message); see FilterMatcher.
 	Filter Matcher
 	// DeliveryPolicy is the effective HTTP/S policy (zero:
 	// DefaultHTTPDeliveryPolicy); queues and streams use
@@ -284,10 +300,12 @@ func NewWorker(cfg Config, p Partition, sinks Sinks, client *http.Client, logger
 	}
 }
 
-// SetSubscriptions replaces the topic's subscriptions (all of them: a
-// subscription left out is unsubscribed and its cursor dropped). It may
-// be called before or during Run, from any goroutine, and does not
-// block. Run delivers nothing before the first call.
+// SetSubscriptions replaces the topic's subscriptions. Pass all of them,
+// pending ones and protocols this worker does not deliver included: a
+// subscription left out is taken as unsubscribed and its cursor dropped,
+// and on Run's first pass so are stored cursors of subscriptions not in
+// the set. It may be called before or during Run, from any goroutine,
+// and does not block. Run delivers nothing before the first call.
 func (w *Worker) SetSubscriptions(subs []Subscription) {
 	m := make(map[string]Subscription, len(subs))
 	for _, s := range subs {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nimbusmq/nimbus/broker"
 	"github.com/nimbusmq/nimbus/broker/topic"
+	"github.com/nimbusmq/nimbus/broker/topic/filter"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -314,9 +315,12 @@ func TestFanoutFilter(t *testing.T) {
 	srv := httptest.NewServer(ep)
 	defer srv.Close()
 	w := NewWorker(testConfig(), p, sinks, newClient(t), testLogger(t))
-	red := MatcherFunc(func(a map[string]broker.AttributeValue, body string) bool { return a["color"].StringValue == "red" })
+	red, err := filter.Compile(`{"color":["red"]}`, filter.ScopeAttributes)
+	if err != nil {
+		t.Fatal(err)
+	}
 	q := sub("q", broker.ProtocolSQS, queueArn("q"))
-	q.Filter, q.Raw = red, true
+	q.Filter, q.Raw = FilterMatcher(red), true
 	h := sub("h", broker.ProtocolHTTP, srv.URL)
 	h.Filter = MatcherFunc(func(a map[string]broker.AttributeValue, body string) bool { return strings.HasSuffix(body, "5") })
 	w.SetSubscriptions([]Subscription{q, h})
@@ -350,6 +354,9 @@ func TestFanoutFilter(t *testing.T) {
 	st := w.Stats()
 	if st.Protocols[broker.ProtocolSQS].Filtered != 20 || st.Protocols[broker.ProtocolHTTP].Filtered != 27 {
 		t.Fatalf("stats %+v", st)
+	}
+	if FilterMatcher(nil) != nil {
+		t.Fatal("FilterMatcher(nil) is not a nil Matcher")
 	}
 }
 
