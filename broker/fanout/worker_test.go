@@ -614,3 +614,71 @@ func TestFanoutThrottle(t *testing.T) {
 		t.Fatalf("slept %v, want %v", slept, want)
 	}
 }
+
+// TestFanoutRetryScheduleInjected: with the clock's sleep injected, an
+// HTTP/S subscription without a delivery policy follows SNS's default (3
+// retries, 20 s apart, shortened by the jitter), then drops the message.
+func TestFanoutRetryScheduleInjected(t *testing.T) {
+	p := newFakePartition()
+	ep := &endpoint{status: func(recorded) int { return http.StatusInternalServerError }}
+	srv := httptest.NewServer(ep)
+	defer srv.Close()
+	var mu sync.Mutex
+	var slept []time.Duration
+	cfg := testConfig()
+	cfg.Rand = func() float64 { return 0.5 }
+	cfg.Sleep = func(ctx context.Context, d time.Duration) error {
+		mu.Lock()
+		slept = append(slept, d)
+		mu.Unlock()
+		return ctx.Err()
+	}
+	w := NewWorker(cfg, p, newFakeSinks(), newClient(t), testLogger(t))
+	w.SetSubscriptions([]Subscription{sub("h", broker.ProtocolHTTP, srv.URL)})
+	startWorker(t, w)
+	publishN(p, 1, nil)
+	eventually(t, 5*time.Second, "message given up", func() error {
+		if w.Stats().Protocols[broker.ProtocolHTTP].Dropped != 1 {
+			return fmt.Errorf("not dropped yet")
+		}
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []time.Duration{18 * time.Second, 18 * time.Second, 18 * time.Second}; !slices.Equal(slept, want) || len(ep.requests()) != 4 {
+		t.Fatalf("slept %v (want %v), %d attempts (want 4)", slept, want, len(ep.requests()))
+	}
+}
+
+// TestFanoutAdvanceRetried: a cursor advance that fails for a while is
+// retried before the next batch is sent, so the queue gets every message
+// exactly once.
+func TestFanoutAdvanceRetried(t *testing.T) {
+	p := newFakePartition()
+	var fails atomic.Int32
+	fails.Store(4)
+	p.failAdvance = func() bool { return fails.Add(-1) >= 0 }
+	sinks := newFakeSinks()
+	cfg := testConfig()
+	cfg.ReadBatch = 3
+	w := NewWorker(cfg, p, sinks, newClient(t), testLogger(t))
+	q := sub("q", broker.ProtocolSQS, queueArn("q"))
+	q.Raw = true
+	w.SetSubscriptions([]Subscription{q})
+	startWorker(t, w)
+	publishN(p, 10, nil)
+	eventually(t, 10*time.Second, "delivery", func() error {
+		if c, _ := p.cursor("q"); c != 11 {
+			return fmt.Errorf("cursor at %d", c)
+		}
+		return nil
+	})
+	got := ids(sinks.queue(queueArn("q")), bodyOf)
+	var want []string
+	for i := 1; i <= 10; i++ {
+		want = append(want, fmt.Sprintf("body-%d", i))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("queue got %v", got)
+	}
+}
