@@ -338,6 +338,24 @@ func matchCases() []matchCase {
 		a("String attribute 'true' is a string", `{"a": [true]}`, attrs{"a": str("true")}, false),
 		a("Number attribute against a string", `{"a": ["100"]}`, attrs{"a": num("100")}, false),
 		a("Number attribute against a prefix", `{"a": [{"prefix": "1"}]}`, attrs{"a": num("100")}, false),
+
+		// Choices the guide leaves open, as DESIGN.md ("Semantics where
+		// the documentation leaves a choice") records them.
+		b("anything-but matches a number", `{"a": [{"anything-but": "x"}]}`, `{"a": 5}`, true),
+		b("anything-but matches null", `{"a": [{"anything-but": ["x"]}]}`, `{"a": null}`, true),
+		b("anything-but numbers matches a string", `{"a": [{"anything-but": [1]}]}`, `{"a": "1"}`, true),
+		b("anything-but prefix matches a number", `{"a": [{"anything-but": {"prefix": "1"}}]}`, `{"a": 10}`, true),
+		a("an empty String.Array exists", existsT, attrs{"store": arr(`[]`)}, true),
+		a("an empty String.Array has no value", `{"store": [{"anything-but": "x"}]}`, attrs{"store": arr(`[]`)}, false),
+		a("cidr host bits are ignored", `{"ip": [{"cidr": "10.0.0.7/24"}]}`, attrs{"ip": str("10.0.0.200")}, true),
+		b("duplicate body keys: any occurrence", `{"a": ["y"]}`, `{"a": "x", "a": "y"}`, true),
+		b("numbers compare as float64", `{"a": [{"numeric": ["=", 0.1]}]}`, `{"a": 1e-1}`, true),
+		b("body numbers beyond the policy range", `{"a": [{"numeric": [">", 1000000000]}]}`, `{"a": 1e300}`, true),
+		b("nested arrays are flattened", `{"a": ["x"]}`, `{"a": [["y", ["x"]]]}`, true),
+		a("String.Array objects are skipped", `{"a": ["x"]}`, attrs{"a": arr(`[{"b": "x"}]`)}, false),
+		a("unknown data type exists but has no value", `{"a": [{"exists": true}]}`, attrs{"a": {DataType: "Other", StringValue: "x"}}, true),
+		a("dotted key is literal", `{"a.b": ["x"]}`, attrs{"a.b": str("x")}, true),
+		b("dotted key is not a path", `{"a.b": ["x"]}`, `{"a": {"b": "x"}}`, false),
 	}
 }
 
