@@ -383,3 +383,40 @@ func TestMatchDocExamples(t *testing.T) {
 		})
 	}
 }
+
+// TestMatchConcurrent matches one compiled policy from many goroutines (run
+// with -race): a Policy is immutable and tapes come from a pool.
+func TestMatchConcurrent(t *testing.T) {
+	type compiled struct {
+		p    *Policy
+		in   Input
+		want bool
+	}
+	var all []compiled
+	for _, tc := range matchCases() {
+		p, err := Compile(tc.policy, tc.scope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, compiled{p, Input{Attributes: tc.attrs, Body: tc.body}, tc.want})
+	}
+	done := make(chan string, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			for i := 0; i < 20; i++ {
+				for _, c := range all {
+					if c.p.Match(c.in) != c.want {
+						done <- fmt.Sprintf("%v gave %v", c.in, !c.want)
+						return
+					}
+				}
+			}
+			done <- ""
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if msg := <-done; msg != "" {
+			t.Error(msg)
+		}
+	}
+}
