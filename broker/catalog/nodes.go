@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sort"
+	"strings"
 
 	"github.com/nimbusmq/nimbus/broker"
 	"github.com/nimbusmq/nimbus/storage"
@@ -124,8 +124,8 @@ func (e *Engine) RemoveNode(txn *storage.Txn, id string) (*Node, error) {
 }
 
 // SetReplicas records a queue partition's replica set. name may also be
-// a stream's Placement name ("stream/" and the stream's name): every
-// shard of the stream, present and future, has its replicas.
+// a stream's or a topic's Placement name ("stream/" or "topic/" and its
+// name): every shard or partition of it has the replicas.
 func (e *Engine) SetReplicas(txn *storage.Txn, name string, replicas []string) (*Queue, error) {
 	if len(replicas) == 0 {
 		return nil, broker.Errorf(broker.CodeInvalidArgument, "a partition needs at least one replica")
@@ -137,6 +137,14 @@ func (e *Engine) SetReplicas(txn *storage.Txn, name string, replicas []string) (
 		}
 		st.Replicas = slices.Clone(replicas)
 		return st.Placement(), e.putStream(txn, st)
+	}
+	if tn, ok := strings.CutPrefix(name, topicPlacementPrefix); ok {
+		t, err := e.Topic(txn, tn)
+		if err != nil {
+			return nil, err
+		}
+		t.Replicas = slices.Clone(replicas)
+		return t.Placement(), e.putTopic(txn, t)
 	}
 	q, err := e.Queue(txn, name)
 	if err != nil {

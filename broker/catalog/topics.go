@@ -74,12 +74,15 @@ func (t *Topic) Attrs() (broker.TopicAttributes, error) {
 	return broker.TopicAttributesFor(t.Name).Apply(t.Attributes)
 }
 
+// topicPlacementPrefix starts the Name of a topic's Placement.
+const topicPlacementPrefix = "topic/"
+
 // Placement returns the topic's partition groups in the shape the node's
 // group reconciliation handles for queue partitions: Name is "topic/" and
 // the topic's name (never a valid queue name). It is a view: changing it
 // changes nothing.
 func (t *Topic) Placement() *Queue {
-	return &Queue{Name: "topic/" + t.Name, Group: t.Group, Partitions: slices.Clone(t.Partitions),
+	return &Queue{Name: topicPlacementPrefix + t.Name, Group: t.Group, Partitions: slices.Clone(t.Partitions),
 		Replicas: slices.Clone(t.Replicas), Initial: slices.Clone(t.Initial)}
 }
 

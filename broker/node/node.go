@@ -26,6 +26,7 @@ import (
 	"github.com/nimbusmq/nimbus/broker/apply"
 	"github.com/nimbusmq/nimbus/broker/catalog"
 	"github.com/nimbusmq/nimbus/broker/cluster"
+	"github.com/nimbusmq/nimbus/broker/fanout"
 	"github.com/nimbusmq/nimbus/broker/service"
 	clusterv1 "github.com/nimbusmq/nimbus/proto/cluster/v1"
 	"github.com/nimbusmq/nimbus/storage"
@@ -46,6 +47,9 @@ type Node struct {
 	grpcSrv *grpc.Server
 	httpLn  net.Listener
 	httpSrv *http.Server
+	// signer makes, once, the key that signs HTTP/S topic notifications;
+	// its certificate is served at signingCertPath.
+	signer func() *fanout.Signer
 
 	peers     *peers
 	peerSrv   *grpc.Server
@@ -124,8 +128,17 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("listen http: %w", err)
 	}
-	n.svc = service.New(service.Config{QueueURLBase: "http://" + n.httpLn.Addr().String(), MetaGroup: cluster.MetaGroup,
-		Subscribe: cfg.StreamSubscribe},
+	httpBase := "http://" + n.httpLn.Addr().String()
+	n.signer = sync.OnceValue(func() *fanout.Signer {
+		sg, err := fanout.GenerateSigner(httpBase+signingCertPath, time.Now())
+		if err != nil {
+			logger.Error("no notification signing key: notifications go unsigned", "err", err)
+			return nil
+		}
+		return sg
+	})
+	n.svc = service.New(service.Config{QueueURLBase: httpBase, MetaGroup: cluster.MetaGroup,
+		Subscribe: cfg.StreamSubscribe, Fanout: service.FanoutConfig{BaseURL: httpBase + "/", Signer: n.signer}},
 		n.db, n.host, groups{n}, service.NewMetrics(n.reg), logger)
 	n.svcPointer.Store(n.svc)
 	n.registerMetrics()
@@ -168,6 +181,8 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.workers = cancel
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.svc.RunWorkers(wctx, cfg.SweepInterval) }()
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); n.svc.RunFanout(wctx) }()
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.runReconciler(wctx) }()
 	n.startGRPC()
@@ -213,6 +228,16 @@ func (n *Node) startHTTP() {
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
+	mux.HandleFunc(signingCertPath, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		sg := n.signer()
+		if sg == nil {
+			http.NotFound(w, nil)
+			return
+		}
+		_, _ = w.Write(sg.CertificatePEM())
+	})
+	mux.HandleFunc("/{$}", n.serveSNSLinks)
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nimbusmq/nimbus/broker"
 	"github.com/nimbusmq/nimbus/broker/catalog"
+	"github.com/nimbusmq/nimbus/broker/fanout"
 	"github.com/nimbusmq/nimbus/broker/queue"
 	clusterv1 "github.com/nimbusmq/nimbus/proto/cluster/v1"
 	"github.com/nimbusmq/nimbus/storage"
@@ -49,6 +50,8 @@ type Config struct {
 	MetaGroup uint64
 	// Subscribe bounds SubscribeToShard (streamsubscribe.go).
 	Subscribe SubscribeConfig
+	// Fanout configures topic delivery (fanout.go).
+	Fanout FanoutConfig
 }
 
 // Service implements queue operations. It is safe for concurrent use.
@@ -87,6 +90,9 @@ type Service struct {
 	// subs holds the SubscribeToShard calls served here
 	// (streamsubscribe.go).
 	subs subscriptions
+
+	// fan holds the topic fan-out workers this node runs (fanout.go).
+	fan fanouts
 }
 
 // New returns a Service.
@@ -96,7 +102,8 @@ func New(cfg Config, db *storage.DB, p Proposer, g Groups, m *Metrics, logger *s
 	}
 	return &Service{cfg: cfg, db: db, prop: p, groups: g, catalog: catalog.New(cfg.MetaGroup),
 		metrics: m, logger: logger, wake: map[uint64]chan struct{}{}, deadKick: make(chan struct{}, 1),
-		cache: map[string]*cachedQueue{}}
+		cache: map[string]*cachedQueue{},
+		fan:   fanouts{running: map[uint64]*fanoutRun{}, kick: make(chan struct{}, 1), stats: map[string]fanout.Counters{}}}
 }
 
 // QueueURL returns the URL of the named queue.
@@ -125,6 +132,7 @@ func (s *Service) InvalidateCatalog() {
 	s.cacheGen++
 	clear(s.cache)
 	s.cacheMu.Unlock()
+	s.kickFanout()
 }
 
 // lookup returns the named queue and its parsed attributes. Callers must

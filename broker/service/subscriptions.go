@@ -53,8 +53,11 @@ func (s *Service) Subscribe(ctx context.Context, in TopicSubscribeInput) (string
 	if err != nil {
 		return "", err
 	}
-	if sub.PendingConfirmation && !in.ReturnArn {
-		return PendingConfirmation, nil
+	if sub.PendingConfirmation {
+		s.sendConfirmation(sub)
+		if !in.ReturnArn {
+			return PendingConfirmation, nil
+		}
 	}
 	return sub.Arn(), nil
 }
