@@ -16,12 +16,31 @@ type rule struct {
 	why  string
 }
 
-var engines = []string{mod + "/broker/queue", mod + "/broker/catalog"}
+var engines = []string{mod + "/broker/queue", mod + "/broker/catalog", mod + "/broker/stream", mod + "/broker/topic"}
+
+// notEngine is what an engine never imports: the other layers, raft,
+// gRPC and the wire formats.
+var notEngine = []string{mod + "/broker/cluster", mod + "/broker/api", mod + "/broker/service", mod + "/broker/node", mod + "/broker/apply",
+	mod + "/broker/fanout", mod + "/proto", "github.com/hashicorp/raft", "google.golang.org/grpc"}
+
+func except(all []string, self string) []string {
+	var out []string
+	for _, e := range all {
+		if e != self {
+			out = append(out, e)
+		}
+	}
+	return out
+}
 
 var rules = []rule{
 	{mod + "/broker", []string{mod + "/", "github.com/", "google.golang.org/", "golang.org/"}, "the domain vocabulary is standard library only"},
 	{mod + "/broker/queue", []string{mod + "/broker/catalog", mod + "/broker/cluster", mod + "/broker/api", mod + "/broker/service", mod + "/broker/node", mod + "/broker/apply", mod + "/proto", "github.com/hashicorp/raft", "google.golang.org/grpc"}, "engines are deterministic and know nothing of raft, gRPC or HTTP"},
 	{mod + "/broker/catalog", []string{mod + "/broker/queue", mod + "/broker/cluster", mod + "/broker/api", mod + "/broker/service", mod + "/broker/node", mod + "/broker/apply", mod + "/proto", "github.com/hashicorp/raft", "google.golang.org/grpc"}, "engines are deterministic and know nothing of raft, gRPC or HTTP"},
+	{mod + "/broker/stream", append(except(engines, mod+"/broker/stream"), notEngine...), "engines are deterministic, know nothing of raft, gRPC or HTTP, and never import each other"},
+	{mod + "/broker/topic", append(except(engines, mod+"/broker/topic"), notEngine...), "engines are deterministic, know nothing of raft, gRPC or HTTP, and never import each other"},
+	{mod + "/broker/topic/filter", []string{mod + "/broker/", mod + "/storage", mod + "/proto", mod + "/client", "github.com/dgraph-io/", "github.com/hashicorp/", "github.com/klauspost/", "google.golang.org/", "golang.org/"}, "the filter language is pure: the standard library and the broker vocabulary"},
+	{mod + "/broker/fanout", append(except(engines, mod+"/broker/topic"), notEngine...), "the fan-out worker reaches the broker through its Partition and Sinks interfaces (it may use the topic engine's types)"},
 	{mod + "/broker/cluster", append(append([]string{}, engines...), mod+"/broker/apply", mod+"/broker/api", mod+"/broker/service", mod+"/broker/node"), "cluster never imports engines: node hands it an Applier"},
 	{mod + "/broker/apply", []string{mod + "/broker/cluster", mod + "/broker/api", mod + "/broker/service", mod + "/broker/node", "github.com/hashicorp/raft", "google.golang.org/grpc"}, "apply is a stateless dispatcher below cluster"},
 	{mod + "/broker/service", []string{mod + "/broker/cluster", mod + "/broker/api", mod + "/broker/node", "github.com/hashicorp/raft", "google.golang.org/grpc"}, "the service is transport independent"},
@@ -82,7 +101,8 @@ func TestDependencyDirection(t *testing.T) {
 // pulls net/http in through expvar, so a transitive rule cannot hold.
 func TestNoDirectHTTPInEnginesAndService(t *testing.T) {
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`,
-		mod+"/broker/queue", mod+"/broker/catalog", mod+"/broker/apply", mod+"/broker/service", mod+"/broker").CombinedOutput()
+		mod+"/broker/queue", mod+"/broker/catalog", mod+"/broker/stream", mod+"/broker/topic", mod+"/broker/topic/filter", mod+"/broker/apply",
+		mod+"/broker/service", mod+"/broker").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}

@@ -20,7 +20,6 @@ package service
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -55,8 +54,6 @@ type FanoutConfig struct {
 	// confirmations (nil func or nil result: unsigned). It is called only
 	// for topics with an HTTP/S subscription: making a key costs ~0.1 s.
 	Signer func() *fanout.Signer
-	// HTTPClient makes HTTP/S deliveries (nil: fanout's default).
-	HTTPClient *http.Client
 }
 
 // fanouts holds the running workers by partition group.
@@ -176,7 +173,7 @@ func (s *Service) fanoutRun(ctx context.Context, t *catalog.Topic, i int, g uint
 	}
 	cfg.UnsignedLocal = true
 	cfg.BaseURL = s.cfg.Fanout.BaseURL
-	w := fanout.NewWorker(cfg, &topicPartition{s: s, group: g}, fanoutSinks{s}, s.cfg.Fanout.HTTPClient, s.logger.With("topic", t.Name, "group", g))
+	w := fanout.NewWorker(cfg, &topicPartition{s: s, group: g}, fanoutSinks{s}, nil, s.logger.With("topic", t.Name, "group", g))
 	rctx, cancel := context.WithCancel(ctx)
 	r := &fanoutRun{topic: t.Name, w: w, cancel: cancel, done: make(chan struct{}), trimmed: time.Now(), signed: signed}
 	go func() {
@@ -511,10 +508,6 @@ func (s *Service) sendConfirmation(c *catalog.Subscription) {
 			sub.SignatureVersion = a.SignatureVersion
 		}
 	}
-	client := s.cfg.Fanout.HTTPClient
-	if client == nil {
-		client = &http.Client{Timeout: 15 * time.Second}
-	}
 	url := fanout.SubscribeURL(s.cfg.Fanout.BaseURL, topicArn, c.ConfirmationToken)
 	s.fan.mu.Lock()
 	defer s.fan.mu.Unlock()
@@ -528,7 +521,7 @@ func (s *Service) sendConfirmation(c *catalog.Subscription) {
 		defer s.fan.wg.Done()
 		for i, wait := 0, time.Second; i < 4; i, wait = i+1, wait*4 {
 			ctx, cancel := context.WithTimeout(base, 15*time.Second)
-			err := fanout.SendConfirmation(ctx, client, s.signer(), sub, c.ConfirmationToken, url, time.Now())
+			err := fanout.SendConfirmation(ctx, nil, s.signer(), sub, c.ConfirmationToken, url, time.Now())
 			cancel()
 			if err == nil || base.Err() != nil {
 				return
