@@ -239,6 +239,19 @@ func TestTopicFanoutToQueuesAndHTTP(t *testing.T) {
 	if a := dead.attempts.Load(); a < 3*n {
 		t.Fatalf("dead endpoint saw %d attempts, want at least %d (1 + 2 retries each)", a, 3*n)
 	}
+	m := scrape(t, e.n.HTTPAddr())
+	for series, least := range map[string]int{
+		`nimbus_topic_deliveries_total{outcome="delivered",protocol="sqs"}`:      2*n + n/2,
+		`nimbus_topic_deliveries_total{outcome="filtered",protocol="sqs"}`:       n / 2,
+		`nimbus_topic_deliveries_total{outcome="delivered",protocol="http"}`:     n,
+		`nimbus_topic_deliveries_total{outcome="dead_lettered",protocol="http"}`: n,
+		`nimbus_topic_deliveries_total{outcome="retried",protocol="http"}`:       2 * n,
+	} {
+		var v int
+		if _, err := fmt.Sscan(m[series], &v); err != nil || v < least {
+			t.Errorf("%s = %q, want at least %d", series, m[series], least)
+		}
+	}
 }
 
 // TestTopicFanoutFifoOrder: a FIFO topic delivers to two FIFO queues in

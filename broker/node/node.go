@@ -253,7 +253,7 @@ func (n *Node) startHTTP() {
 
 func (n *Node) registerMetrics() {
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	n.reg.MustRegister(service.NewQueueCollector(n.svc))
+	n.reg.MustRegister(service.NewQueueCollector(n.svc), service.NewFanoutCollector(n.svc))
 	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nimbus_badger_lsm_bytes", Help: "Size of Badger's LSM tree."},
 		func() float64 { l, _ := n.db.Size(); return float64(l) }))
 	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nimbus_badger_vlog_bytes", Help: "Size of Badger's value log."},

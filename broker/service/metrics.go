@@ -89,3 +89,32 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.oldestAge, prometheus.GaugeValue, age, q.Name)
 	}
 }
+
+// FanoutCollector exports the topic fan-out's delivery counters of this
+// node (every worker it ran since start) by protocol and outcome.
+type FanoutCollector struct {
+	s          *Service
+	deliveries *prometheus.Desc
+}
+
+// NewFanoutCollector returns the collector of s's fan-out counters.
+func NewFanoutCollector(s *Service) *FanoutCollector {
+	return &FanoutCollector{s: s, deliveries: prometheus.NewDesc("nimbus_topic_deliveries_total",
+		"Topic messages handled by this node's fan-out, by subscription protocol and outcome (delivered, filtered, retried, dead_lettered, dropped).",
+		[]string{"protocol", "outcome"}, nil)}
+}
+
+// Describe implements prometheus.Collector.
+func (c *FanoutCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.deliveries }
+
+// Collect implements prometheus.Collector.
+func (c *FanoutCollector) Collect(ch chan<- prometheus.Metric) {
+	for p, k := range c.s.FanoutStats() {
+		for _, o := range []struct {
+			name string
+			v    uint64
+		}{{"delivered", k.Delivered}, {"filtered", k.Filtered}, {"retried", k.Retried}, {"dead_lettered", k.DeadLettered}, {"dropped", k.Dropped}} {
+			ch <- prometheus.MustNewConstMetric(c.deliveries, prometheus.CounterValue, float64(o.v), p, o.name)
+		}
+	}
+}
