@@ -20,6 +20,7 @@ func newBenchCmd(a *app) *cobra.Command {
 	}
 	cmd.AddCommand(newBenchQueueCmd(a))
 	cmd.AddCommand(newBenchStreamCmd(a))
+	cmd.AddCommand(newBenchTopicCmd(a))
 	return cmd
 }
 
