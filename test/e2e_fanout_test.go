@@ -297,3 +297,63 @@ func TestTopicFanoutFifoOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestTopicFanoutToStreamAndReplay: a stream subscription gets every
+// message as a record (raw: the body); a replay of a queue subscription
+// from before the first publish delivers the archived messages again.
+func TestTopicFanoutToStreamAndReplay(t *testing.T) {
+	e := startE2E(t)
+	e.createQueue("replayed", nil)
+	d := e.createStream("log", 1)
+	topic, err := e.c.CreateTopic(e.ctx, "events", client.WithTopicAttributes(map[string]string{"ArchivePolicy": `{"MessageRetentionPeriod":"1"}`}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.Subscribe(e.ctx, topic, client.ProtocolStream, d.ARN, client.WithRawDelivery()); err != nil {
+		t.Fatal(err)
+	}
+	qsub, err := e.c.Subscribe(e.ctx, topic, client.ProtocolSQS, e.queueArn("replayed"), client.WithRawDelivery())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().Add(-time.Second)
+	var want []string
+	for i := 0; i < 5; i++ {
+		body := fmt.Sprint("e", i)
+		want = append(want, body)
+		if _, err := e.c.Publish(e.ctx, topic, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var recs []string
+	for deadline := time.Now().Add(20 * time.Second); len(recs) < 5 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		rs, err := e.c.NewLineageReader("log", client.ShardPosition{Type: client.TrimHorizon}, 0).Poll(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = recs[:0]
+		for _, r := range rs {
+			recs = append(recs, string(r.Data))
+		}
+	}
+	if !slices.Equal(recs, want) {
+		t.Fatalf("stream records: %v", recs)
+	}
+	bodies := func(ms []client.Message) []string {
+		var out []string
+		for _, m := range ms {
+			out = append(out, m.Body)
+		}
+		sort.Strings(out)
+		return out
+	}
+	if got := bodies(e.drain("replayed", 5, 20*time.Second)); !slices.Equal(got, want) {
+		t.Fatalf("queue before replay: %v", got)
+	}
+	if err := e.c.ReplaySubscription(e.ctx, qsub, start); err != nil {
+		t.Fatal(err)
+	}
+	if got := bodies(e.drain("replayed", 5, 20*time.Second)); !slices.Equal(got, want) {
+		t.Fatalf("queue after replay: %v", got)
+	}
+}

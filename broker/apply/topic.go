@@ -46,7 +46,7 @@ func applyTopic(txn *storage.Txn, e *topic.Engine, now time.Time, cmd *clusterv1
 	case clusterv1.CommandType_COMMAND_TYPE_TOPIC_START_CURSOR:
 		return e.StartCursor(txn, now, c.GetSubscription(), time.UnixMilli(c.GetAtUnixMs()))
 	case clusterv1.CommandType_COMMAND_TYPE_TOPIC_ADVANCE:
-		return e.Advance(txn, now, c.GetSubscription(), c.GetNextSeq())
+		return e.Advance(txn, now, c.GetSubscription(), c.GetNextSeq(), c.GetGeneration())
 	case clusterv1.CommandType_COMMAND_TYPE_TOPIC_SEEK:
 		return e.Seek(txn, now, c.GetSubscription(), time.UnixMilli(c.GetAtUnixMs()))
 	case clusterv1.CommandType_COMMAND_TYPE_TOPIC_DROP_CURSOR:

@@ -75,10 +75,10 @@ func TestApplyTopic(t *testing.T) {
 	)
 	want := []any{
 		[]topic.PublishResult{{MessageID: "m1", Seq: 1}, {MessageID: "m1", Seq: 1, Duplicate: true}, {MessageID: "m3", Seq: 2}},
-		topic.Cursor{Subscription: "sub", Next: 1},
-		topic.Cursor{Subscription: "sub", Next: 2},
+		topic.Cursor{Subscription: "sub", Next: 1, Generation: 1},
+		topic.Cursor{Subscription: "sub", Next: 2, Generation: 1},
 		nil, // ErrCursorNotFound, checked below
-		topic.Cursor{Subscription: "other", Next: 3},
+		topic.Cursor{Subscription: "other", Next: 3, Generation: 1},
 		nil,
 		topic.TrimResult{Deleted: 1},
 		nil, // a repeated attribute name: InvalidArgument
@@ -113,7 +113,7 @@ func TestApplyTopic(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if !reflect.DeepEqual(cs, []topic.Cursor{{Subscription: "sub", Next: 2}}) {
+		if !reflect.DeepEqual(cs, []topic.Cursor{{Subscription: "sub", Next: 2, Generation: 1}}) {
 			t.Errorf("cursors %+v", cs)
 		}
 		ms, err := e.Read(txn, 1, 10, 1<<20)

@@ -121,6 +121,8 @@ func (p *fakePartition) Advance(ctx context.Context, sub string, next uint64) er
 	return nil
 }
 
+func (p *fakePartition) Moved(context.Context, string) (bool, error) { return false, nil }
+
 func (p *fakePartition) DropCursor(ctx context.Context, sub string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()

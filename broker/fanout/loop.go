@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,9 @@ type subLoop struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	throttle limiter
+	// moved is set (by the loop's own goroutine) when an advance found
+	// the cursor moved by a replay.
+	moved bool
 }
 
 func (w *Worker) startLoop(ctx context.Context, s Subscription) *subLoop {
@@ -51,28 +55,57 @@ func (l *subLoop) update(s Subscription) {
 	}
 }
 
+// run delivers from the stored cursor; when an advance finds the cursor
+// moved by a replay (ErrCursorMoved), it reads the cursor again and goes
+// on from there (messages in flight are delivered again: at least once).
 func (l *subLoop) run(ctx context.Context) {
 	w := l.w
-	sub := l.sub.Load()
-	var next uint64
-	// The cursor is made even for a pending subscription: it holds the
-	// messages published since the subscription was made.
-	if err := w.retryOp(ctx, "start cursor", func() (err error) {
-		next, err = w.p.StartCursor(ctx, l.id, sub.CreatedAt)
-		return err
-	}); err != nil {
-		return
+	for ctx.Err() == nil {
+		sub := l.sub.Load()
+		var next uint64
+		// The cursor is made even for a pending subscription: it holds
+		// the messages published since the subscription was made.
+		if err := w.retryOp(ctx, "start cursor", func() (err error) {
+			next, err = w.p.StartCursor(ctx, l.id, sub.CreatedAt)
+			return err
+		}); err != nil {
+			return
+		}
+		switch sub.Protocol {
+		case broker.ProtocolSQS, broker.ProtocolStream:
+			l.runBatches(ctx, next)
+		case broker.ProtocolHTTP, broker.ProtocolHTTPS:
+			l.runHTTP(ctx, next)
+		default:
+			w.log.Warn("the fan-out worker does not deliver this protocol; the subscription's cursor waits",
+				"subscription", sub.Arn, "protocol", sub.Protocol)
+			<-ctx.Done()
+		}
+		if !l.moved {
+			return
+		}
+		l.moved = false
+		w.log.Info("subscription cursor moved (replay): delivering from its new position", "subscription", sub.Arn)
 	}
-	switch sub.Protocol {
-	case broker.ProtocolSQS, broker.ProtocolStream:
-		l.runBatches(ctx, next)
-	case broker.ProtocolHTTP, broker.ProtocolHTTPS:
-		l.runHTTP(ctx, next)
-	default:
-		w.log.Warn("the fan-out worker does not deliver this protocol; the subscription's cursor waits",
-			"subscription", sub.Arn, "protocol", sub.Protocol)
-		<-ctx.Done()
+}
+
+// replayed reports whether the stored cursor was moved (noting it for
+// run); a failed check is taken as not moved (the next advance finds it).
+func (l *subLoop) replayed(ctx context.Context) bool {
+	moved, err := l.w.p.Moved(ctx, l.id)
+	if err == nil && moved {
+		l.moved = true
 	}
+	return l.moved
+}
+
+// advanceFailed handles an advance that failed for good: it reports
+// whether the loop must stop (always), noting a moved cursor for run.
+func (l *subLoop) advanceFailed(err error) bool {
+	if errors.Is(err, ErrCursorMoved) {
+		l.moved = true
+	}
+	return true
 }
 
 // idle waits for wake (new messages), a settings change or ctx.
@@ -105,6 +138,9 @@ func (l *subLoop) runBatches(ctx context.Context, next uint64) {
 			continue
 		}
 		wake := w.p.Wait()
+		if l.replayed(ctx) {
+			return
+		}
 		var msgs []topic.Message
 		if err := w.retryOp(ctx, "read messages", func() (err error) {
 			msgs, err = w.p.Read(ctx, next, w.cfg.ReadBatch)
@@ -132,7 +168,7 @@ func (l *subLoop) runBatches(ctx context.Context, next uint64) {
 			return
 		}
 		next = msgs[len(msgs)-1].Seq + 1
-		if err := w.retryOp(ctx, "advance cursor", func() error { return w.p.Advance(ctx, l.id, next) }); err != nil {
+		if err := w.retryOp(ctx, "advance cursor", func() error { return w.p.Advance(ctx, l.id, next) }); err != nil && l.advanceFailed(err) {
 			return
 		}
 	}
@@ -295,6 +331,9 @@ func (l *subLoop) runHTTP(ctx context.Context, next uint64) {
 		readMore := false
 		if room() && len(buf) == 0 {
 			ch := w.p.Wait()
+			if l.replayed(ctx) {
+				return
+			}
 			msgs, err := w.p.Read(ctx, readPos, w.cfg.ReadBatch)
 			switch {
 			case err != nil && ctx.Err() != nil:
@@ -330,13 +369,15 @@ func (l *subLoop) runHTTP(ctx context.Context, next uint64) {
 		if cur := cursor(); cur > stored {
 			now := w.cfg.Now()
 			if inflight == 0 {
-				if w.retryOp(ctx, "advance cursor", func() error { return w.p.Advance(ctx, l.id, cur) }) != nil {
+				if err := w.retryOp(ctx, "advance cursor", func() error { return w.p.Advance(ctx, l.id, cur) }); err != nil && l.advanceFailed(err) {
 					return
 				}
 				stored, lastAdv = cur, now
 			} else if now.Sub(lastAdv) >= w.cfg.AdvanceEvery {
 				if err := w.p.Advance(ctx, l.id, cur); err == nil {
 					stored, lastAdv = cur, now
+				} else if errors.Is(err, ErrCursorMoved) && l.advanceFailed(err) {
+					return
 				} else if ctx.Err() == nil {
 					w.log.Warn("advance cursor", "subscription", sub.Arn, "err", err)
 				}

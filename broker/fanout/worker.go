@@ -29,8 +29,16 @@ type Partition interface {
 	// published at or after at (a no-op when it exists) and returns the
 	// cursor's Next. It is replicated (a raft command).
 	StartCursor(ctx context.Context, sub string, at time.Time) (uint64, error)
-	// Advance moves sub's cursor forward to next (never backwards).
+	// Advance moves sub's cursor forward to next (never backwards). It
+	// returns an error wrapping ErrCursorMoved when the cursor was moved
+	// by someone else (a replay's seek) since StartCursor read it: the
+	// loop then reads the cursor again and delivers from there.
 	Advance(ctx context.Context, sub string, next uint64) error
+	// Moved reports whether sub's stored cursor was moved by someone else
+	// (a replay's seek) since StartCursor last returned it; the loop asks
+	// before each read, so a replay of an idle subscription starts at
+	// once. It reads local state only.
+	Moved(ctx context.Context, sub string) (bool, error)
 	// DropCursor deletes sub's cursor (the subscription is gone).
 	DropCursor(ctx context.Context, sub string) error
 	// Wait returns a channel closed when messages may have been published
@@ -419,13 +427,18 @@ func (w *Worker) dropCursor(ctx context.Context, id string) {
 	}
 }
 
+// ErrCursorMoved is what a Partition's Advance wraps when the cursor was
+// moved (replayed) since the loop read it.
+var ErrCursorMoved = errors.New("fanout: the cursor was moved since it was read")
+
 // retryOp runs op until it succeeds or ctx ends, backing off from 50 ms
-// to 2 s; it returns ctx's error in the latter case.
+// to 2 s; it returns ctx's error in the latter case, and at once an error
+// wrapping ErrCursorMoved.
 func (w *Worker) retryOp(ctx context.Context, what string, op func() error) error {
 	for n := 0; ; n++ {
 		err := op()
-		if err == nil {
-			return nil
+		if err == nil || errors.Is(err, ErrCursorMoved) {
+			return err
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -19,6 +19,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -173,7 +174,7 @@ func (s *Service) fanoutRun(ctx context.Context, t *catalog.Topic, i int, g uint
 	}
 	cfg.UnsignedLocal = true
 	cfg.BaseURL = s.cfg.Fanout.BaseURL
-	w := fanout.NewWorker(cfg, &topicPartition{s: s, group: g}, fanoutSinks{s}, nil, s.logger.With("topic", t.Name, "group", g))
+	w := fanout.NewWorker(cfg, &topicPartition{s: s, group: g, gens: map[string]uint64{}}, fanoutSinks{s}, nil, s.logger.With("topic", t.Name, "group", g))
 	rctx, cancel := context.WithCancel(ctx)
 	r := &fanoutRun{topic: t.Name, w: w, cancel: cancel, done: make(chan struct{}), trimmed: time.Now(), signed: signed}
 	go func() {
@@ -342,9 +343,14 @@ func (s *Service) trimTopic(ctx context.Context, name string, g uint64, retained
 }
 
 // topicPartition is fanout.Partition over a led topic partition group.
+// It remembers the generation at which each subscription's loop read its
+// cursor (StartCursor), and advances at that generation only, so a
+// replay's Seek is never undone by a loop that read the cursor before it.
 type topicPartition struct {
 	s     *Service
 	group uint64
+	mu    sync.Mutex
+	gens  map[string]uint64
 }
 
 func (p *topicPartition) Read(_ context.Context, from uint64, max int) ([]topic.Message, error) {
@@ -384,12 +390,40 @@ func (p *topicPartition) cursor(ctx context.Context, t clusterv1.CommandType, bo
 
 func (p *topicPartition) StartCursor(ctx context.Context, sub string, at time.Time) (uint64, error) {
 	c, err := p.cursor(ctx, clusterv1.CommandType_COMMAND_TYPE_TOPIC_START_CURSOR, &clusterv1.TopicCursor{Subscription: sub, AtUnixMs: at.UnixMilli()})
+	if err == nil {
+		p.mu.Lock()
+		p.gens[sub] = c.Generation
+		p.mu.Unlock()
+	}
 	return c.Next, err
 }
 
 func (p *topicPartition) Advance(ctx context.Context, sub string, next uint64) error {
-	_, err := p.cursor(ctx, clusterv1.CommandType_COMMAND_TYPE_TOPIC_ADVANCE, &clusterv1.TopicCursor{Subscription: sub, NextSeq: next})
+	p.mu.Lock()
+	gen := p.gens[sub]
+	p.mu.Unlock()
+	_, err := p.cursor(ctx, clusterv1.CommandType_COMMAND_TYPE_TOPIC_ADVANCE, &clusterv1.TopicCursor{Subscription: sub, NextSeq: next, Generation: gen})
+	if errors.Is(err, topic.ErrCursorMoved) {
+		return fmt.Errorf("%w: %v", fanout.ErrCursorMoved, err)
+	}
 	return err
+}
+
+func (p *topicPartition) Moved(_ context.Context, sub string) (bool, error) {
+	p.mu.Lock()
+	gen, ok := p.gens[sub]
+	p.mu.Unlock()
+	if !ok {
+		return false, nil
+	}
+	var c topic.Cursor
+	var found bool
+	err := p.s.db.View(func(txn *storage.Txn) error {
+		var err error
+		c, found, err = topic.New(p.group).Cursor(txn, sub)
+		return err
+	})
+	return err == nil && found && c.Generation != gen, err
 }
 
 func (p *topicPartition) DropCursor(ctx context.Context, sub string) error {

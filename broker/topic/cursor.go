@@ -37,12 +37,16 @@ func (e *Engine) loadCursor(txn *storage.Txn, sub string) (*cursor, error) {
 	return c, nil
 }
 
-// saveCursor stores sub's cursor at next and finishes the command.
-func (o *op) saveCursor(sub string, next uint64) (Cursor, error) {
-	if err := o.set(o.e.cursorKey(sub), (&cursor{next: next}).encode()); err != nil {
+// saveCursor stores sub's cursor and finishes the command.
+func (o *op) saveCursor(sub string, c cursor) (Cursor, error) {
+	if err := o.set(o.e.cursorKey(sub), c.encode()); err != nil {
 		return Cursor{}, err
 	}
-	return Cursor{Subscription: sub, Next: next}, o.finish()
+	return c.public(sub), o.finish()
+}
+
+func (c *cursor) public(sub string) Cursor {
+	return Cursor{Subscription: sub, Next: c.next, Generation: c.gen}
 }
 
 // Cursor returns sub's cursor; ok is false if it has none. It writes
@@ -55,7 +59,7 @@ func (e *Engine) Cursor(txn *storage.Txn, sub string) (c Cursor, ok bool, err er
 	if err != nil || rec == nil {
 		return Cursor{}, false, err
 	}
-	return Cursor{Subscription: sub, Next: rec.next}, true, nil
+	return rec.public(sub), true, nil
 }
 
 // Cursors returns every cursor of the partition, by subscription id (byte
@@ -63,7 +67,7 @@ func (e *Engine) Cursor(txn *storage.Txn, sub string) (c Cursor, ok bool, err er
 func (e *Engine) Cursors(txn *storage.Txn) ([]Cursor, error) {
 	var out []Cursor
 	err := e.eachCursor(txn, func(sub string, c *cursor) {
-		out = append(out, Cursor{Subscription: sub, Next: c.next})
+		out = append(out, c.public(sub))
 	})
 	return out, err
 }
@@ -93,6 +97,8 @@ func (e *Engine) StartCursor(txn *storage.Txn, now time.Time, sub string, at tim
 // Seek moves sub's cursor, either way, to the first retained message
 // published at or after at (NextSeq if there is none), creating it if
 // missing: the subscription is delivered again (replay) or skips ahead.
+// It bumps the cursor's Generation, so an Advance by a deliverer that read
+// the cursor before it is refused (ErrCursorMoved).
 func (e *Engine) Seek(txn *storage.Txn, now time.Time, sub string, at time.Time) (Cursor, error) {
 	return e.place(txn, now, sub, at, true)
 }
@@ -110,16 +116,17 @@ func (e *Engine) place(txn *storage.Txn, now time.Time, sub string, at time.Time
 		return Cursor{}, err
 	}
 	if c != nil && !move {
-		return Cursor{Subscription: sub, Next: c.next}, o.finish()
+		return c.public(sub), o.finish()
 	}
 	next, err := e.atTime(txn, &o.st, ceilMsOf(at))
 	if err != nil {
 		return Cursor{}, err
 	}
-	if c != nil && c.next == next {
-		return Cursor{Subscription: sub, Next: next}, o.finish()
+	nc := cursor{next: next, gen: 1}
+	if c != nil {
+		nc.gen = c.gen + 1
 	}
-	return o.saveCursor(sub, next)
+	return o.saveCursor(sub, nc)
 }
 
 // Advance moves sub's cursor forward to next: every message below next was
@@ -127,8 +134,10 @@ func (e *Engine) place(txn *storage.Txn, now time.Time, sub string, at time.Time
 // cursor (a retried or reordered advance); a next beyond NextSeq, or 0, is
 // broker.ErrInvalidArgument; a subscription without a cursor is
 // ErrCursorNotFound (code ResourceNotFound). A refused advance changes
-// nothing.
-func (e *Engine) Advance(txn *storage.Txn, now time.Time, sub string, next uint64) (Cursor, error) {
+// nothing. gen is the Generation the deliverer read the cursor at: a
+// different stored generation (a Seek since) refuses the advance with
+// ErrCursorMoved; gen 0 skips the check.
+func (e *Engine) Advance(txn *storage.Txn, now time.Time, sub string, next, gen uint64) (Cursor, error) {
 	if err := validateSubscription(sub); err != nil {
 		return Cursor{}, err
 	}
@@ -147,12 +156,16 @@ func (e *Engine) Advance(txn *storage.Txn, now time.Time, sub string, next uint6
 	case c == nil:
 		return Cursor{}, mark(ErrCursorNotFound, broker.FieldError(broker.CodeResourceNotFound, "Subscription",
 			"subscription %q has no cursor on partition %d", clip(sub), e.group))
+	case gen != 0 && gen != c.gen:
+		return Cursor{}, mark(ErrCursorMoved, broker.FieldError(broker.CodeUnsupportedOperation, "Generation",
+			"the cursor of subscription %q on partition %d is at generation %d, not %d: it was moved (replay) since it was read",
+			clip(sub), e.group, c.gen, gen))
 	case next > o.st.next:
 		return Cursor{}, invalid("NextSeq", "seq %d is beyond the partition's next seq %d", next, o.st.next)
 	case next <= c.next:
-		return Cursor{Subscription: sub, Next: c.next}, o.finish()
+		return c.public(sub), o.finish()
 	}
-	return o.saveCursor(sub, next)
+	return o.saveCursor(sub, cursor{next: next, gen: c.gen})
 }
 
 // DropCursor deletes sub's cursor (the subscription is gone); messages it

@@ -1,6 +1,7 @@
 package topic
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -236,7 +237,7 @@ func TestStartCursorAtTime(t *testing.T) {
 	for i, c := range cases {
 		sub := fmt.Sprint("s", i)
 		got, err := h.start(sub, c.at)
-		if err != nil || got != (Cursor{Subscription: sub, Next: c.want}) {
+		if err != nil || got != (Cursor{Subscription: sub, Next: c.want, Generation: 1}) {
 			t.Errorf("start at %v: %+v, %v; want %d", c.at, got, err, c.want)
 		}
 	}
@@ -258,7 +259,7 @@ func TestStartCursorAtTime(t *testing.T) {
 		t.Fatalf("start before the trim horizon: %+v", c)
 	}
 	cs := h.cursors()
-	if len(cs) != 1 || cs[0] != (Cursor{Subscription: "late", Next: 5}) {
+	if len(cs) != 1 || cs[0] != (Cursor{Subscription: "late", Next: 5, Generation: 1}) {
 		t.Fatalf("cursors %+v", cs)
 	}
 }
@@ -319,12 +320,22 @@ func TestSeek(t *testing.T) {
 	if c, err := h.seek("s", times[4]); err != nil || c.Next != 5 {
 		t.Fatalf("seek forward: %+v, %v", c, err)
 	}
-	// Seeking to where the cursor is changes nothing.
-	h.unchanged("seek in place", func() {
-		if c, err := h.seek("s", times[4]); err != nil || c.Next != 5 {
-			t.Fatalf("seek in place: %+v, %v", c, err)
+	// Seeking to where the cursor is moves nothing but bumps the
+	// generation: an advance read before it is refused, a fresh one
+	// (or an unchecked one) is not.
+	c, err := h.seek("s", times[4])
+	if err != nil || c.Next != 5 || c.Generation != 4 {
+		t.Fatalf("seek in place: %+v, %v", c, err)
+	}
+	h.unchanged("advance of an older generation", func() {
+		if err := h.try(func(txn *storage.Txn) error { _, err := h.e.Advance(txn, h.now, "s", 6, 3); return err }); !errors.Is(err, ErrCursorMoved) ||
+			broker.CodeOf(err) != broker.CodeUnsupportedOperation {
+			t.Fatalf("advance at generation 3 after a seek: %v", err)
 		}
 	})
+	if err := h.try(func(txn *storage.Txn) (err error) { c, err = h.e.Advance(txn, h.now, "s", 6, 4); return err }); err != nil || c.Next != 6 || c.Generation != 4 {
+		t.Fatalf("advance at the current generation: %+v, %v", c, err)
+	}
 	// Seek creates a missing cursor.
 	if c, err := h.seek("new", t0.Add(-time.Hour)); err != nil || c.Next != 1 {
 		t.Fatalf("seek creating: %+v, %v", c, err)
@@ -555,7 +566,7 @@ func TestRestartLosesNothing(t *testing.T) {
 	if got := h.mustRead(1, 1000); !reflect.DeepEqual(got, read) {
 		t.Fatalf("messages differ after restart")
 	}
-	if cs := h.cursors(); !reflect.DeepEqual(cs, []Cursor{{"a", 11}, {"b", 20}}) {
+	if cs := h.cursors(); !reflect.DeepEqual(cs, []Cursor{{"a", 11, 1}, {"b", 20, 1}}) {
 		t.Fatalf("cursors after restart: %+v", cs)
 	}
 	// Dedup records survived: k0's last publish was message 50, a minute ago.

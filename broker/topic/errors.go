@@ -14,6 +14,12 @@ import (
 // broker.CodeOf(err) both work on it.
 var ErrCursorNotFound = errors.New("topic: subscription has no cursor on this partition")
 
+// ErrCursorMoved marks an Advance that names an older generation of the
+// cursor than the stored one: a Seek (replay) moved the cursor since the
+// deliverer read it, and the deliverer must read it again. It is also a
+// *broker.Error with code UnsupportedOperation.
+var ErrCursorMoved = errors.New("topic: the cursor was moved (replay) since it was read")
+
 // markedError is a *broker.Error that also matches a marker with errors.Is.
 type markedError struct {
 	err  *broker.Error

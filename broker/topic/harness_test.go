@@ -173,7 +173,7 @@ func (h *harness) seek(sub string, at time.Time) (Cursor, error) {
 func (h *harness) adv(sub string, next uint64) (Cursor, error) {
 	h.t.Helper()
 	var c Cursor
-	err := h.try(func(txn *storage.Txn) (err error) { c, err = h.e.Advance(txn, h.now, sub, next); return err })
+	err := h.try(func(txn *storage.Txn) (err error) { c, err = h.e.Advance(txn, h.now, sub, next, 0); return err })
 	return c, err
 }
 

@@ -18,6 +18,7 @@ type model struct {
 	dedup       map[string]PublishResult
 	dedupExp    map[string]uint64
 	cursors     map[string]uint64
+	gens        map[string]uint64 // cursor generations (Seeks of an existing cursor)
 	lastMs      uint64
 }
 
@@ -27,7 +28,7 @@ type modelMsg struct {
 }
 
 func newModel() *model {
-	return &model{first: 1, next: 1, msgs: map[uint64]modelMsg{}, dedup: map[string]PublishResult{}, dedupExp: map[string]uint64{}, cursors: map[string]uint64{}}
+	return &model{first: 1, next: 1, msgs: map[uint64]modelMsg{}, dedup: map[string]PublishResult{}, dedupExp: map[string]uint64{}, cursors: map[string]uint64{}, gens: map[string]uint64{}}
 }
 
 func (m *model) clock(now time.Time) uint64 {
@@ -157,15 +158,17 @@ func TestAgainstModel(t *testing.T) {
 					m.clock(now)
 					if _, ok := m.cursors[sub]; !ok {
 						m.cursors[sub] = m.atTime(at)
+						m.gens[sub] = 1
 					}
-					if want := (Cursor{Subscription: sub, Next: m.cursors[sub]}); r.err != 0 || r.v != want {
+					if want := (Cursor{Subscription: sub, Next: m.cursors[sub], Generation: m.gens[sub]}); r.err != 0 || r.v != want {
 						t.Fatalf("step %d: start %s at %v = %+v, want %+v", step, sub, at, r, want)
 					}
 				case op < 57:
 					r := both(func(h *harness) any { c, err := h.seek(sub, at); return res{c, broker.CodeOf(err)} }).(res)
 					m.clock(now)
+					m.gens[sub]++ // 1 for a new cursor
 					m.cursors[sub] = m.atTime(at)
-					if want := (Cursor{Subscription: sub, Next: m.cursors[sub]}); r.err != 0 || r.v != want {
+					if want := (Cursor{Subscription: sub, Next: m.cursors[sub], Generation: m.gens[sub]}); r.err != 0 || r.v != want {
 						t.Fatalf("step %d: seek %s at %v = %+v, want %+v", step, sub, at, r, want)
 					}
 				case op < 80:
@@ -183,7 +186,7 @@ func TestAgainstModel(t *testing.T) {
 					default:
 						m.clock(now)
 						m.cursors[sub] = max(cur, next)
-						want.v = Cursor{Subscription: sub, Next: m.cursors[sub]}
+						want.v = Cursor{Subscription: sub, Next: m.cursors[sub], Generation: m.gens[sub]}
 					}
 					if r.err == 0 && want.err == 0 && r.v != want.v || r.err != want.err {
 						t.Fatalf("step %d: advance %s to %d = %+v, want %+v", step, sub, next, r, want)
@@ -196,6 +199,7 @@ func TestAgainstModel(t *testing.T) {
 						return nil
 					})
 					delete(m.cursors, sub)
+					delete(m.gens, sub)
 				case op < 93:
 					upTo := m.first + uint64(rng.IntN(20))
 					retention := time.Duration(rng.IntN(4)) * time.Second
@@ -233,7 +237,7 @@ func TestAgainstModel(t *testing.T) {
 				cs := both(func(h *harness) any { return h.cursors() }).([]Cursor)
 				var want []Cursor
 				for _, s := range slices.Sorted(mapsKeys(m.cursors)) {
-					want = append(want, Cursor{Subscription: s, Next: m.cursors[s]})
+					want = append(want, Cursor{Subscription: s, Next: m.cursors[s], Generation: m.gens[s]})
 				}
 				if !reflect.DeepEqual(cs, want) {
 					t.Fatalf("step %d: cursors %+v, want %+v", step, cs, want)

@@ -17,7 +17,8 @@ import (
 const (
 	stateVersion   byte = 1
 	messageVersion byte = 1
-	cursorVersion  byte = 1
+	cursorVersion1 byte = 1 // next
+	cursorVersion  byte = 2 // next, generation
 	dedupVersion   byte = 1
 )
 
@@ -171,10 +172,12 @@ func (m *msgRecord) message(seq uint64) Message {
 // cursor is one subscription's cursor record.
 type cursor struct {
 	next uint64 // >= 1
+	gen  uint64 // 1 + Seeks so far (0 in records from before generations)
 }
 
 func (c *cursor) encode() []byte {
 	b := binary.AppendUvarint([]byte{cursorVersion}, c.next)
+	b = binary.AppendUvarint(b, c.gen)
 	return codec.Encode(nil, b)
 }
 
@@ -184,10 +187,14 @@ func decodeCursor(frame []byte) (*cursor, error) {
 		return nil, fmt.Errorf("decode topic cursor: %w", err)
 	}
 	r := codec.NewReader(p, "topic")
-	if v := r.Byte(); r.Err() == nil && v != cursorVersion {
+	v := r.Byte()
+	if r.Err() == nil && v != cursorVersion && v != cursorVersion1 {
 		return nil, corruptf("topic cursor version %d", v)
 	}
 	c := &cursor{next: r.Uvarint()}
+	if v == cursorVersion {
+		c.gen = r.Uvarint()
+	}
 	if err := r.Done(); err != nil {
 		return nil, fmt.Errorf("decode topic cursor: %w", err)
 	}

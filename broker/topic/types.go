@@ -68,6 +68,11 @@ type State struct {
 type Cursor struct {
 	Subscription string
 	Next         uint64
+	// Generation is 1 for a new cursor and grows by one at each Seek: an
+	// Advance made by a deliverer that read the cursor before a Seek (a
+	// replay) names an older generation and is refused, so it cannot undo
+	// the replay.
+	Generation uint64
 }
 
 // TrimResult reports a Trim: how many messages and expired deduplication

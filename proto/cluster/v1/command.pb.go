@@ -3716,10 +3716,13 @@ func (x *TopicMessage) GetDedupKey() string {
 //	              published at or after at_unix_ms (replay).
 //	DROP_CURSOR:  delete it (unsubscribed).
 type TopicCursor struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Subscription  string                 `protobuf:"bytes,1,opt,name=subscription,proto3" json:"subscription,omitempty"` // subscription id
-	NextSeq       uint64                 `protobuf:"varint,2,opt,name=next_seq,json=nextSeq,proto3" json:"next_seq,omitempty"`
-	AtUnixMs      int64                  `protobuf:"varint,3,opt,name=at_unix_ms,json=atUnixMs,proto3" json:"at_unix_ms,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Subscription string                 `protobuf:"bytes,1,opt,name=subscription,proto3" json:"subscription,omitempty"` // subscription id
+	NextSeq      uint64                 `protobuf:"varint,2,opt,name=next_seq,json=nextSeq,proto3" json:"next_seq,omitempty"`
+	AtUnixMs     int64                  `protobuf:"varint,3,opt,name=at_unix_ms,json=atUnixMs,proto3" json:"at_unix_ms,omitempty"`
+	// ADVANCE: the cursor generation the deliverer read (0: unchecked); a
+	// SEEK since bumped it and the advance is refused.
+	Generation    uint64 `protobuf:"varint,4,opt,name=generation,proto3" json:"generation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3771,6 +3774,13 @@ func (x *TopicCursor) GetNextSeq() uint64 {
 func (x *TopicCursor) GetAtUnixMs() int64 {
 	if x != nil {
 		return x.AtUnixMs
+	}
+	return 0
+}
+
+func (x *TopicCursor) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
 	}
 	return 0
 }
@@ -4628,12 +4638,15 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"attributes\x12\x19\n" +
 	"\bgroup_id\x18\x05 \x01(\tR\agroupId\x12)\n" +
 	"\x10deduplication_id\x18\x06 \x01(\tR\x0fdeduplicationId\x12\x1b\n" +
-	"\tdedup_key\x18\a \x01(\tR\bdedupKey\"j\n" +
+	"\tdedup_key\x18\a \x01(\tR\bdedupKey\"\x8a\x01\n" +
 	"\vTopicCursor\x12\"\n" +
 	"\fsubscription\x18\x01 \x01(\tR\fsubscription\x12\x19\n" +
 	"\bnext_seq\x18\x02 \x01(\x04R\anextSeq\x12\x1c\n" +
 	"\n" +
-	"at_unix_ms\x18\x03 \x01(\x03R\batUnixMs\"`\n" +
+	"at_unix_ms\x18\x03 \x01(\x03R\batUnixMs\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x04 \x01(\x04R\n" +
+	"generation\"`\n" +
 	"\tTopicTrim\x12\x1a\n" +
 	"\tup_to_seq\x18\x01 \x01(\x04R\aupToSeq\x12!\n" +
 	"\fretention_ms\x18\x02 \x01(\x03R\vretentionMs\x12\x14\n" +
