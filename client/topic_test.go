@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -384,6 +385,99 @@ func TestTopicPublish(t *testing.T) {
 	wantCode(t, "11 entries", err, client.ErrTooManyEntries, "")
 	_, err = c.PublishBatch(ctx, "orders", []client.PublishEntry{{ID: "a", Body: "1"}, {ID: "a", Body: "2"}})
 	wantCode(t, "repeated entry ids", err, client.ErrDuplicateEntryID, "")
+}
+
+// TestTopicDelivery publishes to a topic with two queue subscriptions, one
+// with the SNS envelope, one raw and filtered, and receives from both
+// queues: what Publish sent (body, subject, attributes, message id)
+// arrives. A replay of the filtered subscription delivers its message again.
+func TestTopicDelivery(t *testing.T) {
+	t.Parallel()
+	c, _ := newClient(t)
+	ctx := t.Context()
+	start := time.Now()
+	topic, err := c.CreateTopic(ctx, "orders", client.WithTopicAttributes(map[string]string{"ArchivePolicy": `{"MessageRetentionPeriod":"1"}`}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"all", "eu"} {
+		if _, err := c.CreateQueue(ctx, q, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Subscribe(ctx, "orders", client.ProtocolSQS, queueARNOf(t, c, "all")); err != nil {
+		t.Fatal(err)
+	}
+	eu, err := c.Subscribe(ctx, "orders", client.ProtocolSQS, queueARNOf(t, c, "eu"), client.WithRawDelivery(),
+		client.WithFilterPolicy(`{"region":["eu"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{} // body -> message id
+	for _, r := range []string{"eu", "us"} {
+		res, err := c.Publish(ctx, "orders", "order-"+r, client.WithSubject("new order"), client.WithMessageAttributes(map[string]client.AttributeValue{
+			"region": client.StringAttribute(r), "total": client.NumberAttribute("120")}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids["order-"+r] = res.MessageID
+	}
+	// drain receives from queue until it holds want messages (or 15 s
+	// pass), deletes them, and checks that no other message follows.
+	drain := func(queue string, want int) []client.Message {
+		t.Helper()
+		var got []client.Message
+		deadline := time.Now().Add(15 * time.Second)
+		for len(got) < want && time.Now().Before(deadline) {
+			msgs, err := c.Receive(ctx, queue, client.ReceiveOptions{Max: 10, Wait: new(time.Second), MessageAttributeNames: []string{"All"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range msgs {
+				got = append(got, m)
+				if err := c.Delete(ctx, queue, m.ReceiptHandle); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if len(got) != want {
+			t.Fatalf("queue %s: received %d messages, want %d", queue, len(got), want)
+		}
+		if msgs, err := c.Receive(ctx, queue, client.ReceiveOptions{Max: 10, Wait: new(time.Second)}); err != nil || len(msgs) != 0 {
+			t.Errorf("queue %s: more messages %v, %v", queue, msgs, err)
+		}
+		return got
+	}
+	var bodies []string
+	for _, m := range drain("all", 2) {
+		var env struct {
+			Type, MessageId, TopicArn, Subject, Message string
+			MessageAttributes                           map[string]struct{ Type, Value string }
+		}
+		if err := json.Unmarshal([]byte(m.Body), &env); err != nil {
+			t.Fatalf("envelope %q: %v", m.Body, err)
+		}
+		if env.Type != "Notification" || env.TopicArn != topic || env.Subject != "new order" || env.MessageId != ids[env.Message] ||
+			env.MessageAttributes["total"].Type != "Number" || env.MessageAttributes["total"].Value != "120" {
+			t.Errorf("envelope %s", m.Body)
+		}
+		bodies = append(bodies, env.Message)
+	}
+	if slices.Sort(bodies); !slices.Equal(bodies, []string{"order-eu", "order-us"}) {
+		t.Errorf("queue all received %q", bodies)
+	}
+	raw := drain("eu", 1)[0]
+	if region, total := raw.MessageAttributes["region"], raw.MessageAttributes["total"]; raw.Body != "order-eu" ||
+		region.DataType != "String" || region.StringValue != "eu" || total.DataType != "Number" || total.StringValue != "120" {
+		t.Errorf("raw delivery %+v", raw)
+	}
+	if err := c.ReplaySubscription(ctx, eu, start.Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if again := drain("eu", 1)[0]; again.Body != raw.Body {
+		t.Errorf("replay delivered %q, want %q", again.Body, raw.Body)
+	}
+	drain("all", 0) // the other subscription is not replayed
 }
 
 // hungTopicServer never answers Publish or CreateTopic (a frozen node)
