@@ -51,9 +51,12 @@ type topicBenchConfig struct {
 	Partitions int
 	// Publishers is the number of publishing goroutines, >= 1.
 	Publishers int
-	// Batch is the entries per PublishBatch (1 uses Publish), 1-10; also
-	// the most messages per receive.
+	// Batch is the entries per PublishBatch (1 uses Publish), 1-10.
 	Batch int
+	// ReceiveMax is the most messages per receive, 1-10. It is apart
+	// from Batch so that a latency run can publish one message per call
+	// while consumers receive as real ones do.
+	ReceiveMax int
 	// Size is the body size in bytes, topicBodyMin to 256 KiB.
 	Size int
 	// Duration is how long to publish, > 0.
@@ -75,7 +78,7 @@ type topicBenchConfig struct {
 
 func defaultTopicBenchConfig() topicBenchConfig {
 	return topicBenchConfig{
-		Client: client.DefaultConfig(), Connections: 1, Queues: 4, Publishers: 1, Batch: 10, Size: 1024,
+		Client: client.DefaultConfig(), Connections: 1, Queues: 4, Publishers: 1, Batch: 10, ReceiveMax: 10, Size: 1024,
 		Duration: 10 * time.Second, Consumers: 1, DrainTimeout: 10 * time.Second, ReceiveWait: time.Second,
 	}
 }
@@ -93,6 +96,7 @@ func (c topicBenchConfig) validate() error {
 		{c.Partitions >= 0, fmt.Sprintf("partitions must not be negative, got %d", c.Partitions)},
 		{c.Publishers >= 1, fmt.Sprintf("publishers must be at least 1, got %d", c.Publishers)},
 		{c.Batch >= 1 && c.Batch <= 10, fmt.Sprintf("batch must be from 1 to 10, got %d", c.Batch)},
+		{c.ReceiveMax >= 1 && c.ReceiveMax <= 10, fmt.Sprintf("receive max must be from 1 to 10, got %d", c.ReceiveMax)},
 		{c.Size >= topicBodyMin && c.Size <= maxTopicBodySize, fmt.Sprintf("size must be from %d to %d bytes, got %d", topicBodyMin, maxTopicBodySize, c.Size)},
 		{c.Duration > 0, "duration must be positive"},
 		{c.Rate >= 0, fmt.Sprintf("rate must not be negative, got %g", c.Rate)},
@@ -153,7 +157,8 @@ func newBenchTopicCmd(a *app) *cobra.Command {
 	f.IntVar(&cfg.Queues, "queues", cfg.Queues, "fan-out width: queues subscribed to the topic")
 	f.IntVar(&cfg.Partitions, "partitions", 0, "partitions of the topic (0: the server's default)")
 	f.IntVar(&cfg.Publishers, "publishers", cfg.Publishers, "publishing goroutines")
-	f.IntVar(&cfg.Batch, "batch", cfg.Batch, "messages per PublishBatch and per receive, 1-10 (1 uses Publish)")
+	f.IntVar(&cfg.Batch, "batch", cfg.Batch, "messages per PublishBatch, 1-10 (1 uses Publish)")
+	f.IntVar(&cfg.ReceiveMax, "receive-max", cfg.ReceiveMax, "most messages per receive, 1-10")
 	f.IntVar(&cfg.Size, "size", cfg.Size, "message body size in bytes")
 	f.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long to publish")
 	f.Float64Var(&cfg.Rate, "rate", 0, "total publish rate cap in msgs/s (0: unlimited)")
@@ -178,6 +183,7 @@ type topicBenchReport struct {
 	Consumers  int      `json:"consumers_per_queue"`
 	SizeBytes  int      `json:"size_bytes"`
 	Batch      int      `json:"batch"`
+	ReceiveMax int      `json:"receive_max"`
 	Rate       float64  `json:"rate,omitempty"` // the requested cap; 0 = unlimited
 	Kept       bool     `json:"kept,omitempty"`
 
@@ -509,9 +515,9 @@ func (b *topicBench) publishCall(ctx context.Context, c *client.Client, entries 
 // on ctx, so a delete in flight when cctx ends completes.
 func (b *topicBench) consume(cctx, ctx context.Context, c *client.Client, q int, h *bench.Histogram) {
 	queue, wait := b.queues[q], b.cfg.ReceiveWait
-	ids := make([]uint64, 0, b.cfg.Batch)
+	ids := make([]uint64, 0, b.cfg.ReceiveMax)
 	for cctx.Err() == nil {
-		msgs, err := c.Receive(cctx, queue, client.ReceiveOptions{Max: b.cfg.Batch, Wait: &wait})
+		msgs, err := c.Receive(cctx, queue, client.ReceiveOptions{Max: b.cfg.ReceiveMax, Wait: &wait})
 		if err != nil {
 			if cctx.Err() != nil {
 				return
@@ -620,7 +626,8 @@ func (b *topicBench) report(start, pubEnd, end time.Time, pubH, e2eH *bench.Hist
 	rep := topicBenchReport{
 		Topic: b.topicArn, QueueNames: b.queues, Queues: b.cfg.Queues, Partitions: b.cfg.Partitions,
 		Publishers: b.cfg.Publishers, Consumers: b.cfg.Consumers, SizeBytes: b.body.size, Batch: b.cfg.Batch,
-		Rate: b.cfg.Rate, Kept: b.cfg.Keep,
+		ReceiveMax: b.cfg.ReceiveMax,
+		Rate:       b.cfg.Rate, Kept: b.cfg.Keep,
 		DurationSec: round3(pubEnd.Sub(start).Seconds()), DrainSec: round3(end.Sub(pubEnd).Seconds()),
 		Published: b.nPublished.Load(), PublishErrors: b.pubErrs.Load(),
 		Delivered: b.delivered.Load(), Duplicates: b.dups.Load(), Unacknowledged: b.unacknowledged(),
@@ -677,7 +684,7 @@ func writeTopicBenchReport(w io.Writer, asJSON bool, r topicBenchReport) error {
 	}
 	rows := [][]string{
 		{"topic", fmt.Sprintf("%s (partitions: %s), fan-out to %d queues (raw delivery)", r.Topic, parts, r.Queues)},
-		{"workers", fmt.Sprintf("%d publishers, %d consumers per queue", r.Publishers, r.Consumers)},
+		{"workers", fmt.Sprintf("%d publishers, %d consumers per queue receiving up to %d", r.Publishers, r.Consumers, r.ReceiveMax)},
 		{"messages", fmt.Sprintf("%d bytes, batches of %d, rate %s", r.SizeBytes, r.Batch, rate)},
 		{"duration", fmt.Sprintf("%.1f s publishing, %.1f s draining", r.DurationSec, r.DrainSec)},
 		{"published", fmt.Sprintf("%d msgs  %s msgs/s  %.2f MB/s", r.Published, num(r.PublishMsgsPerSec), r.PublishMBPerSec)},

@@ -22,7 +22,8 @@ func TestBenchTopicCommand(t *testing.T) {
 		t.Fatalf("stdout is not one JSON object: %v\n%s", err, out)
 	}
 	pub, _ := rep["published"].(float64)
-	if pub <= 0 || rep["queues"] != 3.0 || rep["expected"] != 3*pub || rep["size_bytes"] != 200.0 || rep["batch"] != 5.0 {
+	if pub <= 0 || rep["queues"] != 3.0 || rep["expected"] != 3*pub || rep["size_bytes"] != 200.0 || rep["batch"] != 5.0 ||
+		rep["receive_max"] != 10.0 {
 		t.Errorf("report = %v", rep)
 	}
 	// Nothing lost: every acknowledged publish reached every queue.
@@ -63,6 +64,7 @@ func TestBenchTopicCommand(t *testing.T) {
 	for _, tc := range []struct{ flag, want string }{
 		{"--queues=0", "queues must be from 1 to 100"},
 		{"--batch=11", "batch must be from 1 to 10"},
+		{"--receive-max=0", "receive max must be from 1 to 10"},
 		{"--size=10", "size must be from 36"},
 		{"--consumers=0", "consumers must be at least 1"},
 		{"--duration=0s", "duration must be positive"},
