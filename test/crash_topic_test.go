@@ -1,8 +1,13 @@
 package test
 
 import (
+	"cmp"
 	"context"
+	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,8 +44,8 @@ func fifoMatch(a map[string]client.AttributeValue) bool {
 }
 
 // topicSetup creates the two topics (prefix + "std" and prefix +
-// "ord.fifo", 2 partitions each, with opts), their queues and
-// subscriptions through c, calling onTopic with each topic's ARN right
+// "ord.fifo", 2 partitions each, with opts), then their queues and
+// subscriptions, through c, calling onTopic with each topic's ARN right
 // after creating it (before anything else is created), and returns the
 // workload configs, standard first, without Clients and Duration.
 func topicSetup(ctx context.Context, t *testing.T, c *client.Client, prefix string, onTopic func(arn string), opts ...client.TopicOption) []hist.TopicConfig {
@@ -57,8 +62,8 @@ func topicSetup(ctx context.Context, t *testing.T, c *client.Client, prefix stri
 		{prefix + "std", false, []sub{{prefix + "s-all", "", nil}, {prefix + "s-all2", "", nil}, {prefix + "s-filtered", stdFilter, stdMatch}}},
 		{prefix + "ord.fifo", true, []sub{{prefix + "f-all.fifo", "", nil}, {prefix + "f-filtered.fifo", fifoFilter, fifoMatch}}},
 	}
-	var cfgs []hist.TopicConfig
-	for _, tp := range topics {
+	arns := make([]string, len(topics))
+	for i, tp := range topics {
 		arn, err := c.CreateTopic(ctx, tp.name, append([]client.TopicOption{client.WithTopicPartitions(2)}, opts...)...)
 		if err != nil {
 			t.Fatalf("create topic %s: %v", tp.name, err)
@@ -66,7 +71,11 @@ func topicSetup(ctx context.Context, t *testing.T, c *client.Client, prefix stri
 		if onTopic != nil {
 			onTopic(arn)
 		}
-		cfg := hist.TopicConfig{Topic: arn, Fifo: tp.fifo}
+		arns[i] = arn
+	}
+	var cfgs []hist.TopicConfig
+	for i, tp := range topics {
+		cfg := hist.TopicConfig{Topic: arns[i], Fifo: tp.fifo}
 		for _, s := range tp.subs {
 			attrs := map[string]string{"VisibilityTimeout": "3"}
 			if tp.fifo {
@@ -84,7 +93,7 @@ func topicSetup(ctx context.Context, t *testing.T, c *client.Client, prefix stri
 			if s.policy != "" {
 				so = append(so, client.WithFilterPolicy(s.policy))
 			}
-			if _, err := c.Subscribe(ctx, arn, client.ProtocolSQS, a["QueueArn"], so...); err != nil {
+			if _, err := c.Subscribe(ctx, arns[i], client.ProtocolSQS, a["QueueArn"], so...); err != nil {
 				t.Fatalf("subscribe %s to %s: %v", s.queue, tp.name, err)
 			}
 			cfg.Queues = append(cfg.Queues, hist.SubscribedQueue{URL: url, Match: s.match})
@@ -96,9 +105,10 @@ func topicSetup(ctx context.Context, t *testing.T, c *client.Client, prefix stri
 
 // topicFaultRun runs the topic workloads of cfgs through clients for
 // duration while fault runs (in the test's goroutine; it must leave
-// every server up), then drains every queue and checks each topic's
-// history.
-func topicFaultRun(t *testing.T, clients []*client.Client, cfgs []hist.TopicConfig, duration time.Duration, fault func(ctx context.Context)) []hist.TopicResult {
+// every server up and return when each fault took effect), then drains
+// every queue and checks each topic's history. It logs the publish
+// outage around each fault.
+func topicFaultRun(t *testing.T, clients []*client.Client, cfgs []hist.TopicConfig, duration time.Duration, fault func(ctx context.Context) []time.Time) []hist.TopicResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), duration+3*time.Minute)
 	defer cancel()
@@ -113,7 +123,7 @@ func topicFaultRun(t *testing.T, clients []*client.Client, cfgs []hist.TopicConf
 		cfg.CallTimeout = 2500 * time.Millisecond
 		wg.Go(func() { recs[i], errs[i] = hist.RunTopic(ctx, cfg) })
 	}
-	fault(ctx)
+	times := fault(ctx)
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
@@ -135,8 +145,14 @@ func topicFaultRun(t *testing.T, clients []*client.Client, cfgs []hist.TopicConf
 	t.Logf("drained in %v", time.Since(start).Round(100*time.Millisecond))
 	var out []hist.TopicResult
 	for _, rec := range recs {
-		res := rec.Check()
+		h := rec.History()
+		var gaps []time.Duration
+		for _, ft := range times {
+			gaps = append(gaps, h.PublishGapAround(ft).Round(time.Millisecond))
+		}
+		res := hist.CheckTopic(h, hist.TopicOptions{})
 		t.Logf("history: %s", res)
+		t.Logf("publish outage around each fault: %v; failed publish entries by error: %s", gaps, publishErrors(h))
 		if !res.OK() {
 			t.Errorf("history violates the topic's guarantees:\n%s", res)
 		}
@@ -178,17 +194,46 @@ func TestCrashTopicFanout(t *testing.T) {
 	defer c.Close()
 	cfgs := topicSetup(ctx, t, c, "crash-", nil)
 	kills := 0
-	topicFaultRun(t, []*client.Client{c}, cfgs, duration, func(ctx context.Context) {
+	topicFaultRun(t, []*client.Client{c}, cfgs, duration, func(ctx context.Context) []time.Time {
+		var times []time.Time
 		for deadline := time.Now().Add(duration - 3*time.Second); time.Now().Before(deadline) && ctx.Err() == nil; {
 			sleepCtx(ctx, 1500*time.Millisecond)
+			times = append(times, time.Now())
 			srv.kill9()
 			kills++
 			sleepCtx(ctx, []time.Duration{2500 * time.Millisecond, 300 * time.Millisecond}[kills%2])
 			srv.start()
 		}
+		return times
 	})
 	t.Logf("%d kill -9s", kills)
 	if kills < 2 {
 		t.Fatalf("only %d kills", kills)
 	}
+}
+
+// publishErrors counts the publish entries that did not end OK by error
+// (the 5 most frequent).
+func publishErrors(h hist.TopicHistory) string {
+	n := map[string]int{}
+	for _, p := range h.Publishes {
+		for _, e := range p.Entries {
+			if e.Outcome != hist.OK {
+				msg := e.Err
+				if len(msg) > 120 {
+					msg = msg[:120] + "..."
+				}
+				n[msg]++
+			}
+		}
+	}
+	errs := slices.SortedFunc(maps.Keys(n), func(a, b string) int { return cmp.Or(cmp.Compare(n[b], n[a]), cmp.Compare(a, b)) })
+	var parts []string
+	for _, e := range errs[:min(len(errs), 5)] {
+		parts = append(parts, fmt.Sprintf("%d x %q", n[e], e))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }

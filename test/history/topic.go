@@ -186,8 +186,10 @@ type TopicConfig struct {
 	// Prefix starts every body id and group ("p").
 	Prefix string
 	// Retries is how many times a FIFO publisher republishes the entries
-	// of a call whose outcome is unknown (3; negative: none). Standard
-	// publishers never republish.
+	// of a call whose outcome is unknown, waiting Backoff, then twice as
+	// long each time (5; negative: none): a PublishBatch entry whose
+	// partition is electing a leader fails alone, and the client does not
+	// retry it. Standard publishers never republish.
 	Retries int
 	// OnError, when set, is called with every failed call or entry, from
 	// several goroutines at once.
@@ -222,7 +224,7 @@ func (c TopicConfig) withDefaults() (TopicConfig, error) {
 	case c.Retries < 0 || !c.Fifo:
 		c.Retries = 0
 	case c.Retries == 0:
-		c.Retries = 3
+		c.Retries = 5
 	}
 	return c, nil
 }
@@ -315,6 +317,7 @@ func topicPublisher(ctx context.Context, w *worker, cfg TopicConfig, rec *TopicR
 			if len(again) == 0 || try >= cfg.Retries || !running() {
 				break
 			}
+			sleep(ctx, cfg.Backoff<<try)
 			batch = again
 		}
 		if cfg.Interval > 0 {
@@ -498,4 +501,19 @@ func (r *TopicRecorder) drainQueue(ctx context.Context, cfg TopicDrainConfig, i 
 			}
 		}
 	}
+}
+
+// PublishGapAround is History.GapAround over the publishes only: the
+// longest time, over publishers, from the last successful publish (no
+// entry unknown) at or before t to the first one after it, i.e. the
+// publish outage clients saw around a fault injected at t.
+func (h TopicHistory) PublishGapAround(t time.Time) time.Duration {
+	sends := make([]Send, len(h.Publishes))
+	for i, p := range h.Publishes {
+		sends[i].Op = p.Op
+		for _, e := range p.Entries {
+			sends[i].Entries = append(sends[i].Entries, SendEntry{Outcome: e.Outcome})
+		}
+	}
+	return History{Sends: sends}.GapAround(t)
 }
