@@ -90,6 +90,26 @@ func (s clusterServer) Status(ctx context.Context, _ *nimbusv1.ClusterStatusRequ
 			}()
 		}
 	}
+	ts, err := n.svc.Topics()
+	if err != nil {
+		return nil, grpcapi.Status(err)
+	}
+	for _, t := range ts {
+		pl := t.Placement()
+		for i, g := range pl.Groups() {
+			resource := pl.Name
+			if i > 0 {
+				resource = fmt.Sprintf("%s#%d", pl.Name, i)
+			}
+			gi := &nimbusv1.GroupInfo{Group: g, Resource: resource, Replicas: pl.ReplicaIDs(founder)}
+			groups = append(groups, gi)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				gi.Leader = n.findLeader(ctx, g)
+			}()
+		}
+	}
 	wg.Wait()
 	out.Groups = append(out.Groups, groups...)
 	return out, nil

@@ -233,13 +233,22 @@ func (n *Node) waitCaughtUp(ctx context.Context, group uint64, node string) erro
 	if !ok {
 		return broker.Errorf(broker.CodeInvalidArgument, "node %q is not a member of the cluster", node)
 	}
-	for {
+	for i := 1; ; i++ {
 		c, err := n.peers.client(addr)
 		if err == nil {
 			var r *peerv1.AppliedIndexResponse
 			if r, err = c.AppliedIndex(ctx, &peerv1.AppliedIndexRequest{Group: group, Local: true}); err == nil && r.GetIndex() >= target {
 				return nil
 			}
+		}
+		if i%10 == 0 {
+			// A follower learns that entries are committed only from the
+			// leader's next append: on an idle group, ask for another
+			// barrier so that the target's commit reaches node.
+			_ = n.onLeader(ctx, group, func(c peerv1.PeerClient) error {
+				_, err := c.AppliedIndex(ctx, &peerv1.AppliedIndexRequest{Group: group})
+				return err
+			})
 		}
 		select {
 		case <-ctx.Done():

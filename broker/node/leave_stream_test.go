@@ -14,8 +14,8 @@ import (
 )
 
 // TestLeaveMovesStreamShards: a leave moves the replicas of every shard
-// of a stream off the leaving node (not only queue partitions), and every
-// acknowledged record stays readable.
+// of a stream and every partition of a topic off the leaving node (not
+// only queue partitions), and every acknowledged record stays readable.
 func TestLeaveMovesStreamShards(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -40,12 +40,35 @@ func TestLeaveMovesStreamShards(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	tc := nimbusv1.NewTopicServiceClient(conn)
+	if err := retryUnavailable(ctx, func() error {
+		_, err := tc.CreateTopic(ctx, &nimbusv1.CreateTopicRequest{Name: "lt", ReplicationFactor: 2, Partitions: 2})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ {
+		if err := retryUnavailable(ctx, func() error {
+			_, err := tc.Publish(ctx, &nimbusv1.PublishRequest{TopicArn: "lt", Message: fmt.Sprint(i)})
+			return err
+		}); err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+	}
 	st, err := nodes[0].svc.Stream("ls")
 	if err != nil || len(st.Replicas) != 2 {
 		t.Fatalf("stream: %+v %v", st, err)
 	}
-	// Leave a replica holder through a node that stays.
+	tp, err := nodes[0].svc.Topic("lt")
+	if err != nil || len(tp.Replicas) != 2 {
+		t.Fatalf("topic: %+v %v", tp, err)
+	}
+	// Leave a node holding replicas of both (two pairs of 3 nodes meet)
+	// through a node that stays.
 	leaving := st.Replicas[0]
+	if !slices.Contains(tp.Replicas, leaving) {
+		leaving = st.Replicas[1]
+	}
 	var stay *Node
 	for _, n := range nodes {
 		if n.host.NodeID() != leaving {
@@ -56,9 +79,13 @@ func TestLeaveMovesStreamShards(t *testing.T) {
 	_, cs := dialAPI(t, stay)
 	res, err := cs.Leave(ctx, &nimbusv1.LeaveRequest{NodeId: leaving})
 	if err != nil {
+		for _, n := range nodes {
+			tp, err := n.svc.Topic("lt")
+			t.Logf("%s: topic %+v %v hosts 102 %v 103 %v", n.host.NodeID(), tp, err, n.host.Hosts(102), n.host.Hosts(103))
+		}
 		t.Fatalf("leave %s: %v", leaving, err)
 	}
-	if res.GetMovedReplicas() < 1 {
+	if res.GetMovedReplicas() < 2 {
 		t.Fatalf("moved %d replicas", res.GetMovedReplicas())
 	}
 	after, err := stay.svc.Stream("ls")
@@ -67,6 +94,9 @@ func TestLeaveMovesStreamShards(t *testing.T) {
 	}
 	if len(after.Replicas) != 2 || slices.Contains(after.Replicas, leaving) {
 		t.Fatalf("stream replicas after %s left: %v", leaving, after.Replicas)
+	}
+	if tp, err = stay.svc.Topic("lt"); err != nil || len(tp.Replicas) != 2 || slices.Contains(tp.Replicas, leaving) {
+		t.Fatalf("topic replicas after %s left: %+v %v", leaving, tp, err)
 	}
 	sconn, err := grpc.NewClient(stay.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

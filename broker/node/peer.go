@@ -273,14 +273,17 @@ func retryable(err error) bool {
 func (n *Node) tryOnLeader(ctx context.Context, group uint64, call func(peerv1.PeerClient) error) error {
 	var addrs []string
 	if n.host.Hosts(group) {
-		a, err := n.leaderAddr(ctx, group, 5*time.Second)
-		if err != nil {
-			return err
+		// A replica that is not a member yet (started by the catalogue,
+		// not added to the group's configuration) never learns the
+		// leader: after a short wait, ask the other replicas instead.
+		if a, err := n.leaderAddr(ctx, group, 250*time.Millisecond); err == nil {
+			addrs = []string{a}
 		}
-		addrs = []string{a}
-	} else {
+	}
+	if len(addrs) == 0 {
+		self := n.host.NodeID()
 		for _, id := range n.replicasOf(group) {
-			if a, ok := n.resolve(id); ok {
+			if a, ok := n.resolve(id); ok && id != self {
 				addrs = append(addrs, a)
 			}
 		}
