@@ -55,16 +55,20 @@ func (e *e2e) drain(q string, want int, timeout time.Duration) []client.Message 
 type snsEndpoint struct {
 	srv      *httptest.Server
 	fail     atomic.Bool
+	manual   bool // do not visit SubscribeURL: tokens gets the token
+	tokens   chan string
 	attempts atomic.Int64
 	mu       sync.Mutex
 	got      []string // message bodies accepted, in arrival order
 }
 
-func newSNSEndpoint(t *testing.T) *snsEndpoint {
-	ep := &snsEndpoint{}
+func newSNSEndpoint(t *testing.T) *snsEndpoint { return newSNSEndpointWith(t, false) }
+
+func newSNSEndpointWith(t *testing.T, manual bool) *snsEndpoint {
+	ep := &snsEndpoint{manual: manual, tokens: make(chan string, 1)}
 	ep.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		var m struct{ Type, MessageId, Message, SubscribeURL string }
+		var m struct{ Type, MessageId, Message, SubscribeURL, Token string }
 		if err := json.Unmarshal(b, &m); err != nil {
 			t.Errorf("endpoint got a non-JSON body: %q", b)
 			http.Error(w, "bad", http.StatusBadRequest)
@@ -75,6 +79,10 @@ func newSNSEndpoint(t *testing.T) *snsEndpoint {
 		}
 		switch m.Type {
 		case "SubscriptionConfirmation":
+			if ep.manual {
+				ep.tokens <- m.Token
+				return
+			}
 			resp, err := http.Get(m.SubscribeURL)
 			if err != nil {
 				t.Errorf("visit SubscribeURL: %v", err)
@@ -355,5 +363,43 @@ func TestTopicFanoutToStreamAndReplay(t *testing.T) {
 	}
 	if got := bodies(e.drain("replayed", 5, 20*time.Second)); !slices.Equal(got, want) {
 		t.Fatalf("queue after replay: %v", got)
+	}
+}
+
+// TestTopicFanoutSkipsWhatPrecedesConfirmation: as in SNS, an HTTP
+// subscription gets only the messages published after it was confirmed.
+func TestTopicFanoutSkipsWhatPrecedesConfirmation(t *testing.T) {
+	e := startE2E(t)
+	topic, err := e.c.CreateTopic(e.ctx, "late")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := newSNSEndpointWith(t, true)
+	if _, err := e.c.Subscribe(e.ctx, topic, client.ProtocolHTTP, ep.srv.URL+"/"); err != nil {
+		t.Fatal(err)
+	}
+	var token string
+	select {
+	case token = <-ep.tokens:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no SubscriptionConfirmation")
+	}
+	if _, err := e.c.Publish(e.ctx, topic, "before"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // a later millisecond than "before"
+	if _, err := e.c.ConfirmSubscription(e.ctx, topic, token); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if _, err := e.c.Publish(e.ctx, topic, "after"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); len(ep.bodies()) == 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := ep.bodies(); !slices.Equal(got, []string{"after"}) {
+		t.Fatalf("endpoint got %v, want only the message published after confirmation", got)
 	}
 }

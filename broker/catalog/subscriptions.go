@@ -33,9 +33,12 @@ type Subscription struct {
 	PendingConfirmation bool   `json:"pending,omitempty"`
 	ConfirmationToken   string `json:"token,omitempty"`
 	// Authenticated is ConfirmSubscription's AuthenticateOnUnsubscribe.
-	Authenticated bool  `json:"authenticated,omitempty"`
-	CreatedMs     int64 `json:"created_ms"`
-	ModifiedMs    int64 `json:"modified_ms"`
+	Authenticated bool `json:"authenticated,omitempty"`
+	// ConfirmedMs is when ConfirmSubscription confirmed it (0: never
+	// pending): as in SNS, messages published before are not delivered.
+	ConfirmedMs int64 `json:"confirmed_ms,omitempty"`
+	CreatedMs   int64 `json:"created_ms"`
+	ModifiedMs  int64 `json:"modified_ms"`
 }
 
 // Arn returns the subscription's ARN: the topic's ARN, ":", the id.
@@ -324,7 +327,7 @@ func (e *Engine) ConfirmSubscription(txn *storage.Txn, now time.Time, topic, tok
 		if now.Sub(time.UnixMilli(s.CreatedMs)) > broker.ConfirmationTokenLifetime {
 			return nil, broker.FieldError(broker.CodeInvalidArgument, "Token", "Invalid parameter: Token: the confirmation token has expired")
 		}
-		s.PendingConfirmation, s.Authenticated, s.ModifiedMs = false, authenticate, now.UnixMilli()
+		s.PendingConfirmation, s.Authenticated, s.ModifiedMs, s.ConfirmedMs = false, authenticate, now.UnixMilli(), now.UnixMilli()
 		return s, e.putSubscription(txn, s)
 	}
 	return nil, broker.FieldError(broker.CodeInvalidArgument, "Token", "Invalid parameter: Token")

@@ -118,6 +118,9 @@ func (l *subLoop) idle(ctx context.Context, wake <-chan struct{}) {
 }
 
 func (l *subLoop) filtered(sub *Subscription, m *topic.Message) bool {
+	if m.PublishedAt.Before(sub.ConfirmedAt) {
+		return true // published while the subscription was pending
+	}
 	if sub.Filter == nil || sub.Filter.Match(m.Attributes, m.Body) {
 		return false
 	}

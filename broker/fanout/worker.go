@@ -119,6 +119,9 @@ type Subscription struct {
 	Endpoint string
 	// CreatedAt: the subscription receives messages published from then.
 	CreatedAt time.Time
+	// ConfirmedAt (HTTP/S, zero if never pending): messages published
+	// before the subscription was confirmed are skipped, as in SNS.
+	ConfirmedAt time.Time
 	// Raw is RawMessageDelivery.
 	Raw bool
 	// Filter is the compiled filter policy, with its scope (nil: every

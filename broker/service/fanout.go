@@ -281,6 +281,9 @@ func (s *Service) fanoutSubscriptions(t *catalog.Topic) ([]fanout.Subscription, 
 		fmt.Fprintf(&sig, "%s:%d:%t;", c.ID, c.ModifiedMs, c.PendingConfirmation)
 		f := fanout.Subscription{ID: c.ID, Arn: c.Arn(), TopicArn: t.Arn(), Protocol: c.Protocol, Endpoint: c.Endpoint,
 			CreatedAt: time.UnixMilli(c.CreatedMs), Pending: c.PendingConfirmation, Fifo: ta.Fifo, SignatureVersion: ta.SignatureVersion}
+		if c.ConfirmedMs != 0 {
+			f.ConfirmedAt = time.UnixMilli(c.ConfirmedMs)
+		}
 		if err := fillSubscription(&f, c, ta); err != nil {
 			s.logger.Warn("fan-out: subscription held (its attributes do not parse)", "subscription", c.Arn(), "err", err)
 			f.Pending = true
