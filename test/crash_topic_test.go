@@ -155,6 +155,7 @@ func topicFaultRun(t *testing.T, clients []*client.Client, cfgs []hist.TopicConf
 		t.Logf("publish outage around each fault: %v; failed publish entries by error: %s", gaps, publishErrors(h))
 		if !res.OK() {
 			t.Errorf("history violates the topic's guarantees:\n%s", res)
+			explainTopicViolations(t, h, res, times)
 		}
 		if res.PublishedOK < 50 || res.Fifo && res.OrderedPairs < 50 {
 			t.Errorf("too little load to prove anything: %s", res)
@@ -236,4 +237,59 @@ func publishErrors(h hist.TopicHistory) string {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// explainTopicViolations logs, for the first violations about a message
+// id, the publish of its body and every delivery of that message id by
+// its queue, and the fault times, all as offsets from the first publish.
+func explainTopicViolations(t *testing.T, h hist.TopicHistory, res hist.TopicResult, faults []time.Time) {
+	t.Helper()
+	var base time.Time
+	for _, p := range h.Publishes {
+		if base.IsZero() || p.Invoke.Before(base) {
+			base = p.Invoke
+		}
+	}
+	at := func(x time.Time) string { return fmt.Sprintf("+%.3fs", x.Sub(base).Seconds()) }
+	var fs []string
+	for _, f := range faults {
+		fs = append(fs, at(f))
+	}
+	t.Logf("faults at %s (offsets from the first publish)", strings.Join(fs, " "))
+	shown := map[string]bool{}
+	for _, v := range res.Violations {
+		if v.MessageID == "" || shown[v.MessageID] || len(shown) == 5 {
+			continue
+		}
+		shown[v.MessageID] = true
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s %s in %s:", v.Kind, v.Body, v.Queue)
+		for _, p := range h.Publishes {
+			for _, e := range p.Entries {
+				if e.Body == v.Body {
+					fmt.Fprintf(&b, "\n    published by %s [%s, %s] %s message %s", p.Worker, at(p.Invoke), at(p.Complete), e.Outcome, e.MessageID)
+				}
+			}
+		}
+		for _, q := range h.Queues {
+			if q.URL != v.Queue {
+				continue
+			}
+			for _, r := range q.History.Receives {
+				for _, m := range r.Messages {
+					if m.MessageID == v.MessageID {
+						fmt.Fprintf(&b, "\n    delivered as %s by %s on node %d [%s, %s], receive count %d, receipt %.24s...", m.MessageID, r.Worker, r.Node, at(r.Invoke), at(r.Complete), m.ReceiveCount, m.Receipt)
+					}
+				}
+			}
+			for _, d := range q.History.Deletes {
+				for _, e := range d.Entries {
+					if e.MessageID == v.MessageID {
+						fmt.Fprintf(&b, "\n    delete by %s [%s, %s] of receipt %.24s...: %s %s", d.Worker, at(d.Invoke), at(d.Complete), e.Receipt, e.Outcome, e.Err)
+					}
+				}
+			}
+		}
+		t.Log(b.String())
+	}
 }
