@@ -54,7 +54,7 @@ type Config struct {
 	RetryTimeout time.Duration
 	// ProbeAfter is how long a node may stay silent (no answer on the
 	// client's connection to it) while an attempt of a message call
-	// (send, receive, delete, change visibility) waits on it, before the
+	// (send, receive, delete, change visibility, publish) waits on it, before the
 	// client checks, on the same connection, that the node is alive: it
 	// sends the standard gRPC health check (grpc.health.v1.Health/Check),
 	// and again every ProbeAfter while the attempt lasts and the node is

@@ -59,7 +59,7 @@
 // A node can also freeze (a paused process, a stalled VM) with its
 // connections open: calls sent to it get no answer and no error. With
 // several addresses, the client checks a node that has stayed silent for
-// Config.ProbeAfter (500 ms) while a message call (send, receive, delete,
+// Config.ProbeAfter (500 ms) while a message call (send, publish, receive, delete,
 // change visibility) waits on it, with the standard gRPC health check on
 // the same connection, and again every ProbeAfter while the call waits.
 // A node that answers is waited for, so a slow call or a long poll is

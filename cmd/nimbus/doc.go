@@ -6,8 +6,10 @@
 //	nimbus send QUEUE BODY                          send a message
 //	nimbus receive QUEUE                            receive (and optionally delete) messages
 //	nimbus delete QUEUE RECEIPT_HANDLE...           delete received messages
+//	nimbus stream create|put|read|split|merge|...   sharded streams (Kinesis semantics)
+//	nimbus topic create|subscribe|publish|replay|... fan-out topics (SNS semantics)
 //	nimbus cluster status|transfer-leader|leave     inspect and change the cluster
-//	nimbus bench queue                              load-generate and report (package bench)
+//	nimbus bench queue|stream|topic                 load-generate and report (package bench)
 //
 // `nimbus serve --join PEER[,PEER...]` joins an existing cluster (--node-id,
 // --advertise-peer-addr, --meta-voters; each flag also from NIMBUS_<FLAG>).

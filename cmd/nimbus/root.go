@@ -69,7 +69,7 @@ type app struct {
 func newRootCmd(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "nimbus",
-		Short: "Nimbus: a self-hosted message broker with SQS semantics",
+		Short: "Nimbus: a self-hosted message broker: queues (SQS), topics (SNS) and streams (Kinesis)",
 		Long: "Nimbus is a self-hosted, clustered message broker with SQS, SNS, Kinesis and Lambda semantics.\n\n" +
 			"`nimbus serve` runs a broker node; the other commands are clients of a running node over gRPC\n" +
 			"(--addr, or NIMBUS_ADDR; several nodes of a cluster as ADDR,ADDR,...).",
