@@ -123,7 +123,12 @@ func QueueNameFromURL(urlOrName string) string {
 type cachedQueue struct {
 	q     *catalog.Queue
 	attrs broker.QueueAttributes
+	t     *catalog.Topic // set for the key topicCacheKey(name) instead of q
 }
+
+// topicCacheKey is a topic's key in the catalogue cache ("/" is never in
+// a queue name).
+func topicCacheKey(name string) string { return "topic/" + name }
 
 // InvalidateCatalog drops cached catalogue records; call it after the meta
 // group applied an entry (before the proposer is answered).

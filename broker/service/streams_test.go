@@ -26,6 +26,9 @@ type localRaft struct {
 	// now is the proposing leader's clock; proposals counts commands per type.
 	now       time.Time
 	proposals map[clusterv1.CommandType]int
+	// applied is called after each meta-group apply, as the node does
+	// (the service's catalogue cache).
+	applied func()
 }
 
 func (r *localRaft) Propose(_ context.Context, group uint64, cmd *clusterv1.Command) (any, error) {
@@ -40,6 +43,9 @@ func (r *localRaft) Propose(_ context.Context, group uint64, cmd *clusterv1.Comm
 	})
 	if err != nil {
 		return nil, err
+	}
+	if group == 1 && r.applied != nil {
+		r.applied()
 	}
 	if e, ok := res[0].(error); ok {
 		return nil, e
@@ -63,7 +69,9 @@ func newStreamService(t *testing.T) (*Service, *localRaft) {
 	}
 	t.Cleanup(func() { db.Close() })
 	r := &localRaft{db: db, a: apply.New(1), now: time.Now(), proposals: map[clusterv1.CommandType]int{}}
-	return New(Config{MetaGroup: 1}, db, r, r, nil, slog.New(slog.NewTextHandler(io.Discard, nil))), r
+	s := New(Config{MetaGroup: 1}, db, r, r, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r.applied = s.InvalidateCatalog
+	return s, r
 }
 
 // TestTrimStreamsWorker: the leader-side trimmer proposes trims only for

@@ -172,11 +172,19 @@ func (s *Service) DeleteTopic(ctx context.Context, topic string) error {
 }
 
 // Topic returns the topic (ARN or name) as the local catalogue has it, or
-// broker.ErrTopicNotFound.
+// broker.ErrTopicNotFound. Records are cached until the next catalogue
+// change; callers must not modify the result.
 func (s *Service) Topic(topic string) (*catalog.Topic, error) {
 	name, err := topicName(topic)
 	if err != nil {
 		return nil, err
+	}
+	key := topicCacheKey(name)
+	s.cacheMu.Lock()
+	c, gen := s.cache[key], s.cacheGen
+	s.cacheMu.Unlock()
+	if c != nil {
+		return c.t, nil
 	}
 	var t *catalog.Topic
 	err = s.db.View(func(txn *storage.Txn) error {
@@ -184,7 +192,15 @@ func (s *Service) Topic(topic string) (*catalog.Topic, error) {
 		t, err = s.catalog.Topic(txn, name)
 		return err
 	})
-	return t, err
+	if err != nil {
+		return nil, err
+	}
+	s.cacheMu.Lock()
+	if s.cacheGen == gen {
+		s.cache[key] = &cachedQueue{t: t}
+	}
+	s.cacheMu.Unlock()
+	return t, nil
 }
 
 // Topics returns every topic of the local catalogue.
