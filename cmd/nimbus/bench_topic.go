@@ -225,6 +225,11 @@ type topicBenchReport struct {
 	// copies received during the publishing phase over its length.
 	DeliveredMsgsPerSec      float64 `json:"delivered_msgs_per_sec"`
 	DeliveredWhilePublishing float64 `json:"delivered_msgs_per_sec_publishing"`
+	// FannedOutWhilePublishing is the copies that reached the queues
+	// during the publishing phase (received, or visible in a queue when
+	// it ended) over its length: the fan-out's rate apart from the
+	// consumers'. 0 when the queue sizes are unknown.
+	FannedOutWhilePublishing float64 `json:"fanned_out_msgs_per_sec_publishing"`
 
 	// Publish latency is per call (a whole batch), successful calls.
 	PublishP50Ms float64 `json:"publish_p50_ms"`
@@ -411,7 +416,8 @@ func (b *topicBench) run(parent context.Context, progress io.Writer, seed uint64
 	publishers.Wait()
 	pubEnd := time.Now()
 	atEnd := b.delivered.Load()
-	backlog := b.nPublished.Load()*int64(b.cfg.Queues) - b.fresh.Load()
+	freshAtEnd := b.fresh.Load()
+	backlog := b.nPublished.Load()*int64(b.cfg.Queues) - freshAtEnd
 	queued := b.queuedNow(ctx)
 	missing := b.drain(ctx)
 	stopConsuming()
@@ -434,6 +440,9 @@ func (b *topicBench) run(parent context.Context, progress io.Writer, seed uint64
 	rep.BacklogAtPublishEnd, rep.QueuedAtPublishEnd = max(backlog, 0), queued
 	if d := pubEnd.Sub(start).Seconds(); d > 0 {
 		rep.DeliveredWhilePublishing = round3(float64(atEnd) / d)
+		if queued >= 0 {
+			rep.FannedOutWhilePublishing = round3(float64(freshAtEnd+queued) / d)
+		}
 	}
 	b.errMu.Lock()
 	defer b.errMu.Unlock()
@@ -689,6 +698,7 @@ func writeTopicBenchReport(w io.Writer, asJSON bool, r topicBenchReport) error {
 		{"duration", fmt.Sprintf("%.1f s publishing, %.1f s draining", r.DurationSec, r.DrainSec)},
 		{"published", fmt.Sprintf("%d msgs  %s msgs/s  %.2f MB/s", r.Published, num(r.PublishMsgsPerSec), r.PublishMBPerSec)},
 		{"delivered", fmt.Sprintf("%d copies  %s msgs/s (%s msgs/s while publishing)", r.Delivered, num(r.DeliveredMsgsPerSec), num(r.DeliveredWhilePublishing))},
+		{"fanned out", fmt.Sprintf("%s msgs/s into the queues while publishing", num(r.FannedOutWhilePublishing))},
 		{"publish latency", fmt.Sprintf("p50 %.2f  p99 %.2f ms", r.PublishP50Ms, r.PublishP99Ms)},
 		{"e2e latency", fmt.Sprintf("p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f ms", r.E2EP50Ms, r.E2EP90Ms, r.E2EP99Ms, r.E2EP999Ms, r.E2EMaxMs)},
 		{"backlog", fmt.Sprintf("%d copies when publishing stopped, %s of them waiting in the queues", r.BacklogAtPublishEnd, queued)},

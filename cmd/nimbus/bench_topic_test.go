@@ -33,7 +33,7 @@ func TestBenchTopicCommand(t *testing.T) {
 	if d, _ := rep["delivered"].(float64); d < 3*pub || d != 3*pub+rep["duplicates"].(float64) {
 		t.Errorf("delivered %v, published %v, duplicates %v", d, pub, rep["duplicates"])
 	}
-	for _, k := range []string{"publish_msgs_per_sec", "delivered_msgs_per_sec", "e2e_p50_ms", "e2e_p90_ms", "e2e_p99_ms", "e2e_max_ms", "publish_p99_ms"} {
+	for _, k := range []string{"publish_msgs_per_sec", "delivered_msgs_per_sec", "fanned_out_msgs_per_sec_publishing", "e2e_p50_ms", "e2e_p90_ms", "e2e_p99_ms", "e2e_max_ms", "publish_p99_ms"} {
 		if v, _ := rep[k].(float64); v <= 0 {
 			t.Errorf("%s = %v", k, rep[k])
 		}
