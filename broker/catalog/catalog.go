@@ -226,7 +226,16 @@ func (e *Engine) TagQueue(txn *storage.Txn, name string, tags map[string]string)
 	if err != nil {
 		return nil, err
 	}
-	merged := maps.Clone(q.Tags)
+	if q.Tags, err = mergeTags(q.Tags, tags); err != nil {
+		return nil, err
+	}
+	return q, e.put(txn, q)
+}
+
+// mergeTags returns cur with tags added or replaced (a new map), refusing
+// more than broker.MaxTags in all.
+func mergeTags(cur, tags map[string]string) (map[string]string, error) {
+	merged := maps.Clone(cur)
 	if merged == nil {
 		merged = map[string]string{}
 	}
@@ -234,8 +243,7 @@ func (e *Engine) TagQueue(txn *storage.Txn, name string, tags map[string]string)
 	if len(merged) > broker.MaxTags {
 		return nil, broker.FieldError(broker.CodeInvalidArgument, "Tags", "at most %d tags are allowed", broker.MaxTags)
 	}
-	q.Tags = merged
-	return q, e.put(txn, q)
+	return merged, nil
 }
 
 // UntagQueue removes tags by key.

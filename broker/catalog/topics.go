@@ -243,15 +243,9 @@ func (e *Engine) TagTopic(txn *storage.Txn, name string, tags map[string]string)
 	if err != nil {
 		return nil, err
 	}
-	merged := maps.Clone(t.Tags)
-	if merged == nil {
-		merged = map[string]string{}
+	if t.Tags, err = mergeTags(t.Tags, tags); err != nil {
+		return nil, err
 	}
-	maps.Copy(merged, tags)
-	if len(merged) > broker.MaxTags {
-		return nil, broker.FieldError(broker.CodeInvalidArgument, "Tags", "at most %d tags are allowed", broker.MaxTags)
-	}
-	t.Tags = merged
 	return t, e.putTopic(txn, t)
 }
 
