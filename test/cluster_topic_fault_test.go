@@ -214,7 +214,7 @@ func TestClusterTopicKillLeader(t *testing.T) {
 	t.Logf("topic partitions: %+v", parts)
 	cfgs = knownForwardRetryBug(t, cfgs)
 	order := faultOrder(parts, len(cfgs) == 2)
-	duration := scale(15*time.Second, 90*time.Second)
+	duration := scale(18*time.Second, 90*time.Second)
 	topicFaultRun(t, clients, cfgs, duration, func(ctx context.Context) []time.Time {
 		round := 0
 		times := leaderFaults(ctx, duration, func() int {
