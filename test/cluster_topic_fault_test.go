@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/nimbusmq/nimbus/client"
-	hist "github.com/nimbusmq/nimbus/test/history"
 )
 
 // Topic partitions do not appear in the cluster status (which lists
@@ -151,39 +150,14 @@ type topicPartition struct {
 
 // faultOrder orders the 4 partitions of topicSetup's two topics (2 each,
 // standard first) for faults: the FIFO topic's first, the standard
-// topic's first, then their second ones; without the standard topic's
-// workload (see knownForwardRetryBug), the FIFO topic's only.
-func faultOrder(parts []topicPartition, withStandard bool) []topicPartition {
-	if !withStandard {
-		return []topicPartition{parts[2], parts[3]}
-	}
-	return []topicPartition{parts[2], parts[0], parts[3], parts[1]}
-}
-
-// knownForwardRetryBug drops the standard topic's workload from cfgs
-// (topicSetup's, standard first) unless under make soak, and says so.
+// topic's first, then their second ones.
 //
-// Known bug, open (found by these tests; broker code, not fixed here):
-// node.forward (broker/node/peer.go, onLeader) re-sends a command verbatim
-// after an UNAVAILABLE answer whose outcome is unknown. When the group's
-// leader was killed or cut off after replicating the entry, the new
-// leader commits that entry and then the retry: the fan-out's QUEUE_SEND
-// (service.fanoutSinks.SendToQueue, message ids stamped once by
-// buildSendEntry) is applied twice with the same message ids, at
-// consecutive sequence numbers. A standard queue then holds two messages
-// with one MessageId: both are delivered (even in one ReceiveMessage),
-// each with ApproximateReceiveCount 1, and deleting one leaves the other,
-// so CheckTopic reports EARLY-REDELIVERY, RECEIVE-COUNT and RESURRECTED
-// on a standard queue (about 1 run in 3 of TestClusterTopicKillLeader, 3
-// in 3 of TestClusterTopicLeaderPartitioned). FIFO queues drop the copy
-// by its deduplication id, so the FIFO topic's workload runs always.
-func knownForwardRetryBug(t *testing.T, cfgs []hist.TopicConfig) []hist.TopicConfig {
-	t.Helper()
-	if soak() {
-		return cfgs
-	}
-	t.Log("standard topic skipped outside make soak: known bug, a forwarded QUEUE_SEND retried after an unknown outcome is applied twice with the same message ids (see knownForwardRetryBug)")
-	return cfgs[1:]
+// These tests found a bug, fixed since: a forwarded queue send retried
+// after an unknown outcome was applied twice with the same message ids,
+// so a standard queue held two messages with one MessageId (the fan-out
+// now forwards with ForwardNoResend and rebuilds its sends).
+func faultOrder(parts []topicPartition) []topicPartition {
+	return []topicPartition{parts[2], parts[0], parts[3], parts[1]}
 }
 
 // TestClusterTopicKillLeader kill -9s the `nimbus serve` process leading
@@ -193,9 +167,7 @@ func knownForwardRetryBug(t *testing.T, cfgs []hist.TopicConfig) []hist.TopicCon
 // leader and resumes from the replicated cursors: history.CheckTopic
 // finds every acknowledged publish in every queue its filter matches,
 // each FIFO queue's groups in publish order with no message stored twice
-// (the FIFO queues drop the redelivered batch by dedup id). Outside make
-// soak only the FIFO topic is loaded and faulted: see
-// knownForwardRetryBug.
+// (the FIFO queues drop the redelivered batch by dedup id).
 func TestClusterTopicKillLeader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process cluster test")
@@ -212,8 +184,7 @@ func TestClusterTopicKillLeader(t *testing.T) {
 		}
 	}, client.WithTopicReplicationFactor(3))
 	t.Logf("topic partitions: %+v", parts)
-	cfgs = knownForwardRetryBug(t, cfgs)
-	order := faultOrder(parts, len(cfgs) == 2)
+	order := faultOrder(parts)
 	duration := scale(18*time.Second, 90*time.Second)
 	topicFaultRun(t, clients, cfgs, duration, func(ctx context.Context) []time.Time {
 		round := 0
@@ -235,8 +206,7 @@ func TestClusterTopicKillLeader(t *testing.T) {
 // the 4 partitions of a FIFO and a standard topic. The deposed leader's
 // fan-out can neither advance its cursors nor reach the queues' leaders;
 // the new leader's takes over from the replicated cursors. Judged by
-// history.CheckTopic as in TestClusterTopicKillLeader; outside make soak
-// only the FIFO topic is loaded and faulted (knownForwardRetryBug).
+// history.CheckTopic as in TestClusterTopicKillLeader.
 func TestClusterTopicLeaderPartitioned(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster fault test")
@@ -265,8 +235,7 @@ func TestClusterTopicLeaderPartitioned(t *testing.T) {
 		t.Fatalf("topic partitions: %+v", parts)
 	}
 	t.Logf("topic partitions: %+v", parts)
-	cfgs = knownForwardRetryBug(t, cfgs)
-	order := faultOrder(parts, len(cfgs) == 2)
+	order := faultOrder(parts)
 	duration := scale(18*time.Second, 90*time.Second)
 	topicFaultRun(t, clients, cfgs, duration, func(ctx context.Context) []time.Time {
 		round := 0

@@ -402,9 +402,14 @@ func translateRaftErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
-		errors.Is(err, raft.ErrLeadershipTransferInProgress):
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		// Refused before it was appended: safe to send to the leader.
 		return fmt.Errorf("%w: %v", broker.ErrNotLeader, err)
+	case errors.Is(err, raft.ErrLeadershipLost):
+		// Appended, then leadership was lost: the next leader may still
+		// commit it. Unavailable (not NotLeader) tells a forwarder that
+		// sending the same command again may apply it twice.
+		return fmt.Errorf("%w: outcome unknown: %v", broker.ErrUnavailable, err)
 	case errors.Is(err, raft.ErrRaftShutdown), errors.Is(err, raft.ErrEnqueueTimeout):
 		return fmt.Errorf("%w: %v", broker.ErrUnavailable, err)
 	}

@@ -344,6 +344,10 @@ func (g groups) Forward(ctx context.Context, id uint64, cmd *clusterv1.Command) 
 	return g.n.forward(ctx, id, cmd)
 }
 
+func (g groups) ForwardNoResend(ctx context.Context, id uint64, cmd *clusterv1.Command) error {
+	return g.n.forwardNoResend(ctx, id, cmd)
+}
+
 // loadNodeID reads the node id from dataDir, creating it on first start
 // (as want, or a random id when want is empty).
 func loadNodeID(dataDir, want string) (string, error) {

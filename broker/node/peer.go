@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -225,6 +227,43 @@ func (n *Node) nodeByID(id string) (*catalog.Node, bool) {
 	return nil, false
 }
 
+// forwardNoResend is forward that never sends cmd again after an attempt
+// whose outcome is unknown (the target may have appended it and lost its
+// leadership, or the connection broke mid-call): it returns that error,
+// so the caller can rebuild the command (fresh message ids) before it
+// tries again. It still tries again where nothing was applied: a replica
+// that refused as not the leader, a peer it could not connect to.
+func (n *Node) forwardNoResend(ctx context.Context, group uint64, cmd *clusterv1.Command) error {
+	if n.host.IsLeader(group) {
+		_, err := n.host.Propose(ctx, group, cmd)
+		return err
+	}
+	b, err := proto.Marshal(cmd)
+	if err != nil {
+		return err
+	}
+	return n.onLeaderRetrying(ctx, group, func(c peerv1.PeerClient) error {
+		_, err := c.Propose(ctx, &peerv1.ProposeRequest{Group: group, Command: b})
+		return err
+	}, notApplied)
+}
+
+// notApplied reports whether a forwarded proposal certainly did not take
+// effect: its target refused it as not the leader (before appending), or
+// no connection to the target could be made.
+func notApplied(err error) bool {
+	st, ok := status.FromError(err)
+	if !ok {
+		return broker.CodeOf(err) == broker.CodeNotLeader
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetReason() == broker.CodeNotLeader.String()
+		}
+	}
+	return st.Code() == codes.Unavailable && strings.Contains(st.Message(), "Error while dialing")
+}
+
 // forward commits cmd on group's leader, wherever it is.
 func (n *Node) forward(ctx context.Context, group uint64, cmd *clusterv1.Command) error {
 	if n.host.IsLeader(group) {
@@ -246,11 +285,17 @@ func (n *Node) forward(ctx context.Context, group uint64, cmd *clusterv1.Command
 // one is the leader. While the group has no reachable leader (an election,
 // a node down) it retries for up to 10 s within ctx.
 func (n *Node) onLeader(ctx context.Context, group uint64, call func(peerv1.PeerClient) error) error {
+	return n.onLeaderRetrying(ctx, group, call, retryable)
+}
+
+// onLeaderRetrying is onLeader with the errors it tries again (on the next
+// replica, or after a backoff) chosen by again.
+func (n *Node) onLeaderRetrying(ctx context.Context, group uint64, call func(peerv1.PeerClient) error, again func(error) bool) error {
 	deadline := time.Now().Add(10 * time.Second)
 	backoff := 10 * time.Millisecond
 	for {
-		err := n.tryOnLeader(ctx, group, call)
-		if err == nil || !retryable(err) || time.Now().After(deadline) {
+		err := n.tryOnLeader(ctx, group, call, again)
+		if err == nil || !again(err) || time.Now().After(deadline) {
 			return err
 		}
 		select {
@@ -270,7 +315,7 @@ func retryable(err error) bool {
 	return c == broker.CodeUnavailable || c == broker.CodeNotLeader
 }
 
-func (n *Node) tryOnLeader(ctx context.Context, group uint64, call func(peerv1.PeerClient) error) error {
+func (n *Node) tryOnLeader(ctx context.Context, group uint64, call func(peerv1.PeerClient) error, again func(error) bool) error {
 	var addrs []string
 	if n.host.Hosts(group) {
 		// A replica that is not a member yet (started by the catalogue,
@@ -294,7 +339,7 @@ func (n *Node) tryOnLeader(ctx context.Context, group uint64, call func(peerv1.P
 		if err == nil {
 			err = call(c)
 		}
-		if err == nil || !retryable(err) {
+		if err == nil || !again(err) {
 			return err
 		}
 		last = err

@@ -466,8 +466,13 @@ func (k fanoutSinks) SendToQueue(ctx context.Context, queueArn string, msgs []fa
 		}
 		byPart[p] = append(byPart[p], e)
 	}
+	// ForwardNoResend: an attempt with an unknown outcome fails the call,
+	// and the worker's retry builds the entries again with fresh message
+	// ids, so a retried send stores at most a distinct copy (standard
+	// queues: at least once), never two messages with one id. A FIFO
+	// queue drops the copy by its deduplication id.
 	for _, p := range parts {
-		if err := k.s.groups.Forward(ctx, p, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_SEND,
+		if err := k.s.groups.ForwardNoResend(ctx, p, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_SEND,
 			Body: &clusterv1.Command_QueueSend{QueueSend: &clusterv1.QueueSend{Entries: byPart[p]}}}); err != nil {
 			return err
 		}
@@ -525,7 +530,7 @@ func (k fanoutSinks) PutToStream(ctx context.Context, streamArn string, recs []f
 		for _, i := range byShard[j] {
 			cmd.Records = append(cmd.Records, &clusterv1.StreamRecord{PartitionKey: in[i].PartitionKey, Data: in[i].Data})
 		}
-		if err := k.s.groups.Forward(ctx, sh.Group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_STREAM_PUT,
+		if err := k.s.groups.ForwardNoResend(ctx, sh.Group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_STREAM_PUT,
 			Body: &clusterv1.Command_StreamPut{StreamPut: cmd}}); err != nil {
 			return err
 		}

@@ -302,7 +302,7 @@ func (s *Service) closeShard(ctx context.Context, group uint64) (string, error) 
 			}
 			return "", fmt.Errorf("stream close on group %d returned %T: %w", group, res, errNoResult)
 		}
-		if !errors.Is(err, broker.ErrNotLeader) {
+		if !errors.Is(err, broker.ErrNotLeader) && !errors.Is(err, broker.ErrUnavailable) { // a Close is idempotent
 			return "", err
 		}
 	}

@@ -40,6 +40,12 @@ type Groups interface {
 	// Forward commits cmd on group wherever its leader is, and returns
 	// only the outcome (the FSM's result stays on the leader).
 	Forward(ctx context.Context, group uint64, cmd *clusterv1.Command) error
+	// ForwardNoResend is Forward that returns, instead of sending cmd
+	// again, when an attempt's outcome is unknown (it may have been
+	// applied): the caller rebuilds cmd before trying again, so that a
+	// command carrying ids (a queue send) is never applied twice with the
+	// same ids.
+	ForwardNoResend(ctx context.Context, group uint64, cmd *clusterv1.Command) error
 }
 
 // Config configures a Service.

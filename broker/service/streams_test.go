@@ -61,6 +61,10 @@ func (r *localRaft) Forward(ctx context.Context, group uint64, cmd *clusterv1.Co
 	return err
 }
 
+func (r *localRaft) ForwardNoResend(ctx context.Context, group uint64, cmd *clusterv1.Command) error {
+	return r.Forward(ctx, group, cmd)
+}
+
 func newStreamService(t *testing.T) (*Service, *localRaft) {
 	t.Helper()
 	db, err := storage.Open(storage.Options{InMemory: true})
