@@ -2,6 +2,7 @@ package test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -401,5 +402,22 @@ func TestTopicFanoutSkipsWhatPrecedesConfirmation(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if got := ep.bodies(); !slices.Equal(got, []string{"after"}) {
 		t.Fatalf("endpoint got %v, want only the message published after confirmation", got)
+	}
+}
+
+// TestTopicFunctionSubscriptionRefused: until triggers exist, a function
+// subscription is refused (its cursor would hold every message back) and
+// nothing is created.
+func TestTopicFunctionSubscriptionRefused(t *testing.T) {
+	e := startE2E(t)
+	topic, err := e.c.CreateTopic(e.ctx, "fn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.Subscribe(e.ctx, topic, client.ProtocolFunction, "http://127.0.0.1:1/invoke"); !errors.Is(err, client.ErrInvalidArgument) {
+		t.Fatalf("function subscription: %v, want ErrInvalidArgument", err)
+	}
+	if subs, err := e.c.ListSubscriptionsByTopic(e.ctx, topic); err != nil || len(subs) != 0 {
+		t.Fatalf("subscriptions after a refused subscribe: %v %v", subs, err)
 	}
 }

@@ -37,6 +37,11 @@ func (s *Service) Subscribe(ctx context.Context, in TopicSubscribeInput) (string
 	if err := broker.ValidateEndpoint(in.Protocol, in.Endpoint); err != nil {
 		return "", err
 	}
+	if in.Protocol == broker.ProtocolFunction {
+		// Its cursor would hold every message back forever.
+		return "", broker.FieldError(broker.CodeInvalidArgument, "Protocol",
+			"Invalid parameter: Protocol: function subscriptions are delivered by triggers, which this version does not have yet")
+	}
 	typed, err := broker.ParseSubscriptionAttributes(in.Protocol, in.Attributes)
 	if err != nil {
 		return "", err
