@@ -161,7 +161,7 @@ func newFakeSinks() *fakeSinks {
 }
 
 func (s *fakeSinks) SendToQueue(ctx context.Context, queueArn string, msgs []QueueMessage) error {
-	if len(msgs) == 0 || len(msgs) > 10 {
+	if len(msgs) == 0 || len(msgs) > maxQueueBatch {
 		return broker.ErrTooManyEntries
 	}
 	s.mu.Lock()

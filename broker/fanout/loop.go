@@ -13,8 +13,11 @@ import (
 
 // Batch limits of one SendToQueue and one PutToStream call.
 const (
-	maxQueueBatch      = broker.MaxBatchEntries
-	maxQueueBatchBytes = broker.MaxBatchRequestBytes
+	// A queue send is an internal command, not an SQS request: it may
+	// carry more than SQS's 10 entries (each partition commits it as one
+	// raft entry).
+	maxQueueBatch      = 100
+	maxQueueBatchBytes = 1 << 20
 	maxStreamBatch     = 500
 	maxStreamBatchSize = 5 << 20
 )
@@ -129,11 +132,26 @@ func (l *subLoop) filtered(sub *Subscription, m *topic.Message) bool {
 }
 
 // runBatches delivers to a queue or stream: read a batch, deliver it in
-// order (in calls of up to 10 messages for a queue), advance the cursor
-// past it, repeat. The cursor is advanced before the next batch is sent,
-// so without a crash or failover nothing is sent twice.
+// order (in calls of up to maxQueueBatch messages for a queue), repeat.
+// The cursor is advanced past what was delivered when the loop caught up
+// (a short batch, or nothing to read) and, while it keeps reading full
+// batches, at most every Config.AdvanceEvery: one cursor commit per batch
+// would double the commits a busy subscription waits for. A failover
+// redelivers what the cursor had not passed (at least once); without one
+// nothing is sent twice.
 func (l *subLoop) runBatches(ctx context.Context, next uint64) {
 	w := l.w
+	stored, lastAdv := next, w.cfg.Now()
+	advance := func() bool {
+		if next <= stored {
+			return true
+		}
+		if err := w.retryOp(ctx, "advance cursor", func() error { return w.p.Advance(ctx, l.id, next) }); err != nil && l.advanceFailed(err) {
+			return false
+		}
+		stored, lastAdv = next, w.cfg.Now()
+		return true
+	}
 	for ctx.Err() == nil {
 		sub := l.sub.Load()
 		if sub.Pending {
@@ -152,6 +170,9 @@ func (l *subLoop) runBatches(ctx context.Context, next uint64) {
 			return
 		}
 		if len(msgs) == 0 {
+			if !advance() {
+				return
+			}
 			l.idle(ctx, wake)
 			continue
 		}
@@ -171,8 +192,10 @@ func (l *subLoop) runBatches(ctx context.Context, next uint64) {
 			return
 		}
 		next = msgs[len(msgs)-1].Seq + 1
-		if err := w.retryOp(ctx, "advance cursor", func() error { return w.p.Advance(ctx, l.id, next) }); err != nil && l.advanceFailed(err) {
-			return
+		if len(msgs) < w.cfg.ReadBatch || w.cfg.Now().Sub(lastAdv) >= w.cfg.AdvanceEvery {
+			if !advance() {
+				return
+			}
 		}
 	}
 }
