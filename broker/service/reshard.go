@@ -110,9 +110,9 @@ func (s *Service) MergeShards(ctx context.Context, name, shardID, adjacentID str
 
 // sameReshard makes a retried SplitShard or MergeShards idempotent (the
 // SDK retries a call whose outcome it did not see): when st's pending
-// plan is in, it finishes that plan; when in was already carried out (its
-// parents closed into children with exactly its ranges), it succeeds
-// without change. ok is false when in is neither, and the caller
+// plan is in, it finishes that plan; when in was carried out within
+// reshardRetryWindow (its parents closed into children with exactly its
+// ranges), it succeeds without change. ok is false when in is neither, and the caller
 // validates and begins it.
 func (s *Service) sameReshard(ctx context.Context, st *catalog.Stream, in catalog.BeginReshardInput) (_ *catalog.Stream, ok bool, _ error) {
 	sameParents := func(ps []string) bool {
@@ -135,8 +135,19 @@ func (s *Service) sameReshard(ctx context.Context, st *catalog.Stream, in catalo
 	if len(got) == 0 || !slices.Equal(got, in.Ranges) {
 		return nil, false, nil
 	}
+	for _, id := range in.Parents {
+		// Only a retry: the same reshard asked again long after is a
+		// request to split or merge a closed shard, and refused.
+		if sh := st.Shard(id); sh == nil || time.Since(time.UnixMilli(sh.ClosedMs)) > reshardRetryWindow {
+			return nil, false, nil
+		}
+	}
 	return st, true, nil
 }
+
+// reshardRetryWindow is how long after a split or merge the same call is
+// taken for a retry of it (and succeeds unchanged) rather than refused.
+const reshardRetryWindow = time.Minute
 
 // UpdateShardCount reaches target open shards with uniform hash key
 // ranges. Simplification of Kinesis (which splits and merges through

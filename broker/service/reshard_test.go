@@ -2,9 +2,11 @@ package service
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/nimbusmq/nimbus/broker"
 	"github.com/nimbusmq/nimbus/broker/catalog"
 	"github.com/nimbusmq/nimbus/broker/stream"
 	clusterv1 "github.com/nimbusmq/nimbus/proto/cluster/v1"
@@ -145,5 +147,15 @@ func TestReshardRetryIsIdempotent(t *testing.T) {
 		if st, err = s.UpdateShardCount(ctx, "s", 2, ""); err != nil || st.OpenShards() != 2 || len(st.Shards) != 6 {
 			t.Fatalf("scale %d: open %d shards %d, %v", i, st.OpenShards(), len(st.Shards), err)
 		}
+	}
+	// Long after, the same split is a split of a closed shard: refused.
+	c := st.Shards[4]
+	r.now = time.Now().Add(-2 * reshardRetryWindow)
+	if _, err := s.SplitShard(ctx, "s", c.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	r.now = time.Now()
+	if _, err := s.SplitShard(ctx, "s", c.ID, ""); !errors.Is(err, broker.ErrInvalidArgument) {
+		t.Fatalf("the same split of a shard closed %v ago: %v, want InvalidArgument", 2*reshardRetryWindow, err)
 	}
 }
