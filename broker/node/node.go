@@ -87,9 +87,10 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	n = &Node{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), reconcileKick: make(chan struct{}, 1), balanceKick: make(chan struct{}, 1), leadSince: map[uint64]time.Time{}}
+	started := n // a failed start returns (nil, err): stop what was started
 	defer func() {
 		if err != nil {
-			n.Stop()
+			started.Stop()
 			n = nil
 		}
 	}()

@@ -61,3 +61,19 @@ func TestNodeSendReceiveDeleteAcrossRestart(t *testing.T) {
 		t.Fatalf("after delete: %v %+v", err, msgs)
 	}
 }
+
+// TestStartFailureReturnsError: a start that fails after opening the
+// store and the listeners (here: a join no seed answers) returns the
+// error and closes what it opened, instead of panicking on its cleanup.
+func TestStartFailureReturnsError(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	cfg := testConfig(t, t.TempDir())
+	cfg.NodeID = "lonely"
+	cfg.Join = []string{"127.0.0.1:1"}
+	n, err := Start(ctx, cfg)
+	if err == nil || n != nil {
+		t.Fatalf("Start with an unreachable seed: %v, %v", n, err)
+	}
+	t.Logf("start failed as it should: %v", err)
+}

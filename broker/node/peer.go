@@ -316,22 +316,33 @@ func retryable(err error) bool {
 }
 
 func (n *Node) tryOnLeader(ctx context.Context, group uint64, call func(peerv1.PeerClient) error, again func(error) bool) error {
+	var others []string
+	self := n.host.NodeID()
+	for _, id := range n.replicasOf(group) {
+		if a, ok := n.resolve(id); ok && id != self {
+			others = append(others, a)
+		}
+	}
 	var addrs []string
 	if n.host.Hosts(group) {
 		// A replica that is not a member yet (started by the catalogue,
 		// not added to the group's configuration) never learns the
 		// leader: after a short wait, ask the other replicas instead.
-		if a, err := n.leaderAddr(ctx, group, 250*time.Millisecond); err == nil {
+		// With none to ask (the meta group), wait for the leader.
+		wait := 5 * time.Second
+		if len(others) > 0 {
+			wait = 250 * time.Millisecond
+		}
+		a, err := n.leaderAddr(ctx, group, wait)
+		switch {
+		case err == nil:
 			addrs = []string{a}
+		case len(others) == 0:
+			return err
 		}
 	}
 	if len(addrs) == 0 {
-		self := n.host.NodeID()
-		for _, id := range n.replicasOf(group) {
-			if a, ok := n.resolve(id); ok && id != self {
-				addrs = append(addrs, a)
-			}
-		}
+		addrs = others
 	}
 	var last error
 	for _, a := range addrs {
