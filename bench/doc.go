@@ -6,7 +6,10 @@
 // bodies, M consumers receive and delete them, and the report gives send
 // and receive rates, send-call latency and end-to-end (send to receive)
 // latency percentiles. Latencies are kept in fixed-memory log-linear
-// histograms (Histogram), so long runs do not grow memory.
+// histograms (Histogram), so long runs do not grow memory. RunStream is
+// the stream scenario (producers, GetRecords consumers, produce-to-consume
+// latency) and RunTopic the topic fan-out (publishers, K subscribed
+// queues, publish-to-receive latency per copy, a loss check per copy).
 //
 // It is a benchmark, not a test: numbers depend on the machine, and
 // comparisons are meaningful only within one session (see DESIGN.md
