@@ -46,10 +46,8 @@ func newProcCluster(t *testing.T, n int) *procCluster {
 			}
 		}
 	}
-	c.srv[0].start()
-	for _, s := range c.srv[1:] {
-		s.start()
-	}
+	// Registered before the starts: a start that fails the test must not
+	// leave the servers already started running.
 	t.Cleanup(func() {
 		for _, s := range c.srv {
 			if s.running() {
@@ -65,6 +63,10 @@ func newProcCluster(t *testing.T, n int) *procCluster {
 			}
 		}
 	})
+	c.srv[0].start()
+	for _, s := range c.srv[1:] {
+		s.start()
+	}
 	return c
 }
 
