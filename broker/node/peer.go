@@ -234,18 +234,7 @@ func (n *Node) nodeByID(id string) (*catalog.Node, bool) {
 // tries again. It still tries again where nothing was applied: a replica
 // that refused as not the leader, a peer it could not connect to.
 func (n *Node) forwardNoResend(ctx context.Context, group uint64, cmd *clusterv1.Command) error {
-	if n.host.IsLeader(group) {
-		_, err := n.host.Propose(ctx, group, cmd)
-		return err
-	}
-	b, err := proto.Marshal(cmd)
-	if err != nil {
-		return err
-	}
-	return n.onLeaderRetrying(ctx, group, func(c peerv1.PeerClient) error {
-		_, err := c.Propose(ctx, &peerv1.ProposeRequest{Group: group, Command: b})
-		return err
-	}, notApplied)
+	return n.forwardRetrying(ctx, group, cmd, notApplied)
 }
 
 // notApplied reports whether a forwarded proposal certainly did not take
@@ -266,6 +255,12 @@ func notApplied(err error) bool {
 
 // forward commits cmd on group's leader, wherever it is.
 func (n *Node) forward(ctx context.Context, group uint64, cmd *clusterv1.Command) error {
+	return n.forwardRetrying(ctx, group, cmd, retryable)
+}
+
+// forwardRetrying proposes cmd here when this node leads group, else sends
+// it to the leader, trying again on the errors again accepts.
+func (n *Node) forwardRetrying(ctx context.Context, group uint64, cmd *clusterv1.Command, again func(error) bool) error {
 	if n.host.IsLeader(group) {
 		_, err := n.host.Propose(ctx, group, cmd)
 		return err
@@ -274,10 +269,10 @@ func (n *Node) forward(ctx context.Context, group uint64, cmd *clusterv1.Command
 	if err != nil {
 		return err
 	}
-	return n.onLeader(ctx, group, func(c peerv1.PeerClient) error {
+	return n.onLeaderRetrying(ctx, group, func(c peerv1.PeerClient) error {
 		_, err := c.Propose(ctx, &peerv1.ProposeRequest{Group: group, Command: b})
 		return err
-	})
+	}, again)
 }
 
 // onLeader runs call against group's leader: the leader this node knows
