@@ -48,6 +48,9 @@ type Config struct {
 	// StreamSubscribe bounds SubscribeToShard (subscription lifetime,
 	// per-consumer read rate); zero fields take the Kinesis defaults.
 	StreamSubscribe service.SubscribeConfig
+	// AWSCredentials are the access keys the AWS APIs accept (SigV4 is
+	// verified against them); empty accepts any credentials.
+	AWSCredentials Credentials
 	// Logger receives the node's logs. Nil discards them.
 	Logger *slog.Logger
 }

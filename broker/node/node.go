@@ -21,6 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
 	"google.golang.org/grpc"
 
 	"github.com/nimbusmq/nimbus/broker/apply"
@@ -47,6 +49,8 @@ type Node struct {
 	grpcSrv *grpc.Server
 	httpLn  net.Listener
 	httpSrv *http.Server
+	// awsConn is the AWS handler's client of this node's gRPC listener.
+	awsConn *grpc.ClientConn
 	// signer makes, once, the key that signs HTTP/S topic notifications;
 	// its certificate is served at signingCertPath.
 	signer func() *fanout.Signer
@@ -220,16 +224,16 @@ func (n *Node) startGRPC() {
 
 func (n *Node) startHTTP() {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !n.ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
-	mux.HandleFunc(signingCertPath, func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET "+signingCertPath, func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/x-pem-file")
 		sg := n.signer()
 		if sg == nil {
@@ -238,11 +242,15 @@ func (n *Node) startHTTP() {
 		}
 		_, _ = w.Write(sg.CertificatePEM())
 	})
-	mux.HandleFunc("/{$}", n.serveSNSLinks)
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	n.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	mux.HandleFunc("GET /{$}", n.serveSNSLinks)
+	// The AWS APIs: every SDK posts to "/" (older SQS clients post to the
+	// queue URL's path, which the handler accepts too).
+	mux.Handle("POST /", n.newAWSHandler())
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	// h2c: the JS SDK's Kinesis client speaks HTTP/2 cleartext.
+	n.httpSrv = &http.Server{Handler: h2c.NewHandler(mux, &http2.Server{}), ReadHeaderTimeout: 10 * time.Second}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -269,14 +277,27 @@ func (n *Node) PeerAddr() string { return n.peerLn.Addr().String() }
 // Service returns the node's queue service (for in-process tests).
 func (n *Node) Service() *service.Service { return n.svc }
 
-// Stop shuts the node down, in order: stop taking requests (gRPC then
-// HTTP), stop the workers (they propose), stop the raft groups (no more
+// Stop shuts the node down, in order: stop taking requests (HTTP then
+// gRPC), stop the workers (they propose), stop the raft groups (no more
 // applies), close the peer listener, then close Badger (after every writer
 // is gone). Safe to call more than once.
 func (n *Node) Stop() error {
 	n.stopOnce.Do(func() {
 		n.ready.Store(false)
 		var errs []error
+		// HTTP first: its AWS handlers call the gRPC server.
+		if n.httpSrv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if err := n.httpSrv.Shutdown(ctx); err != nil {
+				n.httpSrv.Close() // long polls and event streams: cut them
+			}
+			cancel()
+		} else if n.httpLn != nil {
+			n.httpLn.Close()
+		}
+		if n.awsConn != nil {
+			n.awsConn.Close()
+		}
 		if n.grpcSrv != nil {
 			done := make(chan struct{})
 			go func() { n.grpcSrv.GracefulStop(); close(done) }()
@@ -288,13 +309,6 @@ func (n *Node) Stop() error {
 			}
 		} else if n.grpcLn != nil {
 			n.grpcLn.Close()
-		}
-		if n.httpSrv != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			errs = append(errs, n.httpSrv.Shutdown(ctx))
-			cancel()
-		} else if n.httpLn != nil {
-			n.httpLn.Close()
 		}
 		if n.workers != nil {
 			n.workers()
