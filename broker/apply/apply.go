@@ -116,6 +116,9 @@ func (a *Applier) applyMeta(txn *storage.Txn, now time.Time, cmd *clusterv1.Comm
 	if res, ok, err := applyTopicMeta(c, txn, now, cmd); ok {
 		return res, err
 	}
+	if res, ok, err := applyTriggerMeta(c, txn, now, cmd); ok {
+		return res, err
+	}
 	return unknown(cmd)
 }
 

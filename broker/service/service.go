@@ -99,6 +99,9 @@ type Service struct {
 
 	// fan holds the topic fan-out workers this node runs (fanout.go).
 	fan fanouts
+
+	// trig holds the trigger pollers this node runs (triggerrun.go).
+	trig triggerRuns
 }
 
 // New returns a Service.
@@ -109,7 +112,8 @@ func New(cfg Config, db *storage.DB, p Proposer, g Groups, m *Metrics, logger *s
 	return &Service{cfg: cfg, db: db, prop: p, groups: g, catalog: catalog.New(cfg.MetaGroup),
 		metrics: m, logger: logger, wake: map[uint64]chan struct{}{}, deadKick: make(chan struct{}, 1),
 		cache: map[string]*cachedQueue{},
-		fan:   fanouts{running: map[uint64]*fanoutRun{}, kick: make(chan struct{}, 1), stats: map[string]fanout.Counters{}}}
+		fan:   fanouts{running: map[uint64]*fanoutRun{}, kick: make(chan struct{}, 1), stats: map[string]fanout.Counters{}},
+		trig:  triggerRuns{kick: make(chan struct{}, 1)}}
 }
 
 // QueueURL returns the URL of the named queue.
@@ -144,6 +148,7 @@ func (s *Service) InvalidateCatalog() {
 	clear(s.cache)
 	s.cacheMu.Unlock()
 	s.kickFanout()
+	s.kickTriggers()
 }
 
 // lookup returns the named queue and its parsed attributes. Callers must

@@ -92,6 +92,10 @@ const (
 	CommandType_COMMAND_TYPE_UNSUBSCRIBE                 CommandType = 136
 	CommandType_COMMAND_TYPE_SET_SUBSCRIPTION_ATTRIBUTES CommandType = 137
 	CommandType_COMMAND_TYPE_CONFIRM_SUBSCRIPTION        CommandType = 138
+	// Meta group: triggers (broker/catalog).
+	CommandType_COMMAND_TYPE_PUT_TRIGGER        CommandType = 150
+	CommandType_COMMAND_TYPE_DELETE_TRIGGER     CommandType = 151
+	CommandType_COMMAND_TYPE_SET_TRIGGER_RESULT CommandType = 152
 )
 
 // Enum value maps for CommandType.
@@ -150,6 +154,9 @@ var (
 		136: "COMMAND_TYPE_UNSUBSCRIBE",
 		137: "COMMAND_TYPE_SET_SUBSCRIPTION_ATTRIBUTES",
 		138: "COMMAND_TYPE_CONFIRM_SUBSCRIPTION",
+		150: "COMMAND_TYPE_PUT_TRIGGER",
+		151: "COMMAND_TYPE_DELETE_TRIGGER",
+		152: "COMMAND_TYPE_SET_TRIGGER_RESULT",
 	}
 	CommandType_value = map[string]int32{
 		"COMMAND_TYPE_UNSPECIFIED":                 0,
@@ -205,6 +212,9 @@ var (
 		"COMMAND_TYPE_UNSUBSCRIBE":                 136,
 		"COMMAND_TYPE_SET_SUBSCRIPTION_ATTRIBUTES": 137,
 		"COMMAND_TYPE_CONFIRM_SUBSCRIPTION":        138,
+		"COMMAND_TYPE_PUT_TRIGGER":                 150,
+		"COMMAND_TYPE_DELETE_TRIGGER":              151,
+		"COMMAND_TYPE_SET_TRIGGER_RESULT":          152,
 	}
 )
 
@@ -346,6 +356,9 @@ type Command struct {
 	//	*Command_Unsubscribe
 	//	*Command_SetSubscriptionAttributes
 	//	*Command_ConfirmSubscription
+	//	*Command_PutTrigger
+	//	*Command_DeleteTrigger
+	//	*Command_SetTriggerResult
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -825,6 +838,33 @@ func (x *Command) GetConfirmSubscription() *ConfirmSubscription {
 	return nil
 }
 
+func (x *Command) GetPutTrigger() *PutTrigger {
+	if x != nil {
+		if x, ok := x.Body.(*Command_PutTrigger); ok {
+			return x.PutTrigger
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteTrigger() *DeleteTrigger {
+	if x != nil {
+		if x, ok := x.Body.(*Command_DeleteTrigger); ok {
+			return x.DeleteTrigger
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetTriggerResult() *SetTriggerResult {
+	if x != nil {
+		if x, ok := x.Body.(*Command_SetTriggerResult); ok {
+			return x.SetTriggerResult
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -1017,6 +1057,18 @@ type Command_ConfirmSubscription struct {
 	ConfirmSubscription *ConfirmSubscription `protobuf:"bytes,138,opt,name=confirm_subscription,json=confirmSubscription,proto3,oneof"`
 }
 
+type Command_PutTrigger struct {
+	PutTrigger *PutTrigger `protobuf:"bytes,150,opt,name=put_trigger,json=putTrigger,proto3,oneof"`
+}
+
+type Command_DeleteTrigger struct {
+	DeleteTrigger *DeleteTrigger `protobuf:"bytes,151,opt,name=delete_trigger,json=deleteTrigger,proto3,oneof"`
+}
+
+type Command_SetTriggerResult struct {
+	SetTriggerResult *SetTriggerResult `protobuf:"bytes,152,opt,name=set_trigger_result,json=setTriggerResult,proto3,oneof"`
+}
+
 func (*Command_CreateQueue) isCommand_Body() {}
 
 func (*Command_DeleteQueue) isCommand_Body() {}
@@ -1110,6 +1162,12 @@ func (*Command_Unsubscribe) isCommand_Body() {}
 func (*Command_SetSubscriptionAttributes) isCommand_Body() {}
 
 func (*Command_ConfirmSubscription) isCommand_Body() {}
+
+func (*Command_PutTrigger) isCommand_Body() {}
+
+func (*Command_DeleteTrigger) isCommand_Body() {}
+
+func (*Command_SetTriggerResult) isCommand_Body() {}
 
 type CreateQueue struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -4367,6 +4425,174 @@ func (x *ConfirmSubscription) GetAuthenticateOnUnsubscribe() bool {
 	return false
 }
 
+// PutTrigger creates (create) or replaces a trigger. config is the
+// broker.TriggerConfig as JSON, resolved by the proposer.
+type PutTrigger struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Name           string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Config         []byte                 `protobuf:"bytes,2,opt,name=config,proto3" json:"config,omitempty"`
+	Create         bool                   `protobuf:"varint,3,opt,name=create,proto3" json:"create,omitempty"`
+	SubscriptionId string                 `protobuf:"bytes,4,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"` // topic sources: stamped by the proposer
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PutTrigger) Reset() {
+	*x = PutTrigger{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutTrigger) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutTrigger) ProtoMessage() {}
+
+func (x *PutTrigger) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutTrigger.ProtoReflect.Descriptor instead.
+func (*PutTrigger) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *PutTrigger) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PutTrigger) GetConfig() []byte {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *PutTrigger) GetCreate() bool {
+	if x != nil {
+		return x.Create
+	}
+	return false
+}
+
+func (x *PutTrigger) GetSubscriptionId() string {
+	if x != nil {
+		return x.SubscriptionId
+	}
+	return ""
+}
+
+type DeleteTrigger struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteTrigger) Reset() {
+	*x = DeleteTrigger{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteTrigger) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteTrigger) ProtoMessage() {}
+
+func (x *DeleteTrigger) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteTrigger.ProtoReflect.Descriptor instead.
+func (*DeleteTrigger) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *DeleteTrigger) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// SetTriggerResult records a trigger's last outcome (broker.TriggerResult
+// as JSON).
+type SetTriggerResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Result        []byte                 `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetTriggerResult) Reset() {
+	*x = SetTriggerResult{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetTriggerResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetTriggerResult) ProtoMessage() {}
+
+func (x *SetTriggerResult) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetTriggerResult.ProtoReflect.Descriptor instead.
+func (*SetTriggerResult) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *SetTriggerResult) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetTriggerResult) GetResult() []byte {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
 var File_proto_cluster_v1_command_proto protoreflect.FileDescriptor
 
 const file_proto_cluster_v1_command_proto_rawDesc = "" +
@@ -4375,7 +4601,7 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"cluster.v1\"b\n" +
 	"\x05Entry\x12(\n" +
 	"\x10proposed_unix_ms\x18\x01 \x01(\x03R\x0eproposedUnixMs\x12/\n" +
-	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\x8b\x1a\n" +
+	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\xdb\x1b\n" +
 	"\aCommand\x12+\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x17.cluster.v1.CommandTypeR\x04type\x12*\n" +
 	"\x11ignore_if_unknown\x18\x02 \x01(\bR\x0fignoreIfUnknown\x12<\n" +
@@ -4434,7 +4660,11 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\tsubscribe\x18\x87\x01 \x01(\v2\x15.cluster.v1.SubscribeH\x00R\tsubscribe\x12<\n" +
 	"\vunsubscribe\x18\x88\x01 \x01(\v2\x17.cluster.v1.UnsubscribeH\x00R\vunsubscribe\x12h\n" +
 	"\x1bset_subscription_attributes\x18\x89\x01 \x01(\v2%.cluster.v1.SetSubscriptionAttributesH\x00R\x19setSubscriptionAttributes\x12U\n" +
-	"\x14confirm_subscription\x18\x8a\x01 \x01(\v2\x1f.cluster.v1.ConfirmSubscriptionH\x00R\x13confirmSubscriptionB\x06\n" +
+	"\x14confirm_subscription\x18\x8a\x01 \x01(\v2\x1f.cluster.v1.ConfirmSubscriptionH\x00R\x13confirmSubscription\x12:\n" +
+	"\vput_trigger\x18\x96\x01 \x01(\v2\x16.cluster.v1.PutTriggerH\x00R\n" +
+	"putTrigger\x12C\n" +
+	"\x0edelete_trigger\x18\x97\x01 \x01(\v2\x19.cluster.v1.DeleteTriggerH\x00R\rdeleteTrigger\x12M\n" +
+	"\x12set_trigger_result\x18\x98\x01 \x01(\v2\x1c.cluster.v1.SetTriggerResultH\x00R\x10setTriggerResultB\x06\n" +
 	"\x04body\"\xd5\x02\n" +
 	"\vCreateQueue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12G\n" +
@@ -4712,7 +4942,18 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x13ConfirmSubscription\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12>\n" +
-	"\x1bauthenticate_on_unsubscribe\x18\x03 \x01(\bR\x19authenticateOnUnsubscribe*\x90\x0e\n" +
+	"\x1bauthenticate_on_unsubscribe\x18\x03 \x01(\bR\x19authenticateOnUnsubscribe\"y\n" +
+	"\n" +
+	"PutTrigger\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06config\x18\x02 \x01(\fR\x06config\x12\x16\n" +
+	"\x06create\x18\x03 \x01(\bR\x06create\x12'\n" +
+	"\x0fsubscription_id\x18\x04 \x01(\tR\x0esubscriptionId\"#\n" +
+	"\rDeleteTrigger\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\">\n" +
+	"\x10SetTriggerResult\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06result\x18\x02 \x01(\fR\x06result*\xf7\x0e\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19COMMAND_TYPE_CREATE_QUEUE\x10\x01\x12\x1d\n" +
@@ -4767,7 +5008,10 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x16COMMAND_TYPE_SUBSCRIBE\x10\x87\x01\x12\x1d\n" +
 	"\x18COMMAND_TYPE_UNSUBSCRIBE\x10\x88\x01\x12-\n" +
 	"(COMMAND_TYPE_SET_SUBSCRIPTION_ATTRIBUTES\x10\x89\x01\x12&\n" +
-	"!COMMAND_TYPE_CONFIRM_SUBSCRIPTION\x10\x8a\x01B7Z5github.com/nimbusmq/nimbus/proto/cluster/v1;clusterv1b\x06proto3"
+	"!COMMAND_TYPE_CONFIRM_SUBSCRIPTION\x10\x8a\x01\x12\x1d\n" +
+	"\x18COMMAND_TYPE_PUT_TRIGGER\x10\x96\x01\x12 \n" +
+	"\x1bCOMMAND_TYPE_DELETE_TRIGGER\x10\x97\x01\x12$\n" +
+	"\x1fCOMMAND_TYPE_SET_TRIGGER_RESULT\x10\x98\x01B7Z5github.com/nimbusmq/nimbus/proto/cluster/v1;clusterv1b\x06proto3"
 
 var (
 	file_proto_cluster_v1_command_proto_rawDescOnce sync.Once
@@ -4782,7 +5026,7 @@ func file_proto_cluster_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_cluster_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 66)
+var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
 var file_proto_cluster_v1_command_proto_goTypes = []any{
 	(CommandType)(0),                  // 0: cluster.v1.CommandType
 	(*Entry)(nil),                     // 1: cluster.v1.Entry
@@ -4841,16 +5085,19 @@ var file_proto_cluster_v1_command_proto_goTypes = []any{
 	(*Unsubscribe)(nil),               // 54: cluster.v1.Unsubscribe
 	(*SetSubscriptionAttributes)(nil), // 55: cluster.v1.SetSubscriptionAttributes
 	(*ConfirmSubscription)(nil),       // 56: cluster.v1.ConfirmSubscription
-	nil,                               // 57: cluster.v1.CreateQueue.AttributesEntry
-	nil,                               // 58: cluster.v1.CreateQueue.TagsEntry
-	nil,                               // 59: cluster.v1.SetQueueAttributes.AttributesEntry
-	nil,                               // 60: cluster.v1.TagQueue.TagsEntry
-	nil,                               // 61: cluster.v1.CreateTopic.AttributesEntry
-	nil,                               // 62: cluster.v1.CreateTopic.TagsEntry
-	nil,                               // 63: cluster.v1.SetTopicAttributes.AttributesEntry
-	nil,                               // 64: cluster.v1.TagTopic.TagsEntry
-	nil,                               // 65: cluster.v1.Subscribe.AttributesEntry
-	nil,                               // 66: cluster.v1.SetSubscriptionAttributes.AttributesEntry
+	(*PutTrigger)(nil),                // 57: cluster.v1.PutTrigger
+	(*DeleteTrigger)(nil),             // 58: cluster.v1.DeleteTrigger
+	(*SetTriggerResult)(nil),          // 59: cluster.v1.SetTriggerResult
+	nil,                               // 60: cluster.v1.CreateQueue.AttributesEntry
+	nil,                               // 61: cluster.v1.CreateQueue.TagsEntry
+	nil,                               // 62: cluster.v1.SetQueueAttributes.AttributesEntry
+	nil,                               // 63: cluster.v1.TagQueue.TagsEntry
+	nil,                               // 64: cluster.v1.CreateTopic.AttributesEntry
+	nil,                               // 65: cluster.v1.CreateTopic.TagsEntry
+	nil,                               // 66: cluster.v1.SetTopicAttributes.AttributesEntry
+	nil,                               // 67: cluster.v1.TagTopic.TagsEntry
+	nil,                               // 68: cluster.v1.Subscribe.AttributesEntry
+	nil,                               // 69: cluster.v1.SetSubscriptionAttributes.AttributesEntry
 }
 var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	2,  // 0: cluster.v1.Entry.commands:type_name -> cluster.v1.Command
@@ -4902,31 +5149,34 @@ var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	54, // 46: cluster.v1.Command.unsubscribe:type_name -> cluster.v1.Unsubscribe
 	55, // 47: cluster.v1.Command.set_subscription_attributes:type_name -> cluster.v1.SetSubscriptionAttributes
 	56, // 48: cluster.v1.Command.confirm_subscription:type_name -> cluster.v1.ConfirmSubscription
-	57, // 49: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
-	58, // 50: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
-	59, // 51: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
-	60, // 52: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
-	12, // 53: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
-	13, // 54: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
-	16, // 55: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
-	16, // 56: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
-	18, // 57: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
-	28, // 58: cluster.v1.CreateStream.ranges:type_name -> cluster.v1.ShardRange
-	31, // 59: cluster.v1.StreamPut.records:type_name -> cluster.v1.StreamRecord
-	28, // 60: cluster.v1.BeginReshard.ranges:type_name -> cluster.v1.ShardRange
-	45, // 61: cluster.v1.TopicPublish.messages:type_name -> cluster.v1.TopicMessage
-	12, // 62: cluster.v1.TopicMessage.attributes:type_name -> cluster.v1.MessageAttribute
-	61, // 63: cluster.v1.CreateTopic.attributes:type_name -> cluster.v1.CreateTopic.AttributesEntry
-	62, // 64: cluster.v1.CreateTopic.tags:type_name -> cluster.v1.CreateTopic.TagsEntry
-	63, // 65: cluster.v1.SetTopicAttributes.attributes:type_name -> cluster.v1.SetTopicAttributes.AttributesEntry
-	64, // 66: cluster.v1.TagTopic.tags:type_name -> cluster.v1.TagTopic.TagsEntry
-	65, // 67: cluster.v1.Subscribe.attributes:type_name -> cluster.v1.Subscribe.AttributesEntry
-	66, // 68: cluster.v1.SetSubscriptionAttributes.attributes:type_name -> cluster.v1.SetSubscriptionAttributes.AttributesEntry
-	69, // [69:69] is the sub-list for method output_type
-	69, // [69:69] is the sub-list for method input_type
-	69, // [69:69] is the sub-list for extension type_name
-	69, // [69:69] is the sub-list for extension extendee
-	0,  // [0:69] is the sub-list for field type_name
+	57, // 49: cluster.v1.Command.put_trigger:type_name -> cluster.v1.PutTrigger
+	58, // 50: cluster.v1.Command.delete_trigger:type_name -> cluster.v1.DeleteTrigger
+	59, // 51: cluster.v1.Command.set_trigger_result:type_name -> cluster.v1.SetTriggerResult
+	60, // 52: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
+	61, // 53: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
+	62, // 54: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
+	63, // 55: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
+	12, // 56: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
+	13, // 57: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
+	16, // 58: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
+	16, // 59: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
+	18, // 60: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
+	28, // 61: cluster.v1.CreateStream.ranges:type_name -> cluster.v1.ShardRange
+	31, // 62: cluster.v1.StreamPut.records:type_name -> cluster.v1.StreamRecord
+	28, // 63: cluster.v1.BeginReshard.ranges:type_name -> cluster.v1.ShardRange
+	45, // 64: cluster.v1.TopicPublish.messages:type_name -> cluster.v1.TopicMessage
+	12, // 65: cluster.v1.TopicMessage.attributes:type_name -> cluster.v1.MessageAttribute
+	64, // 66: cluster.v1.CreateTopic.attributes:type_name -> cluster.v1.CreateTopic.AttributesEntry
+	65, // 67: cluster.v1.CreateTopic.tags:type_name -> cluster.v1.CreateTopic.TagsEntry
+	66, // 68: cluster.v1.SetTopicAttributes.attributes:type_name -> cluster.v1.SetTopicAttributes.AttributesEntry
+	67, // 69: cluster.v1.TagTopic.tags:type_name -> cluster.v1.TagTopic.TagsEntry
+	68, // 70: cluster.v1.Subscribe.attributes:type_name -> cluster.v1.Subscribe.AttributesEntry
+	69, // 71: cluster.v1.SetSubscriptionAttributes.attributes:type_name -> cluster.v1.SetSubscriptionAttributes.AttributesEntry
+	72, // [72:72] is the sub-list for method output_type
+	72, // [72:72] is the sub-list for method input_type
+	72, // [72:72] is the sub-list for extension type_name
+	72, // [72:72] is the sub-list for extension extendee
+	0,  // [0:72] is the sub-list for field type_name
 }
 
 func init() { file_proto_cluster_v1_command_proto_init() }
@@ -4982,6 +5232,9 @@ func file_proto_cluster_v1_command_proto_init() {
 		(*Command_Unsubscribe)(nil),
 		(*Command_SetSubscriptionAttributes)(nil),
 		(*Command_ConfirmSubscription)(nil),
+		(*Command_PutTrigger)(nil),
+		(*Command_DeleteTrigger)(nil),
+		(*Command_SetTriggerResult)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4989,7 +5242,7 @@ func file_proto_cluster_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_cluster_v1_command_proto_rawDesc), len(file_proto_cluster_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   66,
+			NumMessages:   69,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
