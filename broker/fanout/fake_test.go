@@ -152,12 +152,21 @@ type fakeSinks struct {
 	mu      sync.Mutex
 	queues  map[string][]QueueMessage
 	streams map[string][]StreamRecord
+	invoked map[string][]topic.Message // by trigger
 	calls   int
 	fail    func(target string, n int) error
 }
 
 func newFakeSinks() *fakeSinks {
-	return &fakeSinks{queues: map[string][]QueueMessage{}, streams: map[string][]StreamRecord{}}
+	return &fakeSinks{queues: map[string][]QueueMessage{}, streams: map[string][]StreamRecord{}, invoked: map[string][]topic.Message{}}
+}
+
+func (s *fakeSinks) InvokeFunction(ctx context.Context, subscriptionArn, trigger string, msgs []topic.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	s.invoked[trigger] = append(s.invoked[trigger], msgs...)
+	return nil
 }
 
 func (s *fakeSinks) SendToQueue(ctx context.Context, queueArn string, msgs []QueueMessage) error {

@@ -75,7 +75,7 @@ func (l *subLoop) run(ctx context.Context) {
 			return
 		}
 		switch sub.Protocol {
-		case broker.ProtocolSQS, broker.ProtocolStream:
+		case broker.ProtocolSQS, broker.ProtocolStream, broker.ProtocolFunction:
 			l.runBatches(ctx, next)
 		case broker.ProtocolHTTP, broker.ProtocolHTTPS:
 			l.runHTTP(ctx, next)
@@ -131,7 +131,22 @@ func (l *subLoop) filtered(sub *Subscription, m *topic.Message) bool {
 	return true
 }
 
-// runBatches delivers to a queue or stream: read a batch, deliver it in
+// invokeFunction hands msgs to the trigger that owns a function
+// subscription (Endpoint: the trigger's name). The sink returns once each
+// message is done with (invoked, or given up on and sent to the
+// trigger's on-failure destination) and only ctx's error otherwise.
+func (l *subLoop) invokeFunction(ctx context.Context, sub *Subscription, msgs []topic.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	if err := l.w.sinks.InvokeFunction(ctx, sub.Arn, sub.Endpoint, msgs); err != nil {
+		return err
+	}
+	l.w.stats.of(sub.Protocol).delivered.Add(uint64(len(msgs)))
+	return nil
+}
+
+// runBatches delivers to a queue, a stream or a trigger: read a batch, deliver it in
 // order (in calls of up to maxQueueBatch messages for a queue), repeat.
 // The cursor is advanced past what was delivered when the loop caught up
 // (a short batch, or nothing to read) and, while it keeps reading full
@@ -183,9 +198,12 @@ func (l *subLoop) runBatches(ctx context.Context, next uint64) {
 			}
 		}
 		var err error
-		if sub.Protocol == broker.ProtocolSQS {
+		switch sub.Protocol {
+		case broker.ProtocolSQS:
 			err = l.sendQueueChunks(ctx, sub, keep)
-		} else {
+		case broker.ProtocolFunction:
+			err = l.invokeFunction(ctx, sub, keep)
+		default:
 			err = l.putStreamChunks(ctx, sub, keep)
 		}
 		if err != nil {

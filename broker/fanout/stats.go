@@ -31,14 +31,14 @@ type Stats struct {
 	Subscriptions int
 }
 
-var statProtocols = []string{broker.ProtocolSQS, broker.ProtocolStream, broker.ProtocolHTTP, broker.ProtocolHTTPS}
+var statProtocols = []string{broker.ProtocolSQS, broker.ProtocolStream, broker.ProtocolHTTP, broker.ProtocolHTTPS, broker.ProtocolFunction}
 
 type counters struct {
 	delivered, filtered, retried, deadLettered, dropped atomic.Uint64
 }
 
 type stats struct {
-	byProto [4]counters
+	byProto [5]counters
 	other   counters
 	subs    atomic.Int64
 }

@@ -74,6 +74,11 @@ type StreamRecord struct {
 type Sinks interface {
 	SendToQueue(ctx context.Context, queueArn string, msgs []QueueMessage) error
 	PutToStream(ctx context.Context, streamArn string, recs []StreamRecord) error
+	// InvokeFunction delivers msgs, in order, to the trigger named
+	// trigger (a function subscription). It returns nil once every
+	// message is done with (invoked, or given up on under the trigger's
+	// settings), and an error only when ctx ended first.
+	InvokeFunction(ctx context.Context, subscriptionArn, trigger string, msgs []topic.Message) error
 }
 
 // Matcher is a subscription's filter policy; FilterMatcher adapts a
@@ -113,8 +118,9 @@ type Subscription struct {
 	ID, Arn  string
 	TopicArn string
 	// Protocol is broker.ProtocolSQS (Endpoint: a queue ARN),
-	// broker.ProtocolStream (a stream ARN) or broker.ProtocolHTTP/HTTPS (a
-	// URL). Others are not delivered by this worker: their cursor waits.
+	// broker.ProtocolStream (a stream ARN), broker.ProtocolHTTP/HTTPS (a
+	// URL) or broker.ProtocolFunction (a trigger's name: Sinks.
+	// InvokeFunction). Others are not delivered: their cursor waits.
 	Protocol string
 	Endpoint string
 	// CreatedAt: the subscription receives messages published from then.

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"context"
+	"errors"
 	"net/http"
 
 	"google.golang.org/grpc"
@@ -35,6 +37,17 @@ func (n *Node) newAWSHandler() http.Handler {
 		Settings:  nimbusv1.NewStreamSettingsServiceClient(cc),
 		Consumers: nimbusv1.NewStreamConsumerServiceClient(cc),
 	})
+}
+
+// publishAnywhere publishes to a topic through this node's own gRPC API,
+// which routes the publish to the partition's leader (trigger on-failure
+// destinations).
+func (n *Node) publishAnywhere(ctx context.Context, topicArn, body string) error {
+	if n.awsConn == nil {
+		return errors.New("the node's gRPC client is not ready")
+	}
+	_, err := nimbusv1.NewTopicServiceClient(n.awsConn).Publish(ctx, &nimbusv1.PublishRequest{TopicArn: topicArn, Message: body})
+	return err
 }
 
 // Credentials maps access key ids to secret keys for SigV4 on the AWS

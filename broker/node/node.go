@@ -143,7 +143,8 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		return sg
 	})
 	n.svc = service.New(service.Config{QueueURLBase: httpBase, MetaGroup: cluster.MetaGroup,
-		Subscribe: cfg.StreamSubscribe, Fanout: service.FanoutConfig{BaseURL: httpBase + "/", Signer: n.signer}},
+		Subscribe: cfg.StreamSubscribe, Fanout: service.FanoutConfig{BaseURL: httpBase + "/", Signer: n.signer},
+		PublishAnywhere: n.publishAnywhere},
 		n.db, n.host, groups{n}, service.NewMetrics(n.reg), logger)
 	n.svcPointer.Store(n.svc)
 	n.registerMetrics()
@@ -188,6 +189,8 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	go func() { defer n.wg.Done(); n.svc.RunWorkers(wctx, cfg.SweepInterval) }()
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.svc.RunFanout(wctx) }()
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); n.svc.RunTriggers(wctx) }()
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.runReconciler(wctx) }()
 	n.startGRPC()

@@ -58,6 +58,9 @@ type Config struct {
 	Subscribe SubscribeConfig
 	// Fanout configures topic delivery (fanout.go).
 	Fanout FanoutConfig
+	// PublishAnywhere publishes body to a topic from any node (routed to
+	// the partition's leader); triggers use it for on-failure topics.
+	PublishAnywhere func(ctx context.Context, topicArn, body string) error
 }
 
 // Service implements queue operations. It is safe for concurrent use.

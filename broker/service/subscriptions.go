@@ -40,7 +40,7 @@ func (s *Service) Subscribe(ctx context.Context, in TopicSubscribeInput) (string
 	if in.Protocol == broker.ProtocolFunction {
 		// Its cursor would hold every message back forever.
 		return "", broker.FieldError(broker.CodeInvalidArgument, "Protocol",
-			"Invalid parameter: Protocol: function subscriptions are delivered by triggers, which this version does not have yet")
+			"Invalid parameter: Protocol: a function subscription is made by creating a trigger with the topic as its source")
 	}
 	typed, err := broker.ParseSubscriptionAttributes(in.Protocol, in.Attributes)
 	if err != nil {

@@ -157,13 +157,13 @@ func (s *Service) proposeTrigger(ctx context.Context, put *clusterv1.PutTrigger,
 	return t, nil
 }
 
-// recordTriggerResult stores a trigger's last outcome in the catalogue.
+// recordTriggerResult stores a trigger's last outcome in the catalogue,
+// from whichever node runs its pollers (forwarded to the meta leader).
 func (s *Service) recordTriggerResult(ctx context.Context, name string, r broker.TriggerResult) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	_, err = s.prop.Propose(ctx, s.cfg.MetaGroup, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_SET_TRIGGER_RESULT,
+	return s.groups.Forward(ctx, s.cfg.MetaGroup, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_SET_TRIGGER_RESULT,
 		Body: &clusterv1.Command_SetTriggerResult{SetTriggerResult: &clusterv1.SetTriggerResult{Name: name, Result: b}}})
-	return err
 }

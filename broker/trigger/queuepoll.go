@@ -1,0 +1,301 @@
+package trigger
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// QueueSource is one queue partition as a trigger's poller sees it: the
+// service implements it on the partition's raft leader.
+type QueueSource interface {
+	// Receive receives up to max messages, hiding them for visibility.
+	// Items carry ReceiptHandle and every system attribute.
+	Receive(ctx context.Context, max int, visibility time.Duration) ([]Item, error)
+	// Delete deletes received messages by receipt handle.
+	Delete(ctx context.Context, receipts []string) error
+	// Extend hides received messages for d from now.
+	Extend(ctx context.Context, receipts []string, d time.Duration) error
+	// Backlog returns the number of visible messages and the sent time
+	// of the oldest message (zero if none).
+	Backlog() (visible int64, oldest time.Time)
+	// Wait returns when messages may have become visible, after d, or
+	// when ctx ends.
+	Wait(ctx context.Context, d time.Duration)
+}
+
+// QueueConfig configures a queue poller.
+type QueueConfig struct {
+	Call Call // Endpoint, Format, Timeout, ReportBatchItemFailures; Batch.Trigger/Source/SourceArn
+	// Fifo keeps order per message group: after a failed item, every
+	// later item of its group in the batch counts as failed.
+	Fifo       bool
+	BatchSize  int
+	Window     time.Duration
+	Visibility time.Duration // the queue's visibility timeout
+	// Match filters items; an item it refuses is deleted unseen (Lambda's
+	// filter criteria on SQS). Nil passes everything.
+	Match          func(Item) bool
+	MaxConcurrency int
+	// Report receives every invocation's result (metrics, last result).
+	Report func(Result)
+	// Scale receives every change of the concurrency target.
+	Scale func(from, to int)
+}
+
+// Invoke is how a poller invokes the function: Invoker.Invoke, or a
+// test's stand-in.
+type Invoke func(ctx context.Context, c Call) Result
+
+// RunQueue runs a trigger's pollers on one queue partition until ctx ends:
+// workers receive batches, invoke the function, and delete what
+// succeeded; the number of workers follows a Scaler. A message is deleted
+// only after its invocation succeeded (at-least-once); its visibility is
+// extended while the invocation runs; a throttled invocation (429, 503,
+// refused connection) is retried with backoff while the messages stay
+// received, so a throttle never counts as another receive.
+func RunQueue(ctx context.Context, cfg QueueConfig, src QueueSource, invoke Invoke) {
+	if cfg.BatchSize < 1 {
+		cfg.BatchSize = 10
+	}
+	if cfg.Visibility <= 0 {
+		cfg.Visibility = 30 * time.Second
+	}
+	sc := NewScaler(ScalerConfig{Max: cfg.MaxConcurrency})
+	p := &queuePoller{cfg: cfg, src: src, invoke: invoke, sc: sc}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	cur := 0
+	for {
+		target := sc.Target(time.Now())
+		if target != cur && cfg.Scale != nil {
+			cfg.Scale(cur, target)
+		}
+		cur = target
+		p.target.Store(int64(target))
+		for p.active.Load() < int64(target) {
+			p.active.Add(1)
+			wg.Add(1)
+			go func() { defer wg.Done(); p.work(ctx) }()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+type queuePoller struct {
+	cfg    QueueConfig
+	src    QueueSource
+	invoke Invoke
+	mu     sync.Mutex // guards sc
+	sc     *Scaler
+	active atomic.Int64
+	target atomic.Int64
+}
+
+func (p *queuePoller) observe(o Observation) {
+	p.mu.Lock()
+	p.sc.Observe(time.Now(), o)
+	p.mu.Unlock()
+}
+
+// retire reports whether this worker should stop: more run than the
+// target. It decrements active when so.
+func (p *queuePoller) retire() bool {
+	for {
+		a := p.active.Load()
+		if a <= p.target.Load() {
+			return false
+		}
+		if p.active.CompareAndSwap(a, a-1) {
+			return true
+		}
+	}
+}
+
+func (p *queuePoller) work(ctx context.Context) {
+	for ctx.Err() == nil {
+		if p.retire() {
+			return
+		}
+		items, err := p.gather(ctx)
+		if err != nil || len(items) == 0 {
+			visible, _ := p.src.Backlog()
+			p.observe(Observation{Received: 0, Asked: p.cfg.BatchSize, Backlog: visible})
+			p.src.Wait(ctx, time.Second)
+			continue
+		}
+		p.handle(ctx, items)
+	}
+	p.active.Add(-1)
+}
+
+// gather receives up to BatchSize messages, waiting up to Window for more
+// once it has some.
+func (p *queuePoller) gather(ctx context.Context) ([]Item, error) {
+	var items []Item
+	var deadline time.Time
+	for len(items) < p.cfg.BatchSize {
+		got, err := p.src.Receive(ctx, p.cfg.BatchSize-len(items), p.cfg.Visibility)
+		if err != nil {
+			return items, err
+		}
+		items = append(items, got...)
+		if p.cfg.Window <= 0 || len(items) == p.cfg.BatchSize {
+			break
+		}
+		if deadline.IsZero() {
+			if len(items) == 0 {
+				break // nothing yet: the caller waits
+			}
+			deadline = time.Now().Add(p.cfg.Window)
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		if len(got) == 0 {
+			p.src.Wait(ctx, left)
+			if ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	return items, nil
+}
+
+// handle filters, invokes and settles one batch.
+func (p *queuePoller) handle(ctx context.Context, items []Item) {
+	if p.cfg.Match != nil {
+		var keep []Item
+		var drop []string
+		for _, it := range items {
+			if p.cfg.Match(it) {
+				keep = append(keep, it)
+			} else {
+				drop = append(drop, it.ReceiptHandle)
+			}
+		}
+		if len(drop) > 0 {
+			_ = p.src.Delete(ctx, drop)
+		}
+		items = keep
+		if len(items) == 0 {
+			return
+		}
+	}
+	receipts := make([]string, len(items))
+	for i, it := range items {
+		receipts[i] = it.ReceiptHandle
+	}
+	stop := p.extend(ctx, receipts)
+	res := p.invokeUntilNotThrottled(ctx, items)
+	stop()
+	if ctx.Err() != nil && res.Outcome != Success && res.Outcome != PartialFailure {
+		return // stopped: the messages come back when their visibility ends
+	}
+	failed := map[string]bool{}
+	switch res.Outcome {
+	case Success:
+	case PartialFailure:
+		for _, id := range res.Failed {
+			failed[id] = true
+		}
+		if p.cfg.Fifo {
+			markLaterInGroup(items, failed)
+		}
+	default:
+		return // every message comes back when its visibility ends
+	}
+	var done []string
+	for _, it := range items {
+		if !failed[it.ID] {
+			done = append(done, it.ReceiptHandle)
+		}
+	}
+	if len(done) > 0 {
+		// A delete that fails (lost leadership) leaves the message to come
+		// back: at-least-once.
+		_ = p.src.Delete(context.WithoutCancel(ctx), done)
+	}
+}
+
+// markLaterInGroup marks as failed every item that follows a failed item
+// of the same message group, so that a FIFO group's order holds.
+func markLaterInGroup(items []Item, failed map[string]bool) {
+	blocked := map[string]bool{}
+	for _, it := range items {
+		g := it.MessageGroupID
+		if blocked[g] {
+			failed[it.ID] = true
+			continue
+		}
+		if failed[it.ID] {
+			blocked[g] = true
+		}
+	}
+}
+
+// invokeUntilNotThrottled invokes the batch, retrying throttled attempts
+// with backoff until another outcome or ctx ends.
+func (p *queuePoller) invokeUntilNotThrottled(ctx context.Context, items []Item) Result {
+	call := p.cfg.Call
+	call.Batch.Items = items
+	for attempt := 0; ; attempt++ {
+		res := p.invoke(ctx, call)
+		if p.cfg.Report != nil {
+			p.cfg.Report(res)
+		}
+		visible, _ := p.src.Backlog()
+		p.observe(Observation{Received: len(items), Asked: p.cfg.BatchSize, Backlog: visible, Throttled: res.Outcome == Throttled, Latency: res.Duration})
+		if res.Outcome != Throttled || ctx.Err() != nil {
+			return res
+		}
+		t := time.NewTimer(RetryDelay(attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return res
+		case <-t.C:
+		}
+	}
+}
+
+// extend keeps receipts hidden while an invocation runs: every third of
+// the visibility timeout it hides them for another full timeout. The
+// returned func stops it.
+func (p *queuePoller) extend(ctx context.Context, receipts []string) func() {
+	ectx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		every := max(p.cfg.Visibility/3, 500*time.Millisecond)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ectx.Done():
+				return
+			case <-t.C:
+				_ = p.src.Extend(ectx, receipts, p.cfg.Visibility)
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// RetryDelay is the pause before retry attempt+1 of a throttled or failed
+// invocation: exponential from 100ms, capped at 10s, with full jitter in
+// its upper half.
+func RetryDelay(attempt int) time.Duration {
+	d := 100 * time.Millisecond << min(attempt, 7)
+	d = min(d, 10*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
