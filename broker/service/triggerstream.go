@@ -233,8 +233,10 @@ func (ts *triggerShard) commit(ctx context.Context, seq string, end bool) error 
 	return nil
 }
 
-func (ts *triggerShard) Commit(ctx context.Context, seq string) error { return ts.commit(ctx, seq, false) }
-func (ts *triggerShard) CommitEnd(ctx context.Context) error          { return ts.commit(ctx, "", true) }
+func (ts *triggerShard) Commit(ctx context.Context, seq string) error {
+	return ts.commit(ctx, seq, false)
+}
+func (ts *triggerShard) CommitEnd(ctx context.Context) error { return ts.commit(ctx, "", true) }
 
 // OnFailure sends Lambda's on-failure record for the given-up records to
 // the trigger's destination: what failed (shard, sequence range, arrival
