@@ -41,13 +41,14 @@ const (
 	CodeInvalidMessage     Code = "INVALID_MESSAGE_CONTENTS"
 
 	// CodeResourceNotFound: no message move task has the handle, or no
-	// stream or shard has the name.
+	// stream, shard or trigger has the name.
 	CodeResourceNotFound Code = "RESOURCE_NOT_FOUND"
 	// CodeUnsupportedOperation: the state of the resource does not allow
 	// the call (a message move task already runs on the queue, or the task
 	// to cancel is no longer running).
 	CodeUnsupportedOperation Code = "UNSUPPORTED_OPERATION"
-	// CodeResourceInUse: a stream of that name exists with other settings.
+	// CodeResourceInUse: a stream or trigger of that name exists with
+	// other settings.
 	CodeResourceInUse Code = "RESOURCE_IN_USE"
 )
 

@@ -36,7 +36,8 @@ func newNodeMetrics(reg prometheus.Registerer) nodeMetrics {
 // standard health service (always SERVING: the SDK's liveness probe only
 // needs the process to answer) and the routing interceptor.
 func (n *Node) newAPIServer() *grpc.Server {
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(32<<20), grpc.MaxSendMsgSize(32<<20), grpc.ChainUnaryInterceptor(n.route, n.routeStream, n.routeStreamSettings, n.routeStreamGroup, n.routeTopic),
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(32<<20), grpc.MaxSendMsgSize(32<<20), grpc.ChainUnaryInterceptor(n.route, n.routeStream, n.routeStreamSettings, n.routeStreamGroup, n.routeTopic,
+		n.routeTrigger),
 		grpc.ChainStreamInterceptor(n.routeServerStream))
 	nimbusv1.RegisterQueueServiceServer(srv, grpcapi.NewQueueServer(n.svc))
 	nimbusv1.RegisterStreamServiceServer(srv, grpcapi.NewStreamServer(n.svc))
@@ -44,6 +45,7 @@ func (n *Node) newAPIServer() *grpc.Server {
 	nimbusv1.RegisterStreamSettingsServiceServer(srv, grpcapi.NewStreamSettingsServer(n.svc))
 	nimbusv1.RegisterStreamConsumerServiceServer(srv, grpcapi.NewStreamConsumerServer(n.svc))
 	nimbusv1.RegisterTopicServiceServer(srv, grpcapi.NewTopicServer(n.svc))
+	nimbusv1.RegisterTriggerServiceServer(srv, grpcapi.NewTriggerServer(n.svc))
 	nimbusv1.RegisterClusterServiceServer(srv, clusterServer{n: n})
 	healthpb.RegisterHealthServer(srv, health.NewServer())
 	return srv
