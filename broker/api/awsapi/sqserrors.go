@@ -99,8 +99,9 @@ func newSQSError(k sqsKind, msg string) *sqsError {
 }
 
 // sqsKindOf maps a Nimbus reason (and, for errors without one, the gRPC
-// code) to an SQS error kind. action disambiguates MESSAGE_TOO_LARGE: a
-// whole SendMessageBatch over the limit is BatchRequestTooLong.
+// code) to an SQS error kind. action disambiguates two reasons: a whole
+// SendMessageBatch over the limit is BatchRequestTooLong, and a missing
+// queue of a message move task action is ResourceNotFoundException.
 func sqsKindOf(reason string, code codes.Code, msg, action string) sqsKind {
 	switch reason {
 	case "INVALID_ATTRIBUTE":
@@ -110,6 +111,12 @@ func sqsKindOf(reason string, code codes.Code, msg, action string) sqsKind {
 			return sqsInvalidAttrName
 		}
 		return sqsInvalidAttrValue
+	case "QUEUE_NOT_FOUND":
+		// The message move task actions name queues by ARN and model
+		// only ResourceNotFoundException.
+		if strings.HasSuffix(action, "MessageMoveTask") || action == "ListMessageMoveTasks" {
+			return sqsResourceNotFound
+		}
 	case "MESSAGE_TOO_LARGE":
 		if action == "SendMessageBatch" && strings.Contains(msg, "batch request") {
 			return sqsBatchTooLong
