@@ -3,9 +3,7 @@ package awsapi
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -179,11 +177,7 @@ type kinesisCall struct {
 }
 
 func (h *Handler) kinesisCallOf(r *http.Request) *kinesisCall {
-	var id [16]byte
-	_, _ = rand.Read(id[:])
-	s := hex.EncodeToString(id[:])
-	return &kinesisCall{h: h, ctx: r.Context(), region: kinesisRegionOf(r, h.cfg.Region), account: h.cfg.Account,
-		requestID: s[:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:]}
+	return &kinesisCall{h: h, ctx: r.Context(), region: kinesisRegionOf(r, h.cfg.Region), account: h.cfg.Account, requestID: newRequestID()}
 }
 
 // kinesisRegionOf returns the region of the request's SigV4 credential

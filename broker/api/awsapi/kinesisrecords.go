@@ -115,7 +115,11 @@ func kinesisRecords(in []*nimbusv1.Record) []kinesisRecord {
 func kinesisChildShards(in []*nimbusv1.ChildShard) []kinesisChildShard {
 	var out []kinesisChildShard
 	for _, c := range in {
-		out = append(out, kinesisChildShard{ShardId: c.GetShardId(), ParentShards: c.GetParentShards(),
+		parents := c.GetParentShards()
+		if parents == nil {
+			parents = []string{}
+		}
+		out = append(out, kinesisChildShard{ShardId: c.GetShardId(), ParentShards: parents,
 			HashKeyRange: kinesisHashKeyRange{StartingHashKey: c.GetHashKeyRange().GetStartingHashKey(), EndingHashKey: c.GetHashKeyRange().GetEndingHashKey()}})
 	}
 	return out
