@@ -129,7 +129,7 @@ type Batch struct {
 }
 
 // IDs returns the item IDs of b in order.
-func (b *Batch) IDs() []string {
+func (b Batch) IDs() []string {
 	ids := make([]string, len(b.Items))
 	for i := range b.Items {
 		ids[i] = b.Items[i].ID

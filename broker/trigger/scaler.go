@@ -218,6 +218,9 @@ func (s *Scaler) Target(now time.Time) int {
 	pressured := !s.wantAt.IsZero() && now.Sub(s.wantAt) <= pressureTTL
 	want := min(s.want, c.Max)
 	if !pressured || want <= s.target || now.Before(s.holdUntil) {
+		if pressured && want <= s.target {
+			s.upRef = now // satisfied: no credit builds up for a later burst
+		}
 		return s.target
 	}
 	left := c.StepPerMinute - s.recent(now)
