@@ -377,3 +377,146 @@ func TestTriggerFifoOrderPerGroup(t *testing.T) {
 		t.Error(b)
 	}
 }
+
+func (f *fnEndpoint) kinesisRecords() []events.KinesisEventRecord {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]events.KinesisEventRecord(nil), f.kinesis...)
+}
+
+func (f *fnEndpoint) snsRecords() []events.SNSEventRecord {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]events.SNSEventRecord(nil), f.sns...)
+}
+
+// TestTriggerStreamOrderPerKey: a stream trigger with a parallelization
+// factor invokes every record once, as a Kinesis event, in order per
+// partition key, and checkpoints: a restart of the node does not invoke
+// the records again.
+func TestTriggerStreamOrderPerKey(t *testing.T) {
+	e := startE2E(t)
+	e.createStream("clicks", 2)
+	fn := newFnEndpoint(t, nil)
+	e.createTrigger("clicks-fn", &nimbusv1.TriggerConfig{Source: "stream:clicks", Endpoint: fn.srv.URL, BatchSize: 25,
+		StartingPosition: "TRIM_HORIZON", ParallelizationFactor: 3})
+	const keys, per = 6, 40
+	var recs []client.Record
+	for i := range per {
+		for k := range keys {
+			recs = append(recs, client.Record{PartitionKey: "k" + strconv.Itoa(k), Data: []byte(fmt.Sprintf(`{"k":%d,"i":%d}`, k, i))})
+		}
+	}
+	if _, err := e.c.PutRecords(e.ctx, "clicks", recs); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "every record invoked", func() bool { return len(fn.kinesisRecords()) >= keys*per })
+	check := func() {
+		t.Helper()
+		next := map[string]int{}
+		for _, r := range fn.kinesisRecords() {
+			var v struct{ K, I int }
+			if err := json.Unmarshal(r.Kinesis.Data, &v); err != nil {
+				t.Fatalf("record data %q: %v", r.Kinesis.Data, err)
+			}
+			key := r.Kinesis.PartitionKey
+			if v.I != next[key] {
+				t.Fatalf("key %s: record %d invoked when %d was next", key, v.I, next[key])
+			}
+			next[key] = v.I + 1
+			if r.EventSource != "aws:kinesis" || r.EventName != "aws:kinesis:record" || !strings.Contains(r.EventID, ":") {
+				t.Fatalf("record fields: %+v", r)
+			}
+		}
+	}
+	check()
+	time.Sleep(300 * time.Millisecond) // let the last checkpoint land
+	e.restart()
+	time.Sleep(2 * time.Second)
+	if got := len(fn.kinesisRecords()); got != keys*per {
+		t.Fatalf("%d records invoked after a restart, want %d (the checkpoint holds)", got, keys*per)
+	}
+	check()
+}
+
+// TestTriggerStreamOnFailure: a function that always fails holds the
+// shard for its retries, then the on-failure queue receives Lambda's
+// record with the batch's context and the shard moves on.
+func TestTriggerStreamOnFailure(t *testing.T) {
+	e := startE2E(t)
+	e.createStream("events", 1)
+	e.createQueue("events-failed", nil)
+	fn := newFnEndpoint(t, func(_ int, body []byte) (int, string) {
+		if bytes.Contains(body, []byte("cG9pc29u")) { // base64 of "poison"
+			return http.StatusInternalServerError, "no"
+		}
+		return http.StatusOK, ""
+	})
+	e.createTrigger("events-fn", &nimbusv1.TriggerConfig{Source: "stream:events", Endpoint: fn.srv.URL, BatchSize: 10,
+		StartingPosition: "TRIM_HORIZON", MaxRetryAttempts: 1, BisectOnError: true, OnFailure: "queue:events-failed"})
+	for _, d := range []string{"a", "b", "poison", "c"} {
+		if _, err := e.c.PutRecord(e.ctx, "events", "key", []byte(d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := e.receiveOne("events-failed", 20*time.Second, time.Minute)
+	var rec struct {
+		RequestContext struct {
+			Condition string `json:"condition"`
+		} `json:"requestContext"`
+		KinesisBatchInfo struct {
+			ShardID   string `json:"shardId"`
+			BatchSize int    `json:"batchSize"`
+			StreamArn string `json:"streamArn"`
+		} `json:"KinesisBatchInfo"`
+	}
+	if err := json.Unmarshal([]byte(m.Body), &rec); err != nil {
+		t.Fatalf("on-failure record %q: %v", m.Body, err)
+	}
+	if rec.RequestContext.Condition != "RetryAttemptsExhausted" || rec.KinesisBatchInfo.ShardID == "" ||
+		!strings.HasSuffix(rec.KinesisBatchInfo.StreamArn, "/events") || rec.KinesisBatchInfo.BatchSize < 1 {
+		t.Fatalf("on-failure record: %s", m.Body)
+	}
+	// The shard moved on: the good records were invoked, "c" after the
+	// poison record was given up on.
+	waitFor(t, 20*time.Second, "records after the poison one invoked", func() bool {
+		for _, r := range fn.kinesisRecords() {
+			if string(r.Kinesis.Data) == "c" {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// TestTriggerTopicSNSEvents: a topic trigger receives SNS events that
+// aws-lambda-go decodes, filtered by its filter criteria.
+func TestTriggerTopicSNSEvents(t *testing.T) {
+	e := startE2E(t)
+	tc := e.topics()
+	arn := e.createTopic(tc, "news", nil)
+	fn := newFnEndpoint(t, nil)
+	e.createTrigger("news-fn", &nimbusv1.TriggerConfig{Source: "topic:news", Endpoint: fn.srv.URL,
+		Filters: []string{`{"Message":{"kind":["keep"]}}`}})
+	for i := range 10 {
+		kind := "keep"
+		if i%2 == 1 {
+			kind = "drop"
+		}
+		if _, err := e.c.Publish(e.ctx, arn, fmt.Sprintf(`{"kind":%q,"i":%d}`, kind, i), client.WithSubject("s")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 20*time.Second, "kept notifications invoked", func() bool { return len(fn.snsRecords()) >= 5 })
+	time.Sleep(500 * time.Millisecond)
+	got := fn.snsRecords()
+	if len(got) != 5 {
+		t.Fatalf("%d notifications invoked, want the 5 the filter keeps", len(got))
+	}
+	for _, r := range got {
+		if r.EventSource != "aws:sns" || r.SNS.TopicArn != arn || r.SNS.Type != "Notification" || r.SNS.Subject != "s" ||
+			!strings.Contains(r.SNS.Message, `"keep"`) || r.EventSubscriptionArn == "" {
+			t.Fatalf("record: %+v", r)
+		}
+	}
+}
