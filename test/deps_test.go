@@ -41,6 +41,7 @@ var rules = []rule{
 	{mod + "/broker/topic", append(except(engines, mod+"/broker/topic"), notEngine...), "engines are deterministic, know nothing of raft, gRPC or HTTP, and never import each other"},
 	{mod + "/broker/topic/filter", []string{mod + "/broker/", mod + "/storage", mod + "/proto", mod + "/client", "github.com/dgraph-io/", "github.com/hashicorp/", "github.com/klauspost/", "google.golang.org/", "golang.org/"}, "the filter language is pure: the standard library and the broker vocabulary"},
 	{mod + "/broker/fanout", append(except(engines, mod+"/broker/topic"), notEngine...), "the fan-out worker reaches the broker through its Partition and Sinks interfaces (it may use the topic engine's types)"},
+	{mod + "/broker/trigger", append(append([]string{}, engines...), notEngine...), "trigger pollers and invokers reach the broker through their QueueSource and StreamSource interfaces"},
 	{mod + "/broker/cluster", append(append([]string{}, engines...), mod+"/broker/apply", mod+"/broker/api", mod+"/broker/service", mod+"/broker/node"), "cluster never imports engines: node hands it an Applier"},
 	{mod + "/broker/apply", []string{mod + "/broker/cluster", mod + "/broker/api", mod + "/broker/service", mod + "/broker/node", "github.com/hashicorp/raft", "google.golang.org/grpc"}, "apply is a stateless dispatcher below cluster"},
 	{mod + "/broker/service", []string{mod + "/broker/cluster", mod + "/broker/api", mod + "/broker/node", "github.com/hashicorp/raft", "google.golang.org/grpc"}, "the service is transport independent"},

@@ -30,6 +30,7 @@ import (
 	"github.com/nimbusmq/nimbus/broker/cluster"
 	"github.com/nimbusmq/nimbus/broker/fanout"
 	"github.com/nimbusmq/nimbus/broker/service"
+	"github.com/nimbusmq/nimbus/broker/trigger"
 	clusterv1 "github.com/nimbusmq/nimbus/proto/cluster/v1"
 	"github.com/nimbusmq/nimbus/storage"
 )
@@ -144,7 +145,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	})
 	n.svc = service.New(service.Config{QueueURLBase: httpBase, MetaGroup: cluster.MetaGroup,
 		Subscribe: cfg.StreamSubscribe, Fanout: service.FanoutConfig{BaseURL: httpBase + "/", Signer: n.signer},
-		PublishAnywhere: n.publishAnywhere},
+		PublishAnywhere: n.publishAnywhere, TriggerMetrics: trigger.NewMetrics(n.reg)},
 		n.db, n.host, groups{n}, service.NewMetrics(n.reg), logger)
 	n.svcPointer.Store(n.svc)
 	n.registerMetrics()

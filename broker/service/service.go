@@ -18,6 +18,7 @@ import (
 	"github.com/nimbusmq/nimbus/broker/catalog"
 	"github.com/nimbusmq/nimbus/broker/fanout"
 	"github.com/nimbusmq/nimbus/broker/queue"
+	"github.com/nimbusmq/nimbus/broker/trigger"
 	clusterv1 "github.com/nimbusmq/nimbus/proto/cluster/v1"
 	"github.com/nimbusmq/nimbus/storage"
 )
@@ -61,6 +62,8 @@ type Config struct {
 	// PublishAnywhere publishes body to a topic from any node (routed to
 	// the partition's leader); triggers use it for on-failure topics.
 	PublishAnywhere func(ctx context.Context, topicArn, body string) error
+	// TriggerMetrics receives the trigger pollers' metrics (nil: none).
+	TriggerMetrics *trigger.Metrics
 }
 
 // Service implements queue operations. It is safe for concurrent use.

@@ -90,6 +90,7 @@ func (s *Service) superviseTriggers(ctx context.Context) {
 		return
 	}
 	keep := map[string]bool{}
+	s.forgetDeletedTriggers(ts)
 	for _, t := range ts {
 		if t.Config.Disabled {
 			continue
@@ -116,6 +117,23 @@ func (s *Service) superviseTriggers(ctx context.Context) {
 		}
 	}
 	s.stopTriggers(keep)
+}
+
+// forgetDeletedTriggers drops the metrics and results of triggers that
+// are gone from the catalogue.
+func (s *Service) forgetDeletedTriggers(ts []*catalog.Trigger) {
+	live := make(map[string]bool, len(ts))
+	for _, t := range ts {
+		live[t.Name] = true
+	}
+	s.trig.mu.Lock()
+	defer s.trig.mu.Unlock()
+	for name := range s.trig.results {
+		if !live[name] {
+			delete(s.trig.results, name)
+			s.cfg.TriggerMetrics.Forget(name)
+		}
+	}
 }
 
 // startTriggerRun starts run under key unless it runs with the same
@@ -231,7 +249,9 @@ func (s *Service) runQueueTrigger(ctx context.Context, t *catalog.Trigger, q *ca
 		Match:          triggerMatcher(t, queueItemDoc),
 		MaxConcurrency: t.Config.MaxConcurrency,
 		Report:         func(r trigger.Result) { s.tallyTrigger(t.Name, r) },
+		Gathered:       func(items []trigger.Item) { s.cfg.TriggerMetrics.SourceAge(t.Name, oldestAge(items)) },
 		Scale: func(from, to int) {
+			s.cfg.TriggerMetrics.Scaled(t.Name, from, to)
 			s.logger.Info("trigger concurrency", "trigger", t.Name, "group", g, "from", from, "to", to)
 		},
 	}
@@ -259,8 +279,28 @@ func queueItemDoc(it trigger.Item) string {
 	return string(b)
 }
 
+// oldestAge is the age of the oldest item: its SentTimestamp (queues),
+// arrival (streams) or publish time (topics).
+func oldestAge(items []trigger.Item) time.Duration {
+	var oldest time.Time
+	for _, it := range items {
+		at := it.Timestamp
+		if !it.ArrivalTime.IsZero() {
+			at = it.ArrivalTime
+		}
+		if !at.IsZero() && (oldest.IsZero() || at.Before(oldest)) {
+			oldest = at
+		}
+	}
+	if oldest.IsZero() {
+		return 0
+	}
+	return time.Since(oldest)
+}
+
 // tallyTrigger records an invocation's result.
 func (s *Service) tallyTrigger(name string, r trigger.Result) {
+	s.cfg.TriggerMetrics.Invoked(name, r)
 	s.trig.mu.Lock()
 	defer s.trig.mu.Unlock()
 	if s.trig.results == nil {

@@ -96,6 +96,7 @@ func (s *Service) runStreamTrigger(ctx context.Context, t *catalog.Trigger, st *
 		MaxRetries:      c.MaxRetryAttempts,
 		Match:           triggerMatcher(t, streamItemDoc),
 		Report:          func(r trigger.Result) { s.tallyTrigger(t.Name, r) },
+		Gathered:        func(items []trigger.Item) { s.cfg.TriggerMetrics.SourceAge(t.Name, oldestAge(items)) },
 	}
 	if c.MaxRecordAgeSec > 0 {
 		cfg.MaxRecordAge = time.Duration(c.MaxRecordAgeSec) * time.Second

@@ -41,6 +41,8 @@ type QueueConfig struct {
 	MaxConcurrency int
 	// Report receives every invocation's result (metrics, last result).
 	Report func(Result)
+	// Gathered receives every batch before it is invoked (source age).
+	Gathered func([]Item)
 	// Scale receives every change of the concurrency target.
 	Scale func(from, to int)
 }
@@ -131,6 +133,9 @@ func (p *queuePoller) work(ctx context.Context) {
 			p.observe(Observation{Received: 0, Asked: p.cfg.BatchSize, Backlog: visible})
 			p.src.Wait(ctx, time.Second)
 			continue
+		}
+		if p.cfg.Gathered != nil {
+			p.cfg.Gathered(items)
 		}
 		p.handle(ctx, items)
 	}

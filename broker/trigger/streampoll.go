@@ -54,6 +54,8 @@ type StreamConfig struct {
 	MaxRecordAge time.Duration
 	Match        func(Item) bool
 	Report       func(Result)
+	// Gathered receives every batch before it is invoked (iterator age).
+	Gathered func([]Item)
 	// Now is the clock for record ages (nil: time.Now).
 	Now func() time.Time
 }
@@ -85,6 +87,9 @@ func RunStream(ctx context.Context, cfg StreamConfig, src StreamSource, invoke I
 			}
 			src.Wait(ctx, time.Second)
 			continue
+		}
+		if cfg.Gathered != nil {
+			cfg.Gathered(items)
 		}
 		if err := p.process(ctx, items); err != nil {
 			return err
