@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -518,5 +521,77 @@ func TestTriggerTopicSNSEvents(t *testing.T) {
 			!strings.Contains(r.SNS.Message, `"keep"`) || r.EventSubscriptionArn == "" {
 			t.Fatalf("record: %+v", r)
 		}
+	}
+}
+
+// TestTriggerCloudEvents: the cloudevents format arrives in the HTTP
+// binding that the CloudEvents SDK reads: binary mode for one message, a
+// batch (application/cloudevents-batch+json) for several.
+func TestTriggerCloudEvents(t *testing.T) {
+	e := startE2E(t)
+	e.createQueue("ce", nil)
+	var mu sync.Mutex
+	var got []cloudevents.Event
+	var modes []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var evs []cloudevents.Event
+		var err error
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "application/cloudevents-batch+json") {
+			evs, err = cehttp.NewEventsFromHTTPRequest(r)
+			mu.Lock()
+			modes = append(modes, "batch")
+			mu.Unlock()
+		} else {
+			var ev *cloudevents.Event
+			ev, err = cehttp.NewEventFromHTTPRequest(r)
+			if ev != nil {
+				evs = []cloudevents.Event{*ev}
+			}
+			mu.Lock()
+			modes = append(modes, "binary")
+			mu.Unlock()
+		}
+		if err != nil {
+			t.Errorf("CloudEvents SDK cannot read the request: %v", err)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		got = append(got, evs...)
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	cfg := &nimbusv1.TriggerConfig{Source: "queue:ce", Endpoint: srv.URL, Format: "cloudevents", BatchSize: 10}
+	e.createTrigger("ce-fn", cfg)
+	e.send("ce", `{"n":0}`)
+	waitFor(t, 10*time.Second, "the single event", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 })
+	// Disabled while five more arrive; enabled again they come as a batch.
+	update := func(disabled bool) {
+		t.Helper()
+		cfg.Disabled = disabled
+		if _, err := e.triggers().UpdateTrigger(e.ctx, &nimbusv1.UpdateTriggerRequest{Name: "ce-fn", Config: cfg, UpdateMask: []string{"disabled"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update(true)
+	time.Sleep(1500 * time.Millisecond) // the supervisor stops the poller
+	for i := 1; i <= 5; i++ {
+		e.send("ce", fmt.Sprintf(`{"n":%d}`, i))
+	}
+	update(false)
+	waitFor(t, 10*time.Second, "every event", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 6 })
+	mu.Lock()
+	defer mu.Unlock()
+	for _, ev := range got {
+		if ev.SpecVersion() != "1.0" || ev.ID() == "" || !strings.HasSuffix(ev.Source(), ":ce") || ev.Type() == "" {
+			t.Errorf("event attributes: %s", ev)
+		}
+		var data map[string]int
+		if err := ev.DataAs(&data); err != nil {
+			t.Errorf("event data: %v", err)
+		}
+	}
+	if modes[0] != "binary" || !slices.Contains(modes, "batch") {
+		t.Errorf("modes %v: want binary for the single event, then a batch", modes)
 	}
 }
