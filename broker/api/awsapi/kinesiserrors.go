@@ -19,18 +19,17 @@ import (
 // name: aws-sdk-go-v2 resolves the short name in its type registry, so
 // "ResourceNotFoundException" becomes a *types.ResourceNotFoundException.
 const (
-	kinesisInvalidArgument    = "InvalidArgumentException"
-	kinesisResourceNotFound   = "ResourceNotFoundException"
-	kinesisResourceInUse      = "ResourceInUseException"
-	kinesisLimitExceeded      = "LimitExceededException"
-	kinesisExpiredIterator    = "ExpiredIteratorException"
-	kinesisExpiredNextToken   = "ExpiredNextTokenException"
-	kinesisInternalFailure    = "InternalFailureException"
-	kinesisValidation         = "ValidationException"
-	kinesisDryRunException    = "DryRunOperationException"
-	kinesisSerialization      = "SerializationException"
-	kinesisUnknownOperation   = "UnknownOperationException"
-	kinesisThroughputExceeded = "ProvisionedThroughputExceededException"
+	kinesisInvalidArgument  = "InvalidArgumentException"
+	kinesisResourceNotFound = "ResourceNotFoundException"
+	kinesisResourceInUse    = "ResourceInUseException"
+	kinesisLimitExceeded    = "LimitExceededException"
+	kinesisExpiredIterator  = "ExpiredIteratorException"
+	kinesisExpiredNextToken = "ExpiredNextTokenException"
+	kinesisInternalFailure  = "InternalFailureException"
+	kinesisValidation       = "ValidationException"
+	kinesisDryRunException  = "DryRunOperationException"
+	kinesisSerialization    = "SerializationException"
+	kinesisUnknownOperation = "UnknownOperationException"
 )
 
 // kinesisPutRecordsInternal is the PutRecords per-record error code of a
@@ -95,8 +94,8 @@ func kinesisReasonOf(err error) kinesisRPCError {
 	return out
 }
 
-// kinesisFromRPC maps an error of the gRPC API to the Kinesis error a
-// client expects. stream names the stream of the request ("" if none), for
+// fromRPC maps an error of the gRPC API to the Kinesis error a client
+// expects. stream names the stream of the request ("" if none), for
 // AWS's own wording of a missing stream. A *kinesisError passes through.
 func (c *kinesisCall) fromRPC(err error, stream string) *kinesisError {
 	var ke *kinesisError
