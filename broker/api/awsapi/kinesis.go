@@ -115,6 +115,12 @@ var kinesisUnsupported = map[string]bool{
 func (h *Handler) serveKinesis(w http.ResponseWriter, r *http.Request, action string, body []byte) {
 	c := h.kinesisCallOf(r)
 	w.Header().Set("X-Amzn-RequestId", c.requestID)
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-amz-cbor") {
+		// The Java SDKs and the KPL/KCL send CBOR unless told not to.
+		writeKinesisError(w, kinesisErrorf(kinesisSerialization, "Nimbus serves Kinesis over AWS JSON 1.1, not CBOR: disable CBOR in the client "+
+			"(AWS_CBOR_DISABLED=true for the Java SDK v1 and KPL/KCL 1.x, CBOR_ENABLED=false for the Java SDK v2)"))
+		return
+	}
 	if action == "SubscribeToShard" {
 		req, err := kinesisDecode[kinesisSubscribeInput](body)
 		if err != nil {

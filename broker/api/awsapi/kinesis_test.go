@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -276,5 +277,16 @@ func TestKinesisSubscribeFrames(t *testing.T) {
 		if st, typ, _ := kinesisErrBody(t, kinesisPost(h, "SubscribeToShard", body, "")); st != 400 || typ != kinesisInvalidArgument {
 			t.Errorf("%s: %d %s", body, st, typ)
 		}
+	}
+}
+
+func TestKinesisRefusesCBOR(t *testing.T) {
+	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("\xbf\xff"))
+	r.Header.Set("X-Amz-Target", kinesisTargetPrefix+"ListStreams")
+	r.Header.Set("Content-Type", "application/x-amz-cbor-1.1")
+	w := httptest.NewRecorder()
+	New(Config{}, Clients{}).ServeHTTP(w, r)
+	if st, typ, msg := kinesisErrBody(t, w); st != 400 || typ != kinesisSerialization || !strings.Contains(msg, "CBOR_ENABLED=false") {
+		t.Errorf("CBOR request: %d %s %q", st, typ, msg)
 	}
 }
