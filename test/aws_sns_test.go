@@ -314,6 +314,17 @@ func TestAWSSNSSubscriptions(t *testing.T) {
 		t.Fatalf("ConfirmSubscription: %v %v", conf, err)
 	}
 	httpSub := aws.ToString(conf.SubscriptionArn)
+	// The confirmed endpoint receives what is published (as an SNS
+	// Notification; the endpoint checks the JSON and the message-type
+	// header).
+	if _, err := a.sns.Publish(a.ctx, &sns.PublishInput{TopicArn: aws.String(topic), Message: aws.String("to http")}); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !slices.Contains(ep.bodies(), "to http"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the http endpoint got %q", ep.bodies())
+		}
+	}
 
 	list, err := a.sns.ListSubscriptionsByTopic(a.ctx, &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(topic)})
 	if err != nil || len(list.Subscriptions) != 2 || list.NextToken != nil {

@@ -71,9 +71,10 @@ func (e *snsError) status() int {
 // Sender; Receiver for the 5xx codes).
 func (e *snsError) senderFault() bool { return e.status() < 500 }
 
-// snsInvalid returns an InvalidParameter error with a formatted message.
+// snsInvalid returns an InvalidParameter error with a formatted message
+// (made one line: it may quote the client's parameter names).
 func snsInvalid(format string, args ...any) *snsError {
-	return &snsError{Code: snsInvalidParameter, Message: fmt.Sprintf(format, args...)}
+	return &snsError{Code: snsInvalidParameter, Message: oneLine(fmt.Sprintf(format, args...))}
 }
 
 // snsCodes maps Nimbus error codes (the ErrorInfo reason of a gRPC status,

@@ -195,7 +195,7 @@ func writeSNSError(w http.ResponseWriter, requestID string, e *snsError) {
 	if !e.senderFault() {
 		typ = "Receiver"
 	}
-	body, err := xml.Marshal(snsErrorResponse{Xmlns: snsNamespace, Error: snsErrorBody{Type: typ, Code: e.Code, Message: e.Message}, RequestId: requestID})
+	body, err := xml.Marshal(snsErrorResponse{Xmlns: snsNamespace, Error: snsErrorBody{Type: typ, Code: e.Code, Message: oneLine(e.Message)}, RequestId: requestID})
 	if err != nil {
 		body = []byte(`<ErrorResponse xmlns="` + snsNamespace + `"><Error><Type>Receiver</Type><Code>InternalError</Code></Error></ErrorResponse>`)
 	}
