@@ -22,6 +22,7 @@ import (
 // node runs through a.serve, which tests replace.
 func newServeCmd(a *app) *cobra.Command {
 	cfg := node.DefaultConfig()
+	var awsCredentials string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a Nimbus broker node",
@@ -41,6 +42,13 @@ func newServeCmd(a *app) *cobra.Command {
 			if err := checkServeFlags(cmd, &cfg); err != nil {
 				return err
 			}
+			if awsCredentials != "" {
+				creds, err := readAWSCredentials(awsCredentials)
+				if err != nil {
+					return usagef("--aws-credentials: %v", err)
+				}
+				cfg.AWSCredentials = creds
+			}
 			run := a.serve
 			if run == nil {
 				run = serveNode
@@ -57,6 +65,8 @@ func newServeCmd(a *app) *cobra.Command {
 	f.StringSliceVar(&cfg.Join, "join", nil, "peer addresses of existing cluster nodes to join, ADDR[,ADDR...] or repeated (env NIMBUS_JOIN)")
 	f.StringVar(&cfg.AdvertisePeerAddr, "advertise-peer-addr", "", "peer address other nodes dial; default: the bound --peer-addr (env NIMBUS_ADVERTISE_PEER_ADDR)")
 	f.IntVar(&cfg.MetaVoters, "meta-voters", cfg.MetaVoters, "voters of the meta group, an odd number; the other nodes are non-voters (env NIMBUS_META_VOTERS)")
+	f.StringVar(&awsCredentials, "aws-credentials", "", "file of the access keys the AWS APIs accept, one 'ACCESS_KEY_ID SECRET' per line ('#' starts a comment line);\n"+
+		"requests must then carry a valid SigV4 signature. Default: any credentials, or none, are accepted (env NIMBUS_AWS_CREDENTIALS)")
 	f.BoolVar(&cfg.InsecureListen, "insecure-listen", false, "allow non-loopback listen addresses (there is no authentication yet) (env NIMBUS_INSECURE_LISTEN)")
 	return cmd
 }
