@@ -151,6 +151,13 @@ func TestAWSSQSQueueLifecycle(t *testing.T) {
 	if attrs["VisibilityTimeout"] != "45" || attrs["QueueArn"] != "arn:aws:sqs:us-east-1:000000000000:lc-a" {
 		t.Errorf("attributes %v", attrs)
 	}
+	// A client of another region sees the queue's ARN in its region.
+	eu := sqs.NewFromConfig(aws.Config{Region: "eu-west-3", Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", ""),
+		BaseEndpoint: aws.String("http://" + s.n.HTTPAddr())})
+	euAttrs, err := eu.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []types.QueueAttributeName{"QueueArn"}})
+	if err != nil || euAttrs.Attributes["QueueArn"] != "arn:aws:sqs:eu-west-3:000000000000:lc-a" {
+		t.Errorf("QueueArn for eu-west-3: %v, %v", euAttrs, err)
+	}
 	one, err := s.sc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
 		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameDelaySeconds}})
 	if err != nil || len(one.Attributes) != 1 || one.Attributes["DelaySeconds"] != "0" {

@@ -83,6 +83,42 @@ func lookupSQSAction(name string) (sqsAction, *sqsError) {
 	return nil, newSQSError(sqsInvalidAction, "the action "+strings.ToValidUTF8(name, "?")+" is not valid for this endpoint")
 }
 
+// sqsRegionKey is the context key of the request's region.
+type sqsRegionKey struct{}
+
+// sqsContext returns the request's context carrying its region: the
+// region of its SigV4 credential scope, else the configured one. Queue
+// ARNs in answers name it, as clients configured for a region expect.
+func (h *Handler) sqsContext(r *http.Request) context.Context {
+	region := h.cfg.Region
+	if a, err := parseSigV4(r.Header.Get("Authorization")); err == nil && sqsValidRegion(a.Region) {
+		region = a.Region
+	}
+	return context.WithValue(r.Context(), sqsRegionKey{}, region)
+}
+
+// sqsRegion returns the region sqsContext stored, or the configured one.
+func (h *Handler) sqsRegion(ctx context.Context) string {
+	if r, ok := ctx.Value(sqsRegionKey{}).(string); ok {
+		return r
+	}
+	return h.cfg.Region
+}
+
+// sqsValidRegion accepts region names such as us-east-1: 1-32 lower-case
+// letters, digits and dashes.
+func sqsValidRegion(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
 // serveSQSJSON serves one SQS action over AWS JSON 1.0.
 func (h *Handler) serveSQSJSON(w http.ResponseWriter, r *http.Request, action string, body []byte) {
 	requestID := newRequestID()
@@ -96,7 +132,7 @@ func (h *Handler) serveSQSJSON(w http.ResponseWriter, r *http.Request, action st
 		writeSQSJSONError(w, aerr, requestID)
 		return
 	}
-	out, err := a(h, r.Context(), func(v any) error { return decodeSQSJSON(body, v) })
+	out, err := a(h, h.sqsContext(r), func(v any) error { return decodeSQSJSON(body, v) })
 	if err != nil {
 		writeSQSJSONError(w, sqsErrorOf(err, action), requestID)
 		return
@@ -163,7 +199,7 @@ func (h *Handler) serveSQSQuery(w http.ResponseWriter, r *http.Request, form map
 			values.Set("QueueUrl", u)
 		}
 	}
-	out, err := a(h, r.Context(), func(v any) error { return decodeQuery(values, v) })
+	out, err := a(h, h.sqsContext(r), func(v any) error { return decodeQuery(values, v) })
 	if err != nil {
 		writeSQSQueryError(w, sqsErrorOf(err, action), requestID)
 		return

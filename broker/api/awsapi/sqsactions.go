@@ -108,7 +108,12 @@ func sqsGetQueueAttributes(h *Handler, ctx context.Context, in *sqsGetQueueAttri
 	if err != nil {
 		return nil, err
 	}
-	return &sqsAttributesOutput{Attributes: resp.GetAttributes()}, nil
+	attrs := resp.GetAttributes()
+	if _, ok := attrs["QueueArn"]; ok {
+		// The ARN in the request's region (any region names the queue).
+		attrs["QueueArn"] = "arn:aws:sqs:" + h.sqsRegion(ctx) + ":" + h.cfg.Account + ":" + name
+	}
+	return &sqsAttributesOutput{Attributes: attrs}, nil
 }
 
 func sqsSetQueueAttributes(h *Handler, ctx context.Context, in *sqsSetQueueAttributesInput) (*struct{}, error) {
