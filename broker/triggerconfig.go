@@ -70,9 +70,11 @@ type TriggerConfig struct {
 	StartingTimestampMs   int64  `json:"starting_timestamp_ms,omitempty"`
 	ParallelizationFactor int    `json:"parallelization_factor,omitempty"`
 	BisectOnError         bool   `json:"bisect_on_error,omitempty"`
-	// MaxRetryAttempts and MaxRecordAgeSec: -1 (the default) is unlimited.
-	MaxRetryAttempts int `json:"max_retry_attempts,omitempty"`
-	MaxRecordAgeSec  int `json:"max_record_age_sec,omitempty"`
+	// MaxRetryAttempts is 0-10000, or -1 for unlimited; nil (the
+	// default) is unlimited, and Resolve sets it. MaxRecordAgeSec is
+	// 60-604800, or -1 (the default, also 0) for unlimited.
+	MaxRetryAttempts *int `json:"max_retry_attempts,omitempty"`
+	MaxRecordAgeSec  int  `json:"max_record_age_sec,omitempty"`
 	// ReportBatchItemFailures makes the endpoint's batchItemFailures
 	// response count (partial batch responses).
 	ReportBatchItemFailures bool `json:"report_batch_item_failures,omitempty"`
@@ -167,7 +169,7 @@ func (c TriggerConfig) Resolve(fifo bool) (TriggerConfig, error) {
 	}
 	if kind != SourceStream {
 		if c.StartingPosition != "" || c.StartingTimestampMs != 0 || c.ParallelizationFactor != 0 || c.BisectOnError ||
-			c.MaxRetryAttempts != 0 || c.MaxRecordAgeSec != 0 {
+			c.MaxRetryAttempts != nil || c.MaxRecordAgeSec != 0 {
 			return c, FieldError(CodeInvalidArgument, "Source", "starting position, parallelization factor, bisect on error, maximum retry attempts and maximum record age apply to stream sources only")
 		}
 	} else {
@@ -208,10 +210,14 @@ func (c *TriggerConfig) resolveStream() error {
 	if c.ParallelizationFactor < 1 || c.ParallelizationFactor > MaxTriggerParallelization {
 		return FieldError(CodeInvalidArgument, "ParallelizationFactor", "parallelization factor must be from 1 to %d, not %d", MaxTriggerParallelization, c.ParallelizationFactor)
 	}
-	if c.MaxRetryAttempts == 0 {
-		c.MaxRetryAttempts = -1
+	if c.MaxRetryAttempts == nil {
+		unlimited := -1
+		c.MaxRetryAttempts = &unlimited
+	} else {
+		n := *c.MaxRetryAttempts // a copy: the caller's int is not shared
+		c.MaxRetryAttempts = &n
 	}
-	if c.MaxRetryAttempts < -1 || c.MaxRetryAttempts > MaxTriggerRetryAttempts {
+	if n := *c.MaxRetryAttempts; n < -1 || n > MaxTriggerRetryAttempts {
 		return FieldError(CodeInvalidArgument, "MaximumRetryAttempts", "maximum retry attempts must be -1 (unlimited) or from 0 to %d", MaxTriggerRetryAttempts)
 	}
 	if c.MaxRecordAgeSec == 0 {
@@ -221,6 +227,14 @@ func (c *TriggerConfig) resolveStream() error {
 		return FieldError(CodeInvalidArgument, "MaximumRecordAgeInSeconds", "maximum record age must be -1 (unlimited) or from %s to %s", MinTriggerRecordAge, MaxTriggerRecordAge)
 	}
 	return nil
+}
+
+// RetryAttempts returns the resolved MaxRetryAttempts (-1: unlimited).
+func (c TriggerConfig) RetryAttempts() int {
+	if c.MaxRetryAttempts == nil {
+		return -1
+	}
+	return *c.MaxRetryAttempts
 }
 
 // TriggerResult is the last outcome a trigger's pollers recorded.

@@ -26,17 +26,17 @@ func TestTriggerResolveDefaults(t *testing.T) {
 			TriggerConfig{Source: "topic:t", Endpoint: ep, Format: FormatRaw, BatchSize: 10, MaxConcurrency: 1000, TimeoutMs: 60000}},
 		{"stream", TriggerConfig{Source: "stream:s", Endpoint: "https://fn.local/y", Format: FormatCloudEvents}, false,
 			TriggerConfig{Source: "stream:s", Endpoint: "https://fn.local/y", Format: FormatCloudEvents, BatchSize: 100, MaxConcurrency: 1000,
-				TimeoutMs: 60000, StartingPosition: PositionLatest, ParallelizationFactor: 1, MaxRetryAttempts: -1, MaxRecordAgeSec: -1}},
+				TimeoutMs: 60000, StartingPosition: PositionLatest, ParallelizationFactor: 1, MaxRetryAttempts: ptr(-1), MaxRecordAgeSec: -1}},
 		{"stream ignores fifo", TriggerConfig{Source: "stream:s", Endpoint: ep, BatchSize: 500}, true,
 			TriggerConfig{Source: "stream:s", Endpoint: ep, Format: FormatLambda, BatchSize: 500, MaxConcurrency: 1000,
-				TimeoutMs: 60000, StartingPosition: PositionLatest, ParallelizationFactor: 1, MaxRetryAttempts: -1, MaxRecordAgeSec: -1}},
+				TimeoutMs: 60000, StartingPosition: PositionLatest, ParallelizationFactor: 1, MaxRetryAttempts: ptr(-1), MaxRecordAgeSec: -1}},
 		{"set values kept", TriggerConfig{Source: "stream:s", Endpoint: ep, BatchSize: 7, BatchWindowMs: 2500, MaxConcurrency: 5, TimeoutMs: 1,
 			StartingPosition: PositionAtTimestamp, StartingTimestampMs: 1_700_000_000_000, ParallelizationFactor: 10, BisectOnError: true,
-			MaxRetryAttempts: 3, MaxRecordAgeSec: 60, ReportBatchItemFailures: true, OnFailure: "queue:dlq", Disabled: true,
+			MaxRetryAttempts: ptr(3), MaxRecordAgeSec: 60, ReportBatchItemFailures: true, OnFailure: "queue:dlq", Disabled: true,
 			Filters: []string{`{"data":{"a":[1]}}`}}, false,
 			TriggerConfig{Source: "stream:s", Endpoint: ep, Format: FormatLambda, BatchSize: 7, BatchWindowMs: 2500, MaxConcurrency: 5, TimeoutMs: 1,
 				StartingPosition: PositionAtTimestamp, StartingTimestampMs: 1_700_000_000_000, ParallelizationFactor: 10, BisectOnError: true,
-				MaxRetryAttempts: 3, MaxRecordAgeSec: 60, ReportBatchItemFailures: true, OnFailure: "queue:dlq", Disabled: true,
+				MaxRetryAttempts: ptr(3), MaxRecordAgeSec: 60, ReportBatchItemFailures: true, OnFailure: "queue:dlq", Disabled: true,
 				Filters: []string{`{"data":{"a":[1]}}`}}},
 	}
 	for _, tt := range tests {
@@ -128,7 +128,7 @@ func TestTriggerResolveLimits(t *testing.T) {
 		{"queue starting timestamp", queue(func(c *TriggerConfig) { c.StartingTimestampMs = 1 }), false, "Source"},
 		{"queue parallelization", queue(func(c *TriggerConfig) { c.ParallelizationFactor = 1 }), false, "Source"},
 		{"queue bisect", queue(func(c *TriggerConfig) { c.BisectOnError = true }), false, "Source"},
-		{"queue retries", queue(func(c *TriggerConfig) { c.MaxRetryAttempts = -1 }), false, "Source"},
+		{"queue retries", queue(func(c *TriggerConfig) { c.MaxRetryAttempts = ptr(-1) }), false, "Source"},
 		{"queue record age", queue(func(c *TriggerConfig) { c.MaxRecordAgeSec = 60 }), false, "Source"},
 		{"topic bisect", topic(func(c *TriggerConfig) { c.BisectOnError = true }), false, "Source"},
 		{"topic starting position", topic(func(c *TriggerConfig) { c.StartingPosition = PositionTrimHorizon }), false, "Source"},
@@ -140,10 +140,12 @@ func TestTriggerResolveLimits(t *testing.T) {
 		{"parallelization 10", stream(func(c *TriggerConfig) { c.ParallelizationFactor = 10 }), false, ""},
 		{"parallelization 11", stream(func(c *TriggerConfig) { c.ParallelizationFactor = 11 }), false, "ParallelizationFactor"},
 		{"negative parallelization", stream(func(c *TriggerConfig) { c.ParallelizationFactor = -1 }), false, "ParallelizationFactor"},
-		{"retries unlimited", stream(func(c *TriggerConfig) { c.MaxRetryAttempts = -1 }), false, ""},
-		{"retries 10000", stream(func(c *TriggerConfig) { c.MaxRetryAttempts = 10000 }), false, ""},
-		{"retries 10001", stream(func(c *TriggerConfig) { c.MaxRetryAttempts = 10001 }), false, "MaximumRetryAttempts"},
-		{"retries -2", stream(func(c *TriggerConfig) { c.MaxRetryAttempts = -2 }), false, "MaximumRetryAttempts"},
+		{"retries unlimited", stream(func(c *TriggerConfig) { c.MaxRetryAttempts = ptr(-1) }), false, ""},
+		{"retries 10000", stream(func(c *TriggerConfig) { c.MaxRetryAttempts = ptr(10000) }), false, ""},
+		{"retries 0", stream(func(c *TriggerConfig) { c.MaxRetryAttempts = ptr(0) }), false, ""},
+		{"queue retries 0", queue(func(c *TriggerConfig) { c.MaxRetryAttempts = ptr(0) }), false, "Source"},
+		{"retries 10001", stream(func(c *TriggerConfig) { c.MaxRetryAttempts = ptr(10001) }), false, "MaximumRetryAttempts"},
+		{"retries -2", stream(func(c *TriggerConfig) { c.MaxRetryAttempts = ptr(-2) }), false, "MaximumRetryAttempts"},
 		{"record age unlimited", stream(func(c *TriggerConfig) { c.MaxRecordAgeSec = -1 }), false, ""},
 		{"record age 60s", stream(func(c *TriggerConfig) { c.MaxRecordAgeSec = 60 }), false, ""},
 		{"record age 59s", stream(func(c *TriggerConfig) { c.MaxRecordAgeSec = 59 }), false, "MaximumRecordAgeInSeconds"},
@@ -198,5 +200,23 @@ func TestTriggerSplitResource(t *testing.T) {
 		if k, n := SplitResource(in); k != want[0] || n != want[1] {
 			t.Errorf("SplitResource(%q) = %q, %q; want %q", in, k, n, want)
 		}
+	}
+}
+
+func ptr(n int) *int { return &n }
+
+// TestTriggerZeroRetriesKept: 0 retries (Lambda's "no retries") is kept,
+// distinct from the default (unlimited).
+func TestTriggerZeroRetriesKept(t *testing.T) {
+	base := TriggerConfig{Source: "stream:s", Endpoint: "http://x/"}
+	zero := base
+	zero.MaxRetryAttempts = ptr(0)
+	got, err := zero.Resolve(false)
+	if err != nil || got.RetryAttempts() != 0 {
+		t.Fatalf("0 retries resolved to %v, %v", got.RetryAttempts(), err)
+	}
+	def, err := base.Resolve(false)
+	if err != nil || def.RetryAttempts() != -1 {
+		t.Fatalf("default retries resolved to %v, %v", def.RetryAttempts(), err)
 	}
 }

@@ -61,6 +61,9 @@ const (
 // server reports both unset limits as TriggerUnlimited.
 const TriggerUnlimited = -1
 
+// Retries returns a pointer to n, for TriggerConfig.MaxRetryAttempts.
+func Retries(n int) *int { return &n }
+
 // TriggerConfig is a trigger's settings. The zero value of a field means
 // its default; the server fills the defaults in, so a Trigger read back
 // shows them.
@@ -99,9 +102,10 @@ type TriggerConfig struct {
 	ParallelizationFactor int
 	// BisectOnError splits a failing batch in two and retries each half.
 	BisectOnError bool
-	// MaxRetryAttempts is 0-10000 or TriggerUnlimited (the default; 0
-	// means the default too).
-	MaxRetryAttempts int
+	// MaxRetryAttempts is 0-10000 retries of a failing batch, or
+	// TriggerUnlimited; nil is the default, unlimited (Retries(n) makes
+	// the pointer).
+	MaxRetryAttempts *int
 	// MaxRecordAge is 60s-7 days, in whole seconds (rounded up), or
 	// TriggerUnlimited (the default; any negative value means unlimited).
 	MaxRecordAge time.Duration
@@ -246,11 +250,15 @@ func (cfg TriggerConfig) toProto() *nimbusv1.TriggerConfig {
 		BatchWindowMs: ceilMs(cfg.BatchWindow), Filters: append([]string(nil), cfg.Filters...),
 		MaxConcurrency: clampInt32(cfg.MaxConcurrency), TimeoutMs: ceilMs(cfg.Timeout),
 		StartingPosition: cfg.StartingPosition, ParallelizationFactor: clampInt32(cfg.ParallelizationFactor),
-		BisectOnError: cfg.BisectOnError, MaxRetryAttempts: clampInt32(cfg.MaxRetryAttempts),
+		BisectOnError:           cfg.BisectOnError,
 		ReportBatchItemFailures: cfg.ReportBatchItemFailures, OnFailure: cfg.OnFailure, Disabled: cfg.Disabled,
 	}
 	if !cfg.StartingTimestamp.IsZero() {
 		p.StartingTimestampMs = cfg.StartingTimestamp.UnixMilli()
+	}
+	if cfg.MaxRetryAttempts != nil {
+		n := clampInt32(*cfg.MaxRetryAttempts)
+		p.MaxRetryAttempts = &n
 	}
 	switch d := cfg.MaxRecordAge; {
 	case d < 0:
@@ -279,12 +287,15 @@ func triggerConfigFromProto(p *nimbusv1.TriggerConfig) TriggerConfig {
 		BatchWindow: time.Duration(p.GetBatchWindowMs()) * time.Millisecond, Filters: p.GetFilters(),
 		MaxConcurrency: int(p.GetMaxConcurrency()), Timeout: time.Duration(p.GetTimeoutMs()) * time.Millisecond,
 		StartingPosition: p.GetStartingPosition(), ParallelizationFactor: int(p.GetParallelizationFactor()),
-		BisectOnError: p.GetBisectOnError(), MaxRetryAttempts: int(p.GetMaxRetryAttempts()),
+		BisectOnError:           p.GetBisectOnError(),
 		MaxRecordAge:            time.Duration(p.GetMaxRecordAgeSec()) * time.Second,
 		ReportBatchItemFailures: p.GetReportBatchItemFailures(), OnFailure: p.GetOnFailure(), Disabled: p.GetDisabled(),
 	}
 	if ms := p.GetStartingTimestampMs(); ms != 0 {
 		cfg.StartingTimestamp = time.UnixMilli(ms)
+	}
+	if p.MaxRetryAttempts != nil {
+		cfg.MaxRetryAttempts = Retries(int(*p.MaxRetryAttempts))
 	}
 	if cfg.MaxRecordAge < 0 {
 		cfg.MaxRecordAge = TriggerUnlimited

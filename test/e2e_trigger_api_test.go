@@ -81,13 +81,13 @@ func TestTriggerAPICRUD(t *testing.T) {
 	ts := time.UnixMilli(time.Now().Add(-time.Hour).UnixMilli())
 	audit, err := c.CreateTrigger(ctx, "audit", client.TriggerConfig{Source: "stream:clicks", Endpoint: fnURL, Format: client.FormatCloudEvents,
 		StartingPosition: client.PositionAtTimestamp, StartingTimestamp: ts, ParallelizationFactor: 4, BisectOnError: true,
-		MaxRetryAttempts: 3, MaxRecordAge: time.Hour, OnFailure: "queue:dlq", BatchWindow: 1500 * time.Millisecond,
+		MaxRetryAttempts: client.Retries(3), MaxRecordAge: time.Hour, OnFailure: "queue:dlq", BatchWindow: 1500 * time.Millisecond,
 		Filters: []string{`{"data":{"kind":["click"]}}`}, ReportBatchItemFailures: true, Disabled: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if a := audit.Config; a.BatchSize != 100 || !a.StartingTimestamp.Equal(ts) || a.ParallelizationFactor != 4 || !a.BisectOnError ||
-		a.MaxRetryAttempts != 3 || a.MaxRecordAge != time.Hour || a.OnFailure != "queue:dlq" || a.BatchWindow != 1500*time.Millisecond ||
+		a.MaxRetryAttempts == nil || *a.MaxRetryAttempts != 3 || a.MaxRecordAge != time.Hour || a.OnFailure != "queue:dlq" || a.BatchWindow != 1500*time.Millisecond ||
 		len(a.Filters) != 1 || !a.ReportBatchItemFailures || audit.State != client.TriggerDisabled {
 		t.Fatalf("stream trigger: %+v", audit)
 	}

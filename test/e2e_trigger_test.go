@@ -19,6 +19,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/nimbusmq/nimbus/client"
 	nimbusv1 "github.com/nimbusmq/nimbus/proto/nimbus/v1"
@@ -456,7 +457,7 @@ func TestTriggerStreamOnFailure(t *testing.T) {
 		return http.StatusOK, ""
 	})
 	e.createTrigger("events-fn", &nimbusv1.TriggerConfig{Source: "stream:events", Endpoint: fn.srv.URL, BatchSize: 10,
-		StartingPosition: "TRIM_HORIZON", MaxRetryAttempts: 1, BisectOnError: true, OnFailure: "queue:events-failed"})
+		StartingPosition: "TRIM_HORIZON", MaxRetryAttempts: proto.Int32(1), BisectOnError: true, OnFailure: "queue:events-failed"})
 	for _, d := range []string{"a", "b", "poison", "c"} {
 		if _, err := e.c.PutRecord(e.ctx, "events", "key", []byte(d)); err != nil {
 			t.Fatal(err)

@@ -93,7 +93,7 @@ func (s *Service) runStreamTrigger(ctx context.Context, t *catalog.Trigger, st *
 		Window:          time.Duration(c.BatchWindowMs) * time.Millisecond,
 		Parallelization: c.ParallelizationFactor,
 		Bisect:          c.BisectOnError,
-		MaxRetries:      c.MaxRetryAttempts,
+		MaxRetries:      c.RetryAttempts(),
 		Match:           triggerMatcher(t, streamItemDoc),
 		Report:          func(r trigger.Result) { s.tallyTrigger(t.Name, r) },
 		Gathered:        func(items []trigger.Item) { s.cfg.TriggerMetrics.SourceAge(t.Name, oldestAge(items)) },

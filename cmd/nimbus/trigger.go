@@ -105,7 +105,7 @@ func (f *triggerFlags) register(fs *pflag.FlagSet, update bool) {
 	fs.StringVar(&f.startTS, "starting-timestamp", "", "streams: the RFC 3339 time AT_TIMESTAMP starts at")
 	fs.IntVar(&f.parallelization, "parallelization-factor", 0, "streams: concurrent batches per shard, 1-10 (0 = 1)")
 	fs.BoolVar(&f.bisect, "bisect-on-error", false, "streams: split a failing batch in two and retry each half")
-	fs.IntVar(&f.maxRetries, "max-retry-attempts", 0, "streams: retries of a failing batch, 1-10000, or -1 = unlimited (0 = unlimited)")
+	fs.IntVar(&f.maxRetries, "max-retry-attempts", -1, "streams: retries of a failing batch, 0-10000, or -1 = unlimited")
 	fs.DurationVar(&f.maxRecordAge, "max-record-age", 0, "streams: oldest record still sent, 1m-168h (0 = unlimited)")
 	fs.BoolVar(&f.reportFailures, "report-batch-item-failures", false, "count the endpoint's batchItemFailures response (partial batch responses)")
 	fs.StringVar(&f.onFailure, "on-failure", "", "streams and topics: where items given up on go, queue:NAME or topic:NAME"+note(" ('' = none)"))
@@ -143,8 +143,11 @@ func (f *triggerFlags) check(fs *pflag.FlagSet) (client.TriggerConfig, error) {
 	cfg := client.TriggerConfig{Source: f.source, Endpoint: f.endpoint, Format: f.format, BatchSize: f.batchSize,
 		BatchWindow: f.window, MaxConcurrency: f.maxConcurrency, Timeout: f.invokeTimeout,
 		StartingPosition: f.startingPosition, ParallelizationFactor: f.parallelization, BisectOnError: f.bisect,
-		MaxRetryAttempts: f.maxRetries, MaxRecordAge: f.maxRecordAge, ReportBatchItemFailures: f.reportFailures,
+		MaxRecordAge: f.maxRecordAge, ReportBatchItemFailures: f.reportFailures,
 		OnFailure: f.onFailure, Disabled: f.disabled}
+	if fs.Changed("max-retry-attempts") {
+		cfg.MaxRetryAttempts = client.Retries(f.maxRetries)
+	}
 	if f.startTS != "" {
 		ts, err := time.Parse(time.RFC3339, f.startTS)
 		if err != nil {
@@ -365,7 +368,7 @@ type jsonTrigger struct {
 	StartingTimestamp       *time.Time         `json:"starting_timestamp,omitempty"`
 	ParallelizationFactor   int                `json:"parallelization_factor,omitempty"`
 	BisectOnError           bool               `json:"bisect_on_error"`
-	MaxRetryAttempts        int                `json:"max_retry_attempts,omitempty"`
+	MaxRetryAttempts        *int               `json:"max_retry_attempts,omitempty"`
 	MaxRecordAgeSec         int64              `json:"max_record_age_sec,omitempty"`
 	ReportBatchItemFailures bool               `json:"report_batch_item_failures"`
 	OnFailure               string             `json:"on_failure,omitempty"`
@@ -428,8 +431,8 @@ func writeTrigger(w io.Writer, f outputFormat, t client.Trigger) error {
 		if !c.StartingTimestamp.IsZero() {
 			ts = c.StartingTimestamp.UTC().Format(time.RFC3339)
 		}
-		if c.MaxRetryAttempts >= 0 {
-			retries = strconv.Itoa(c.MaxRetryAttempts)
+		if c.MaxRetryAttempts != nil && *c.MaxRetryAttempts >= 0 {
+			retries = strconv.Itoa(*c.MaxRetryAttempts)
 		}
 		if c.MaxRecordAge >= 0 {
 			age = c.MaxRecordAge.String()

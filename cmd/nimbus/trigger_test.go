@@ -39,7 +39,7 @@ func TestTriggerCommands(t *testing.T) {
 	if audit.Name != "audit" || audit.State != "Disabled" || audit.Format != "cloudevents" || audit.BatchSize != 100 || audit.BatchWindowMs != 2000 ||
 		len(audit.Filters) != 2 || audit.MaxConcurrency != 5 || audit.TimeoutMs != 30000 || audit.StartingPosition != "AT_TIMESTAMP" ||
 		audit.StartingTimestamp == nil || audit.StartingTimestamp.Unix() != 1767366245 || audit.ParallelizationFactor != 2 || !audit.BisectOnError ||
-		audit.MaxRetryAttempts != 3 || audit.MaxRecordAgeSec != 3600 || !audit.ReportBatchItemFailures || audit.OnFailure != "queue:dlq" ||
+		audit.MaxRetryAttempts == nil || *audit.MaxRetryAttempts != 3 || audit.MaxRecordAgeSec != 3600 || !audit.ReportBatchItemFailures || audit.OnFailure != "queue:dlq" ||
 		audit.Created.IsZero() || audit.LastResult != nil {
 		t.Errorf("create -o json = %+v", audit)
 	}

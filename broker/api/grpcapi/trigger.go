@@ -138,30 +138,39 @@ func overlayTriggerConfig(cur, req *nimbusv1.TriggerConfig, mask []string) (*nim
 // TriggerConfigFromProto converts a TriggerConfig message (nil: the zero
 // configuration).
 func TriggerConfigFromProto(c *nimbusv1.TriggerConfig) broker.TriggerConfig {
-	return broker.TriggerConfig{
+	cfg := broker.TriggerConfig{
 		Source: c.GetSource(), Endpoint: c.GetEndpoint(), Format: c.GetFormat(), BatchSize: int(c.GetBatchSize()),
 		BatchWindowMs: c.GetBatchWindowMs(), Filters: append([]string(nil), c.GetFilters()...),
 		MaxConcurrency: int(c.GetMaxConcurrency()), TimeoutMs: c.GetTimeoutMs(),
 		StartingPosition: c.GetStartingPosition(), StartingTimestampMs: c.GetStartingTimestampMs(),
 		ParallelizationFactor: int(c.GetParallelizationFactor()), BisectOnError: c.GetBisectOnError(),
-		MaxRetryAttempts: int(c.GetMaxRetryAttempts()), MaxRecordAgeSec: int(c.GetMaxRecordAgeSec()),
+		MaxRecordAgeSec:         int(c.GetMaxRecordAgeSec()),
 		ReportBatchItemFailures: c.GetReportBatchItemFailures(), OnFailure: c.GetOnFailure(), Disabled: c.GetDisabled(),
 	}
+	if c != nil && c.MaxRetryAttempts != nil {
+		n := int(*c.MaxRetryAttempts)
+		cfg.MaxRetryAttempts = &n
+	}
+	return cfg
 }
 
 // TriggerConfigToProto converts a trigger configuration to its message.
 // Integer settings beyond int32 (never valid) are clamped, so they are
 // still refused rather than wrapped into range.
 func TriggerConfigToProto(c broker.TriggerConfig) *nimbusv1.TriggerConfig {
-	return &nimbusv1.TriggerConfig{
+	p := &nimbusv1.TriggerConfig{
 		Source: c.Source, Endpoint: c.Endpoint, Format: c.Format, BatchSize: clamp32(c.BatchSize),
 		BatchWindowMs: c.BatchWindowMs, Filters: append([]string(nil), c.Filters...),
 		MaxConcurrency: clamp32(c.MaxConcurrency), TimeoutMs: c.TimeoutMs,
 		StartingPosition: c.StartingPosition, StartingTimestampMs: c.StartingTimestampMs,
 		ParallelizationFactor: clamp32(c.ParallelizationFactor), BisectOnError: c.BisectOnError,
-		MaxRetryAttempts: clamp32(c.MaxRetryAttempts), MaxRecordAgeSec: clamp32(c.MaxRecordAgeSec),
+		MaxRecordAgeSec:         clamp32(c.MaxRecordAgeSec),
 		ReportBatchItemFailures: c.ReportBatchItemFailures, OnFailure: c.OnFailure, Disabled: c.Disabled,
 	}
+	if c.MaxRetryAttempts != nil {
+		p.MaxRetryAttempts = proto.Int32(clamp32(*c.MaxRetryAttempts))
+	}
+	return p
 }
 
 func clamp32(n int) int32 {

@@ -41,12 +41,14 @@ type TriggerConfig struct {
 	MaxConcurrency int32    `protobuf:"varint,7,opt,name=max_concurrency,json=maxConcurrency,proto3" json:"max_concurrency,omitempty"`
 	TimeoutMs      int64    `protobuf:"varint,8,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	// Stream sources only.
-	StartingPosition        string `protobuf:"bytes,9,opt,name=starting_position,json=startingPosition,proto3" json:"starting_position,omitempty"` // TRIM_HORIZON, LATEST (default), AT_TIMESTAMP
-	StartingTimestampMs     int64  `protobuf:"varint,10,opt,name=starting_timestamp_ms,json=startingTimestampMs,proto3" json:"starting_timestamp_ms,omitempty"`
-	ParallelizationFactor   int32  `protobuf:"varint,11,opt,name=parallelization_factor,json=parallelizationFactor,proto3" json:"parallelization_factor,omitempty"`
-	BisectOnError           bool   `protobuf:"varint,12,opt,name=bisect_on_error,json=bisectOnError,proto3" json:"bisect_on_error,omitempty"`
-	MaxRetryAttempts        int32  `protobuf:"varint,13,opt,name=max_retry_attempts,json=maxRetryAttempts,proto3" json:"max_retry_attempts,omitempty"` // -1: unlimited (default)
-	MaxRecordAgeSec         int32  `protobuf:"varint,14,opt,name=max_record_age_sec,json=maxRecordAgeSec,proto3" json:"max_record_age_sec,omitempty"`  // -1: unlimited (default)
+	StartingPosition      string `protobuf:"bytes,9,opt,name=starting_position,json=startingPosition,proto3" json:"starting_position,omitempty"` // TRIM_HORIZON, LATEST (default), AT_TIMESTAMP
+	StartingTimestampMs   int64  `protobuf:"varint,10,opt,name=starting_timestamp_ms,json=startingTimestampMs,proto3" json:"starting_timestamp_ms,omitempty"`
+	ParallelizationFactor int32  `protobuf:"varint,11,opt,name=parallelization_factor,json=parallelizationFactor,proto3" json:"parallelization_factor,omitempty"`
+	BisectOnError         bool   `protobuf:"varint,12,opt,name=bisect_on_error,json=bisectOnError,proto3" json:"bisect_on_error,omitempty"`
+	// max_retry_attempts: 0-10000, or -1 for unlimited; unset means
+	// unlimited (streams only).
+	MaxRetryAttempts        *int32 `protobuf:"varint,13,opt,name=max_retry_attempts,json=maxRetryAttempts,proto3,oneof" json:"max_retry_attempts,omitempty"`
+	MaxRecordAgeSec         int32  `protobuf:"varint,14,opt,name=max_record_age_sec,json=maxRecordAgeSec,proto3" json:"max_record_age_sec,omitempty"` // -1: unlimited (default)
 	ReportBatchItemFailures bool   `protobuf:"varint,15,opt,name=report_batch_item_failures,json=reportBatchItemFailures,proto3" json:"report_batch_item_failures,omitempty"`
 	// on_failure is "queue:NAME" or "topic:NAME" (stream and topic sources).
 	OnFailure     string `protobuf:"bytes,16,opt,name=on_failure,json=onFailure,proto3" json:"on_failure,omitempty"`
@@ -170,8 +172,8 @@ func (x *TriggerConfig) GetBisectOnError() bool {
 }
 
 func (x *TriggerConfig) GetMaxRetryAttempts() int32 {
-	if x != nil {
-		return x.MaxRetryAttempts
+	if x != nil && x.MaxRetryAttempts != nil {
+		return *x.MaxRetryAttempts
 	}
 	return 0
 }
@@ -838,7 +840,7 @@ var File_proto_nimbus_v1_trigger_proto protoreflect.FileDescriptor
 
 const file_proto_nimbus_v1_trigger_proto_rawDesc = "" +
 	"\n" +
-	"\x1dproto/nimbus/v1/trigger.proto\x12\tnimbus.v1\"\x97\x05\n" +
+	"\x1dproto/nimbus/v1/trigger.proto\x12\tnimbus.v1\"\xb3\x05\n" +
 	"\rTriggerConfig\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x1a\n" +
 	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x12\x16\n" +
@@ -854,13 +856,14 @@ const file_proto_nimbus_v1_trigger_proto_rawDesc = "" +
 	"\x15starting_timestamp_ms\x18\n" +
 	" \x01(\x03R\x13startingTimestampMs\x125\n" +
 	"\x16parallelization_factor\x18\v \x01(\x05R\x15parallelizationFactor\x12&\n" +
-	"\x0fbisect_on_error\x18\f \x01(\bR\rbisectOnError\x12,\n" +
-	"\x12max_retry_attempts\x18\r \x01(\x05R\x10maxRetryAttempts\x12+\n" +
+	"\x0fbisect_on_error\x18\f \x01(\bR\rbisectOnError\x121\n" +
+	"\x12max_retry_attempts\x18\r \x01(\x05H\x00R\x10maxRetryAttempts\x88\x01\x01\x12+\n" +
 	"\x12max_record_age_sec\x18\x0e \x01(\x05R\x0fmaxRecordAgeSec\x12;\n" +
 	"\x1areport_batch_item_failures\x18\x0f \x01(\bR\x17reportBatchItemFailures\x12\x1d\n" +
 	"\n" +
 	"on_failure\x18\x10 \x01(\tR\tonFailure\x12\x1a\n" +
-	"\bdisabled\x18\x11 \x01(\bR\bdisabled\"\x9b\x01\n" +
+	"\bdisabled\x18\x11 \x01(\bR\bdisabledB\x15\n" +
+	"\x13_max_retry_attempts\"\x9b\x01\n" +
 	"\rTriggerResult\x12\x1c\n" +
 	"\n" +
 	"at_unix_ms\x18\x01 \x01(\x03R\batUnixMs\x12\x18\n" +
@@ -967,6 +970,7 @@ func file_proto_nimbus_v1_trigger_proto_init() {
 	if File_proto_nimbus_v1_trigger_proto != nil {
 		return
 	}
+	file_proto_nimbus_v1_trigger_proto_msgTypes[0].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
