@@ -443,8 +443,6 @@ func TestAWSSNSPublishErrors(t *testing.T) {
 		{"empty message", &sns.PublishInput{TopicArn: aws.String(topic), Message: aws.String("")}},
 		{"too large", &sns.PublishInput{TopicArn: aws.String(topic), Message: aws.String(strings.Repeat("x", 2000))}},
 		{"group on a standard topic", &sns.PublishInput{TopicArn: aws.String(topic), Message: aws.String("m"), MessageGroupId: aws.String("g")}},
-		{"bad attribute type", &sns.PublishInput{TopicArn: aws.String(topic), Message: aws.String("m"),
-			MessageAttributes: map[string]types.MessageAttributeValue{"a": {DataType: aws.String("Blob"), StringValue: aws.String("x")}}}},
 		{"phone number", &sns.PublishInput{PhoneNumber: aws.String("+15555550100"), Message: aws.String("m")}},
 		{"endpoint target", &sns.PublishInput{TargetArn: aws.String("arn:aws:sns:us-east-1:000000000000:endpoint/GCM/app/1"), Message: aws.String("m")}},
 		{"json without default", &sns.PublishInput{TopicArn: aws.String(topic), MessageStructure: aws.String("json"), Message: aws.String(`{"sqs":"x"}`)}},
@@ -455,7 +453,11 @@ func TestAWSSNSPublishErrors(t *testing.T) {
 		_, err := a.sns.Publish(a.ctx, c.in)
 		snsWantAPIError[*types.InvalidParameterException](t, c.what, err)
 	}
-	_, err := a.sns.Publish(a.ctx, &sns.PublishInput{TopicArn: aws.String(topicArnOf("missing")), Message: aws.String("m")})
+	// A bad message attribute is ParameterValueInvalid, as in SNS.
+	_, err := a.sns.Publish(a.ctx, &sns.PublishInput{TopicArn: aws.String(topic), Message: aws.String("m"),
+		MessageAttributes: map[string]types.MessageAttributeValue{"a": {DataType: aws.String("Blob"), StringValue: aws.String("x")}}})
+	snsWantAPIError[*types.InvalidParameterValueException](t, "bad attribute type", err)
+	_, err = a.sns.Publish(a.ctx, &sns.PublishInput{TopicArn: aws.String(topicArnOf("missing")), Message: aws.String("m")})
 	snsWantAPIError[*types.NotFoundException](t, "publish to a missing topic", err)
 
 	// The SNS actions Nimbus does not have answer InvalidAction.
@@ -497,9 +499,10 @@ func TestAWSSNSPublishBatch(t *testing.T) {
 			t.Errorf("entry %s without a MessageId", aws.ToString(s.Id))
 		}
 	}
+	wantCodes := map[string]string{"empty": "InvalidParameter", "bad-attr": "ParameterValueInvalid"}
 	for _, f := range out.Failed {
 		failIDs = append(failIDs, aws.ToString(f.Id))
-		if aws.ToString(f.Code) != "InvalidParameter" || !f.SenderFault || aws.ToString(f.Message) == "" {
+		if aws.ToString(f.Code) != wantCodes[aws.ToString(f.Id)] || !f.SenderFault || aws.ToString(f.Message) == "" {
 			t.Errorf("failed entry %s: %s %v %q", aws.ToString(f.Id), aws.ToString(f.Code), f.SenderFault, aws.ToString(f.Message))
 		}
 	}

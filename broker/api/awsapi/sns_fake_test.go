@@ -29,7 +29,7 @@ type snsFakeTopics struct {
 	last    proto.Message
 	calls   int
 	err     error
-	failIDs map[string]string // PublishBatch entry id -> Nimbus code
+	failIDs map[string][2]string // PublishBatch entry id -> Nimbus code and message
 }
 
 func (f *snsFakeTopics) record(req proto.Message) error {
@@ -111,8 +111,8 @@ func (f *snsFakeTopics) PublishBatch(_ context.Context, r *nimbusv1.PublishBatch
 	defer f.mu.Unlock()
 	resp := &nimbusv1.PublishBatchResponse{}
 	for _, e := range r.GetEntries() {
-		if code, ok := f.failIDs[e.GetId()]; ok {
-			resp.Failed = append(resp.Failed, &nimbusv1.BatchResultErrorEntry{Id: e.GetId(), Code: code, Message: "entry failed", SenderFault: true})
+		if fail, ok := f.failIDs[e.GetId()]; ok {
+			resp.Failed = append(resp.Failed, &nimbusv1.BatchResultErrorEntry{Id: e.GetId(), Code: fail[0], Message: fail[1], SenderFault: true})
 			continue
 		}
 		resp.Successful = append(resp.Successful, &nimbusv1.PublishBatchResultEntry{Id: e.GetId(), MessageId: "m-" + e.GetId()})

@@ -17,7 +17,7 @@ import (
 )
 
 // snsKnownCodes are the error codes the SNS handler may answer with.
-var snsKnownCodes = []string{snsNotFound, snsInvalidParameter, snsAuthorizationError, snsInternalError, snsServiceUnavailable,
+var snsKnownCodes = []string{snsNotFound, snsInvalidParameter, snsInvalidValue, snsAuthorizationError, snsInternalError, snsServiceUnavailable,
 	snsThrottled, snsTooManyEntries, snsEmptyBatch, snsBatchIDsNotDistinct, snsInvalidBatchEntryID, snsBatchTooLong,
 	snsInvalidAction, snsMissingAction}
 

@@ -215,9 +215,9 @@ func TestSNSBadForms(t *testing.T) {
 		{"json default null", pub("MessageStructure", "json", "Message", `{"default":null}`), snsInvalidParameter, 400},
 		{"json other sqs message", pub("MessageStructure", "json", "Message", `{"default":"a","sqs":"b"}`), snsInvalidParameter, 400},
 		{"bad base64", pub("MessageAttributes.entry.1.Name", "b", "MessageAttributes.entry.1.Value.DataType", "Binary",
-			"MessageAttributes.entry.1.Value.BinaryValue", "!!"), snsInvalidParameter, 400},
-		{"attribute without name", pub("MessageAttributes.entry.1.Value.DataType", "String"), snsInvalidParameter, 400},
-		{"attribute twice", pub("MessageAttributes.entry.1.Name", "a", "MessageAttributes.entry.2.Name", "a"), snsInvalidParameter, 400},
+			"MessageAttributes.entry.1.Value.BinaryValue", "!!"), snsInvalidValue, 400},
+		{"attribute without name", pub("MessageAttributes.entry.1.Value.DataType", "String"), snsInvalidValue, 400},
+		{"attribute twice", pub("MessageAttributes.entry.1.Name", "a", "MessageAttributes.entry.2.Name", "a"), snsInvalidValue, 400},
 		{"leading zero index", pub("MessageAttributes.entry.01.Name", "a"), snsInvalidParameter, 400},
 		{"zero index", url.Values{"Action": {"CreateTopic"}, "Name": {"t"}, "Attributes.entry.0.key": {"a"}}, snsInvalidParameter, 400},
 		{"key twice", url.Values{"Action": {"CreateTopic"}, "Name": {"t"}, "Attributes.entry.1.key": {"a"}, "Attributes.entry.2.key": {"a"}}, snsInvalidParameter, 400},
@@ -259,6 +259,7 @@ func TestSNSErrorMapping(t *testing.T) {
 		{"subscription not found", snsStatusErr(codes.NotFound, "SUBSCRIPTION_NOT_FOUND", "SubscriptionArn", "Subscription does not exist"), "Unsubscribe", snsNotFound, 404, "Subscription does not exist"},
 		{"invalid argument names the field", snsStatusErr(codes.InvalidArgument, "INVALID_ARGUMENT", "Name", "Invalid parameter: Topic Name"), "CreateTopic", snsInvalidParameter, 400, "Invalid parameter: Topic Name"},
 		{"invalid attribute", snsStatusErr(codes.InvalidArgument, "INVALID_ATTRIBUTE", "Attributes.FilterPolicy", "bad policy"), "Subscribe", snsInvalidParameter, 400, "bad policy"},
+		{"bad message attribute", snsStatusErr(codes.InvalidArgument, "INVALID_ARGUMENT", "MessageAttributes.a", "Number attribute value \"x\" is not a number"), "Publish", snsInvalidValue, 400, "MessageAttributes.a: Number attribute value \"x\" is not a number"},
 		{"topic exists", snsStatusErr(codes.AlreadyExists, "TOPIC_EXISTS", "", "exists"), "CreateTopic", snsInvalidParameter, 400, "exists"},
 		{"message too large", snsStatusErr(codes.InvalidArgument, "MESSAGE_TOO_LARGE", "Message", "Message too long"), "Publish", snsInvalidParameter, 400, "Message too long"},
 		{"batch too large", snsStatusErr(codes.InvalidArgument, "MESSAGE_TOO_LARGE", "", "too long"), "PublishBatch", snsBatchTooLong, 400, "too long"},
@@ -289,9 +290,11 @@ func TestSNSErrorMapping(t *testing.T) {
 // request's order, with SNS codes, beside the Successful ones.
 func TestSNSPublishBatchPartial(t *testing.T) {
 	h, ft := newFakeSNS()
-	ft.failIDs = map[string]string{"c": "INVALID_ARGUMENT", "d": "UNAVAILABLE"}
+	ft.failIDs = map[string][2]string{"c": {"INVALID_ARGUMENT", "PublishBatchRequestEntries[2].Message: Invalid parameter: Empty message"},
+		"d": {"UNAVAILABLE", "service unavailable"},
+		"e": {"INVALID_ARGUMENT", "PublishBatchRequestEntries[4].MessageAttributes.n: Number attribute value \"x\" is not a number"}}
 	form := url.Values{"Action": {"PublishBatch"}, "TopicArn": {snsFakeTopicArn}}
-	for i, id := range []string{"a", "b", "c", "d"} {
+	for i, id := range []string{"a", "b", "c", "d", "e"} {
 		p := "PublishBatchRequestEntries.member." + strconv.Itoa(i+1) + "."
 		form.Set(p+"Id", id)
 		form.Set(p+"Message", "m-"+id)
@@ -302,7 +305,7 @@ func TestSNSPublishBatchPartial(t *testing.T) {
 		t.Fatalf("status %d: %s", w.Code, w.Body)
 	}
 	req := ft.take().(*nimbusv1.PublishBatchRequest)
-	if len(req.GetEntries()) != 3 || req.GetEntries()[1].GetId() != "c" {
+	if len(req.GetEntries()) != 4 || req.GetEntries()[1].GetId() != "c" {
 		t.Fatalf("gRPC request %v", req)
 	}
 	res := snsParseXML(t, w.Body.Bytes()).child("PublishBatchResult")
@@ -310,7 +313,8 @@ func TestSNSPublishBatchPartial(t *testing.T) {
 	if len(ok) != 1 || ok[0].child("Id").Text != "a" || ok[0].child("MessageId").Text != "m-a" {
 		t.Errorf("successful:\n%s", w.Body)
 	}
-	want := [][3]string{{"b", snsInvalidParameter, "true"}, {"c", snsInvalidParameter, "true"}, {"d", snsServiceUnavailable, "true"}}
+	want := [][3]string{{"b", snsInvalidParameter, "true"}, {"c", snsInvalidParameter, "true"}, {"d", snsServiceUnavailable, "true"},
+		{"e", snsInvalidValue, "true"}}
 	if len(failed) != len(want) {
 		t.Fatalf("failed:\n%s", w.Body)
 	}
@@ -336,7 +340,7 @@ func TestSNSPublishBatchPartial(t *testing.T) {
 // TestSNSStatusTable checks that every SNS code the handler emits has the
 // HTTP status of the SDK model (awsQueryError traits).
 func TestSNSStatusTable(t *testing.T) {
-	want := map[string]int{snsNotFound: 404, snsInvalidParameter: 400, snsAuthorizationError: 403, snsInternalError: 500,
+	want := map[string]int{snsNotFound: 404, snsInvalidParameter: 400, snsInvalidValue: 400, snsAuthorizationError: 403, snsInternalError: 500,
 		snsThrottled: 429, snsTooManyEntries: 400, snsEmptyBatch: 400, snsBatchIDsNotDistinct: 400, snsInvalidBatchEntryID: 400,
 		snsBatchTooLong: 400, snsInvalidAction: 400, snsMissingAction: 400, snsServiceUnavailable: 503}
 	for code, st := range want {

@@ -331,7 +331,7 @@ func (h *Handler) snsPublishBatch(ctx context.Context, f snsForm) (any, error) {
 				SequenceNumber: s.GetSequenceNumber()})
 		}
 		for _, e := range r.GetFailed() {
-			failed[e.GetId()] = snsBatchFailure{Id: e.GetId(), Code: snsCodeOf(e.GetCode()), Message: oneLine(e.GetMessage()),
+			failed[e.GetId()] = snsBatchFailure{Id: e.GetId(), Code: snsBatchEntryCode(e.GetCode(), e.GetMessage()), Message: oneLine(e.GetMessage()),
 				SenderFault: e.GetSenderFault()}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -22,6 +23,7 @@ import (
 const (
 	snsNotFound            = "NotFound"
 	snsInvalidParameter    = "InvalidParameter"
+	snsInvalidValue        = "ParameterValueInvalid" // *types.InvalidParameterValueException
 	snsAuthorizationError  = "AuthorizationError"
 	snsInternalError       = "InternalError"
 	snsServiceUnavailable  = "ServiceUnavailable"
@@ -117,15 +119,13 @@ func snsErrorOf(err error, batch bool) *snsError {
 	if errors.As(err, &se) {
 		return se
 	}
-	reason, msg := snsStatusReason(err)
+	reason, field, msg := snsStatusReason(err)
 	code := snsCodeOf(reason)
 	if reason == "" {
 		// No ErrorInfo: the transport or the gRPC runtime failed.
 		switch status.Code(err) {
 		case codes.Unavailable:
 			code = snsServiceUnavailable
-		case codes.DeadlineExceeded, codes.Canceled:
-			code = snsInternalError
 		case codes.InvalidArgument:
 			code = snsInvalidParameter
 		case codes.NotFound:
@@ -134,24 +134,51 @@ func snsErrorOf(err error, batch bool) *snsError {
 			code = snsThrottled
 		}
 	}
-	if batch && reason == broker.CodeMessageTooLarge.String() {
+	switch {
+	case batch && reason == broker.CodeMessageTooLarge.String():
 		code = snsBatchTooLong
+	case code == snsInvalidParameter && snsAttributeField(field):
+		// SNS answers a bad message attribute with ParameterValueInvalid;
+		// the field names the attribute.
+		code, msg = snsInvalidValue, oneLine(field+": "+msg)
 	}
 	return &snsError{Code: code, Message: msg}
 }
 
+// snsBatchEntryCode returns the SNS code of a PublishBatch entry the
+// topic service failed with the Nimbus code reason and message msg
+// ("FIELD: description", as broker.Error prints).
+func snsBatchEntryCode(reason, msg string) string {
+	code := snsCodeOf(reason)
+	if field, _, ok := strings.Cut(msg, ": "); ok && code == snsInvalidParameter && snsAttributeField(field) {
+		return snsInvalidValue
+	}
+	return code
+}
+
+// snsAttributeField reports whether a field the topic service names is a
+// message attribute: "MessageAttributes[.NAME]", possibly in a batch
+// entry ("PublishBatchRequestEntries[i].MessageAttributes.NAME").
+func snsAttributeField(field string) bool {
+	if rest, ok := strings.CutPrefix(field, "PublishBatchRequestEntries["); ok {
+		_, field, _ = strings.Cut(rest, "].")
+	}
+	return field == "MessageAttributes" || strings.HasPrefix(field, "MessageAttributes.")
+}
+
 // snsStatusReason returns the Nimbus code name of err (the ErrorInfo
-// reason of its gRPC status; "" without one) and the message to show: the
-// field violation's description when the status names a field (it reads
-// "Invalid parameter: ..." without the field prefix the status message
-// carries), else the status message.
-func snsStatusReason(err error) (reason, msg string) {
+// reason of its gRPC status; "" without one), the field its BadRequest
+// names ("" when none) and the message to show: the field violation's
+// description when there is one (it reads "Invalid parameter: ..."
+// without the field prefix the status message carries), else the status
+// message.
+func snsStatusReason(err error) (reason, field, msg string) {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return "", err.Error()
+		return "", "", err.Error()
 	}
 	st, ok := status.FromError(err)
 	if !ok {
-		return "", err.Error()
+		return "", "", err.Error()
 	}
 	msg = st.Message()
 	for _, d := range st.Details() {
@@ -160,11 +187,11 @@ func snsStatusReason(err error) (reason, msg string) {
 			reason = d.GetReason()
 		case *errdetails.BadRequest:
 			if v := d.GetFieldViolations(); len(v) > 0 && v[0].GetDescription() != "" {
-				msg = v[0].GetDescription()
+				field, msg = v[0].GetField(), v[0].GetDescription()
 			}
 		}
 	}
-	return reason, oneLine(msg)
+	return reason, field, oneLine(msg)
 }
 
 // oneLine replaces line breaks so that a message stays on one line.

@@ -136,7 +136,8 @@ func (f snsForm) list(prefix string) ([]string, error) {
 
 // messageAttributes decodes the message attributes under prefix
 // ("MessageAttributes" or a batch entry's "....MessageAttributes"). The
-// data types and values are checked by the topic service.
+// data types and values are checked by the topic service. Its errors are
+// ParameterValueInvalid, as SNS answers bad message attributes.
 func (f snsForm) messageAttributes(prefix string) (map[string]*nimbusv1.MessageAttributeValue, error) {
 	prefix += ".entry"
 	idx, err := f.indexes(prefix)
@@ -147,23 +148,30 @@ func (f snsForm) messageAttributes(prefix string) (map[string]*nimbusv1.MessageA
 	for _, n := range idx {
 		p := prefix + "." + strconv.Itoa(n) + "."
 		if !f.has(p + "Name") {
-			return nil, snsInvalid("Invalid parameter: %sName is required", p)
+			return nil, snsInvalidAttribute("Invalid parameter: %sName is required", p)
 		}
 		name := f.get(p + "Name")
 		if _, dup := out[name]; dup {
-			return nil, snsInvalid("Invalid parameter: %sName: message attribute %q is given twice", p, name)
+			return nil, snsInvalidAttribute("Invalid parameter: %sName: message attribute %q is given twice", p, name)
 		}
 		v := &nimbusv1.MessageAttributeValue{DataType: f.get(p + "Value.DataType"), StringValue: f.get(p + "Value.StringValue")}
 		if f.has(p + "Value.BinaryValue") {
 			b, err := base64.StdEncoding.DecodeString(f.get(p + "Value.BinaryValue"))
 			if err != nil {
-				return nil, snsInvalid("Invalid parameter: %sValue.BinaryValue: not base64: %v", p, err)
+				return nil, snsInvalidAttribute("Invalid parameter: %sValue.BinaryValue: not base64: %v", p, err)
 			}
 			v.BinaryValue = b
 		}
 		out[name] = v
 	}
 	return out, nil
+}
+
+// snsInvalidAttribute returns a ParameterValueInvalid error.
+func snsInvalidAttribute(format string, args ...any) *snsError {
+	e := snsInvalid(format, args...)
+	e.Code = snsInvalidValue
+	return e
 }
 
 // snsBatchEntry is one PublishBatchRequestEntries member: the gRPC entry
