@@ -213,6 +213,12 @@ func TestAWSSNSTopics(t *testing.T) {
 	if want := []string{"env=test", "team=billing"}; !slices.Equal(tagText, want) {
 		t.Errorf("tags %v, want %v", tagText, want)
 	}
+	many := make([]types.Tag, 50)
+	for i := range many {
+		many[i] = types.Tag{Key: aws.String(fmt.Sprintf("k%d", i)), Value: aws.String("v")}
+	}
+	_, err = a.sns.TagResource(a.ctx, &sns.TagResourceInput{ResourceArn: aws.String(orders), Tags: many})
+	snsWantAPIError[*types.TagLimitExceededException](t, "TagResource past 50 tags", err)
 	_, err = a.sns.ListTagsForResource(a.ctx, &sns.ListTagsForResourceInput{ResourceArn: aws.String(topicArnOf("nope"))})
 	snsWantAPIError[*types.NotFoundException](t, "ListTagsForResource of a missing topic", err)
 

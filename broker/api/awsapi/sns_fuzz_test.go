@@ -18,7 +18,7 @@ import (
 
 // snsKnownCodes are the error codes the SNS handler may answer with.
 var snsKnownCodes = []string{snsNotFound, snsInvalidParameter, snsInvalidValue, snsAuthorizationError, snsInternalError, snsServiceUnavailable,
-	snsThrottled, snsTooManyEntries, snsEmptyBatch, snsBatchIDsNotDistinct, snsInvalidBatchEntryID, snsBatchTooLong,
+	snsThrottled, snsTooManyEntries, snsEmptyBatch, snsBatchIDsNotDistinct, snsInvalidBatchEntryID, snsBatchTooLong, snsTagLimitExceeded,
 	snsInvalidAction, snsMissingAction}
 
 // FuzzSNSQuery feeds arbitrary query forms to every SNS action over a

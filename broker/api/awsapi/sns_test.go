@@ -260,6 +260,7 @@ func TestSNSErrorMapping(t *testing.T) {
 		{"invalid argument names the field", snsStatusErr(codes.InvalidArgument, "INVALID_ARGUMENT", "Name", "Invalid parameter: Topic Name"), "CreateTopic", snsInvalidParameter, 400, "Invalid parameter: Topic Name"},
 		{"invalid attribute", snsStatusErr(codes.InvalidArgument, "INVALID_ATTRIBUTE", "Attributes.FilterPolicy", "bad policy"), "Subscribe", snsInvalidParameter, 400, "bad policy"},
 		{"bad message attribute", snsStatusErr(codes.InvalidArgument, "INVALID_ARGUMENT", "MessageAttributes.a", "Number attribute value \"x\" is not a number"), "Publish", snsInvalidValue, 400, "MessageAttributes.a: Number attribute value \"x\" is not a number"},
+		{"too many tags", snsStatusErr(codes.InvalidArgument, "INVALID_ARGUMENT", "Tags", "at most 50 tags are allowed"), "CreateTopic", snsTagLimitExceeded, 400, "at most 50 tags are allowed"},
 		{"topic exists", snsStatusErr(codes.AlreadyExists, "TOPIC_EXISTS", "", "exists"), "CreateTopic", snsInvalidParameter, 400, "exists"},
 		{"message too large", snsStatusErr(codes.InvalidArgument, "MESSAGE_TOO_LARGE", "Message", "Message too long"), "Publish", snsInvalidParameter, 400, "Message too long"},
 		{"batch too large", snsStatusErr(codes.InvalidArgument, "MESSAGE_TOO_LARGE", "", "too long"), "PublishBatch", snsBatchTooLong, 400, "too long"},
@@ -342,7 +343,7 @@ func TestSNSPublishBatchPartial(t *testing.T) {
 func TestSNSStatusTable(t *testing.T) {
 	want := map[string]int{snsNotFound: 404, snsInvalidParameter: 400, snsInvalidValue: 400, snsAuthorizationError: 403, snsInternalError: 500,
 		snsThrottled: 429, snsTooManyEntries: 400, snsEmptyBatch: 400, snsBatchIDsNotDistinct: 400, snsInvalidBatchEntryID: 400,
-		snsBatchTooLong: 400, snsInvalidAction: 400, snsMissingAction: 400, snsServiceUnavailable: 503}
+		snsBatchTooLong: 400, snsTagLimitExceeded: 400, snsInvalidAction: 400, snsMissingAction: 400, snsServiceUnavailable: 503}
 	for code, st := range want {
 		if got := (&snsError{Code: code}).status(); got != st {
 			t.Errorf("%s: status %d, want %d", code, got, st)

@@ -33,6 +33,7 @@ const (
 	snsBatchIDsNotDistinct = "BatchEntryIdsNotDistinct"
 	snsInvalidBatchEntryID = "InvalidBatchEntryId"
 	snsBatchTooLong        = "BatchRequestTooLong"
+	snsTagLimitExceeded    = "TagLimitExceeded"
 	snsInvalidAction       = "InvalidAction"
 	snsMissingAction       = "MissingAction"
 )
@@ -137,6 +138,9 @@ func snsErrorOf(err error, batch bool) *snsError {
 	switch {
 	case batch && reason == broker.CodeMessageTooLarge.String():
 		code = snsBatchTooLong
+	case code == snsInvalidParameter && field == "Tags":
+		// The topic service names the field Tags only for the tag limit.
+		code = snsTagLimitExceeded
 	case code == snsInvalidParameter && snsAttributeField(field):
 		// SNS answers a bad message attribute with ParameterValueInvalid;
 		// the field names the attribute.
