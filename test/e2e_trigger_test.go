@@ -596,3 +596,53 @@ func TestTriggerCloudEvents(t *testing.T) {
 		t.Errorf("modes %v: want binary for the single event, then a batch", modes)
 	}
 }
+
+// TestTriggerStreamAcrossReshard: records put before and after a
+// resharding are all invoked, in order per key: children are read only
+// after their parents were read to their end.
+func TestTriggerStreamAcrossReshard(t *testing.T) {
+	e := startE2E(t)
+	e.createStream("resh", 1)
+	fn := newFnEndpoint(t, func(int, []byte) (int, string) {
+		time.Sleep(40 * time.Millisecond) // the parents are still being read when the children open
+		return http.StatusOK, ""
+	})
+	e.createTrigger("resh-fn", &nimbusv1.TriggerConfig{Source: "stream:resh", Endpoint: fn.srv.URL, BatchSize: 4, StartingPosition: "TRIM_HORIZON"})
+	const keys = 8
+	put := func(round int) {
+		var recs []client.Record
+		for k := range keys {
+			recs = append(recs, client.Record{PartitionKey: "k" + strconv.Itoa(k), Data: []byte(fmt.Sprintf(`{"k":%d,"i":%d}`, k, round))})
+		}
+		if _, err := e.c.PutRecords(e.ctx, "resh", recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for r := range 10 {
+		put(r)
+	}
+	if _, err := e.c.UpdateShardCount(e.ctx, "resh", 2); err != nil {
+		t.Fatal(err)
+	}
+	for r := 10; r < 20; r++ {
+		put(r)
+	}
+	if _, err := e.c.UpdateShardCount(e.ctx, "resh", 1); err != nil { // merge the children back
+		t.Fatal(err)
+	}
+	for r := 20; r < 25; r++ {
+		put(r)
+	}
+	waitFor(t, 30*time.Second, "every record invoked", func() bool { return len(fn.kinesisRecords()) >= 25*keys })
+	next := map[string]int{}
+	for _, r := range fn.kinesisRecords() {
+		var v struct{ K, I int }
+		if err := json.Unmarshal(r.Kinesis.Data, &v); err != nil {
+			t.Fatal(err)
+		}
+		if v.I != next[r.Kinesis.PartitionKey] {
+			t.Fatalf("key %s: record %d invoked when %d was next", r.Kinesis.PartitionKey, v.I, next[r.Kinesis.PartitionKey])
+		}
+		next[r.Kinesis.PartitionKey] = v.I + 1
+	}
+}
