@@ -2,7 +2,7 @@ GO ?= go
 BIN ?= bin
 PROTOC ?= protoc
 
-.PHONY: build run test test-short proto bench soak lint fuzz tidy-check
+.PHONY: build run test test-short proto bench soak lint fuzz tidy-check rie
 
 build:
 	$(GO) build ./...
@@ -11,8 +11,18 @@ build:
 run:
 	$(GO) run ./cmd/nimbus serve
 
-test: lint
-	$(GO) test -race -count=1 -timeout 14m ./...
+# The Lambda runtime interface emulator, for broker/trigger's TestLambdaRIE
+# (a real aws-lambda-go handler as a trigger endpoint). A failed install
+# only skips that test.
+RIE_VERSION ?= v0.0.0-20261030222936-bef5c4ba774d
+RIE := $(CURDIR)/$(BIN)/tools/aws-lambda-rie
+
+rie:
+	@test -x $(RIE) || GOBIN=$(CURDIR)/$(BIN)/tools $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION) \
+		|| echo "warning: could not install aws-lambda-rie; TestLambdaRIE will skip"
+
+test: lint rie
+	NIMBUS_RIE=$$(test -x $(RIE) && echo $(RIE)) $(GO) test -race -count=1 -timeout 14m ./...
 
 test-short:
 	$(GO) test -short -count=1 ./...
