@@ -247,7 +247,8 @@ func (s *Service) runQueueTrigger(ctx context.Context, t *catalog.Trigger, q *ca
 		Window:         time.Duration(t.Config.BatchWindowMs) * time.Millisecond,
 		Visibility:     a.VisibilityTimeout,
 		Match:          triggerMatcher(t, queueItemDoc),
-		MaxConcurrency: t.Config.MaxConcurrency,
+		// The trigger's maximum is shared by its partitions' pollers.
+		MaxConcurrency: max(1, (t.Config.MaxConcurrency+len(q.Groups())-1)/len(q.Groups())),
 		Report:         func(r trigger.Result) { s.tallyTrigger(t.Name, r) },
 		Gathered:       func(items []trigger.Item) { s.cfg.TriggerMetrics.SourceAge(t.Name, oldestAge(items)) },
 		Scale: func(from, to int) {
