@@ -10,6 +10,9 @@
 // the stream scenario (producers, GetRecords consumers, produce-to-consume
 // latency) and RunTopic the topic fan-out (publishers, K subscribed
 // queues, publish-to-receive latency per copy, a loss check per copy).
+// RunTrigger measures a queue trigger against a function it runs itself
+// (an HTTP server in the process): messages invoked per second,
+// send-to-invocation latency, and the concurrency ramp on a backlog.
 //
 // It is a benchmark, not a test: numbers depend on the machine, and
 // comparisons are meaningful only within one session (see DESIGN.md

@@ -21,6 +21,7 @@ func newBenchCmd(a *app) *cobra.Command {
 	cmd.AddCommand(newBenchQueueCmd(a))
 	cmd.AddCommand(newBenchStreamCmd(a))
 	cmd.AddCommand(newBenchTopicCmd(a))
+	cmd.AddCommand(newBenchTriggerCmd(a))
 	return cmd
 }
 
