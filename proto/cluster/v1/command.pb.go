@@ -75,6 +75,7 @@ const (
 	CommandType_COMMAND_TYPE_ACTIVATE_STREAM            CommandType = 102
 	CommandType_COMMAND_TYPE_REGISTER_STREAM_CONSUMER   CommandType = 103
 	CommandType_COMMAND_TYPE_DEREGISTER_STREAM_CONSUMER CommandType = 104
+	CommandType_COMMAND_TYPE_SET_STREAM_SCALING         CommandType = 105
 	// Topic partition groups (broker/topic engine).
 	CommandType_COMMAND_TYPE_TOPIC_PUBLISH      CommandType = 120
 	CommandType_COMMAND_TYPE_TOPIC_START_CURSOR CommandType = 121
@@ -139,6 +140,7 @@ var (
 		102: "COMMAND_TYPE_ACTIVATE_STREAM",
 		103: "COMMAND_TYPE_REGISTER_STREAM_CONSUMER",
 		104: "COMMAND_TYPE_DEREGISTER_STREAM_CONSUMER",
+		105: "COMMAND_TYPE_SET_STREAM_SCALING",
 		120: "COMMAND_TYPE_TOPIC_PUBLISH",
 		121: "COMMAND_TYPE_TOPIC_START_CURSOR",
 		122: "COMMAND_TYPE_TOPIC_ADVANCE",
@@ -197,6 +199,7 @@ var (
 		"COMMAND_TYPE_ACTIVATE_STREAM":             102,
 		"COMMAND_TYPE_REGISTER_STREAM_CONSUMER":    103,
 		"COMMAND_TYPE_DEREGISTER_STREAM_CONSUMER":  104,
+		"COMMAND_TYPE_SET_STREAM_SCALING":          105,
 		"COMMAND_TYPE_TOPIC_PUBLISH":               120,
 		"COMMAND_TYPE_TOPIC_START_CURSOR":          121,
 		"COMMAND_TYPE_TOPIC_ADVANCE":               122,
@@ -344,6 +347,7 @@ type Command struct {
 	//	*Command_ActivateStream
 	//	*Command_RegisterStreamConsumer
 	//	*Command_DeregisterStreamConsumer
+	//	*Command_SetStreamScaling
 	//	*Command_TopicPublish
 	//	*Command_TopicCursor
 	//	*Command_TopicTrim
@@ -730,6 +734,15 @@ func (x *Command) GetDeregisterStreamConsumer() *DeregisterStreamConsumer {
 	return nil
 }
 
+func (x *Command) GetSetStreamScaling() *SetStreamScaling {
+	if x != nil {
+		if x, ok := x.Body.(*Command_SetStreamScaling); ok {
+			return x.SetStreamScaling
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetTopicPublish() *TopicPublish {
 	if x != nil {
 		if x, ok := x.Body.(*Command_TopicPublish); ok {
@@ -1009,6 +1022,10 @@ type Command_DeregisterStreamConsumer struct {
 	DeregisterStreamConsumer *DeregisterStreamConsumer `protobuf:"bytes,104,opt,name=deregister_stream_consumer,json=deregisterStreamConsumer,proto3,oneof"`
 }
 
+type Command_SetStreamScaling struct {
+	SetStreamScaling *SetStreamScaling `protobuf:"bytes,105,opt,name=set_stream_scaling,json=setStreamScaling,proto3,oneof"`
+}
+
 type Command_TopicPublish struct {
 	TopicPublish *TopicPublish `protobuf:"bytes,120,opt,name=topic_publish,json=topicPublish,proto3,oneof"`
 }
@@ -1138,6 +1155,8 @@ func (*Command_ActivateStream) isCommand_Body() {}
 func (*Command_RegisterStreamConsumer) isCommand_Body() {}
 
 func (*Command_DeregisterStreamConsumer) isCommand_Body() {}
+
+func (*Command_SetStreamScaling) isCommand_Body() {}
 
 func (*Command_TopicPublish) isCommand_Body() {}
 
@@ -2592,7 +2611,9 @@ type CreateStream struct {
 	// When set the stream starts CREATING and an ActivateStream makes it
 	// ACTIVE once every shard has a leader; entries without it (older
 	// logs) create it ACTIVE.
-	Creating      bool `protobuf:"varint,8,opt,name=creating,proto3" json:"creating,omitempty"`
+	Creating bool `protobuf:"varint,8,opt,name=creating,proto3" json:"creating,omitempty"`
+	// Autoscaling settings (validated; 0 fields mean the defaults).
+	Scaling       *StreamScaling `protobuf:"bytes,9,opt,name=scaling,proto3" json:"scaling,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2683,6 +2704,90 @@ func (x *CreateStream) GetCreating() bool {
 	return false
 }
 
+func (x *CreateStream) GetScaling() *StreamScaling {
+	if x != nil {
+		return x.Scaling
+	}
+	return nil
+}
+
+// StreamScaling is broker.StreamScaling.
+type StreamScaling struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	ShardRecordsPerSec int64                  `protobuf:"varint,1,opt,name=shard_records_per_sec,json=shardRecordsPerSec,proto3" json:"shard_records_per_sec,omitempty"`
+	ShardBytesPerSec   int64                  `protobuf:"varint,2,opt,name=shard_bytes_per_sec,json=shardBytesPerSec,proto3" json:"shard_bytes_per_sec,omitempty"`
+	MaxShards          int32                  `protobuf:"varint,3,opt,name=max_shards,json=maxShards,proto3" json:"max_shards,omitempty"`
+	CooldownMs         int64                  `protobuf:"varint,4,opt,name=cooldown_ms,json=cooldownMs,proto3" json:"cooldown_ms,omitempty"`
+	WindowMs           int64                  `protobuf:"varint,5,opt,name=window_ms,json=windowMs,proto3" json:"window_ms,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *StreamScaling) Reset() {
+	*x = StreamScaling{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamScaling) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamScaling) ProtoMessage() {}
+
+func (x *StreamScaling) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamScaling.ProtoReflect.Descriptor instead.
+func (*StreamScaling) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *StreamScaling) GetShardRecordsPerSec() int64 {
+	if x != nil {
+		return x.ShardRecordsPerSec
+	}
+	return 0
+}
+
+func (x *StreamScaling) GetShardBytesPerSec() int64 {
+	if x != nil {
+		return x.ShardBytesPerSec
+	}
+	return 0
+}
+
+func (x *StreamScaling) GetMaxShards() int32 {
+	if x != nil {
+		return x.MaxShards
+	}
+	return 0
+}
+
+func (x *StreamScaling) GetCooldownMs() int64 {
+	if x != nil {
+		return x.CooldownMs
+	}
+	return 0
+}
+
+func (x *StreamScaling) GetWindowMs() int64 {
+	if x != nil {
+		return x.WindowMs
+	}
+	return 0
+}
+
 type ShardRange struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	StartingHashKey string                 `protobuf:"bytes,1,opt,name=starting_hash_key,json=startingHashKey,proto3" json:"starting_hash_key,omitempty"` // decimal, inclusive
@@ -2693,7 +2798,7 @@ type ShardRange struct {
 
 func (x *ShardRange) Reset() {
 	*x = ShardRange{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[27]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2705,7 +2810,7 @@ func (x *ShardRange) String() string {
 func (*ShardRange) ProtoMessage() {}
 
 func (x *ShardRange) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[27]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2718,7 +2823,7 @@ func (x *ShardRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardRange.ProtoReflect.Descriptor instead.
 func (*ShardRange) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{27}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ShardRange) GetStartingHashKey() string {
@@ -2744,7 +2849,7 @@ type DeleteStream struct {
 
 func (x *DeleteStream) Reset() {
 	*x = DeleteStream{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[28]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2756,7 +2861,7 @@ func (x *DeleteStream) String() string {
 func (*DeleteStream) ProtoMessage() {}
 
 func (x *DeleteStream) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[28]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2769,7 +2874,7 @@ func (x *DeleteStream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStream.ProtoReflect.Descriptor instead.
 func (*DeleteStream) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{28}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DeleteStream) GetName() string {
@@ -2793,7 +2898,7 @@ type StreamPut struct {
 
 func (x *StreamPut) Reset() {
 	*x = StreamPut{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[29]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2805,7 +2910,7 @@ func (x *StreamPut) String() string {
 func (*StreamPut) ProtoMessage() {}
 
 func (x *StreamPut) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[29]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2818,7 +2923,7 @@ func (x *StreamPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamPut.ProtoReflect.Descriptor instead.
 func (*StreamPut) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{29}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *StreamPut) GetRecords() []*StreamRecord {
@@ -2861,7 +2966,7 @@ type StreamRecord struct {
 
 func (x *StreamRecord) Reset() {
 	*x = StreamRecord{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[30]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2873,7 +2978,7 @@ func (x *StreamRecord) String() string {
 func (*StreamRecord) ProtoMessage() {}
 
 func (x *StreamRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[30]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2886,7 +2991,7 @@ func (x *StreamRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamRecord.ProtoReflect.Descriptor instead.
 func (*StreamRecord) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{30}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *StreamRecord) GetPartitionKey() string {
@@ -2929,7 +3034,7 @@ type StreamTrim struct {
 
 func (x *StreamTrim) Reset() {
 	*x = StreamTrim{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[31]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2941,7 +3046,7 @@ func (x *StreamTrim) String() string {
 func (*StreamTrim) ProtoMessage() {}
 
 func (x *StreamTrim) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[31]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2954,7 +3059,7 @@ func (x *StreamTrim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamTrim.ProtoReflect.Descriptor instead.
 func (*StreamTrim) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{31}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *StreamTrim) GetRetentionMs() int64 {
@@ -2976,18 +3081,20 @@ func (x *StreamTrim) GetLimit() int32 {
 // given ranges, which exactly tile the parents' union, will replace them.
 // Nothing else changes until FinishReshard.
 type BeginReshard struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Parents       []string               `protobuf:"bytes,2,rep,name=parents,proto3" json:"parents,omitempty"` // shard ids
-	Ranges        []*ShardRange          `protobuf:"bytes,3,rep,name=ranges,proto3" json:"ranges,omitempty"`   // children, in hash key order
-	Kind          string                 `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`       // SPLIT, MERGE or SCALE (for messages)
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Parents []string               `protobuf:"bytes,2,rep,name=parents,proto3" json:"parents,omitempty"` // shard ids
+	Ranges  []*ShardRange          `protobuf:"bytes,3,rep,name=ranges,proto3" json:"ranges,omitempty"`   // children, in hash key order
+	Kind    string                 `protobuf:"bytes,4,opt,name=kind,proto3" json:"kind,omitempty"`       // SPLIT, MERGE or SCALE (for messages)
+	// Why (recorded as the stream's last resharding by FinishReshard).
+	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BeginReshard) Reset() {
 	*x = BeginReshard{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[32]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2999,7 +3106,7 @@ func (x *BeginReshard) String() string {
 func (*BeginReshard) ProtoMessage() {}
 
 func (x *BeginReshard) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[32]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3012,7 +3119,7 @@ func (x *BeginReshard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginReshard.ProtoReflect.Descriptor instead.
 func (*BeginReshard) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{32}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *BeginReshard) GetName() string {
@@ -3043,6 +3150,13 @@ func (x *BeginReshard) GetKind() string {
 	return ""
 }
 
+func (x *BeginReshard) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // StreamClose closes a shard: later puts are refused (retryable for the
 // proposer, which re-routes to the children). Closing a closed shard
 // returns its state unchanged.
@@ -3054,7 +3168,7 @@ type StreamClose struct {
 
 func (x *StreamClose) Reset() {
 	*x = StreamClose{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[33]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3066,7 +3180,7 @@ func (x *StreamClose) String() string {
 func (*StreamClose) ProtoMessage() {}
 
 func (x *StreamClose) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[33]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3079,7 +3193,7 @@ func (x *StreamClose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamClose.ProtoReflect.Descriptor instead.
 func (*StreamClose) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{33}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{34}
 }
 
 // FinishReshard applies the stream's pending plan number plan: parents
@@ -3096,7 +3210,7 @@ type FinishReshard struct {
 
 func (x *FinishReshard) Reset() {
 	*x = FinishReshard{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[34]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3108,7 +3222,7 @@ func (x *FinishReshard) String() string {
 func (*FinishReshard) ProtoMessage() {}
 
 func (x *FinishReshard) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[34]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3121,7 +3235,7 @@ func (x *FinishReshard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishReshard.ProtoReflect.Descriptor instead.
 func (*FinishReshard) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{34}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *FinishReshard) GetName() string {
@@ -3163,7 +3277,7 @@ type StreamLease struct {
 
 func (x *StreamLease) Reset() {
 	*x = StreamLease{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[35]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3175,7 +3289,7 @@ func (x *StreamLease) String() string {
 func (*StreamLease) ProtoMessage() {}
 
 func (x *StreamLease) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[35]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3188,7 +3302,7 @@ func (x *StreamLease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamLease.ProtoReflect.Descriptor instead.
 func (*StreamLease) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{35}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *StreamLease) GetGroup() string {
@@ -3242,7 +3356,7 @@ type StreamCommit struct {
 
 func (x *StreamCommit) Reset() {
 	*x = StreamCommit{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[36]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3254,7 +3368,7 @@ func (x *StreamCommit) String() string {
 func (*StreamCommit) ProtoMessage() {}
 
 func (x *StreamCommit) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[36]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3267,7 +3381,7 @@ func (x *StreamCommit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamCommit.ProtoReflect.Descriptor instead.
 func (*StreamCommit) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{36}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *StreamCommit) GetGroup() string {
@@ -3315,7 +3429,7 @@ type StreamDeleteConsumer struct {
 
 func (x *StreamDeleteConsumer) Reset() {
 	*x = StreamDeleteConsumer{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[37]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3327,7 +3441,7 @@ func (x *StreamDeleteConsumer) String() string {
 func (*StreamDeleteConsumer) ProtoMessage() {}
 
 func (x *StreamDeleteConsumer) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[37]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3340,7 +3454,7 @@ func (x *StreamDeleteConsumer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamDeleteConsumer.ProtoReflect.Descriptor instead.
 func (*StreamDeleteConsumer) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{37}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *StreamDeleteConsumer) GetGroup() string {
@@ -3364,7 +3478,7 @@ type SetStreamRetention struct {
 
 func (x *SetStreamRetention) Reset() {
 	*x = SetStreamRetention{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[38]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3376,7 +3490,7 @@ func (x *SetStreamRetention) String() string {
 func (*SetStreamRetention) ProtoMessage() {}
 
 func (x *SetStreamRetention) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[38]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3389,7 +3503,7 @@ func (x *SetStreamRetention) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStreamRetention.ProtoReflect.Descriptor instead.
 func (*SetStreamRetention) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{38}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SetStreamRetention) GetName() string {
@@ -3423,7 +3537,7 @@ type SetStreamMode struct {
 
 func (x *SetStreamMode) Reset() {
 	*x = SetStreamMode{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[39]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3435,7 +3549,7 @@ func (x *SetStreamMode) String() string {
 func (*SetStreamMode) ProtoMessage() {}
 
 func (x *SetStreamMode) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[39]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3448,7 +3562,7 @@ func (x *SetStreamMode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStreamMode.ProtoReflect.Descriptor instead.
 func (*SetStreamMode) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{39}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SetStreamMode) GetName() string {
@@ -3465,6 +3579,59 @@ func (x *SetStreamMode) GetStreamMode() string {
 	return ""
 }
 
+// SetStreamScaling replaces a stream's autoscaling settings.
+type SetStreamScaling struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Scaling       *StreamScaling         `protobuf:"bytes,2,opt,name=scaling,proto3" json:"scaling,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetStreamScaling) Reset() {
+	*x = SetStreamScaling{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetStreamScaling) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetStreamScaling) ProtoMessage() {}
+
+func (x *SetStreamScaling) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetStreamScaling.ProtoReflect.Descriptor instead.
+func (*SetStreamScaling) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *SetStreamScaling) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetStreamScaling) GetScaling() *StreamScaling {
+	if x != nil {
+		return x.Scaling
+	}
+	return nil
+}
+
 // ActivateStream makes a CREATING stream ACTIVE (a no-op otherwise).
 type ActivateStream struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3475,7 +3642,7 @@ type ActivateStream struct {
 
 func (x *ActivateStream) Reset() {
 	*x = ActivateStream{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[40]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3487,7 +3654,7 @@ func (x *ActivateStream) String() string {
 func (*ActivateStream) ProtoMessage() {}
 
 func (x *ActivateStream) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[40]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3500,7 +3667,7 @@ func (x *ActivateStream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateStream.ProtoReflect.Descriptor instead.
 func (*ActivateStream) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{40}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ActivateStream) GetName() string {
@@ -3520,7 +3687,7 @@ type RegisterStreamConsumer struct {
 
 func (x *RegisterStreamConsumer) Reset() {
 	*x = RegisterStreamConsumer{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[41]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3532,7 +3699,7 @@ func (x *RegisterStreamConsumer) String() string {
 func (*RegisterStreamConsumer) ProtoMessage() {}
 
 func (x *RegisterStreamConsumer) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[41]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3545,7 +3712,7 @@ func (x *RegisterStreamConsumer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterStreamConsumer.ProtoReflect.Descriptor instead.
 func (*RegisterStreamConsumer) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{41}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RegisterStreamConsumer) GetStream() string {
@@ -3572,7 +3739,7 @@ type DeregisterStreamConsumer struct {
 
 func (x *DeregisterStreamConsumer) Reset() {
 	*x = DeregisterStreamConsumer{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[42]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3584,7 +3751,7 @@ func (x *DeregisterStreamConsumer) String() string {
 func (*DeregisterStreamConsumer) ProtoMessage() {}
 
 func (x *DeregisterStreamConsumer) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[42]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3597,7 +3764,7 @@ func (x *DeregisterStreamConsumer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeregisterStreamConsumer.ProtoReflect.Descriptor instead.
 func (*DeregisterStreamConsumer) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{42}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *DeregisterStreamConsumer) GetStream() string {
@@ -3628,7 +3795,7 @@ type TopicPublish struct {
 
 func (x *TopicPublish) Reset() {
 	*x = TopicPublish{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[43]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3640,7 +3807,7 @@ func (x *TopicPublish) String() string {
 func (*TopicPublish) ProtoMessage() {}
 
 func (x *TopicPublish) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[43]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3653,7 +3820,7 @@ func (x *TopicPublish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicPublish.ProtoReflect.Descriptor instead.
 func (*TopicPublish) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{43}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *TopicPublish) GetMessages() []*TopicMessage {
@@ -3688,7 +3855,7 @@ type TopicMessage struct {
 
 func (x *TopicMessage) Reset() {
 	*x = TopicMessage{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[44]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3700,7 +3867,7 @@ func (x *TopicMessage) String() string {
 func (*TopicMessage) ProtoMessage() {}
 
 func (x *TopicMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[44]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3713,7 +3880,7 @@ func (x *TopicMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicMessage.ProtoReflect.Descriptor instead.
 func (*TopicMessage) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{44}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *TopicMessage) GetMessageId() string {
@@ -3787,7 +3954,7 @@ type TopicCursor struct {
 
 func (x *TopicCursor) Reset() {
 	*x = TopicCursor{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[45]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3799,7 +3966,7 @@ func (x *TopicCursor) String() string {
 func (*TopicCursor) ProtoMessage() {}
 
 func (x *TopicCursor) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[45]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3812,7 +3979,7 @@ func (x *TopicCursor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicCursor.ProtoReflect.Descriptor instead.
 func (*TopicCursor) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{45}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *TopicCursor) GetSubscription() string {
@@ -3856,7 +4023,7 @@ type TopicTrim struct {
 
 func (x *TopicTrim) Reset() {
 	*x = TopicTrim{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[46]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3868,7 +4035,7 @@ func (x *TopicTrim) String() string {
 func (*TopicTrim) ProtoMessage() {}
 
 func (x *TopicTrim) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[46]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3881,7 +4048,7 @@ func (x *TopicTrim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicTrim.ProtoReflect.Descriptor instead.
 func (*TopicTrim) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{46}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *TopicTrim) GetUpToSeq() uint64 {
@@ -3918,7 +4085,7 @@ type CreateTopic struct {
 
 func (x *CreateTopic) Reset() {
 	*x = CreateTopic{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[47]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3930,7 +4097,7 @@ func (x *CreateTopic) String() string {
 func (*CreateTopic) ProtoMessage() {}
 
 func (x *CreateTopic) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[47]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3943,7 +4110,7 @@ func (x *CreateTopic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTopic.ProtoReflect.Descriptor instead.
 func (*CreateTopic) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{47}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CreateTopic) GetName() string {
@@ -3990,7 +4157,7 @@ type DeleteTopic struct {
 
 func (x *DeleteTopic) Reset() {
 	*x = DeleteTopic{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[48]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4002,7 +4169,7 @@ func (x *DeleteTopic) String() string {
 func (*DeleteTopic) ProtoMessage() {}
 
 func (x *DeleteTopic) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[48]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4015,7 +4182,7 @@ func (x *DeleteTopic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTopic.ProtoReflect.Descriptor instead.
 func (*DeleteTopic) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{48}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *DeleteTopic) GetName() string {
@@ -4035,7 +4202,7 @@ type SetTopicAttributes struct {
 
 func (x *SetTopicAttributes) Reset() {
 	*x = SetTopicAttributes{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[49]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4047,7 +4214,7 @@ func (x *SetTopicAttributes) String() string {
 func (*SetTopicAttributes) ProtoMessage() {}
 
 func (x *SetTopicAttributes) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[49]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4060,7 +4227,7 @@ func (x *SetTopicAttributes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTopicAttributes.ProtoReflect.Descriptor instead.
 func (*SetTopicAttributes) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{49}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *SetTopicAttributes) GetName() string {
@@ -4087,7 +4254,7 @@ type TagTopic struct {
 
 func (x *TagTopic) Reset() {
 	*x = TagTopic{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[50]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4099,7 +4266,7 @@ func (x *TagTopic) String() string {
 func (*TagTopic) ProtoMessage() {}
 
 func (x *TagTopic) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[50]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4112,7 +4279,7 @@ func (x *TagTopic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TagTopic.ProtoReflect.Descriptor instead.
 func (*TagTopic) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{50}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *TagTopic) GetName() string {
@@ -4139,7 +4306,7 @@ type UntagTopic struct {
 
 func (x *UntagTopic) Reset() {
 	*x = UntagTopic{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[51]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4151,7 +4318,7 @@ func (x *UntagTopic) String() string {
 func (*UntagTopic) ProtoMessage() {}
 
 func (x *UntagTopic) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[51]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4164,7 +4331,7 @@ func (x *UntagTopic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UntagTopic.ProtoReflect.Descriptor instead.
 func (*UntagTopic) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{51}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *UntagTopic) GetName() string {
@@ -4197,7 +4364,7 @@ type Subscribe struct {
 
 func (x *Subscribe) Reset() {
 	*x = Subscribe{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[52]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4209,7 +4376,7 @@ func (x *Subscribe) String() string {
 func (*Subscribe) ProtoMessage() {}
 
 func (x *Subscribe) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[52]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4222,7 +4389,7 @@ func (x *Subscribe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribe.ProtoReflect.Descriptor instead.
 func (*Subscribe) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{52}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *Subscribe) GetTopic() string {
@@ -4276,7 +4443,7 @@ type Unsubscribe struct {
 
 func (x *Unsubscribe) Reset() {
 	*x = Unsubscribe{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[53]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4288,7 +4455,7 @@ func (x *Unsubscribe) String() string {
 func (*Unsubscribe) ProtoMessage() {}
 
 func (x *Unsubscribe) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[53]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4301,7 +4468,7 @@ func (x *Unsubscribe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unsubscribe.ProtoReflect.Descriptor instead.
 func (*Unsubscribe) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{53}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *Unsubscribe) GetSubscriptionId() string {
@@ -4321,7 +4488,7 @@ type SetSubscriptionAttributes struct {
 
 func (x *SetSubscriptionAttributes) Reset() {
 	*x = SetSubscriptionAttributes{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[54]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4333,7 +4500,7 @@ func (x *SetSubscriptionAttributes) String() string {
 func (*SetSubscriptionAttributes) ProtoMessage() {}
 
 func (x *SetSubscriptionAttributes) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[54]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4346,7 +4513,7 @@ func (x *SetSubscriptionAttributes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSubscriptionAttributes.ProtoReflect.Descriptor instead.
 func (*SetSubscriptionAttributes) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{54}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *SetSubscriptionAttributes) GetSubscriptionId() string {
@@ -4376,7 +4543,7 @@ type ConfirmSubscription struct {
 
 func (x *ConfirmSubscription) Reset() {
 	*x = ConfirmSubscription{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[55]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4388,7 +4555,7 @@ func (x *ConfirmSubscription) String() string {
 func (*ConfirmSubscription) ProtoMessage() {}
 
 func (x *ConfirmSubscription) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[55]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4401,7 +4568,7 @@ func (x *ConfirmSubscription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmSubscription.ProtoReflect.Descriptor instead.
 func (*ConfirmSubscription) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{55}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ConfirmSubscription) GetTopic() string {
@@ -4439,7 +4606,7 @@ type PutTrigger struct {
 
 func (x *PutTrigger) Reset() {
 	*x = PutTrigger{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[56]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4451,7 +4618,7 @@ func (x *PutTrigger) String() string {
 func (*PutTrigger) ProtoMessage() {}
 
 func (x *PutTrigger) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[56]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4464,7 +4631,7 @@ func (x *PutTrigger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutTrigger.ProtoReflect.Descriptor instead.
 func (*PutTrigger) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{56}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *PutTrigger) GetName() string {
@@ -4504,7 +4671,7 @@ type DeleteTrigger struct {
 
 func (x *DeleteTrigger) Reset() {
 	*x = DeleteTrigger{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[57]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4516,7 +4683,7 @@ func (x *DeleteTrigger) String() string {
 func (*DeleteTrigger) ProtoMessage() {}
 
 func (x *DeleteTrigger) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[57]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4529,7 +4696,7 @@ func (x *DeleteTrigger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTrigger.ProtoReflect.Descriptor instead.
 func (*DeleteTrigger) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{57}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *DeleteTrigger) GetName() string {
@@ -4551,7 +4718,7 @@ type SetTriggerResult struct {
 
 func (x *SetTriggerResult) Reset() {
 	*x = SetTriggerResult{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[58]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4563,7 +4730,7 @@ func (x *SetTriggerResult) String() string {
 func (*SetTriggerResult) ProtoMessage() {}
 
 func (x *SetTriggerResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[58]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4576,7 +4743,7 @@ func (x *SetTriggerResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTriggerResult.ProtoReflect.Descriptor instead.
 func (*SetTriggerResult) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{58}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *SetTriggerResult) GetName() string {
@@ -4601,7 +4768,7 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"cluster.v1\"b\n" +
 	"\x05Entry\x12(\n" +
 	"\x10proposed_unix_ms\x18\x01 \x01(\x03R\x0eproposedUnixMs\x12/\n" +
-	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\xdb\x1b\n" +
+	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\xa9\x1c\n" +
 	"\aCommand\x12+\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x17.cluster.v1.CommandTypeR\x04type\x12*\n" +
 	"\x11ignore_if_unknown\x18\x02 \x01(\bR\x0fignoreIfUnknown\x12<\n" +
@@ -4646,7 +4813,8 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x0fset_stream_mode\x18e \x01(\v2\x19.cluster.v1.SetStreamModeH\x00R\rsetStreamMode\x12E\n" +
 	"\x0factivate_stream\x18f \x01(\v2\x1a.cluster.v1.ActivateStreamH\x00R\x0eactivateStream\x12^\n" +
 	"\x18register_stream_consumer\x18g \x01(\v2\".cluster.v1.RegisterStreamConsumerH\x00R\x16registerStreamConsumer\x12d\n" +
-	"\x1aderegister_stream_consumer\x18h \x01(\v2$.cluster.v1.DeregisterStreamConsumerH\x00R\x18deregisterStreamConsumer\x12?\n" +
+	"\x1aderegister_stream_consumer\x18h \x01(\v2$.cluster.v1.DeregisterStreamConsumerH\x00R\x18deregisterStreamConsumer\x12L\n" +
+	"\x12set_stream_scaling\x18i \x01(\v2\x1c.cluster.v1.SetStreamScalingH\x00R\x10setStreamScaling\x12?\n" +
 	"\rtopic_publish\x18x \x01(\v2\x18.cluster.v1.TopicPublishH\x00R\ftopicPublish\x12<\n" +
 	"\ftopic_cursor\x18y \x01(\v2\x17.cluster.v1.TopicCursorH\x00R\vtopicCursor\x126\n" +
 	"\n" +
@@ -4783,7 +4951,7 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x0efailure_reason\x18\x05 \x01(\tR\rfailureReason\"A\n" +
 	"\x0eCancelMoveTask\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x17\n" +
-	"\atask_id\x18\x02 \x01(\x04R\x06taskId\"\x9f\x02\n" +
+	"\atask_id\x18\x02 \x01(\x04R\x06taskId\"\xd4\x02\n" +
 	"\fCreateStream\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
 	"\x06ranges\x18\x02 \x03(\v2\x16.cluster.v1.ShardRangeR\x06ranges\x12'\n" +
@@ -4793,7 +4961,16 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\fiterator_key\x18\x06 \x01(\fR\viteratorKey\x12\x1f\n" +
 	"\vstream_mode\x18\a \x01(\tR\n" +
 	"streamMode\x12\x1a\n" +
-	"\bcreating\x18\b \x01(\bR\bcreating\"`\n" +
+	"\bcreating\x18\b \x01(\bR\bcreating\x123\n" +
+	"\ascaling\x18\t \x01(\v2\x19.cluster.v1.StreamScalingR\ascaling\"\xce\x01\n" +
+	"\rStreamScaling\x121\n" +
+	"\x15shard_records_per_sec\x18\x01 \x01(\x03R\x12shardRecordsPerSec\x12-\n" +
+	"\x13shard_bytes_per_sec\x18\x02 \x01(\x03R\x10shardBytesPerSec\x12\x1d\n" +
+	"\n" +
+	"max_shards\x18\x03 \x01(\x05R\tmaxShards\x12\x1f\n" +
+	"\vcooldown_ms\x18\x04 \x01(\x03R\n" +
+	"cooldownMs\x12\x1b\n" +
+	"\twindow_ms\x18\x05 \x01(\x03R\bwindowMs\"`\n" +
 	"\n" +
 	"ShardRange\x12*\n" +
 	"\x11starting_hash_key\x18\x01 \x01(\tR\x0fstartingHashKey\x12&\n" +
@@ -4813,12 +4990,13 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"StreamTrim\x12!\n" +
 	"\fretention_ms\x18\x01 \x01(\x03R\vretentionMs\x12\x14\n" +
-	"\x05limit\x18\x02 \x01(\x05R\x05limit\"\x80\x01\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\"\x98\x01\n" +
 	"\fBeginReshard\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aparents\x18\x02 \x03(\tR\aparents\x12.\n" +
 	"\x06ranges\x18\x03 \x03(\v2\x16.cluster.v1.ShardRangeR\x06ranges\x12\x12\n" +
-	"\x04kind\x18\x04 \x01(\tR\x04kind\"\r\n" +
+	"\x04kind\x18\x04 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"\r\n" +
 	"\vStreamClose\"o\n" +
 	"\rFinishReshard\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
@@ -4846,7 +5024,10 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\rSetStreamMode\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vstream_mode\x18\x02 \x01(\tR\n" +
-	"streamMode\"$\n" +
+	"streamMode\"[\n" +
+	"\x10SetStreamScaling\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x123\n" +
+	"\ascaling\x18\x02 \x01(\v2\x19.cluster.v1.StreamScalingR\ascaling\"$\n" +
 	"\x0eActivateStream\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"L\n" +
 	"\x16RegisterStreamConsumer\x12\x16\n" +
@@ -4953,7 +5134,7 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\">\n" +
 	"\x10SetTriggerResult\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06result\x18\x02 \x01(\fR\x06result*\xf7\x0e\n" +
+	"\x06result\x18\x02 \x01(\fR\x06result*\x9c\x0f\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19COMMAND_TYPE_CREATE_QUEUE\x10\x01\x12\x1d\n" +
@@ -4993,7 +5174,8 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x1cCOMMAND_TYPE_SET_STREAM_MODE\x10e\x12 \n" +
 	"\x1cCOMMAND_TYPE_ACTIVATE_STREAM\x10f\x12)\n" +
 	"%COMMAND_TYPE_REGISTER_STREAM_CONSUMER\x10g\x12+\n" +
-	"'COMMAND_TYPE_DEREGISTER_STREAM_CONSUMER\x10h\x12\x1e\n" +
+	"'COMMAND_TYPE_DEREGISTER_STREAM_CONSUMER\x10h\x12#\n" +
+	"\x1fCOMMAND_TYPE_SET_STREAM_SCALING\x10i\x12\x1e\n" +
 	"\x1aCOMMAND_TYPE_TOPIC_PUBLISH\x10x\x12#\n" +
 	"\x1fCOMMAND_TYPE_TOPIC_START_CURSOR\x10y\x12\x1e\n" +
 	"\x1aCOMMAND_TYPE_TOPIC_ADVANCE\x10z\x12\x1b\n" +
@@ -5026,7 +5208,7 @@ func file_proto_cluster_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_cluster_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
+var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
 var file_proto_cluster_v1_command_proto_goTypes = []any{
 	(CommandType)(0),                  // 0: cluster.v1.CommandType
 	(*Entry)(nil),                     // 1: cluster.v1.Entry
@@ -5056,48 +5238,50 @@ var file_proto_cluster_v1_command_proto_goTypes = []any{
 	(*FinishMoveTask)(nil),            // 25: cluster.v1.FinishMoveTask
 	(*CancelMoveTask)(nil),            // 26: cluster.v1.CancelMoveTask
 	(*CreateStream)(nil),              // 27: cluster.v1.CreateStream
-	(*ShardRange)(nil),                // 28: cluster.v1.ShardRange
-	(*DeleteStream)(nil),              // 29: cluster.v1.DeleteStream
-	(*StreamPut)(nil),                 // 30: cluster.v1.StreamPut
-	(*StreamRecord)(nil),              // 31: cluster.v1.StreamRecord
-	(*StreamTrim)(nil),                // 32: cluster.v1.StreamTrim
-	(*BeginReshard)(nil),              // 33: cluster.v1.BeginReshard
-	(*StreamClose)(nil),               // 34: cluster.v1.StreamClose
-	(*FinishReshard)(nil),             // 35: cluster.v1.FinishReshard
-	(*StreamLease)(nil),               // 36: cluster.v1.StreamLease
-	(*StreamCommit)(nil),              // 37: cluster.v1.StreamCommit
-	(*StreamDeleteConsumer)(nil),      // 38: cluster.v1.StreamDeleteConsumer
-	(*SetStreamRetention)(nil),        // 39: cluster.v1.SetStreamRetention
-	(*SetStreamMode)(nil),             // 40: cluster.v1.SetStreamMode
-	(*ActivateStream)(nil),            // 41: cluster.v1.ActivateStream
-	(*RegisterStreamConsumer)(nil),    // 42: cluster.v1.RegisterStreamConsumer
-	(*DeregisterStreamConsumer)(nil),  // 43: cluster.v1.DeregisterStreamConsumer
-	(*TopicPublish)(nil),              // 44: cluster.v1.TopicPublish
-	(*TopicMessage)(nil),              // 45: cluster.v1.TopicMessage
-	(*TopicCursor)(nil),               // 46: cluster.v1.TopicCursor
-	(*TopicTrim)(nil),                 // 47: cluster.v1.TopicTrim
-	(*CreateTopic)(nil),               // 48: cluster.v1.CreateTopic
-	(*DeleteTopic)(nil),               // 49: cluster.v1.DeleteTopic
-	(*SetTopicAttributes)(nil),        // 50: cluster.v1.SetTopicAttributes
-	(*TagTopic)(nil),                  // 51: cluster.v1.TagTopic
-	(*UntagTopic)(nil),                // 52: cluster.v1.UntagTopic
-	(*Subscribe)(nil),                 // 53: cluster.v1.Subscribe
-	(*Unsubscribe)(nil),               // 54: cluster.v1.Unsubscribe
-	(*SetSubscriptionAttributes)(nil), // 55: cluster.v1.SetSubscriptionAttributes
-	(*ConfirmSubscription)(nil),       // 56: cluster.v1.ConfirmSubscription
-	(*PutTrigger)(nil),                // 57: cluster.v1.PutTrigger
-	(*DeleteTrigger)(nil),             // 58: cluster.v1.DeleteTrigger
-	(*SetTriggerResult)(nil),          // 59: cluster.v1.SetTriggerResult
-	nil,                               // 60: cluster.v1.CreateQueue.AttributesEntry
-	nil,                               // 61: cluster.v1.CreateQueue.TagsEntry
-	nil,                               // 62: cluster.v1.SetQueueAttributes.AttributesEntry
-	nil,                               // 63: cluster.v1.TagQueue.TagsEntry
-	nil,                               // 64: cluster.v1.CreateTopic.AttributesEntry
-	nil,                               // 65: cluster.v1.CreateTopic.TagsEntry
-	nil,                               // 66: cluster.v1.SetTopicAttributes.AttributesEntry
-	nil,                               // 67: cluster.v1.TagTopic.TagsEntry
-	nil,                               // 68: cluster.v1.Subscribe.AttributesEntry
-	nil,                               // 69: cluster.v1.SetSubscriptionAttributes.AttributesEntry
+	(*StreamScaling)(nil),             // 28: cluster.v1.StreamScaling
+	(*ShardRange)(nil),                // 29: cluster.v1.ShardRange
+	(*DeleteStream)(nil),              // 30: cluster.v1.DeleteStream
+	(*StreamPut)(nil),                 // 31: cluster.v1.StreamPut
+	(*StreamRecord)(nil),              // 32: cluster.v1.StreamRecord
+	(*StreamTrim)(nil),                // 33: cluster.v1.StreamTrim
+	(*BeginReshard)(nil),              // 34: cluster.v1.BeginReshard
+	(*StreamClose)(nil),               // 35: cluster.v1.StreamClose
+	(*FinishReshard)(nil),             // 36: cluster.v1.FinishReshard
+	(*StreamLease)(nil),               // 37: cluster.v1.StreamLease
+	(*StreamCommit)(nil),              // 38: cluster.v1.StreamCommit
+	(*StreamDeleteConsumer)(nil),      // 39: cluster.v1.StreamDeleteConsumer
+	(*SetStreamRetention)(nil),        // 40: cluster.v1.SetStreamRetention
+	(*SetStreamMode)(nil),             // 41: cluster.v1.SetStreamMode
+	(*SetStreamScaling)(nil),          // 42: cluster.v1.SetStreamScaling
+	(*ActivateStream)(nil),            // 43: cluster.v1.ActivateStream
+	(*RegisterStreamConsumer)(nil),    // 44: cluster.v1.RegisterStreamConsumer
+	(*DeregisterStreamConsumer)(nil),  // 45: cluster.v1.DeregisterStreamConsumer
+	(*TopicPublish)(nil),              // 46: cluster.v1.TopicPublish
+	(*TopicMessage)(nil),              // 47: cluster.v1.TopicMessage
+	(*TopicCursor)(nil),               // 48: cluster.v1.TopicCursor
+	(*TopicTrim)(nil),                 // 49: cluster.v1.TopicTrim
+	(*CreateTopic)(nil),               // 50: cluster.v1.CreateTopic
+	(*DeleteTopic)(nil),               // 51: cluster.v1.DeleteTopic
+	(*SetTopicAttributes)(nil),        // 52: cluster.v1.SetTopicAttributes
+	(*TagTopic)(nil),                  // 53: cluster.v1.TagTopic
+	(*UntagTopic)(nil),                // 54: cluster.v1.UntagTopic
+	(*Subscribe)(nil),                 // 55: cluster.v1.Subscribe
+	(*Unsubscribe)(nil),               // 56: cluster.v1.Unsubscribe
+	(*SetSubscriptionAttributes)(nil), // 57: cluster.v1.SetSubscriptionAttributes
+	(*ConfirmSubscription)(nil),       // 58: cluster.v1.ConfirmSubscription
+	(*PutTrigger)(nil),                // 59: cluster.v1.PutTrigger
+	(*DeleteTrigger)(nil),             // 60: cluster.v1.DeleteTrigger
+	(*SetTriggerResult)(nil),          // 61: cluster.v1.SetTriggerResult
+	nil,                               // 62: cluster.v1.CreateQueue.AttributesEntry
+	nil,                               // 63: cluster.v1.CreateQueue.TagsEntry
+	nil,                               // 64: cluster.v1.SetQueueAttributes.AttributesEntry
+	nil,                               // 65: cluster.v1.TagQueue.TagsEntry
+	nil,                               // 66: cluster.v1.CreateTopic.AttributesEntry
+	nil,                               // 67: cluster.v1.CreateTopic.TagsEntry
+	nil,                               // 68: cluster.v1.SetTopicAttributes.AttributesEntry
+	nil,                               // 69: cluster.v1.TagTopic.TagsEntry
+	nil,                               // 70: cluster.v1.Subscribe.AttributesEntry
+	nil,                               // 71: cluster.v1.SetSubscriptionAttributes.AttributesEntry
 }
 var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	2,  // 0: cluster.v1.Entry.commands:type_name -> cluster.v1.Command
@@ -5123,60 +5307,63 @@ var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	25, // 20: cluster.v1.Command.finish_move_task:type_name -> cluster.v1.FinishMoveTask
 	26, // 21: cluster.v1.Command.cancel_move_task:type_name -> cluster.v1.CancelMoveTask
 	27, // 22: cluster.v1.Command.create_stream:type_name -> cluster.v1.CreateStream
-	29, // 23: cluster.v1.Command.delete_stream:type_name -> cluster.v1.DeleteStream
-	30, // 24: cluster.v1.Command.stream_put:type_name -> cluster.v1.StreamPut
-	32, // 25: cluster.v1.Command.stream_trim:type_name -> cluster.v1.StreamTrim
-	33, // 26: cluster.v1.Command.begin_reshard:type_name -> cluster.v1.BeginReshard
-	34, // 27: cluster.v1.Command.stream_close:type_name -> cluster.v1.StreamClose
-	35, // 28: cluster.v1.Command.finish_reshard:type_name -> cluster.v1.FinishReshard
-	36, // 29: cluster.v1.Command.stream_lease:type_name -> cluster.v1.StreamLease
-	37, // 30: cluster.v1.Command.stream_commit:type_name -> cluster.v1.StreamCommit
-	38, // 31: cluster.v1.Command.stream_delete_consumer:type_name -> cluster.v1.StreamDeleteConsumer
-	39, // 32: cluster.v1.Command.set_stream_retention:type_name -> cluster.v1.SetStreamRetention
-	40, // 33: cluster.v1.Command.set_stream_mode:type_name -> cluster.v1.SetStreamMode
-	41, // 34: cluster.v1.Command.activate_stream:type_name -> cluster.v1.ActivateStream
-	42, // 35: cluster.v1.Command.register_stream_consumer:type_name -> cluster.v1.RegisterStreamConsumer
-	43, // 36: cluster.v1.Command.deregister_stream_consumer:type_name -> cluster.v1.DeregisterStreamConsumer
-	44, // 37: cluster.v1.Command.topic_publish:type_name -> cluster.v1.TopicPublish
-	46, // 38: cluster.v1.Command.topic_cursor:type_name -> cluster.v1.TopicCursor
-	47, // 39: cluster.v1.Command.topic_trim:type_name -> cluster.v1.TopicTrim
-	48, // 40: cluster.v1.Command.create_topic:type_name -> cluster.v1.CreateTopic
-	49, // 41: cluster.v1.Command.delete_topic:type_name -> cluster.v1.DeleteTopic
-	50, // 42: cluster.v1.Command.set_topic_attributes:type_name -> cluster.v1.SetTopicAttributes
-	51, // 43: cluster.v1.Command.tag_topic:type_name -> cluster.v1.TagTopic
-	52, // 44: cluster.v1.Command.untag_topic:type_name -> cluster.v1.UntagTopic
-	53, // 45: cluster.v1.Command.subscribe:type_name -> cluster.v1.Subscribe
-	54, // 46: cluster.v1.Command.unsubscribe:type_name -> cluster.v1.Unsubscribe
-	55, // 47: cluster.v1.Command.set_subscription_attributes:type_name -> cluster.v1.SetSubscriptionAttributes
-	56, // 48: cluster.v1.Command.confirm_subscription:type_name -> cluster.v1.ConfirmSubscription
-	57, // 49: cluster.v1.Command.put_trigger:type_name -> cluster.v1.PutTrigger
-	58, // 50: cluster.v1.Command.delete_trigger:type_name -> cluster.v1.DeleteTrigger
-	59, // 51: cluster.v1.Command.set_trigger_result:type_name -> cluster.v1.SetTriggerResult
-	60, // 52: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
-	61, // 53: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
-	62, // 54: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
-	63, // 55: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
-	12, // 56: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
-	13, // 57: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
-	16, // 58: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
-	16, // 59: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
-	18, // 60: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
-	28, // 61: cluster.v1.CreateStream.ranges:type_name -> cluster.v1.ShardRange
-	31, // 62: cluster.v1.StreamPut.records:type_name -> cluster.v1.StreamRecord
-	28, // 63: cluster.v1.BeginReshard.ranges:type_name -> cluster.v1.ShardRange
-	45, // 64: cluster.v1.TopicPublish.messages:type_name -> cluster.v1.TopicMessage
-	12, // 65: cluster.v1.TopicMessage.attributes:type_name -> cluster.v1.MessageAttribute
-	64, // 66: cluster.v1.CreateTopic.attributes:type_name -> cluster.v1.CreateTopic.AttributesEntry
-	65, // 67: cluster.v1.CreateTopic.tags:type_name -> cluster.v1.CreateTopic.TagsEntry
-	66, // 68: cluster.v1.SetTopicAttributes.attributes:type_name -> cluster.v1.SetTopicAttributes.AttributesEntry
-	67, // 69: cluster.v1.TagTopic.tags:type_name -> cluster.v1.TagTopic.TagsEntry
-	68, // 70: cluster.v1.Subscribe.attributes:type_name -> cluster.v1.Subscribe.AttributesEntry
-	69, // 71: cluster.v1.SetSubscriptionAttributes.attributes:type_name -> cluster.v1.SetSubscriptionAttributes.AttributesEntry
-	72, // [72:72] is the sub-list for method output_type
-	72, // [72:72] is the sub-list for method input_type
-	72, // [72:72] is the sub-list for extension type_name
-	72, // [72:72] is the sub-list for extension extendee
-	0,  // [0:72] is the sub-list for field type_name
+	30, // 23: cluster.v1.Command.delete_stream:type_name -> cluster.v1.DeleteStream
+	31, // 24: cluster.v1.Command.stream_put:type_name -> cluster.v1.StreamPut
+	33, // 25: cluster.v1.Command.stream_trim:type_name -> cluster.v1.StreamTrim
+	34, // 26: cluster.v1.Command.begin_reshard:type_name -> cluster.v1.BeginReshard
+	35, // 27: cluster.v1.Command.stream_close:type_name -> cluster.v1.StreamClose
+	36, // 28: cluster.v1.Command.finish_reshard:type_name -> cluster.v1.FinishReshard
+	37, // 29: cluster.v1.Command.stream_lease:type_name -> cluster.v1.StreamLease
+	38, // 30: cluster.v1.Command.stream_commit:type_name -> cluster.v1.StreamCommit
+	39, // 31: cluster.v1.Command.stream_delete_consumer:type_name -> cluster.v1.StreamDeleteConsumer
+	40, // 32: cluster.v1.Command.set_stream_retention:type_name -> cluster.v1.SetStreamRetention
+	41, // 33: cluster.v1.Command.set_stream_mode:type_name -> cluster.v1.SetStreamMode
+	43, // 34: cluster.v1.Command.activate_stream:type_name -> cluster.v1.ActivateStream
+	44, // 35: cluster.v1.Command.register_stream_consumer:type_name -> cluster.v1.RegisterStreamConsumer
+	45, // 36: cluster.v1.Command.deregister_stream_consumer:type_name -> cluster.v1.DeregisterStreamConsumer
+	42, // 37: cluster.v1.Command.set_stream_scaling:type_name -> cluster.v1.SetStreamScaling
+	46, // 38: cluster.v1.Command.topic_publish:type_name -> cluster.v1.TopicPublish
+	48, // 39: cluster.v1.Command.topic_cursor:type_name -> cluster.v1.TopicCursor
+	49, // 40: cluster.v1.Command.topic_trim:type_name -> cluster.v1.TopicTrim
+	50, // 41: cluster.v1.Command.create_topic:type_name -> cluster.v1.CreateTopic
+	51, // 42: cluster.v1.Command.delete_topic:type_name -> cluster.v1.DeleteTopic
+	52, // 43: cluster.v1.Command.set_topic_attributes:type_name -> cluster.v1.SetTopicAttributes
+	53, // 44: cluster.v1.Command.tag_topic:type_name -> cluster.v1.TagTopic
+	54, // 45: cluster.v1.Command.untag_topic:type_name -> cluster.v1.UntagTopic
+	55, // 46: cluster.v1.Command.subscribe:type_name -> cluster.v1.Subscribe
+	56, // 47: cluster.v1.Command.unsubscribe:type_name -> cluster.v1.Unsubscribe
+	57, // 48: cluster.v1.Command.set_subscription_attributes:type_name -> cluster.v1.SetSubscriptionAttributes
+	58, // 49: cluster.v1.Command.confirm_subscription:type_name -> cluster.v1.ConfirmSubscription
+	59, // 50: cluster.v1.Command.put_trigger:type_name -> cluster.v1.PutTrigger
+	60, // 51: cluster.v1.Command.delete_trigger:type_name -> cluster.v1.DeleteTrigger
+	61, // 52: cluster.v1.Command.set_trigger_result:type_name -> cluster.v1.SetTriggerResult
+	62, // 53: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
+	63, // 54: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
+	64, // 55: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
+	65, // 56: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
+	12, // 57: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
+	13, // 58: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
+	16, // 59: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
+	16, // 60: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
+	18, // 61: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
+	29, // 62: cluster.v1.CreateStream.ranges:type_name -> cluster.v1.ShardRange
+	28, // 63: cluster.v1.CreateStream.scaling:type_name -> cluster.v1.StreamScaling
+	32, // 64: cluster.v1.StreamPut.records:type_name -> cluster.v1.StreamRecord
+	29, // 65: cluster.v1.BeginReshard.ranges:type_name -> cluster.v1.ShardRange
+	28, // 66: cluster.v1.SetStreamScaling.scaling:type_name -> cluster.v1.StreamScaling
+	47, // 67: cluster.v1.TopicPublish.messages:type_name -> cluster.v1.TopicMessage
+	12, // 68: cluster.v1.TopicMessage.attributes:type_name -> cluster.v1.MessageAttribute
+	66, // 69: cluster.v1.CreateTopic.attributes:type_name -> cluster.v1.CreateTopic.AttributesEntry
+	67, // 70: cluster.v1.CreateTopic.tags:type_name -> cluster.v1.CreateTopic.TagsEntry
+	68, // 71: cluster.v1.SetTopicAttributes.attributes:type_name -> cluster.v1.SetTopicAttributes.AttributesEntry
+	69, // 72: cluster.v1.TagTopic.tags:type_name -> cluster.v1.TagTopic.TagsEntry
+	70, // 73: cluster.v1.Subscribe.attributes:type_name -> cluster.v1.Subscribe.AttributesEntry
+	71, // 74: cluster.v1.SetSubscriptionAttributes.attributes:type_name -> cluster.v1.SetSubscriptionAttributes.AttributesEntry
+	75, // [75:75] is the sub-list for method output_type
+	75, // [75:75] is the sub-list for method input_type
+	75, // [75:75] is the sub-list for extension type_name
+	75, // [75:75] is the sub-list for extension extendee
+	0,  // [0:75] is the sub-list for field type_name
 }
 
 func init() { file_proto_cluster_v1_command_proto_init() }
@@ -5220,6 +5407,7 @@ func file_proto_cluster_v1_command_proto_init() {
 		(*Command_ActivateStream)(nil),
 		(*Command_RegisterStreamConsumer)(nil),
 		(*Command_DeregisterStreamConsumer)(nil),
+		(*Command_SetStreamScaling)(nil),
 		(*Command_TopicPublish)(nil),
 		(*Command_TopicCursor)(nil),
 		(*Command_TopicTrim)(nil),
@@ -5242,7 +5430,7 @@ func file_proto_cluster_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_cluster_v1_command_proto_rawDesc), len(file_proto_cluster_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   69,
+			NumMessages:   71,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

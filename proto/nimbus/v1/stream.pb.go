@@ -93,7 +93,10 @@ type CreateStreamRequest struct {
 	ReplicationFactor int32 `protobuf:"varint,5,opt,name=replication_factor,json=replicationFactor,proto3" json:"replication_factor,omitempty"`
 	// PROVISIONED (default) or ON_DEMAND. An on-demand stream starts with 4
 	// shards and shard_count must be 0.
-	StreamMode    string `protobuf:"bytes,6,opt,name=stream_mode,json=streamMode,proto3" json:"stream_mode,omitempty"`
+	StreamMode string `protobuf:"bytes,6,opt,name=stream_mode,json=streamMode,proto3" json:"stream_mode,omitempty"`
+	// Autoscaling settings, used while the stream is ON_DEMAND (a Nimbus
+	// extension); unset fields take their defaults.
+	Scaling       *StreamScaling `protobuf:"bytes,7,opt,name=scaling,proto3" json:"scaling,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -170,6 +173,175 @@ func (x *CreateStreamRequest) GetStreamMode() string {
 	return ""
 }
 
+func (x *CreateStreamRequest) GetScaling() *StreamScaling {
+	if x != nil {
+		return x.Scaling
+	}
+	return nil
+}
+
+// StreamScaling is an on-demand stream's autoscaling settings (a Nimbus
+// extension). 0 means the default. A shard whose write rate stays above
+// its budget (records/s or bytes/s) for window_ms splits; two adjacent
+// shards whose combined rate stays below half of one budget for window_ms
+// merge; at most one round of reshardings per cooldown_ms; splits stop at
+// max_shard_count open shards.
+type StreamScaling struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	ShardRecordsPerSec int64                  `protobuf:"varint,1,opt,name=shard_records_per_sec,json=shardRecordsPerSec,proto3" json:"shard_records_per_sec,omitempty"` // 1 to 10,000,000; 0 means 1,000
+	ShardBytesPerSec   int64                  `protobuf:"varint,2,opt,name=shard_bytes_per_sec,json=shardBytesPerSec,proto3" json:"shard_bytes_per_sec,omitempty"`       // data + partition key; 1 to 2^30; 0 means 1 MiB
+	MaxShardCount      int32                  `protobuf:"varint,3,opt,name=max_shard_count,json=maxShardCount,proto3" json:"max_shard_count,omitempty"`                  // 1 to 256; 0 means 64
+	CooldownMs         int64                  `protobuf:"varint,4,opt,name=cooldown_ms,json=cooldownMs,proto3" json:"cooldown_ms,omitempty"`                             // 100 to 86,400,000; 0 means 60 s
+	WindowMs           int64                  `protobuf:"varint,5,opt,name=window_ms,json=windowMs,proto3" json:"window_ms,omitempty"`                                   // 100 to 86,400,000; 0 means 60 s
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *StreamScaling) Reset() {
+	*x = StreamScaling{}
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamScaling) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamScaling) ProtoMessage() {}
+
+func (x *StreamScaling) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamScaling.ProtoReflect.Descriptor instead.
+func (*StreamScaling) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *StreamScaling) GetShardRecordsPerSec() int64 {
+	if x != nil {
+		return x.ShardRecordsPerSec
+	}
+	return 0
+}
+
+func (x *StreamScaling) GetShardBytesPerSec() int64 {
+	if x != nil {
+		return x.ShardBytesPerSec
+	}
+	return 0
+}
+
+func (x *StreamScaling) GetMaxShardCount() int32 {
+	if x != nil {
+		return x.MaxShardCount
+	}
+	return 0
+}
+
+func (x *StreamScaling) GetCooldownMs() int64 {
+	if x != nil {
+		return x.CooldownMs
+	}
+	return 0
+}
+
+func (x *StreamScaling) GetWindowMs() int64 {
+	if x != nil {
+		return x.WindowMs
+	}
+	return 0
+}
+
+// Reshard describes a completed split, merge or scaling and why it was
+// made (a Nimbus extension).
+type Reshard struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Kind           string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"` // SPLIT, MERGE or SCALE
+	ParentShardIds []string               `protobuf:"bytes,2,rep,name=parent_shard_ids,json=parentShardIds,proto3" json:"parent_shard_ids,omitempty"`
+	ChildShardIds  []string               `protobuf:"bytes,3,rep,name=child_shard_ids,json=childShardIds,proto3" json:"child_shard_ids,omitempty"`
+	// Who asked and why: the autoscaler's reason (the load, the budget, for
+	// how long), or the request that asked for it.
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	TimestampMs   int64  `protobuf:"varint,5,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Reshard) Reset() {
+	*x = Reshard{}
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reshard) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reshard) ProtoMessage() {}
+
+func (x *Reshard) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reshard.ProtoReflect.Descriptor instead.
+func (*Reshard) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Reshard) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Reshard) GetParentShardIds() []string {
+	if x != nil {
+		return x.ParentShardIds
+	}
+	return nil
+}
+
+func (x *Reshard) GetChildShardIds() []string {
+	if x != nil {
+		return x.ChildShardIds
+	}
+	return nil
+}
+
+func (x *Reshard) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Reshard) GetTimestampMs() int64 {
+	if x != nil {
+		return x.TimestampMs
+	}
+	return 0
+}
+
 type CreateStreamResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Stream        *StreamDescription     `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
@@ -179,7 +351,7 @@ type CreateStreamResponse struct {
 
 func (x *CreateStreamResponse) Reset() {
 	*x = CreateStreamResponse{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[1]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -191,7 +363,7 @@ func (x *CreateStreamResponse) String() string {
 func (*CreateStreamResponse) ProtoMessage() {}
 
 func (x *CreateStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[1]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -204,7 +376,7 @@ func (x *CreateStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateStreamResponse.ProtoReflect.Descriptor instead.
 func (*CreateStreamResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{1}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateStreamResponse) GetStream() *StreamDescription {
@@ -223,7 +395,7 @@ type DeleteStreamRequest struct {
 
 func (x *DeleteStreamRequest) Reset() {
 	*x = DeleteStreamRequest{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[2]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -235,7 +407,7 @@ func (x *DeleteStreamRequest) String() string {
 func (*DeleteStreamRequest) ProtoMessage() {}
 
 func (x *DeleteStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[2]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -248,7 +420,7 @@ func (x *DeleteStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStreamRequest.ProtoReflect.Descriptor instead.
 func (*DeleteStreamRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{2}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *DeleteStreamRequest) GetStreamName() string {
@@ -266,7 +438,7 @@ type DeleteStreamResponse struct {
 
 func (x *DeleteStreamResponse) Reset() {
 	*x = DeleteStreamResponse{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[3]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -278,7 +450,7 @@ func (x *DeleteStreamResponse) String() string {
 func (*DeleteStreamResponse) ProtoMessage() {}
 
 func (x *DeleteStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[3]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -291,7 +463,7 @@ func (x *DeleteStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStreamResponse.ProtoReflect.Descriptor instead.
 func (*DeleteStreamResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{3}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{5}
 }
 
 type ListStreamsRequest struct {
@@ -304,7 +476,7 @@ type ListStreamsRequest struct {
 
 func (x *ListStreamsRequest) Reset() {
 	*x = ListStreamsRequest{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[4]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -316,7 +488,7 @@ func (x *ListStreamsRequest) String() string {
 func (*ListStreamsRequest) ProtoMessage() {}
 
 func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[4]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -329,7 +501,7 @@ func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsRequest.ProtoReflect.Descriptor instead.
 func (*ListStreamsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{4}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListStreamsRequest) GetLimit() int32 {
@@ -356,7 +528,7 @@ type ListStreamsResponse struct {
 
 func (x *ListStreamsResponse) Reset() {
 	*x = ListStreamsResponse{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[5]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -368,7 +540,7 @@ func (x *ListStreamsResponse) String() string {
 func (*ListStreamsResponse) ProtoMessage() {}
 
 func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[5]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -381,7 +553,7 @@ func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsResponse.ProtoReflect.Descriptor instead.
 func (*ListStreamsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{5}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListStreamsResponse) GetStreamNames() []string {
@@ -408,7 +580,7 @@ type HashKeyRange struct {
 
 func (x *HashKeyRange) Reset() {
 	*x = HashKeyRange{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[6]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -420,7 +592,7 @@ func (x *HashKeyRange) String() string {
 func (*HashKeyRange) ProtoMessage() {}
 
 func (x *HashKeyRange) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[6]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -433,7 +605,7 @@ func (x *HashKeyRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HashKeyRange.ProtoReflect.Descriptor instead.
 func (*HashKeyRange) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{6}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *HashKeyRange) GetStartingHashKey() string {
@@ -460,7 +632,7 @@ type SequenceNumberRange struct {
 
 func (x *SequenceNumberRange) Reset() {
 	*x = SequenceNumberRange{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[7]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -472,7 +644,7 @@ func (x *SequenceNumberRange) String() string {
 func (*SequenceNumberRange) ProtoMessage() {}
 
 func (x *SequenceNumberRange) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[7]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -485,7 +657,7 @@ func (x *SequenceNumberRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SequenceNumberRange.ProtoReflect.Descriptor instead.
 func (*SequenceNumberRange) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{7}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SequenceNumberRange) GetStartingSequenceNumber() string {
@@ -519,7 +691,7 @@ type Shard struct {
 
 func (x *Shard) Reset() {
 	*x = Shard{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[8]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -531,7 +703,7 @@ func (x *Shard) String() string {
 func (*Shard) ProtoMessage() {}
 
 func (x *Shard) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[8]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -544,7 +716,7 @@ func (x *Shard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Shard.ProtoReflect.Descriptor instead.
 func (*Shard) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{8}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Shard) GetShardId() string {
@@ -600,13 +772,17 @@ type StreamDescription struct {
 	StreamCreationTimestampMs int64                  `protobuf:"varint,7,opt,name=stream_creation_timestamp_ms,json=streamCreationTimestampMs,proto3" json:"stream_creation_timestamp_ms,omitempty"`
 	MaxRecordSizeInKib        int32                  `protobuf:"varint,8,opt,name=max_record_size_in_kib,json=maxRecordSizeInKib,proto3" json:"max_record_size_in_kib,omitempty"`
 	StreamMode                string                 `protobuf:"bytes,9,opt,name=stream_mode,json=streamMode,proto3" json:"stream_mode,omitempty"` // PROVISIONED or ON_DEMAND
-	unknownFields             protoimpl.UnknownFields
-	sizeCache                 protoimpl.SizeCache
+	// The autoscaling settings as resolved (every field set).
+	Scaling *StreamScaling `protobuf:"bytes,10,opt,name=scaling,proto3" json:"scaling,omitempty"`
+	// The latest resharding; unset when the stream never changed shape.
+	LastReshard   *Reshard `protobuf:"bytes,11,opt,name=last_reshard,json=lastReshard,proto3" json:"last_reshard,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamDescription) Reset() {
 	*x = StreamDescription{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[9]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +794,7 @@ func (x *StreamDescription) String() string {
 func (*StreamDescription) ProtoMessage() {}
 
 func (x *StreamDescription) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[9]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +807,7 @@ func (x *StreamDescription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamDescription.ProtoReflect.Descriptor instead.
 func (*StreamDescription) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{9}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StreamDescription) GetStreamName() string {
@@ -697,6 +873,20 @@ func (x *StreamDescription) GetStreamMode() string {
 	return ""
 }
 
+func (x *StreamDescription) GetScaling() *StreamScaling {
+	if x != nil {
+		return x.Scaling
+	}
+	return nil
+}
+
+func (x *StreamDescription) GetLastReshard() *Reshard {
+	if x != nil {
+		return x.LastReshard
+	}
+	return nil
+}
+
 type DescribeStreamRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	StreamName    string                 `protobuf:"bytes,1,opt,name=stream_name,json=streamName,proto3" json:"stream_name,omitempty"`
@@ -706,7 +896,7 @@ type DescribeStreamRequest struct {
 
 func (x *DescribeStreamRequest) Reset() {
 	*x = DescribeStreamRequest{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[10]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -718,7 +908,7 @@ func (x *DescribeStreamRequest) String() string {
 func (*DescribeStreamRequest) ProtoMessage() {}
 
 func (x *DescribeStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[10]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -731,7 +921,7 @@ func (x *DescribeStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeStreamRequest.ProtoReflect.Descriptor instead.
 func (*DescribeStreamRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{10}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DescribeStreamRequest) GetStreamName() string {
@@ -750,7 +940,7 @@ type DescribeStreamResponse struct {
 
 func (x *DescribeStreamResponse) Reset() {
 	*x = DescribeStreamResponse{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[11]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -762,7 +952,7 @@ func (x *DescribeStreamResponse) String() string {
 func (*DescribeStreamResponse) ProtoMessage() {}
 
 func (x *DescribeStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[11]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -775,7 +965,7 @@ func (x *DescribeStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeStreamResponse.ProtoReflect.Descriptor instead.
 func (*DescribeStreamResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{11}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DescribeStreamResponse) GetStreamDescription() *StreamDescription {
@@ -794,7 +984,7 @@ type DescribeStreamSummaryRequest struct {
 
 func (x *DescribeStreamSummaryRequest) Reset() {
 	*x = DescribeStreamSummaryRequest{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[12]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -806,7 +996,7 @@ func (x *DescribeStreamSummaryRequest) String() string {
 func (*DescribeStreamSummaryRequest) ProtoMessage() {}
 
 func (x *DescribeStreamSummaryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[12]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -819,7 +1009,7 @@ func (x *DescribeStreamSummaryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeStreamSummaryRequest.ProtoReflect.Descriptor instead.
 func (*DescribeStreamSummaryRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{12}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DescribeStreamSummaryRequest) GetStreamName() string {
@@ -846,7 +1036,7 @@ type StreamDescriptionSummary struct {
 
 func (x *StreamDescriptionSummary) Reset() {
 	*x = StreamDescriptionSummary{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[13]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +1048,7 @@ func (x *StreamDescriptionSummary) String() string {
 func (*StreamDescriptionSummary) ProtoMessage() {}
 
 func (x *StreamDescriptionSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[13]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +1061,7 @@ func (x *StreamDescriptionSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamDescriptionSummary.ProtoReflect.Descriptor instead.
 func (*StreamDescriptionSummary) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{13}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StreamDescriptionSummary) GetStreamName() string {
@@ -946,7 +1136,7 @@ type DescribeStreamSummaryResponse struct {
 
 func (x *DescribeStreamSummaryResponse) Reset() {
 	*x = DescribeStreamSummaryResponse{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[14]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -958,7 +1148,7 @@ func (x *DescribeStreamSummaryResponse) String() string {
 func (*DescribeStreamSummaryResponse) ProtoMessage() {}
 
 func (x *DescribeStreamSummaryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[14]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -971,7 +1161,7 @@ func (x *DescribeStreamSummaryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeStreamSummaryResponse.ProtoReflect.Descriptor instead.
 func (*DescribeStreamSummaryResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{14}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DescribeStreamSummaryResponse) GetStreamDescriptionSummary() *StreamDescriptionSummary {
@@ -990,7 +1180,7 @@ type ListShardsRequest struct {
 
 func (x *ListShardsRequest) Reset() {
 	*x = ListShardsRequest{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[15]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +1192,7 @@ func (x *ListShardsRequest) String() string {
 func (*ListShardsRequest) ProtoMessage() {}
 
 func (x *ListShardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[15]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +1205,7 @@ func (x *ListShardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListShardsRequest.ProtoReflect.Descriptor instead.
 func (*ListShardsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{15}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListShardsRequest) GetStreamName() string {
@@ -1034,7 +1224,7 @@ type ListShardsResponse struct {
 
 func (x *ListShardsResponse) Reset() {
 	*x = ListShardsResponse{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[16]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1236,7 @@ func (x *ListShardsResponse) String() string {
 func (*ListShardsResponse) ProtoMessage() {}
 
 func (x *ListShardsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[16]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1249,7 @@ func (x *ListShardsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListShardsResponse.ProtoReflect.Descriptor instead.
 func (*ListShardsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{16}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListShardsResponse) GetShards() []*Shard {
@@ -1082,7 +1272,7 @@ type PutRecordRequest struct {
 
 func (x *PutRecordRequest) Reset() {
 	*x = PutRecordRequest{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[17]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1094,7 +1284,7 @@ func (x *PutRecordRequest) String() string {
 func (*PutRecordRequest) ProtoMessage() {}
 
 func (x *PutRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[17]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1107,7 +1297,7 @@ func (x *PutRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRecordRequest.ProtoReflect.Descriptor instead.
 func (*PutRecordRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{17}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PutRecordRequest) GetStreamName() string {
@@ -1155,7 +1345,7 @@ type PutRecordResponse struct {
 
 func (x *PutRecordResponse) Reset() {
 	*x = PutRecordResponse{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[18]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1357,7 @@ func (x *PutRecordResponse) String() string {
 func (*PutRecordResponse) ProtoMessage() {}
 
 func (x *PutRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[18]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1370,7 @@ func (x *PutRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRecordResponse.ProtoReflect.Descriptor instead.
 func (*PutRecordResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{18}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PutRecordResponse) GetShardId() string {
@@ -1208,7 +1398,7 @@ type PutRecordsRequestEntry struct {
 
 func (x *PutRecordsRequestEntry) Reset() {
 	*x = PutRecordsRequestEntry{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[19]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1220,7 +1410,7 @@ func (x *PutRecordsRequestEntry) String() string {
 func (*PutRecordsRequestEntry) ProtoMessage() {}
 
 func (x *PutRecordsRequestEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[19]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1233,7 +1423,7 @@ func (x *PutRecordsRequestEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRecordsRequestEntry.ProtoReflect.Descriptor instead.
 func (*PutRecordsRequestEntry) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{19}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PutRecordsRequestEntry) GetPartitionKey() string {
@@ -1269,7 +1459,7 @@ type PutRecordsRequest struct {
 
 func (x *PutRecordsRequest) Reset() {
 	*x = PutRecordsRequest{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[20]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1281,7 +1471,7 @@ func (x *PutRecordsRequest) String() string {
 func (*PutRecordsRequest) ProtoMessage() {}
 
 func (x *PutRecordsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[20]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1294,7 +1484,7 @@ func (x *PutRecordsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRecordsRequest.ProtoReflect.Descriptor instead.
 func (*PutRecordsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{20}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PutRecordsRequest) GetStreamName() string {
@@ -1325,7 +1515,7 @@ type PutRecordsResultEntry struct {
 
 func (x *PutRecordsResultEntry) Reset() {
 	*x = PutRecordsResultEntry{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[21]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1337,7 +1527,7 @@ func (x *PutRecordsResultEntry) String() string {
 func (*PutRecordsResultEntry) ProtoMessage() {}
 
 func (x *PutRecordsResultEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[21]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1350,7 +1540,7 @@ func (x *PutRecordsResultEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRecordsResultEntry.ProtoReflect.Descriptor instead.
 func (*PutRecordsResultEntry) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{21}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PutRecordsResultEntry) GetSequenceNumber() string {
@@ -1391,7 +1581,7 @@ type PutRecordsResponse struct {
 
 func (x *PutRecordsResponse) Reset() {
 	*x = PutRecordsResponse{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[22]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1403,7 +1593,7 @@ func (x *PutRecordsResponse) String() string {
 func (*PutRecordsResponse) ProtoMessage() {}
 
 func (x *PutRecordsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[22]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1416,7 +1606,7 @@ func (x *PutRecordsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRecordsResponse.ProtoReflect.Descriptor instead.
 func (*PutRecordsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{22}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PutRecordsResponse) GetFailedRecordCount() int32 {
@@ -1446,7 +1636,7 @@ type GetShardIteratorRequest struct {
 
 func (x *GetShardIteratorRequest) Reset() {
 	*x = GetShardIteratorRequest{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[23]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1458,7 +1648,7 @@ func (x *GetShardIteratorRequest) String() string {
 func (*GetShardIteratorRequest) ProtoMessage() {}
 
 func (x *GetShardIteratorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[23]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1471,7 +1661,7 @@ func (x *GetShardIteratorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetShardIteratorRequest.ProtoReflect.Descriptor instead.
 func (*GetShardIteratorRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{23}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetShardIteratorRequest) GetStreamName() string {
@@ -1519,7 +1709,7 @@ type GetShardIteratorResponse struct {
 
 func (x *GetShardIteratorResponse) Reset() {
 	*x = GetShardIteratorResponse{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[24]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1531,7 +1721,7 @@ func (x *GetShardIteratorResponse) String() string {
 func (*GetShardIteratorResponse) ProtoMessage() {}
 
 func (x *GetShardIteratorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[24]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1544,7 +1734,7 @@ func (x *GetShardIteratorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetShardIteratorResponse.ProtoReflect.Descriptor instead.
 func (*GetShardIteratorResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{24}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetShardIteratorResponse) GetShardIterator() string {
@@ -1564,7 +1754,7 @@ type GetRecordsRequest struct {
 
 func (x *GetRecordsRequest) Reset() {
 	*x = GetRecordsRequest{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[25]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1576,7 +1766,7 @@ func (x *GetRecordsRequest) String() string {
 func (*GetRecordsRequest) ProtoMessage() {}
 
 func (x *GetRecordsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[25]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1589,7 +1779,7 @@ func (x *GetRecordsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRecordsRequest.ProtoReflect.Descriptor instead.
 func (*GetRecordsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{25}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetRecordsRequest) GetShardIterator() string {
@@ -1618,7 +1808,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[26]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1630,7 +1820,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[26]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1643,7 +1833,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{26}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Record) GetSequenceNumber() string {
@@ -1685,7 +1875,7 @@ type ChildShard struct {
 
 func (x *ChildShard) Reset() {
 	*x = ChildShard{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[27]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1697,7 +1887,7 @@ func (x *ChildShard) String() string {
 func (*ChildShard) ProtoMessage() {}
 
 func (x *ChildShard) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[27]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1710,7 +1900,7 @@ func (x *ChildShard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChildShard.ProtoReflect.Descriptor instead.
 func (*ChildShard) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{27}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ChildShard) GetShardId() string {
@@ -1746,7 +1936,7 @@ type GetRecordsResponse struct {
 
 func (x *GetRecordsResponse) Reset() {
 	*x = GetRecordsResponse{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[28]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1758,7 +1948,7 @@ func (x *GetRecordsResponse) String() string {
 func (*GetRecordsResponse) ProtoMessage() {}
 
 func (x *GetRecordsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[28]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1771,7 +1961,7 @@ func (x *GetRecordsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRecordsResponse.ProtoReflect.Descriptor instead.
 func (*GetRecordsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{28}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetRecordsResponse) GetRecords() []*Record {
@@ -1811,13 +2001,16 @@ type SplitShardRequest struct {
 	// Decimal, inside the shard's range and after its start; "" means the
 	// middle of the range (a Nimbus extension).
 	NewStartingHashKey string `protobuf:"bytes,3,opt,name=new_starting_hash_key,json=newStartingHashKey,proto3" json:"new_starting_hash_key,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Why, recorded as the stream's last_reshard.reason (a Nimbus
+	// extension); "" records the request itself. At most 1024 bytes.
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SplitShardRequest) Reset() {
 	*x = SplitShardRequest{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[29]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1829,7 +2022,7 @@ func (x *SplitShardRequest) String() string {
 func (*SplitShardRequest) ProtoMessage() {}
 
 func (x *SplitShardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[29]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1842,7 +2035,7 @@ func (x *SplitShardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SplitShardRequest.ProtoReflect.Descriptor instead.
 func (*SplitShardRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{29}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SplitShardRequest) GetStreamName() string {
@@ -1866,6 +2059,13 @@ func (x *SplitShardRequest) GetNewStartingHashKey() string {
 	return ""
 }
 
+func (x *SplitShardRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type SplitShardResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Stream        *StreamDescription     `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
@@ -1875,7 +2075,7 @@ type SplitShardResponse struct {
 
 func (x *SplitShardResponse) Reset() {
 	*x = SplitShardResponse{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[30]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1887,7 +2087,7 @@ func (x *SplitShardResponse) String() string {
 func (*SplitShardResponse) ProtoMessage() {}
 
 func (x *SplitShardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[30]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1900,7 +2100,7 @@ func (x *SplitShardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SplitShardResponse.ProtoReflect.Descriptor instead.
 func (*SplitShardResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{30}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SplitShardResponse) GetStream() *StreamDescription {
@@ -1917,13 +2117,15 @@ type MergeShardsRequest struct {
 	StreamName           string                 `protobuf:"bytes,1,opt,name=stream_name,json=streamName,proto3" json:"stream_name,omitempty"`
 	ShardToMerge         string                 `protobuf:"bytes,2,opt,name=shard_to_merge,json=shardToMerge,proto3" json:"shard_to_merge,omitempty"`
 	AdjacentShardToMerge string                 `protobuf:"bytes,3,opt,name=adjacent_shard_to_merge,json=adjacentShardToMerge,proto3" json:"adjacent_shard_to_merge,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// As SplitShardRequest.reason.
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MergeShardsRequest) Reset() {
 	*x = MergeShardsRequest{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[31]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1935,7 +2137,7 @@ func (x *MergeShardsRequest) String() string {
 func (*MergeShardsRequest) ProtoMessage() {}
 
 func (x *MergeShardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[31]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1948,7 +2150,7 @@ func (x *MergeShardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MergeShardsRequest.ProtoReflect.Descriptor instead.
 func (*MergeShardsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{31}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *MergeShardsRequest) GetStreamName() string {
@@ -1972,6 +2174,13 @@ func (x *MergeShardsRequest) GetAdjacentShardToMerge() string {
 	return ""
 }
 
+func (x *MergeShardsRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type MergeShardsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Stream        *StreamDescription     `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
@@ -1981,7 +2190,7 @@ type MergeShardsResponse struct {
 
 func (x *MergeShardsResponse) Reset() {
 	*x = MergeShardsResponse{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[32]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1993,7 +2202,7 @@ func (x *MergeShardsResponse) String() string {
 func (*MergeShardsResponse) ProtoMessage() {}
 
 func (x *MergeShardsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[32]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2006,7 +2215,7 @@ func (x *MergeShardsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MergeShardsResponse.ProtoReflect.Descriptor instead.
 func (*MergeShardsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{32}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *MergeShardsResponse) GetStream() *StreamDescription {
@@ -2032,7 +2241,7 @@ type UpdateShardCountRequest struct {
 
 func (x *UpdateShardCountRequest) Reset() {
 	*x = UpdateShardCountRequest{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[33]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2044,7 +2253,7 @@ func (x *UpdateShardCountRequest) String() string {
 func (*UpdateShardCountRequest) ProtoMessage() {}
 
 func (x *UpdateShardCountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[33]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2057,7 +2266,7 @@ func (x *UpdateShardCountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateShardCountRequest.ProtoReflect.Descriptor instead.
 func (*UpdateShardCountRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{33}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *UpdateShardCountRequest) GetStreamName() string {
@@ -2093,7 +2302,7 @@ type UpdateShardCountResponse struct {
 
 func (x *UpdateShardCountResponse) Reset() {
 	*x = UpdateShardCountResponse{}
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[34]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2105,7 +2314,7 @@ func (x *UpdateShardCountResponse) String() string {
 func (*UpdateShardCountResponse) ProtoMessage() {}
 
 func (x *UpdateShardCountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[34]
+	mi := &file_proto_nimbus_v1_stream_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2118,7 +2327,7 @@ func (x *UpdateShardCountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateShardCountResponse.ProtoReflect.Descriptor instead.
 func (*UpdateShardCountResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{34}
+	return file_proto_nimbus_v1_stream_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *UpdateShardCountResponse) GetStreamName() string {
@@ -2153,7 +2362,7 @@ var File_proto_nimbus_v1_stream_proto protoreflect.FileDescriptor
 
 const file_proto_nimbus_v1_stream_proto_rawDesc = "" +
 	"\n" +
-	"\x1cproto/nimbus/v1/stream.proto\x12\tnimbus.v1\"\x91\x02\n" +
+	"\x1cproto/nimbus/v1/stream.proto\x12\tnimbus.v1\"\xc5\x02\n" +
 	"\x13CreateStreamRequest\x12\x1f\n" +
 	"\vstream_name\x18\x01 \x01(\tR\n" +
 	"streamName\x12\x1f\n" +
@@ -2163,7 +2372,21 @@ const file_proto_nimbus_v1_stream_proto_rawDesc = "" +
 	"\x16max_record_size_in_kib\x18\x04 \x01(\x05R\x12maxRecordSizeInKib\x12-\n" +
 	"\x12replication_factor\x18\x05 \x01(\x05R\x11replicationFactor\x12\x1f\n" +
 	"\vstream_mode\x18\x06 \x01(\tR\n" +
-	"streamMode\"L\n" +
+	"streamMode\x122\n" +
+	"\ascaling\x18\a \x01(\v2\x18.nimbus.v1.StreamScalingR\ascaling\"\xd7\x01\n" +
+	"\rStreamScaling\x121\n" +
+	"\x15shard_records_per_sec\x18\x01 \x01(\x03R\x12shardRecordsPerSec\x12-\n" +
+	"\x13shard_bytes_per_sec\x18\x02 \x01(\x03R\x10shardBytesPerSec\x12&\n" +
+	"\x0fmax_shard_count\x18\x03 \x01(\x05R\rmaxShardCount\x12\x1f\n" +
+	"\vcooldown_ms\x18\x04 \x01(\x03R\n" +
+	"cooldownMs\x12\x1b\n" +
+	"\twindow_ms\x18\x05 \x01(\x03R\bwindowMs\"\xaa\x01\n" +
+	"\aReshard\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12(\n" +
+	"\x10parent_shard_ids\x18\x02 \x03(\tR\x0eparentShardIds\x12&\n" +
+	"\x0fchild_shard_ids\x18\x03 \x03(\tR\rchildShardIds\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12!\n" +
+	"\ftimestamp_ms\x18\x05 \x01(\x03R\vtimestampMs\"L\n" +
 	"\x14CreateStreamResponse\x124\n" +
 	"\x06stream\x18\x01 \x01(\v2\x1c.nimbus.v1.StreamDescriptionR\x06stream\"6\n" +
 	"\x13DeleteStreamRequest\x12\x1f\n" +
@@ -2188,7 +2411,7 @@ const file_proto_nimbus_v1_stream_proto_rawDesc = "" +
 	"\x18adjacent_parent_shard_id\x18\x03 \x01(\tR\x15adjacentParentShardId\x12=\n" +
 	"\x0ehash_key_range\x18\x04 \x01(\v2\x17.nimbus.v1.HashKeyRangeR\fhashKeyRange\x12R\n" +
 	"\x15sequence_number_range\x18\x05 \x01(\v2\x1e.nimbus.v1.SequenceNumberRangeR\x13sequenceNumberRange\x12(\n" +
-	"\x10parent_shard_ids\x18\x06 \x03(\tR\x0eparentShardIds\"\x96\x03\n" +
+	"\x10parent_shard_ids\x18\x06 \x03(\tR\x0eparentShardIds\"\x81\x04\n" +
 	"\x11StreamDescription\x12\x1f\n" +
 	"\vstream_name\x18\x01 \x01(\tR\n" +
 	"streamName\x12\x1d\n" +
@@ -2201,7 +2424,10 @@ const file_proto_nimbus_v1_stream_proto_rawDesc = "" +
 	"\x1cstream_creation_timestamp_ms\x18\a \x01(\x03R\x19streamCreationTimestampMs\x122\n" +
 	"\x16max_record_size_in_kib\x18\b \x01(\x05R\x12maxRecordSizeInKib\x12\x1f\n" +
 	"\vstream_mode\x18\t \x01(\tR\n" +
-	"streamMode\"8\n" +
+	"streamMode\x122\n" +
+	"\ascaling\x18\n" +
+	" \x01(\v2\x18.nimbus.v1.StreamScalingR\ascaling\x125\n" +
+	"\flast_reshard\x18\v \x01(\v2\x12.nimbus.v1.ReshardR\vlastReshard\"8\n" +
 	"\x15DescribeStreamRequest\x12\x1f\n" +
 	"\vstream_name\x18\x01 \x01(\tR\n" +
 	"streamName\"e\n" +
@@ -2283,19 +2509,21 @@ const file_proto_nimbus_v1_stream_proto_rawDesc = "" +
 	"\arecords\x18\x01 \x03(\v2\x11.nimbus.v1.RecordR\arecords\x12.\n" +
 	"\x13next_shard_iterator\x18\x02 \x01(\tR\x11nextShardIterator\x120\n" +
 	"\x14millis_behind_latest\x18\x03 \x01(\x03R\x12millisBehindLatest\x128\n" +
-	"\fchild_shards\x18\x04 \x03(\v2\x15.nimbus.v1.ChildShardR\vchildShards\"\x8d\x01\n" +
+	"\fchild_shards\x18\x04 \x03(\v2\x15.nimbus.v1.ChildShardR\vchildShards\"\xa5\x01\n" +
 	"\x11SplitShardRequest\x12\x1f\n" +
 	"\vstream_name\x18\x01 \x01(\tR\n" +
 	"streamName\x12$\n" +
 	"\x0eshard_to_split\x18\x02 \x01(\tR\fshardToSplit\x121\n" +
-	"\x15new_starting_hash_key\x18\x03 \x01(\tR\x12newStartingHashKey\"J\n" +
+	"\x15new_starting_hash_key\x18\x03 \x01(\tR\x12newStartingHashKey\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"J\n" +
 	"\x12SplitShardResponse\x124\n" +
-	"\x06stream\x18\x01 \x01(\v2\x1c.nimbus.v1.StreamDescriptionR\x06stream\"\x92\x01\n" +
+	"\x06stream\x18\x01 \x01(\v2\x1c.nimbus.v1.StreamDescriptionR\x06stream\"\xaa\x01\n" +
 	"\x12MergeShardsRequest\x12\x1f\n" +
 	"\vstream_name\x18\x01 \x01(\tR\n" +
 	"streamName\x12$\n" +
 	"\x0eshard_to_merge\x18\x02 \x01(\tR\fshardToMerge\x125\n" +
-	"\x17adjacent_shard_to_merge\x18\x03 \x01(\tR\x14adjacentShardToMerge\"K\n" +
+	"\x17adjacent_shard_to_merge\x18\x03 \x01(\tR\x14adjacentShardToMerge\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"K\n" +
 	"\x13MergeShardsResponse\x124\n" +
 	"\x06stream\x18\x01 \x01(\v2\x1c.nimbus.v1.StreamDescriptionR\x06stream\"\x8b\x01\n" +
 	"\x17UpdateShardCountRequest\x12\x1f\n" +
@@ -2349,93 +2577,98 @@ func file_proto_nimbus_v1_stream_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_nimbus_v1_stream_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_nimbus_v1_stream_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_proto_nimbus_v1_stream_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_proto_nimbus_v1_stream_proto_goTypes = []any{
 	(ShardIteratorType)(0),                // 0: nimbus.v1.ShardIteratorType
 	(*CreateStreamRequest)(nil),           // 1: nimbus.v1.CreateStreamRequest
-	(*CreateStreamResponse)(nil),          // 2: nimbus.v1.CreateStreamResponse
-	(*DeleteStreamRequest)(nil),           // 3: nimbus.v1.DeleteStreamRequest
-	(*DeleteStreamResponse)(nil),          // 4: nimbus.v1.DeleteStreamResponse
-	(*ListStreamsRequest)(nil),            // 5: nimbus.v1.ListStreamsRequest
-	(*ListStreamsResponse)(nil),           // 6: nimbus.v1.ListStreamsResponse
-	(*HashKeyRange)(nil),                  // 7: nimbus.v1.HashKeyRange
-	(*SequenceNumberRange)(nil),           // 8: nimbus.v1.SequenceNumberRange
-	(*Shard)(nil),                         // 9: nimbus.v1.Shard
-	(*StreamDescription)(nil),             // 10: nimbus.v1.StreamDescription
-	(*DescribeStreamRequest)(nil),         // 11: nimbus.v1.DescribeStreamRequest
-	(*DescribeStreamResponse)(nil),        // 12: nimbus.v1.DescribeStreamResponse
-	(*DescribeStreamSummaryRequest)(nil),  // 13: nimbus.v1.DescribeStreamSummaryRequest
-	(*StreamDescriptionSummary)(nil),      // 14: nimbus.v1.StreamDescriptionSummary
-	(*DescribeStreamSummaryResponse)(nil), // 15: nimbus.v1.DescribeStreamSummaryResponse
-	(*ListShardsRequest)(nil),             // 16: nimbus.v1.ListShardsRequest
-	(*ListShardsResponse)(nil),            // 17: nimbus.v1.ListShardsResponse
-	(*PutRecordRequest)(nil),              // 18: nimbus.v1.PutRecordRequest
-	(*PutRecordResponse)(nil),             // 19: nimbus.v1.PutRecordResponse
-	(*PutRecordsRequestEntry)(nil),        // 20: nimbus.v1.PutRecordsRequestEntry
-	(*PutRecordsRequest)(nil),             // 21: nimbus.v1.PutRecordsRequest
-	(*PutRecordsResultEntry)(nil),         // 22: nimbus.v1.PutRecordsResultEntry
-	(*PutRecordsResponse)(nil),            // 23: nimbus.v1.PutRecordsResponse
-	(*GetShardIteratorRequest)(nil),       // 24: nimbus.v1.GetShardIteratorRequest
-	(*GetShardIteratorResponse)(nil),      // 25: nimbus.v1.GetShardIteratorResponse
-	(*GetRecordsRequest)(nil),             // 26: nimbus.v1.GetRecordsRequest
-	(*Record)(nil),                        // 27: nimbus.v1.Record
-	(*ChildShard)(nil),                    // 28: nimbus.v1.ChildShard
-	(*GetRecordsResponse)(nil),            // 29: nimbus.v1.GetRecordsResponse
-	(*SplitShardRequest)(nil),             // 30: nimbus.v1.SplitShardRequest
-	(*SplitShardResponse)(nil),            // 31: nimbus.v1.SplitShardResponse
-	(*MergeShardsRequest)(nil),            // 32: nimbus.v1.MergeShardsRequest
-	(*MergeShardsResponse)(nil),           // 33: nimbus.v1.MergeShardsResponse
-	(*UpdateShardCountRequest)(nil),       // 34: nimbus.v1.UpdateShardCountRequest
-	(*UpdateShardCountResponse)(nil),      // 35: nimbus.v1.UpdateShardCountResponse
+	(*StreamScaling)(nil),                 // 2: nimbus.v1.StreamScaling
+	(*Reshard)(nil),                       // 3: nimbus.v1.Reshard
+	(*CreateStreamResponse)(nil),          // 4: nimbus.v1.CreateStreamResponse
+	(*DeleteStreamRequest)(nil),           // 5: nimbus.v1.DeleteStreamRequest
+	(*DeleteStreamResponse)(nil),          // 6: nimbus.v1.DeleteStreamResponse
+	(*ListStreamsRequest)(nil),            // 7: nimbus.v1.ListStreamsRequest
+	(*ListStreamsResponse)(nil),           // 8: nimbus.v1.ListStreamsResponse
+	(*HashKeyRange)(nil),                  // 9: nimbus.v1.HashKeyRange
+	(*SequenceNumberRange)(nil),           // 10: nimbus.v1.SequenceNumberRange
+	(*Shard)(nil),                         // 11: nimbus.v1.Shard
+	(*StreamDescription)(nil),             // 12: nimbus.v1.StreamDescription
+	(*DescribeStreamRequest)(nil),         // 13: nimbus.v1.DescribeStreamRequest
+	(*DescribeStreamResponse)(nil),        // 14: nimbus.v1.DescribeStreamResponse
+	(*DescribeStreamSummaryRequest)(nil),  // 15: nimbus.v1.DescribeStreamSummaryRequest
+	(*StreamDescriptionSummary)(nil),      // 16: nimbus.v1.StreamDescriptionSummary
+	(*DescribeStreamSummaryResponse)(nil), // 17: nimbus.v1.DescribeStreamSummaryResponse
+	(*ListShardsRequest)(nil),             // 18: nimbus.v1.ListShardsRequest
+	(*ListShardsResponse)(nil),            // 19: nimbus.v1.ListShardsResponse
+	(*PutRecordRequest)(nil),              // 20: nimbus.v1.PutRecordRequest
+	(*PutRecordResponse)(nil),             // 21: nimbus.v1.PutRecordResponse
+	(*PutRecordsRequestEntry)(nil),        // 22: nimbus.v1.PutRecordsRequestEntry
+	(*PutRecordsRequest)(nil),             // 23: nimbus.v1.PutRecordsRequest
+	(*PutRecordsResultEntry)(nil),         // 24: nimbus.v1.PutRecordsResultEntry
+	(*PutRecordsResponse)(nil),            // 25: nimbus.v1.PutRecordsResponse
+	(*GetShardIteratorRequest)(nil),       // 26: nimbus.v1.GetShardIteratorRequest
+	(*GetShardIteratorResponse)(nil),      // 27: nimbus.v1.GetShardIteratorResponse
+	(*GetRecordsRequest)(nil),             // 28: nimbus.v1.GetRecordsRequest
+	(*Record)(nil),                        // 29: nimbus.v1.Record
+	(*ChildShard)(nil),                    // 30: nimbus.v1.ChildShard
+	(*GetRecordsResponse)(nil),            // 31: nimbus.v1.GetRecordsResponse
+	(*SplitShardRequest)(nil),             // 32: nimbus.v1.SplitShardRequest
+	(*SplitShardResponse)(nil),            // 33: nimbus.v1.SplitShardResponse
+	(*MergeShardsRequest)(nil),            // 34: nimbus.v1.MergeShardsRequest
+	(*MergeShardsResponse)(nil),           // 35: nimbus.v1.MergeShardsResponse
+	(*UpdateShardCountRequest)(nil),       // 36: nimbus.v1.UpdateShardCountRequest
+	(*UpdateShardCountResponse)(nil),      // 37: nimbus.v1.UpdateShardCountResponse
 }
 var file_proto_nimbus_v1_stream_proto_depIdxs = []int32{
-	10, // 0: nimbus.v1.CreateStreamResponse.stream:type_name -> nimbus.v1.StreamDescription
-	7,  // 1: nimbus.v1.Shard.hash_key_range:type_name -> nimbus.v1.HashKeyRange
-	8,  // 2: nimbus.v1.Shard.sequence_number_range:type_name -> nimbus.v1.SequenceNumberRange
-	9,  // 3: nimbus.v1.StreamDescription.shards:type_name -> nimbus.v1.Shard
-	10, // 4: nimbus.v1.DescribeStreamResponse.stream_description:type_name -> nimbus.v1.StreamDescription
-	14, // 5: nimbus.v1.DescribeStreamSummaryResponse.stream_description_summary:type_name -> nimbus.v1.StreamDescriptionSummary
-	9,  // 6: nimbus.v1.ListShardsResponse.shards:type_name -> nimbus.v1.Shard
-	20, // 7: nimbus.v1.PutRecordsRequest.records:type_name -> nimbus.v1.PutRecordsRequestEntry
-	22, // 8: nimbus.v1.PutRecordsResponse.records:type_name -> nimbus.v1.PutRecordsResultEntry
-	0,  // 9: nimbus.v1.GetShardIteratorRequest.shard_iterator_type:type_name -> nimbus.v1.ShardIteratorType
-	7,  // 10: nimbus.v1.ChildShard.hash_key_range:type_name -> nimbus.v1.HashKeyRange
-	27, // 11: nimbus.v1.GetRecordsResponse.records:type_name -> nimbus.v1.Record
-	28, // 12: nimbus.v1.GetRecordsResponse.child_shards:type_name -> nimbus.v1.ChildShard
-	10, // 13: nimbus.v1.SplitShardResponse.stream:type_name -> nimbus.v1.StreamDescription
-	10, // 14: nimbus.v1.MergeShardsResponse.stream:type_name -> nimbus.v1.StreamDescription
-	10, // 15: nimbus.v1.UpdateShardCountResponse.stream:type_name -> nimbus.v1.StreamDescription
-	1,  // 16: nimbus.v1.StreamService.CreateStream:input_type -> nimbus.v1.CreateStreamRequest
-	3,  // 17: nimbus.v1.StreamService.DeleteStream:input_type -> nimbus.v1.DeleteStreamRequest
-	5,  // 18: nimbus.v1.StreamService.ListStreams:input_type -> nimbus.v1.ListStreamsRequest
-	11, // 19: nimbus.v1.StreamService.DescribeStream:input_type -> nimbus.v1.DescribeStreamRequest
-	13, // 20: nimbus.v1.StreamService.DescribeStreamSummary:input_type -> nimbus.v1.DescribeStreamSummaryRequest
-	16, // 21: nimbus.v1.StreamService.ListShards:input_type -> nimbus.v1.ListShardsRequest
-	18, // 22: nimbus.v1.StreamService.PutRecord:input_type -> nimbus.v1.PutRecordRequest
-	21, // 23: nimbus.v1.StreamService.PutRecords:input_type -> nimbus.v1.PutRecordsRequest
-	24, // 24: nimbus.v1.StreamService.GetShardIterator:input_type -> nimbus.v1.GetShardIteratorRequest
-	26, // 25: nimbus.v1.StreamService.GetRecords:input_type -> nimbus.v1.GetRecordsRequest
-	30, // 26: nimbus.v1.StreamService.SplitShard:input_type -> nimbus.v1.SplitShardRequest
-	32, // 27: nimbus.v1.StreamService.MergeShards:input_type -> nimbus.v1.MergeShardsRequest
-	34, // 28: nimbus.v1.StreamService.UpdateShardCount:input_type -> nimbus.v1.UpdateShardCountRequest
-	2,  // 29: nimbus.v1.StreamService.CreateStream:output_type -> nimbus.v1.CreateStreamResponse
-	4,  // 30: nimbus.v1.StreamService.DeleteStream:output_type -> nimbus.v1.DeleteStreamResponse
-	6,  // 31: nimbus.v1.StreamService.ListStreams:output_type -> nimbus.v1.ListStreamsResponse
-	12, // 32: nimbus.v1.StreamService.DescribeStream:output_type -> nimbus.v1.DescribeStreamResponse
-	15, // 33: nimbus.v1.StreamService.DescribeStreamSummary:output_type -> nimbus.v1.DescribeStreamSummaryResponse
-	17, // 34: nimbus.v1.StreamService.ListShards:output_type -> nimbus.v1.ListShardsResponse
-	19, // 35: nimbus.v1.StreamService.PutRecord:output_type -> nimbus.v1.PutRecordResponse
-	23, // 36: nimbus.v1.StreamService.PutRecords:output_type -> nimbus.v1.PutRecordsResponse
-	25, // 37: nimbus.v1.StreamService.GetShardIterator:output_type -> nimbus.v1.GetShardIteratorResponse
-	29, // 38: nimbus.v1.StreamService.GetRecords:output_type -> nimbus.v1.GetRecordsResponse
-	31, // 39: nimbus.v1.StreamService.SplitShard:output_type -> nimbus.v1.SplitShardResponse
-	33, // 40: nimbus.v1.StreamService.MergeShards:output_type -> nimbus.v1.MergeShardsResponse
-	35, // 41: nimbus.v1.StreamService.UpdateShardCount:output_type -> nimbus.v1.UpdateShardCountResponse
-	29, // [29:42] is the sub-list for method output_type
-	16, // [16:29] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	2,  // 0: nimbus.v1.CreateStreamRequest.scaling:type_name -> nimbus.v1.StreamScaling
+	12, // 1: nimbus.v1.CreateStreamResponse.stream:type_name -> nimbus.v1.StreamDescription
+	9,  // 2: nimbus.v1.Shard.hash_key_range:type_name -> nimbus.v1.HashKeyRange
+	10, // 3: nimbus.v1.Shard.sequence_number_range:type_name -> nimbus.v1.SequenceNumberRange
+	11, // 4: nimbus.v1.StreamDescription.shards:type_name -> nimbus.v1.Shard
+	2,  // 5: nimbus.v1.StreamDescription.scaling:type_name -> nimbus.v1.StreamScaling
+	3,  // 6: nimbus.v1.StreamDescription.last_reshard:type_name -> nimbus.v1.Reshard
+	12, // 7: nimbus.v1.DescribeStreamResponse.stream_description:type_name -> nimbus.v1.StreamDescription
+	16, // 8: nimbus.v1.DescribeStreamSummaryResponse.stream_description_summary:type_name -> nimbus.v1.StreamDescriptionSummary
+	11, // 9: nimbus.v1.ListShardsResponse.shards:type_name -> nimbus.v1.Shard
+	22, // 10: nimbus.v1.PutRecordsRequest.records:type_name -> nimbus.v1.PutRecordsRequestEntry
+	24, // 11: nimbus.v1.PutRecordsResponse.records:type_name -> nimbus.v1.PutRecordsResultEntry
+	0,  // 12: nimbus.v1.GetShardIteratorRequest.shard_iterator_type:type_name -> nimbus.v1.ShardIteratorType
+	9,  // 13: nimbus.v1.ChildShard.hash_key_range:type_name -> nimbus.v1.HashKeyRange
+	29, // 14: nimbus.v1.GetRecordsResponse.records:type_name -> nimbus.v1.Record
+	30, // 15: nimbus.v1.GetRecordsResponse.child_shards:type_name -> nimbus.v1.ChildShard
+	12, // 16: nimbus.v1.SplitShardResponse.stream:type_name -> nimbus.v1.StreamDescription
+	12, // 17: nimbus.v1.MergeShardsResponse.stream:type_name -> nimbus.v1.StreamDescription
+	12, // 18: nimbus.v1.UpdateShardCountResponse.stream:type_name -> nimbus.v1.StreamDescription
+	1,  // 19: nimbus.v1.StreamService.CreateStream:input_type -> nimbus.v1.CreateStreamRequest
+	5,  // 20: nimbus.v1.StreamService.DeleteStream:input_type -> nimbus.v1.DeleteStreamRequest
+	7,  // 21: nimbus.v1.StreamService.ListStreams:input_type -> nimbus.v1.ListStreamsRequest
+	13, // 22: nimbus.v1.StreamService.DescribeStream:input_type -> nimbus.v1.DescribeStreamRequest
+	15, // 23: nimbus.v1.StreamService.DescribeStreamSummary:input_type -> nimbus.v1.DescribeStreamSummaryRequest
+	18, // 24: nimbus.v1.StreamService.ListShards:input_type -> nimbus.v1.ListShardsRequest
+	20, // 25: nimbus.v1.StreamService.PutRecord:input_type -> nimbus.v1.PutRecordRequest
+	23, // 26: nimbus.v1.StreamService.PutRecords:input_type -> nimbus.v1.PutRecordsRequest
+	26, // 27: nimbus.v1.StreamService.GetShardIterator:input_type -> nimbus.v1.GetShardIteratorRequest
+	28, // 28: nimbus.v1.StreamService.GetRecords:input_type -> nimbus.v1.GetRecordsRequest
+	32, // 29: nimbus.v1.StreamService.SplitShard:input_type -> nimbus.v1.SplitShardRequest
+	34, // 30: nimbus.v1.StreamService.MergeShards:input_type -> nimbus.v1.MergeShardsRequest
+	36, // 31: nimbus.v1.StreamService.UpdateShardCount:input_type -> nimbus.v1.UpdateShardCountRequest
+	4,  // 32: nimbus.v1.StreamService.CreateStream:output_type -> nimbus.v1.CreateStreamResponse
+	6,  // 33: nimbus.v1.StreamService.DeleteStream:output_type -> nimbus.v1.DeleteStreamResponse
+	8,  // 34: nimbus.v1.StreamService.ListStreams:output_type -> nimbus.v1.ListStreamsResponse
+	14, // 35: nimbus.v1.StreamService.DescribeStream:output_type -> nimbus.v1.DescribeStreamResponse
+	17, // 36: nimbus.v1.StreamService.DescribeStreamSummary:output_type -> nimbus.v1.DescribeStreamSummaryResponse
+	19, // 37: nimbus.v1.StreamService.ListShards:output_type -> nimbus.v1.ListShardsResponse
+	21, // 38: nimbus.v1.StreamService.PutRecord:output_type -> nimbus.v1.PutRecordResponse
+	25, // 39: nimbus.v1.StreamService.PutRecords:output_type -> nimbus.v1.PutRecordsResponse
+	27, // 40: nimbus.v1.StreamService.GetShardIterator:output_type -> nimbus.v1.GetShardIteratorResponse
+	31, // 41: nimbus.v1.StreamService.GetRecords:output_type -> nimbus.v1.GetRecordsResponse
+	33, // 42: nimbus.v1.StreamService.SplitShard:output_type -> nimbus.v1.SplitShardResponse
+	35, // 43: nimbus.v1.StreamService.MergeShards:output_type -> nimbus.v1.MergeShardsResponse
+	37, // 44: nimbus.v1.StreamService.UpdateShardCount:output_type -> nimbus.v1.UpdateShardCountResponse
+	32, // [32:45] is the sub-list for method output_type
+	19, // [19:32] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_proto_nimbus_v1_stream_proto_init() }
@@ -2449,7 +2682,7 @@ func file_proto_nimbus_v1_stream_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_nimbus_v1_stream_proto_rawDesc), len(file_proto_nimbus_v1_stream_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   35,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

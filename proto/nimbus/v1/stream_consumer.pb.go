@@ -199,6 +199,94 @@ func (*UpdateStreamModeResponse) Descriptor() ([]byte, []int) {
 	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{3}
 }
 
+type UpdateStreamScalingRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StreamName    string                 `protobuf:"bytes,1,opt,name=stream_name,json=streamName,proto3" json:"stream_name,omitempty"`
+	Scaling       *StreamScaling         `protobuf:"bytes,2,opt,name=scaling,proto3" json:"scaling,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateStreamScalingRequest) Reset() {
+	*x = UpdateStreamScalingRequest{}
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateStreamScalingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateStreamScalingRequest) ProtoMessage() {}
+
+func (x *UpdateStreamScalingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateStreamScalingRequest.ProtoReflect.Descriptor instead.
+func (*UpdateStreamScalingRequest) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *UpdateStreamScalingRequest) GetStreamName() string {
+	if x != nil {
+		return x.StreamName
+	}
+	return ""
+}
+
+func (x *UpdateStreamScalingRequest) GetScaling() *StreamScaling {
+	if x != nil {
+		return x.Scaling
+	}
+	return nil
+}
+
+type UpdateStreamScalingResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateStreamScalingResponse) Reset() {
+	*x = UpdateStreamScalingResponse{}
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateStreamScalingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateStreamScalingResponse) ProtoMessage() {}
+
+func (x *UpdateStreamScalingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateStreamScalingResponse.ProtoReflect.Descriptor instead.
+func (*UpdateStreamScalingResponse) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{5}
+}
+
 type Consumer struct {
 	state                       protoimpl.MessageState `protogen:"open.v1"`
 	ConsumerName                string                 `protobuf:"bytes,1,opt,name=consumer_name,json=consumerName,proto3" json:"consumer_name,omitempty"`
@@ -212,7 +300,7 @@ type Consumer struct {
 
 func (x *Consumer) Reset() {
 	*x = Consumer{}
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[4]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -224,7 +312,7 @@ func (x *Consumer) String() string {
 func (*Consumer) ProtoMessage() {}
 
 func (x *Consumer) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[4]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -237,7 +325,7 @@ func (x *Consumer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Consumer.ProtoReflect.Descriptor instead.
 func (*Consumer) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{4}
+	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Consumer) GetConsumerName() string {
@@ -285,7 +373,7 @@ type RegisterStreamConsumerRequest struct {
 
 func (x *RegisterStreamConsumerRequest) Reset() {
 	*x = RegisterStreamConsumerRequest{}
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[5]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -297,7 +385,7 @@ func (x *RegisterStreamConsumerRequest) String() string {
 func (*RegisterStreamConsumerRequest) ProtoMessage() {}
 
 func (x *RegisterStreamConsumerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[5]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -310,7 +398,7 @@ func (x *RegisterStreamConsumerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterStreamConsumerRequest.ProtoReflect.Descriptor instead.
 func (*RegisterStreamConsumerRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{5}
+	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RegisterStreamConsumerRequest) GetStreamName() string {
@@ -336,7 +424,7 @@ type RegisterStreamConsumerResponse struct {
 
 func (x *RegisterStreamConsumerResponse) Reset() {
 	*x = RegisterStreamConsumerResponse{}
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[6]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -348,7 +436,7 @@ func (x *RegisterStreamConsumerResponse) String() string {
 func (*RegisterStreamConsumerResponse) ProtoMessage() {}
 
 func (x *RegisterStreamConsumerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[6]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -361,7 +449,7 @@ func (x *RegisterStreamConsumerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterStreamConsumerResponse.ProtoReflect.Descriptor instead.
 func (*RegisterStreamConsumerResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{6}
+	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RegisterStreamConsumerResponse) GetConsumer() *Consumer {
@@ -384,7 +472,7 @@ type DeregisterStreamConsumerRequest struct {
 
 func (x *DeregisterStreamConsumerRequest) Reset() {
 	*x = DeregisterStreamConsumerRequest{}
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[7]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -396,7 +484,7 @@ func (x *DeregisterStreamConsumerRequest) String() string {
 func (*DeregisterStreamConsumerRequest) ProtoMessage() {}
 
 func (x *DeregisterStreamConsumerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[7]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -409,7 +497,7 @@ func (x *DeregisterStreamConsumerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeregisterStreamConsumerRequest.ProtoReflect.Descriptor instead.
 func (*DeregisterStreamConsumerRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{7}
+	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DeregisterStreamConsumerRequest) GetStreamName() string {
@@ -441,7 +529,7 @@ type DeregisterStreamConsumerResponse struct {
 
 func (x *DeregisterStreamConsumerResponse) Reset() {
 	*x = DeregisterStreamConsumerResponse{}
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[8]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -453,7 +541,7 @@ func (x *DeregisterStreamConsumerResponse) String() string {
 func (*DeregisterStreamConsumerResponse) ProtoMessage() {}
 
 func (x *DeregisterStreamConsumerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[8]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -466,7 +554,7 @@ func (x *DeregisterStreamConsumerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeregisterStreamConsumerResponse.ProtoReflect.Descriptor instead.
 func (*DeregisterStreamConsumerResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{8}
+	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{10}
 }
 
 type ListStreamConsumersRequest struct {
@@ -478,7 +566,7 @@ type ListStreamConsumersRequest struct {
 
 func (x *ListStreamConsumersRequest) Reset() {
 	*x = ListStreamConsumersRequest{}
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[9]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -490,7 +578,7 @@ func (x *ListStreamConsumersRequest) String() string {
 func (*ListStreamConsumersRequest) ProtoMessage() {}
 
 func (x *ListStreamConsumersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[9]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -503,7 +591,7 @@ func (x *ListStreamConsumersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamConsumersRequest.ProtoReflect.Descriptor instead.
 func (*ListStreamConsumersRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{9}
+	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListStreamConsumersRequest) GetStreamName() string {
@@ -522,7 +610,7 @@ type ListStreamConsumersResponse struct {
 
 func (x *ListStreamConsumersResponse) Reset() {
 	*x = ListStreamConsumersResponse{}
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[10]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -534,7 +622,7 @@ func (x *ListStreamConsumersResponse) String() string {
 func (*ListStreamConsumersResponse) ProtoMessage() {}
 
 func (x *ListStreamConsumersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[10]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -547,7 +635,7 @@ func (x *ListStreamConsumersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamConsumersResponse.ProtoReflect.Descriptor instead.
 func (*ListStreamConsumersResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{10}
+	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListStreamConsumersResponse) GetConsumers() []*Consumer {
@@ -568,7 +656,7 @@ type DescribeStreamConsumerRequest struct {
 
 func (x *DescribeStreamConsumerRequest) Reset() {
 	*x = DescribeStreamConsumerRequest{}
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[11]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -580,7 +668,7 @@ func (x *DescribeStreamConsumerRequest) String() string {
 func (*DescribeStreamConsumerRequest) ProtoMessage() {}
 
 func (x *DescribeStreamConsumerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[11]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -593,7 +681,7 @@ func (x *DescribeStreamConsumerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeStreamConsumerRequest.ProtoReflect.Descriptor instead.
 func (*DescribeStreamConsumerRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{11}
+	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DescribeStreamConsumerRequest) GetStreamName() string {
@@ -626,7 +714,7 @@ type DescribeStreamConsumerResponse struct {
 
 func (x *DescribeStreamConsumerResponse) Reset() {
 	*x = DescribeStreamConsumerResponse{}
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[12]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -638,7 +726,7 @@ func (x *DescribeStreamConsumerResponse) String() string {
 func (*DescribeStreamConsumerResponse) ProtoMessage() {}
 
 func (x *DescribeStreamConsumerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[12]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -651,7 +739,7 @@ func (x *DescribeStreamConsumerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeStreamConsumerResponse.ProtoReflect.Descriptor instead.
 func (*DescribeStreamConsumerResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{12}
+	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DescribeStreamConsumerResponse) GetConsumer() *Consumer {
@@ -674,7 +762,7 @@ type StartingPosition struct {
 
 func (x *StartingPosition) Reset() {
 	*x = StartingPosition{}
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[13]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -686,7 +774,7 @@ func (x *StartingPosition) String() string {
 func (*StartingPosition) ProtoMessage() {}
 
 func (x *StartingPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[13]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -699,7 +787,7 @@ func (x *StartingPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartingPosition.ProtoReflect.Descriptor instead.
 func (*StartingPosition) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{13}
+	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StartingPosition) GetType() ShardIteratorType {
@@ -734,7 +822,7 @@ type SubscribeToShardRequest struct {
 
 func (x *SubscribeToShardRequest) Reset() {
 	*x = SubscribeToShardRequest{}
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[14]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -746,7 +834,7 @@ func (x *SubscribeToShardRequest) String() string {
 func (*SubscribeToShardRequest) ProtoMessage() {}
 
 func (x *SubscribeToShardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[14]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -759,7 +847,7 @@ func (x *SubscribeToShardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeToShardRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeToShardRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{14}
+	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SubscribeToShardRequest) GetConsumerArn() string {
@@ -798,7 +886,7 @@ type SubscribeToShardEvent struct {
 
 func (x *SubscribeToShardEvent) Reset() {
 	*x = SubscribeToShardEvent{}
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[15]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +898,7 @@ func (x *SubscribeToShardEvent) String() string {
 func (*SubscribeToShardEvent) ProtoMessage() {}
 
 func (x *SubscribeToShardEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[15]
+	mi := &file_proto_nimbus_v1_stream_consumer_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +911,7 @@ func (x *SubscribeToShardEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeToShardEvent.ProtoReflect.Descriptor instead.
 func (*SubscribeToShardEvent) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{15}
+	return file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SubscribeToShardEvent) GetRecords() []*Record {
@@ -869,7 +957,12 @@ const file_proto_nimbus_v1_stream_consumer_proto_rawDesc = "" +
 	"streamName\x12\x1f\n" +
 	"\vstream_mode\x18\x02 \x01(\tR\n" +
 	"streamMode\"\x1a\n" +
-	"\x18UpdateStreamModeResponse\"\xdf\x01\n" +
+	"\x18UpdateStreamModeResponse\"q\n" +
+	"\x1aUpdateStreamScalingRequest\x12\x1f\n" +
+	"\vstream_name\x18\x01 \x01(\tR\n" +
+	"streamName\x122\n" +
+	"\ascaling\x18\x02 \x01(\v2\x18.nimbus.v1.StreamScalingR\ascaling\"\x1d\n" +
+	"\x1bUpdateStreamScalingResponse\"\xdf\x01\n" +
 	"\bConsumer\x12#\n" +
 	"\rconsumer_name\x18\x01 \x01(\tR\fconsumerName\x12!\n" +
 	"\fconsumer_arn\x18\x02 \x01(\tR\vconsumerArn\x12'\n" +
@@ -913,11 +1006,12 @@ const file_proto_nimbus_v1_stream_consumer_proto_rawDesc = "" +
 	"\arecords\x18\x01 \x03(\v2\x11.nimbus.v1.RecordR\arecords\x12@\n" +
 	"\x1ccontinuation_sequence_number\x18\x02 \x01(\tR\x1acontinuationSequenceNumber\x120\n" +
 	"\x14millis_behind_latest\x18\x03 \x01(\x03R\x12millisBehindLatest\x128\n" +
-	"\fchild_shards\x18\x04 \x03(\v2\x15.nimbus.v1.ChildShardR\vchildShards2\xc4\x02\n" +
+	"\fchild_shards\x18\x04 \x03(\v2\x15.nimbus.v1.ChildShardR\vchildShards2\xaa\x03\n" +
 	"\x15StreamSettingsService\x12f\n" +
 	"\x1dIncreaseStreamRetentionPeriod\x12!.nimbus.v1.StreamRetentionRequest\x1a\".nimbus.v1.StreamRetentionResponse\x12f\n" +
 	"\x1dDecreaseStreamRetentionPeriod\x12!.nimbus.v1.StreamRetentionRequest\x1a\".nimbus.v1.StreamRetentionResponse\x12[\n" +
-	"\x10UpdateStreamMode\x12\".nimbus.v1.UpdateStreamModeRequest\x1a#.nimbus.v1.UpdateStreamModeResponse2\xac\x04\n" +
+	"\x10UpdateStreamMode\x12\".nimbus.v1.UpdateStreamModeRequest\x1a#.nimbus.v1.UpdateStreamModeResponse\x12d\n" +
+	"\x13UpdateStreamScaling\x12%.nimbus.v1.UpdateStreamScalingRequest\x1a&.nimbus.v1.UpdateStreamScalingResponse2\xac\x04\n" +
 	"\x15StreamConsumerService\x12m\n" +
 	"\x16RegisterStreamConsumer\x12(.nimbus.v1.RegisterStreamConsumerRequest\x1a).nimbus.v1.RegisterStreamConsumerResponse\x12s\n" +
 	"\x18DeregisterStreamConsumer\x12*.nimbus.v1.DeregisterStreamConsumerRequest\x1a+.nimbus.v1.DeregisterStreamConsumerResponse\x12d\n" +
@@ -937,57 +1031,63 @@ func file_proto_nimbus_v1_stream_consumer_proto_rawDescGZIP() []byte {
 	return file_proto_nimbus_v1_stream_consumer_proto_rawDescData
 }
 
-var file_proto_nimbus_v1_stream_consumer_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_proto_nimbus_v1_stream_consumer_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_proto_nimbus_v1_stream_consumer_proto_goTypes = []any{
 	(*StreamRetentionRequest)(nil),           // 0: nimbus.v1.StreamRetentionRequest
 	(*StreamRetentionResponse)(nil),          // 1: nimbus.v1.StreamRetentionResponse
 	(*UpdateStreamModeRequest)(nil),          // 2: nimbus.v1.UpdateStreamModeRequest
 	(*UpdateStreamModeResponse)(nil),         // 3: nimbus.v1.UpdateStreamModeResponse
-	(*Consumer)(nil),                         // 4: nimbus.v1.Consumer
-	(*RegisterStreamConsumerRequest)(nil),    // 5: nimbus.v1.RegisterStreamConsumerRequest
-	(*RegisterStreamConsumerResponse)(nil),   // 6: nimbus.v1.RegisterStreamConsumerResponse
-	(*DeregisterStreamConsumerRequest)(nil),  // 7: nimbus.v1.DeregisterStreamConsumerRequest
-	(*DeregisterStreamConsumerResponse)(nil), // 8: nimbus.v1.DeregisterStreamConsumerResponse
-	(*ListStreamConsumersRequest)(nil),       // 9: nimbus.v1.ListStreamConsumersRequest
-	(*ListStreamConsumersResponse)(nil),      // 10: nimbus.v1.ListStreamConsumersResponse
-	(*DescribeStreamConsumerRequest)(nil),    // 11: nimbus.v1.DescribeStreamConsumerRequest
-	(*DescribeStreamConsumerResponse)(nil),   // 12: nimbus.v1.DescribeStreamConsumerResponse
-	(*StartingPosition)(nil),                 // 13: nimbus.v1.StartingPosition
-	(*SubscribeToShardRequest)(nil),          // 14: nimbus.v1.SubscribeToShardRequest
-	(*SubscribeToShardEvent)(nil),            // 15: nimbus.v1.SubscribeToShardEvent
-	(ShardIteratorType)(0),                   // 16: nimbus.v1.ShardIteratorType
-	(*Record)(nil),                           // 17: nimbus.v1.Record
-	(*ChildShard)(nil),                       // 18: nimbus.v1.ChildShard
+	(*UpdateStreamScalingRequest)(nil),       // 4: nimbus.v1.UpdateStreamScalingRequest
+	(*UpdateStreamScalingResponse)(nil),      // 5: nimbus.v1.UpdateStreamScalingResponse
+	(*Consumer)(nil),                         // 6: nimbus.v1.Consumer
+	(*RegisterStreamConsumerRequest)(nil),    // 7: nimbus.v1.RegisterStreamConsumerRequest
+	(*RegisterStreamConsumerResponse)(nil),   // 8: nimbus.v1.RegisterStreamConsumerResponse
+	(*DeregisterStreamConsumerRequest)(nil),  // 9: nimbus.v1.DeregisterStreamConsumerRequest
+	(*DeregisterStreamConsumerResponse)(nil), // 10: nimbus.v1.DeregisterStreamConsumerResponse
+	(*ListStreamConsumersRequest)(nil),       // 11: nimbus.v1.ListStreamConsumersRequest
+	(*ListStreamConsumersResponse)(nil),      // 12: nimbus.v1.ListStreamConsumersResponse
+	(*DescribeStreamConsumerRequest)(nil),    // 13: nimbus.v1.DescribeStreamConsumerRequest
+	(*DescribeStreamConsumerResponse)(nil),   // 14: nimbus.v1.DescribeStreamConsumerResponse
+	(*StartingPosition)(nil),                 // 15: nimbus.v1.StartingPosition
+	(*SubscribeToShardRequest)(nil),          // 16: nimbus.v1.SubscribeToShardRequest
+	(*SubscribeToShardEvent)(nil),            // 17: nimbus.v1.SubscribeToShardEvent
+	(*StreamScaling)(nil),                    // 18: nimbus.v1.StreamScaling
+	(ShardIteratorType)(0),                   // 19: nimbus.v1.ShardIteratorType
+	(*Record)(nil),                           // 20: nimbus.v1.Record
+	(*ChildShard)(nil),                       // 21: nimbus.v1.ChildShard
 }
 var file_proto_nimbus_v1_stream_consumer_proto_depIdxs = []int32{
-	4,  // 0: nimbus.v1.RegisterStreamConsumerResponse.consumer:type_name -> nimbus.v1.Consumer
-	4,  // 1: nimbus.v1.ListStreamConsumersResponse.consumers:type_name -> nimbus.v1.Consumer
-	4,  // 2: nimbus.v1.DescribeStreamConsumerResponse.consumer:type_name -> nimbus.v1.Consumer
-	16, // 3: nimbus.v1.StartingPosition.type:type_name -> nimbus.v1.ShardIteratorType
-	13, // 4: nimbus.v1.SubscribeToShardRequest.starting_position:type_name -> nimbus.v1.StartingPosition
-	17, // 5: nimbus.v1.SubscribeToShardEvent.records:type_name -> nimbus.v1.Record
-	18, // 6: nimbus.v1.SubscribeToShardEvent.child_shards:type_name -> nimbus.v1.ChildShard
-	0,  // 7: nimbus.v1.StreamSettingsService.IncreaseStreamRetentionPeriod:input_type -> nimbus.v1.StreamRetentionRequest
-	0,  // 8: nimbus.v1.StreamSettingsService.DecreaseStreamRetentionPeriod:input_type -> nimbus.v1.StreamRetentionRequest
-	2,  // 9: nimbus.v1.StreamSettingsService.UpdateStreamMode:input_type -> nimbus.v1.UpdateStreamModeRequest
-	5,  // 10: nimbus.v1.StreamConsumerService.RegisterStreamConsumer:input_type -> nimbus.v1.RegisterStreamConsumerRequest
-	7,  // 11: nimbus.v1.StreamConsumerService.DeregisterStreamConsumer:input_type -> nimbus.v1.DeregisterStreamConsumerRequest
-	9,  // 12: nimbus.v1.StreamConsumerService.ListStreamConsumers:input_type -> nimbus.v1.ListStreamConsumersRequest
-	11, // 13: nimbus.v1.StreamConsumerService.DescribeStreamConsumer:input_type -> nimbus.v1.DescribeStreamConsumerRequest
-	14, // 14: nimbus.v1.StreamConsumerService.SubscribeToShard:input_type -> nimbus.v1.SubscribeToShardRequest
-	1,  // 15: nimbus.v1.StreamSettingsService.IncreaseStreamRetentionPeriod:output_type -> nimbus.v1.StreamRetentionResponse
-	1,  // 16: nimbus.v1.StreamSettingsService.DecreaseStreamRetentionPeriod:output_type -> nimbus.v1.StreamRetentionResponse
-	3,  // 17: nimbus.v1.StreamSettingsService.UpdateStreamMode:output_type -> nimbus.v1.UpdateStreamModeResponse
-	6,  // 18: nimbus.v1.StreamConsumerService.RegisterStreamConsumer:output_type -> nimbus.v1.RegisterStreamConsumerResponse
-	8,  // 19: nimbus.v1.StreamConsumerService.DeregisterStreamConsumer:output_type -> nimbus.v1.DeregisterStreamConsumerResponse
-	10, // 20: nimbus.v1.StreamConsumerService.ListStreamConsumers:output_type -> nimbus.v1.ListStreamConsumersResponse
-	12, // 21: nimbus.v1.StreamConsumerService.DescribeStreamConsumer:output_type -> nimbus.v1.DescribeStreamConsumerResponse
-	15, // 22: nimbus.v1.StreamConsumerService.SubscribeToShard:output_type -> nimbus.v1.SubscribeToShardEvent
-	15, // [15:23] is the sub-list for method output_type
-	7,  // [7:15] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	18, // 0: nimbus.v1.UpdateStreamScalingRequest.scaling:type_name -> nimbus.v1.StreamScaling
+	6,  // 1: nimbus.v1.RegisterStreamConsumerResponse.consumer:type_name -> nimbus.v1.Consumer
+	6,  // 2: nimbus.v1.ListStreamConsumersResponse.consumers:type_name -> nimbus.v1.Consumer
+	6,  // 3: nimbus.v1.DescribeStreamConsumerResponse.consumer:type_name -> nimbus.v1.Consumer
+	19, // 4: nimbus.v1.StartingPosition.type:type_name -> nimbus.v1.ShardIteratorType
+	15, // 5: nimbus.v1.SubscribeToShardRequest.starting_position:type_name -> nimbus.v1.StartingPosition
+	20, // 6: nimbus.v1.SubscribeToShardEvent.records:type_name -> nimbus.v1.Record
+	21, // 7: nimbus.v1.SubscribeToShardEvent.child_shards:type_name -> nimbus.v1.ChildShard
+	0,  // 8: nimbus.v1.StreamSettingsService.IncreaseStreamRetentionPeriod:input_type -> nimbus.v1.StreamRetentionRequest
+	0,  // 9: nimbus.v1.StreamSettingsService.DecreaseStreamRetentionPeriod:input_type -> nimbus.v1.StreamRetentionRequest
+	2,  // 10: nimbus.v1.StreamSettingsService.UpdateStreamMode:input_type -> nimbus.v1.UpdateStreamModeRequest
+	4,  // 11: nimbus.v1.StreamSettingsService.UpdateStreamScaling:input_type -> nimbus.v1.UpdateStreamScalingRequest
+	7,  // 12: nimbus.v1.StreamConsumerService.RegisterStreamConsumer:input_type -> nimbus.v1.RegisterStreamConsumerRequest
+	9,  // 13: nimbus.v1.StreamConsumerService.DeregisterStreamConsumer:input_type -> nimbus.v1.DeregisterStreamConsumerRequest
+	11, // 14: nimbus.v1.StreamConsumerService.ListStreamConsumers:input_type -> nimbus.v1.ListStreamConsumersRequest
+	13, // 15: nimbus.v1.StreamConsumerService.DescribeStreamConsumer:input_type -> nimbus.v1.DescribeStreamConsumerRequest
+	16, // 16: nimbus.v1.StreamConsumerService.SubscribeToShard:input_type -> nimbus.v1.SubscribeToShardRequest
+	1,  // 17: nimbus.v1.StreamSettingsService.IncreaseStreamRetentionPeriod:output_type -> nimbus.v1.StreamRetentionResponse
+	1,  // 18: nimbus.v1.StreamSettingsService.DecreaseStreamRetentionPeriod:output_type -> nimbus.v1.StreamRetentionResponse
+	3,  // 19: nimbus.v1.StreamSettingsService.UpdateStreamMode:output_type -> nimbus.v1.UpdateStreamModeResponse
+	5,  // 20: nimbus.v1.StreamSettingsService.UpdateStreamScaling:output_type -> nimbus.v1.UpdateStreamScalingResponse
+	8,  // 21: nimbus.v1.StreamConsumerService.RegisterStreamConsumer:output_type -> nimbus.v1.RegisterStreamConsumerResponse
+	10, // 22: nimbus.v1.StreamConsumerService.DeregisterStreamConsumer:output_type -> nimbus.v1.DeregisterStreamConsumerResponse
+	12, // 23: nimbus.v1.StreamConsumerService.ListStreamConsumers:output_type -> nimbus.v1.ListStreamConsumersResponse
+	14, // 24: nimbus.v1.StreamConsumerService.DescribeStreamConsumer:output_type -> nimbus.v1.DescribeStreamConsumerResponse
+	17, // 25: nimbus.v1.StreamConsumerService.SubscribeToShard:output_type -> nimbus.v1.SubscribeToShardEvent
+	17, // [17:26] is the sub-list for method output_type
+	8,  // [8:17] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_proto_nimbus_v1_stream_consumer_proto_init() }
@@ -1002,7 +1102,7 @@ func file_proto_nimbus_v1_stream_consumer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_nimbus_v1_stream_consumer_proto_rawDesc), len(file_proto_nimbus_v1_stream_consumer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -24,6 +24,7 @@ const (
 	StreamSettingsService_IncreaseStreamRetentionPeriod_FullMethodName = "/nimbus.v1.StreamSettingsService/IncreaseStreamRetentionPeriod"
 	StreamSettingsService_DecreaseStreamRetentionPeriod_FullMethodName = "/nimbus.v1.StreamSettingsService/DecreaseStreamRetentionPeriod"
 	StreamSettingsService_UpdateStreamMode_FullMethodName              = "/nimbus.v1.StreamSettingsService/UpdateStreamMode"
+	StreamSettingsService_UpdateStreamScaling_FullMethodName           = "/nimbus.v1.StreamSettingsService/UpdateStreamScaling"
 )
 
 // StreamSettingsServiceClient is the client API for StreamSettingsService service.
@@ -39,9 +40,12 @@ type StreamSettingsServiceClient interface {
 	IncreaseStreamRetentionPeriod(ctx context.Context, in *StreamRetentionRequest, opts ...grpc.CallOption) (*StreamRetentionResponse, error)
 	// The new period (24 to 8760 hours) must be <= the current one.
 	DecreaseStreamRetentionPeriod(ctx context.Context, in *StreamRetentionRequest, opts ...grpc.CallOption) (*StreamRetentionResponse, error)
-	// Switches between PROVISIONED and ON_DEMAND. Nimbus does not yet scale
-	// on-demand streams by itself: the mode is recorded and shown.
+	// Switches between PROVISIONED and ON_DEMAND. An on-demand stream's
+	// shards split and merge with its write load (see StreamScaling).
 	UpdateStreamMode(ctx context.Context, in *UpdateStreamModeRequest, opts ...grpc.CallOption) (*UpdateStreamModeResponse, error)
+	// Replaces a stream's autoscaling settings (a Nimbus extension; unset
+	// fields take their defaults). They apply from the next evaluation.
+	UpdateStreamScaling(ctx context.Context, in *UpdateStreamScalingRequest, opts ...grpc.CallOption) (*UpdateStreamScalingResponse, error)
 }
 
 type streamSettingsServiceClient struct {
@@ -82,6 +86,16 @@ func (c *streamSettingsServiceClient) UpdateStreamMode(ctx context.Context, in *
 	return out, nil
 }
 
+func (c *streamSettingsServiceClient) UpdateStreamScaling(ctx context.Context, in *UpdateStreamScalingRequest, opts ...grpc.CallOption) (*UpdateStreamScalingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateStreamScalingResponse)
+	err := c.cc.Invoke(ctx, StreamSettingsService_UpdateStreamScaling_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // StreamSettingsServiceServer is the server API for StreamSettingsService service.
 // All implementations must embed UnimplementedStreamSettingsServiceServer
 // for forward compatibility.
@@ -95,9 +109,12 @@ type StreamSettingsServiceServer interface {
 	IncreaseStreamRetentionPeriod(context.Context, *StreamRetentionRequest) (*StreamRetentionResponse, error)
 	// The new period (24 to 8760 hours) must be <= the current one.
 	DecreaseStreamRetentionPeriod(context.Context, *StreamRetentionRequest) (*StreamRetentionResponse, error)
-	// Switches between PROVISIONED and ON_DEMAND. Nimbus does not yet scale
-	// on-demand streams by itself: the mode is recorded and shown.
+	// Switches between PROVISIONED and ON_DEMAND. An on-demand stream's
+	// shards split and merge with its write load (see StreamScaling).
 	UpdateStreamMode(context.Context, *UpdateStreamModeRequest) (*UpdateStreamModeResponse, error)
+	// Replaces a stream's autoscaling settings (a Nimbus extension; unset
+	// fields take their defaults). They apply from the next evaluation.
+	UpdateStreamScaling(context.Context, *UpdateStreamScalingRequest) (*UpdateStreamScalingResponse, error)
 	mustEmbedUnimplementedStreamSettingsServiceServer()
 }
 
@@ -116,6 +133,9 @@ func (UnimplementedStreamSettingsServiceServer) DecreaseStreamRetentionPeriod(co
 }
 func (UnimplementedStreamSettingsServiceServer) UpdateStreamMode(context.Context, *UpdateStreamModeRequest) (*UpdateStreamModeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateStreamMode not implemented")
+}
+func (UnimplementedStreamSettingsServiceServer) UpdateStreamScaling(context.Context, *UpdateStreamScalingRequest) (*UpdateStreamScalingResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateStreamScaling not implemented")
 }
 func (UnimplementedStreamSettingsServiceServer) mustEmbedUnimplementedStreamSettingsServiceServer() {}
 func (UnimplementedStreamSettingsServiceServer) testEmbeddedByValue()                               {}
@@ -192,6 +212,24 @@ func _StreamSettingsService_UpdateStreamMode_Handler(srv interface{}, ctx contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _StreamSettingsService_UpdateStreamScaling_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateStreamScalingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StreamSettingsServiceServer).UpdateStreamScaling(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: StreamSettingsService_UpdateStreamScaling_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StreamSettingsServiceServer).UpdateStreamScaling(ctx, req.(*UpdateStreamScalingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // StreamSettingsService_ServiceDesc is the grpc.ServiceDesc for StreamSettingsService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -210,6 +248,10 @@ var StreamSettingsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateStreamMode",
 			Handler:    _StreamSettingsService_UpdateStreamMode_Handler,
+		},
+		{
+			MethodName: "UpdateStreamScaling",
+			Handler:    _StreamSettingsService_UpdateStreamScaling_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
