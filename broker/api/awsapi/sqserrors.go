@@ -56,13 +56,13 @@ var (
 
 	// Common errors, without a shape in the SQS model: the SDKs report
 	// them as generic API errors with this code.
-	sqsInvalidParameter  = sqsKind{"InvalidParameterValue", "", 400, true}
-	sqsMissingParameter  = sqsKind{"MissingParameter", "", 400, true}
-	sqsInvalidAction     = sqsKind{"InvalidAction", "", 400, true}
-	sqsSerialization     = sqsKind{"SerializationException", "", 400, true}
-	sqsInternalError     = sqsKind{"InternalError", "", 500, false}
-	sqsServiceUnavilable = sqsKind{"ServiceUnavailable", "", 503, false}
-	sqsRequestTimeout    = sqsKind{"RequestTimeout", "", 408, false}
+	sqsInvalidParameter   = sqsKind{"InvalidParameterValue", "", 400, true}
+	sqsMissingParameter   = sqsKind{"MissingParameter", "", 400, true}
+	sqsInvalidAction      = sqsKind{"InvalidAction", "", 400, true}
+	sqsSerialization      = sqsKind{"SerializationException", "", 400, true}
+	sqsInternalError      = sqsKind{"InternalError", "", 500, false}
+	sqsServiceUnavailable = sqsKind{"ServiceUnavailable", "", 503, false}
+	sqsRequestTimeout     = sqsKind{"RequestTimeout", "", 408, false}
 )
 
 // sqsByReason maps Nimbus error code names (broker.Code.String()) to SQS
@@ -79,9 +79,9 @@ var sqsByReason = map[string]sqsKind{
 	"DUPLICATE_ENTRY_ID":       sqsEntryIDsNotDistinct,
 	"INVALID_ENTRY_ID":         sqsInvalidEntryID,
 	"MESSAGE_TOO_LARGE":        sqsInvalidParameter,
-	"NOT_LEADER":               sqsServiceUnavilable,
+	"NOT_LEADER":               sqsServiceUnavailable,
 	"PURGE_IN_PROGRESS":        sqsPurgeInProgress,
-	"UNAVAILABLE":              sqsServiceUnavilable,
+	"UNAVAILABLE":              sqsServiceUnavailable,
 	"QUEUE_DELETED_RECENTLY":   sqsQueueDeleted,
 	"INVALID_ATTRIBUTE":        sqsInvalidAttrValue,
 	"INVALID_MESSAGE_CONTENTS": sqsInvalidContents,
@@ -124,7 +124,7 @@ func sqsKindOf(reason string, code codes.Code, msg, action string) sqsKind {
 	case "", "UNKNOWN":
 		switch code {
 		case codes.Unavailable, codes.ResourceExhausted:
-			return sqsServiceUnavilable
+			return sqsServiceUnavailable
 		case codes.DeadlineExceeded, codes.Canceled:
 			return sqsRequestTimeout
 		case codes.InvalidArgument, codes.OutOfRange:
