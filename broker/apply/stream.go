@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/nimbusmq/nimbus/broker"
 	"github.com/nimbusmq/nimbus/broker/catalog"
 	"github.com/nimbusmq/nimbus/broker/stream"
 	clusterv1 "github.com/nimbusmq/nimbus/proto/cluster/v1"
@@ -60,7 +61,7 @@ func applyStream(txn *storage.Txn, e *stream.Engine, now time.Time, cmd *cluster
 func createStreamInput(b *clusterv1.CreateStream) catalog.CreateStreamInput {
 	in := catalog.CreateStreamInput{Name: b.GetName(), RetentionHours: int(b.GetRetentionHours()),
 		MaxRecordSize: int(b.GetMaxRecordSize()), Replicas: b.GetReplicas(), IteratorKey: b.GetIteratorKey(),
-		Mode: b.GetStreamMode(), Creating: b.GetCreating()}
+		Mode: b.GetStreamMode(), Creating: b.GetCreating(), Scaling: streamScaling(b.GetScaling())}
 	for _, r := range b.GetRanges() {
 		in.Ranges = append(in.Ranges, catalog.ShardRange{Start: r.GetStartingHashKey(), End: r.GetEndingHashKey()})
 	}
@@ -68,9 +69,16 @@ func createStreamInput(b *clusterv1.CreateStream) catalog.CreateStreamInput {
 }
 
 func beginReshardInput(b *clusterv1.BeginReshard) catalog.BeginReshardInput {
-	in := catalog.BeginReshardInput{Name: b.GetName(), Kind: b.GetKind(), Parents: b.GetParents()}
+	in := catalog.BeginReshardInput{Name: b.GetName(), Kind: b.GetKind(), Parents: b.GetParents(), Reason: b.GetReason()}
 	for _, r := range b.GetRanges() {
 		in.Ranges = append(in.Ranges, catalog.ShardRange{Start: r.GetStartingHashKey(), End: r.GetEndingHashKey()})
 	}
 	return in
+}
+
+// streamScaling converts a command's autoscaling settings (nil: all
+// defaults).
+func streamScaling(b *clusterv1.StreamScaling) broker.StreamScaling {
+	return broker.StreamScaling{ShardRecordsPerSec: b.GetShardRecordsPerSec(), ShardBytesPerSec: b.GetShardBytesPerSec(),
+		MaxShards: int(b.GetMaxShards()), CooldownMs: b.GetCooldownMs(), WindowMs: b.GetWindowMs()}
 }

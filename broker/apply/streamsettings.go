@@ -19,6 +19,9 @@ func applyStreamSettings(c *catalog.Engine, txn *storage.Txn, now time.Time, cmd
 	case clusterv1.CommandType_COMMAND_TYPE_SET_STREAM_MODE:
 		b := cmd.GetSetStreamMode()
 		res, err = c.SetStreamMode(txn, now, b.GetName(), b.GetStreamMode())
+	case clusterv1.CommandType_COMMAND_TYPE_SET_STREAM_SCALING:
+		b := cmd.GetSetStreamScaling()
+		res, err = c.SetStreamScaling(txn, now, b.GetName(), streamScaling(b.GetScaling()))
 	case clusterv1.CommandType_COMMAND_TYPE_ACTIVATE_STREAM:
 		res, err = c.ActivateStream(txn, now, cmd.GetActivateStream().GetName())
 	case clusterv1.CommandType_COMMAND_TYPE_REGISTER_STREAM_CONSUMER:

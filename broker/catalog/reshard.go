@@ -31,6 +31,22 @@ type ReshardPlan struct {
 	Parents   []string     `json:"parents"`
 	Ranges    []ShardRange `json:"ranges"`
 	StartedMs int64        `json:"started_ms"`
+	// Reason is why (the autoscaler's reason, or the request), recorded
+	// in the stream's LastReshard when the plan finishes.
+	Reason string `json:"reason,omitempty"`
+}
+
+// MaxReshardReasonLen bounds a resharding's reason, in bytes.
+const MaxReshardReasonLen = 1024
+
+// ReshardEvent is a completed resharding, as the stream's LastReshard.
+type ReshardEvent struct {
+	Kind     string   `json:"kind"`
+	Parents  []string `json:"parents"`
+	Children []string `json:"children"`
+	Reason   string   `json:"reason,omitempty"`
+	// Ms is when FinishReshard applied it (the entry's time).
+	Ms int64 `json:"ms"`
 }
 
 // BeginReshardInput is a resharding request as the proposer computed it.
@@ -39,6 +55,8 @@ type BeginReshardInput struct {
 	Kind    string
 	Parents []string
 	Ranges  []ShardRange
+	// Reason is at most MaxReshardReasonLen bytes.
+	Reason string
 }
 
 // BeginReshard records the plan and marks the stream UPDATING. It checks
@@ -57,6 +75,9 @@ func (e *Engine) BeginReshard(txn *storage.Txn, now time.Time, in BeginReshardIn
 	}
 	if len(in.Parents) == 0 || len(in.Ranges) == 0 {
 		return nil, broker.Errorf(broker.CodeInvalidArgument, "reshard stream %q: no parents or no children", in.Name)
+	}
+	if len(in.Reason) > MaxReshardReasonLen {
+		return nil, broker.FieldError(broker.CodeInvalidArgument, "Reason", "reason of %d bytes is longer than %d", len(in.Reason), MaxReshardReasonLen)
 	}
 	parents := make([]*Shard, len(in.Parents))
 	for i, id := range in.Parents {
@@ -99,14 +120,16 @@ func (e *Engine) BeginReshard(txn *storage.Txn, now time.Time, in BeginReshardIn
 	}
 	s.Status = StreamUpdating
 	s.ModifiedMs = now.UnixMilli()
-	s.Pending = &ReshardPlan{ID: int64(s.NextShard), Kind: in.Kind, Parents: ids, Ranges: slices.Clone(in.Ranges), StartedMs: s.ModifiedMs}
+	s.Pending = &ReshardPlan{ID: int64(s.NextShard), Kind: in.Kind, Parents: ids, Ranges: slices.Clone(in.Ranges), StartedMs: s.ModifiedMs,
+		Reason: in.Reason}
 	return s, e.putStream(txn, s)
 }
 
 // FinishReshard applies the pending plan with id plan: each parent gets
 // ClosedMs and its ending sequence number (endSeqs in plan.Parents order;
 // "" when unknown), each child range a new shard and raft group whose
-// Parents are the parents overlapping it, and the stream becomes ACTIVE.
+// Parents are the parents overlapping it, the stream's LastReshard records
+// the plan and its children, and the stream becomes ACTIVE.
 // With no pending plan, or another one, it returns the stream unchanged.
 func (e *Engine) FinishReshard(txn *storage.Txn, now time.Time, name string, plan int64, endSeqs []string) (*Stream, error) {
 	s, err := e.Stream(txn, name)
@@ -130,6 +153,7 @@ func (e *Engine) FinishReshard(txn *storage.Txn, now time.Time, name string, pla
 		sh.ClosedMs, sh.EndingSequenceNumber = ms, endSeqs[i]
 		parents = append(parents, *sh)
 	}
+	ev := &ReshardEvent{Kind: p.Kind, Parents: slices.Clone(p.Parents), Reason: p.Reason, Ms: ms}
 	for _, r := range p.Ranges {
 		g, err := e.nextGroup(txn)
 		if err != nil {
@@ -147,8 +171,9 @@ func (e *Engine) FinishReshard(txn *storage.Txn, now time.Time, name string, pla
 			c.AdjacentParent = c.Parents[1]
 		}
 		s.Shards = append(s.Shards, c)
+		ev.Children = append(ev.Children, c.ID)
 	}
-	s.Status, s.Pending, s.ModifiedMs = StreamActive, nil, ms
+	s.Status, s.Pending, s.ModifiedMs, s.LastReshard = StreamActive, nil, ms, ev
 	return s, e.putStream(txn, s)
 }
 

@@ -88,6 +88,11 @@ type Stream struct {
 	// Consumers are the registered (enhanced fan-out) consumers, in
 	// registration order.
 	Consumers []StreamConsumer `json:"consumers,omitempty"`
+	// Scaling is the autoscaling settings (used while ON_DEMAND; zero
+	// fields are the defaults).
+	Scaling broker.StreamScaling `json:"scaling"`
+	// LastReshard is the latest completed resharding (nil: none yet).
+	LastReshard *ReshardEvent `json:"last_reshard,omitempty"`
 }
 
 // Arn returns the stream's ARN.
@@ -158,11 +163,14 @@ type CreateStreamInput struct {
 	Mode string
 	// Creating starts the stream CREATING (see ActivateStream).
 	Creating bool
+	// Scaling is the autoscaling settings (checked by Validate).
+	Scaling broker.StreamScaling
 }
 
 // CreateStream creates a stream with one shard (raft group) per range.
-// Creating a stream that exists with the same shard count, retention and
-// record size returns it unchanged; otherwise broker.ErrResourceInUse.
+// Creating a stream that exists with the same shard count, retention,
+// record size, mode and scaling settings returns it unchanged; otherwise
+// broker.ErrResourceInUse.
 func (e *Engine) CreateStream(txn *storage.Txn, now time.Time, in CreateStreamInput) (*Stream, error) {
 	if err := broker.ValidateStreamName(in.Name); err != nil {
 		return nil, err
@@ -177,11 +185,14 @@ func (e *Engine) CreateStream(txn *storage.Txn, now time.Time, in CreateStreamIn
 	case len(in.IteratorKey) < MinStreamKeyLen:
 		return nil, fmt.Errorf("create stream %q: iterator key of %d bytes is shorter than %d", in.Name, len(in.IteratorKey), MinStreamKeyLen)
 	}
+	if err := in.Scaling.Validate(); err != nil {
+		return nil, err
+	}
 	existing, err := e.Stream(txn, in.Name)
 	switch {
 	case err == nil:
 		if len(existing.Shards) != len(in.Ranges) || existing.RetentionHours != in.RetentionHours || existing.MaxRecordSize != in.MaxRecordSize ||
-			existing.StreamMode() != modeOrDefault(in.Mode) {
+			existing.StreamMode() != modeOrDefault(in.Mode) || existing.Scaling != in.Scaling {
 			return nil, broker.Errorf(broker.CodeResourceInUse, "stream %q already exists with other settings", in.Name)
 		}
 		return existing, nil
@@ -198,7 +209,7 @@ func (e *Engine) CreateStream(txn *storage.Txn, now time.Time, in CreateStreamIn
 	}
 	s := &Stream{Name: in.Name, Status: status, Mode: modeOrDefault(in.Mode), RetentionHours: in.RetentionHours, MaxRecordSize: in.MaxRecordSize,
 		CreatedMs: ms, ModifiedMs: ms, Replicas: slices.Clone(in.Replicas), Initial: slices.Clone(in.Replicas),
-		IteratorKey: slices.Clone(in.IteratorKey)}
+		IteratorKey: slices.Clone(in.IteratorKey), Scaling: in.Scaling}
 	for i, r := range in.Ranges {
 		g, err := e.nextGroup(txn)
 		if err != nil {

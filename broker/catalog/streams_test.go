@@ -88,6 +88,7 @@ func TestCreateStreamRefusesBadInput(t *testing.T) {
 		"retention":     func(in *CreateStreamInput) { in.RetentionHours = 0 },
 		"record size":   func(in *CreateStreamInput) { in.MaxRecordSize = 0 },
 		"short hmackey": func(in *CreateStreamInput) { in.IteratorKey = []byte("short") },
+		"scaling":       func(in *CreateStreamInput) { in.Scaling.MaxShards = broker.MaxStreamShards + 1 },
 	}
 	for name, mut := range cases {
 		t.Run(name, func(t *testing.T) {

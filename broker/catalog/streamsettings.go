@@ -155,6 +155,23 @@ func (e *Engine) SetStreamMode(txn *storage.Txn, now time.Time, name, mode strin
 	return s, e.putStream(txn, s)
 }
 
+// SetStreamScaling replaces the stream's autoscaling settings (checked by
+// broker.StreamScaling.Validate; a refusal changes nothing).
+func (e *Engine) SetStreamScaling(txn *storage.Txn, now time.Time, name string, sc broker.StreamScaling) (*Stream, error) {
+	if err := sc.Validate(); err != nil {
+		return nil, err
+	}
+	s, err := e.Stream(txn, name)
+	if err != nil {
+		return nil, err
+	}
+	if s.Scaling == sc {
+		return s, nil
+	}
+	s.Scaling, s.ModifiedMs = sc, now.UnixMilli()
+	return s, e.putStream(txn, s)
+}
+
 // ActivateStream makes a CREATING stream ACTIVE; any other stream is
 // returned unchanged.
 func (e *Engine) ActivateStream(txn *storage.Txn, now time.Time, name string) (*Stream, error) {

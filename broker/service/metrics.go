@@ -4,11 +4,15 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nimbusmq/nimbus/broker/autoscale"
 )
 
-// Metrics are the per-queue counters of the service.
+// Metrics are the per-queue counters of the service and the stream
+// autoscaler's decisions.
 type Metrics struct {
 	sends, receives, deletes, dead *prometheus.CounterVec
+	scaleDecisions                 *prometheus.CounterVec
 }
 
 // NewMetrics builds the metrics and registers them with reg (nil: not
@@ -22,9 +26,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		receives: cv("nimbus_queue_received_messages_total", "Messages returned by ReceiveMessage."),
 		deletes:  cv("nimbus_queue_deleted_messages_total", "Messages deleted by DeleteMessage(Batch)."),
 		dead:     cv("nimbus_queue_dead_lettered_messages_total", "Messages moved to the queue's dead-letter queue."),
+		scaleDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nimbus_stream_autoscale_decisions_total",
+			Help: "Autoscaling reshardings of on-demand streams this node decided and carried out, by action (split, merge)."}, []string{"stream", "action"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.sends, m.receives, m.deletes, m.dead)
+		reg.MustRegister(m.sends, m.receives, m.deletes, m.dead, m.scaleDecisions)
 	}
 	return m
 }
@@ -33,6 +39,14 @@ func (m *Metrics) sent(q string, n int)         { m.sends.WithLabelValues(q).Add
 func (m *Metrics) received(q string, n int)     { m.receives.WithLabelValues(q).Add(float64(n)) }
 func (m *Metrics) deleted(q string, n int)      { m.deletes.WithLabelValues(q).Add(float64(n)) }
 func (m *Metrics) deadLettered(q string, n int) { m.dead.WithLabelValues(q).Add(float64(n)) }
+
+func (m *Metrics) scaled(stream, action string) {
+	m.scaleDecisions.WithLabelValues(stream, action).Inc()
+}
+
+func (m *Metrics) forgetStream(stream string) {
+	m.scaleDecisions.DeletePartialMatch(prometheus.Labels{"stream": stream})
+}
 
 func (m *Metrics) forget(q string) {
 	for _, v := range []*prometheus.CounterVec{m.sends, m.receives, m.deletes, m.dead} {
@@ -115,6 +129,51 @@ func (c *FanoutCollector) Collect(ch chan<- prometheus.Metric) {
 			v    uint64
 		}{{"delivered", k.Delivered}, {"filtered", k.Filtered}, {"retried", k.Retried}, {"dead_lettered", k.DeadLettered}, {"dropped", k.Dropped}} {
 			ch <- prometheus.MustNewConstMetric(c.deliveries, prometheus.CounterValue, float64(o.v), p, o.name)
+		}
+	}
+}
+
+// StreamLoadCollector exports the write and read rates of the stream
+// shards this node leads (the load meters the autoscaler reads), over the
+// short and the long window (label window: the time constant).
+type StreamLoadCollector struct {
+	s                                  *Service
+	inRecs, inBytes, outRecs, outBytes *prometheus.Desc
+}
+
+// NewStreamLoadCollector returns the collector of s's shard loads.
+func NewStreamLoadCollector(s *Service) *StreamLoadCollector {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, []string{"stream", "shard", "window"}, nil)
+	}
+	return &StreamLoadCollector{s: s,
+		inRecs:   d("nimbus_stream_shard_incoming_records_per_second", "Records put to the shard per second (EWMA), measured on its leader."),
+		inBytes:  d("nimbus_stream_shard_incoming_bytes_per_second", "Bytes (data + partition key) put to the shard per second (EWMA), measured on its leader."),
+		outRecs:  d("nimbus_stream_shard_outgoing_records_per_second", "Records returned by GetRecords from the shard per second (EWMA), measured on its leader."),
+		outBytes: d("nimbus_stream_shard_outgoing_bytes_per_second", "Bytes returned by GetRecords from the shard per second (EWMA), measured on its leader."),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *StreamLoadCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.inRecs
+	ch <- c.inBytes
+	ch <- c.outRecs
+	ch <- c.outBytes
+}
+
+// Collect implements prometheus.Collector.
+func (c *StreamLoadCollector) Collect(ch chan<- prometheus.Metric) {
+	short, long := c.s.loads.short.String(), c.s.loads.long.String()
+	for _, l := range c.s.ShardLoads() {
+		for _, w := range []struct {
+			name    string
+			in, out autoscale.Load
+		}{{short, l.In, l.Out}, {long, l.LongIn, l.LongOut}} {
+			ch <- prometheus.MustNewConstMetric(c.inRecs, prometheus.GaugeValue, w.in.RecordsPerSec, l.Stream, l.Shard, w.name)
+			ch <- prometheus.MustNewConstMetric(c.inBytes, prometheus.GaugeValue, w.in.BytesPerSec, l.Stream, l.Shard, w.name)
+			ch <- prometheus.MustNewConstMetric(c.outRecs, prometheus.GaugeValue, w.out.RecordsPerSec, l.Stream, l.Shard, w.name)
+			ch <- prometheus.MustNewConstMetric(c.outBytes, prometheus.GaugeValue, w.out.BytesPerSec, l.Stream, l.Shard, w.name)
 		}
 	}
 }

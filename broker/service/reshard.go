@@ -24,9 +24,14 @@ const reshardResumeAfter = 5 * time.Second
 
 // SplitShard closes shardID and creates two children covering its range,
 // split at newStart: [start, newStart-1] and [newStart, end]. newStart ""
-// means the middle of the range (an extension: Kinesis requires it). It
-// must run on the meta leader and returns once the children have leaders.
-func (s *Service) SplitShard(ctx context.Context, name, shardID, newStart string) (*catalog.Stream, error) {
+// means the middle of the range (an extension: Kinesis requires it).
+// reason (at most catalog.MaxReshardReasonLen bytes; "" names the request)
+// becomes the stream's LastReshard.Reason. It must run on the meta leader
+// and returns once the children have leaders.
+func (s *Service) SplitShard(ctx context.Context, name, shardID, newStart, reason string) (*catalog.Stream, error) {
+	if err := checkReason(reason); err != nil {
+		return nil, err
+	}
 	st, err := s.Stream(name)
 	if err != nil {
 		return nil, err
@@ -52,7 +57,7 @@ func (s *Service) SplitShard(ctx context.Context, name, shardID, newStart string
 		return nil, err
 	}
 	in := catalog.BeginReshardInput{Name: name, Kind: catalog.ReshardSplit, Parents: []string{sh.ID},
-		Ranges: []catalog.ShardRange{shardRange(left), shardRange(right)}}
+		Ranges: []catalog.ShardRange{shardRange(left), shardRange(right)}, Reason: orDefault(reason, "SplitShard request")}
 	if done, ok, err := s.sameReshard(ctx, st, in); ok {
 		return done, err
 	}
@@ -64,8 +69,12 @@ func (s *Service) SplitShard(ctx context.Context, name, shardID, newStart string
 
 // MergeShards closes two open shards with adjacent ranges and creates one
 // child over their union, whose Parent is the lower shard and
-// AdjacentParent the other. It must run on the meta leader.
-func (s *Service) MergeShards(ctx context.Context, name, shardID, adjacentID string) (*catalog.Stream, error) {
+// AdjacentParent the other. reason is as for SplitShard. It must run on
+// the meta leader.
+func (s *Service) MergeShards(ctx context.Context, name, shardID, adjacentID, reason string) (*catalog.Stream, error) {
+	if err := checkReason(reason); err != nil {
+		return nil, err
+	}
 	st, err := s.Stream(name)
 	if err != nil {
 		return nil, err
@@ -95,7 +104,7 @@ func (s *Service) MergeShards(ctx context.Context, name, shardID, adjacentID str
 		return nil, err
 	}
 	in := catalog.BeginReshardInput{Name: name, Kind: catalog.ReshardMerge, Parents: []string{a.ID, b.ID},
-		Ranges: []catalog.ShardRange{shardRange(u)}}
+		Ranges: []catalog.ShardRange{shardRange(u)}, Reason: orDefault(reason, "MergeShards request")}
 	if done, ok, err := s.sameReshard(ctx, st, in); ok {
 		return done, err
 	}
@@ -194,7 +203,8 @@ func (s *Service) UpdateShardCount(ctx context.Context, name string, target int,
 	if st.Status != catalog.StreamActive {
 		return nil, notActive(st)
 	}
-	in := catalog.BeginReshardInput{Name: name, Kind: catalog.ReshardScale}
+	in := catalog.BeginReshardInput{Name: name, Kind: catalog.ReshardScale,
+		Reason: fmt.Sprintf("UpdateShardCount request: %d to %d shards", n, target)}
 	same := target == n
 	for i, r := range ranges {
 		in.Ranges = append(in.Ranges, shardRange(r))
@@ -209,6 +219,21 @@ func (s *Service) UpdateShardCount(ctx context.Context, name string, target int,
 		in.Parents = append(in.Parents, sh.ID)
 	}
 	return s.reshard(ctx, in)
+}
+
+// checkReason refuses a resharding reason longer than the catalogue keeps.
+func checkReason(reason string) error {
+	if len(reason) > catalog.MaxReshardReasonLen {
+		return broker.FieldError(broker.CodeInvalidArgument, "Reason", "reason of %d bytes is longer than %d", len(reason), catalog.MaxReshardReasonLen)
+	}
+	return nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 func openShard(st *catalog.Stream, field, id string) (*catalog.Shard, error) {
@@ -253,7 +278,7 @@ func middle(start, end string) string {
 
 // reshard begins the plan and finishes it.
 func (s *Service) reshard(ctx context.Context, in catalog.BeginReshardInput) (*catalog.Stream, error) {
-	b := &clusterv1.BeginReshard{Name: in.Name, Parents: in.Parents, Kind: in.Kind}
+	b := &clusterv1.BeginReshard{Name: in.Name, Parents: in.Parents, Kind: in.Kind, Reason: in.Reason}
 	for _, r := range in.Ranges {
 		b.Ranges = append(b.Ranges, &clusterv1.ShardRange{StartingHashKey: r.Start, EndingHashKey: r.End})
 	}
@@ -262,7 +287,7 @@ func (s *Service) reshard(ctx context.Context, in catalog.BeginReshardInput) (*c
 	if err != nil {
 		return nil, err
 	}
-	s.logger.Info("resharding stream", "stream", in.Name, "kind", in.Kind, "parents", in.Parents, "children", len(in.Ranges))
+	s.logger.Info("resharding stream", "stream", in.Name, "kind", in.Kind, "parents", in.Parents, "children", len(in.Ranges), "reason", in.Reason)
 	return s.finishReshard(ctx, st)
 }
 

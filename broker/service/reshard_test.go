@@ -113,25 +113,25 @@ func TestReshardRetryIsIdempotent(t *testing.T) {
 	parent := st.Shards[0].ID
 	stalled := stallReshard(t, s, r, "s")
 	mid := stalled.Pending.Ranges[1].Start
-	st, err := s.SplitShard(ctx, "s", parent, mid)
+	st, err := s.SplitShard(ctx, "s", parent, mid, "")
 	if err != nil || st.Status != catalog.StreamActive || len(st.Shards) != 3 {
 		t.Fatalf("retried split of a stalled plan: %+v %v", st, err)
 	}
 	before := len(st.Shards)
 	for i := 0; i < 2; i++ {
-		st, err = s.SplitShard(ctx, "s", parent, mid)
+		st, err = s.SplitShard(ctx, "s", parent, mid, "")
 		if err != nil || len(st.Shards) != before {
 			t.Fatalf("repeated split %d: shards %d, %v", i, len(st.Shards), err)
 		}
 	}
-	if _, err := s.SplitShard(ctx, "s", parent, ""); err != nil {
+	if _, err := s.SplitShard(ctx, "s", parent, "", ""); err != nil {
 		t.Fatalf("repeated split at the default (middle) key: %v", err)
 	}
 	other := mid[:len(mid)-1] + "7"
 	if other == mid {
 		other = mid[:len(mid)-1] + "3"
 	}
-	if _, err := s.SplitShard(ctx, "s", parent, other); err == nil {
+	if _, err := s.SplitShard(ctx, "s", parent, other, ""); err == nil {
 		t.Fatal("a different split of a closed shard was accepted")
 	}
 	a, b := st.Shards[1].ID, st.Shards[2].ID
@@ -139,7 +139,7 @@ func TestReshardRetryIsIdempotent(t *testing.T) {
 		if i == 1 {
 			a, b = b, a // the pair in either order names the same merge
 		}
-		if st, err = s.MergeShards(ctx, "s", a, b); err != nil || st.OpenShards() != 1 || len(st.Shards) != 4 {
+		if st, err = s.MergeShards(ctx, "s", a, b, "test merge"); err != nil || st.OpenShards() != 1 || len(st.Shards) != 4 {
 			t.Fatalf("merge %d: open %d shards %d, %v", i, st.OpenShards(), len(st.Shards), err)
 		}
 	}
@@ -151,11 +151,11 @@ func TestReshardRetryIsIdempotent(t *testing.T) {
 	// Long after, the same split is a split of a closed shard: refused.
 	c := st.Shards[4]
 	r.now = time.Now().Add(-2 * reshardRetryWindow)
-	if _, err := s.SplitShard(ctx, "s", c.ID, ""); err != nil {
+	if _, err := s.SplitShard(ctx, "s", c.ID, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	r.now = time.Now()
-	if _, err := s.SplitShard(ctx, "s", c.ID, ""); !errors.Is(err, broker.ErrInvalidArgument) {
+	if _, err := s.SplitShard(ctx, "s", c.ID, "", ""); !errors.Is(err, broker.ErrInvalidArgument) {
 		t.Fatalf("the same split of a shard closed %v ago: %v, want InvalidArgument", 2*reshardRetryWindow, err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nimbusmq/nimbus/broker"
+	"github.com/nimbusmq/nimbus/broker/autoscale"
 	"github.com/nimbusmq/nimbus/broker/catalog"
 	"github.com/nimbusmq/nimbus/broker/fanout"
 	"github.com/nimbusmq/nimbus/broker/queue"
@@ -64,6 +65,9 @@ type Config struct {
 	PublishAnywhere func(ctx context.Context, topicArn, body string) error
 	// TriggerMetrics receives the trigger pollers' metrics (nil: none).
 	TriggerMetrics *trigger.Metrics
+	// Autoscale configures stream autoscaling and load measuring
+	// (autoscale.go).
+	Autoscale AutoscaleConfig
 }
 
 // Service implements queue operations. It is safe for concurrent use.
@@ -108,6 +112,11 @@ type Service struct {
 
 	// trig holds the trigger pollers this node runs (triggerrun.go).
 	trig triggerRuns
+
+	// loads measures the shards this node leads (streamload.go); scale
+	// is the autoscaler's state (autoscale.go).
+	loads *shardLoads
+	scale autoscaler
 }
 
 // New returns a Service.
@@ -119,7 +128,9 @@ func New(cfg Config, db *storage.DB, p Proposer, g Groups, m *Metrics, logger *s
 		metrics: m, logger: logger, wake: map[uint64]chan struct{}{}, deadKick: make(chan struct{}, 1),
 		cache: map[string]*cachedQueue{},
 		fan:   fanouts{running: map[uint64]*fanoutRun{}, kick: make(chan struct{}, 1), stats: map[string]fanout.Counters{}},
-		trig:  triggerRuns{kick: make(chan struct{}, 1)}}
+		trig:  triggerRuns{kick: make(chan struct{}, 1)},
+		loads: newShardLoads(cfg.Autoscale.LoadWindow, cfg.Autoscale.LongLoadWindow),
+		scale: autoscaler{memory: map[string]autoscale.Memory{}, counted: map[string]bool{}}}
 }
 
 // QueueURL returns the URL of the named queue.

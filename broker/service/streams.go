@@ -23,7 +23,8 @@ const StreamIteratorKeyLen = 32
 // CreateStreamInput configures a new stream. ShardCount is required
 // unless Mode is ON_DEMAND (then it must be 0: OnDemandShards); Mode ""
 // is PROVISIONED; RetentionHours 0 means 24 h, MaxRecordSizeKiB 0 means 1 MiB, and
-// ReplicationFactor 0 means the default, as for queues.
+// ReplicationFactor 0 means the default, as for queues. Scaling's zero
+// fields mean their defaults; it is used while the stream is ON_DEMAND.
 type CreateStreamInput struct {
 	Name              string
 	ShardCount        int
@@ -31,6 +32,7 @@ type CreateStreamInput struct {
 	MaxRecordSizeKiB  int
 	ReplicationFactor int
 	Mode              string
+	Scaling           broker.StreamScaling
 }
 
 // CreateStream creates a stream with ShardCount shards over uniform hash
@@ -65,6 +67,9 @@ func (s *Service) CreateStream(ctx context.Context, in CreateStreamInput) (*cata
 		return nil, broker.FieldError(broker.CodeInvalidArgument, "MaxRecordSizeInKiB", "maximum record size %d KiB is not from %d to %d KiB",
 			in.MaxRecordSizeKiB, stream.MinMaxRecordSize/1024, stream.MaxMaxRecordSize/1024)
 	}
+	if err := in.Scaling.Validate(); err != nil {
+		return nil, err
+	}
 	ranges, err := stream.UniformRanges(in.ShardCount)
 	if err != nil {
 		return nil, err
@@ -78,7 +83,7 @@ func (s *Service) CreateStream(ctx context.Context, in CreateStreamInput) (*cata
 		return nil, fmt.Errorf("draw iterator key: %w", err)
 	}
 	cmd := &clusterv1.CreateStream{Name: in.Name, RetentionHours: int32(hours), MaxRecordSize: int32(size), Replicas: replicas, IteratorKey: key,
-		StreamMode: in.Mode, Creating: true}
+		StreamMode: in.Mode, Creating: true, Scaling: scalingCommand(in.Scaling)}
 	for _, r := range ranges {
 		cmd.Ranges = append(cmd.Ranges, &clusterv1.ShardRange{StartingHashKey: r.Start.String(), EndingHashKey: r.End.String()})
 	}
@@ -364,6 +369,9 @@ func (s *Service) putShard(ctx context.Context, st *catalog.Stream, sh catalog.S
 	if err == nil && (!ok || len(rs) != len(idx)) {
 		err = fmt.Errorf("stream put on group %d returned %T: %w", sh.Group, res, errNoResult)
 	}
+	if err == nil {
+		s.loads.wrote(st, &sh, in, idx)
+	}
 	for k, i := range idx {
 		out[i].ShardID = sh.ID
 		if err != nil {
@@ -468,6 +476,7 @@ func (s *Service) GetRecords(token string, limit int) (GetRecordsOutput, error) 
 	if err != nil {
 		return GetRecordsOutput{}, err
 	}
+	s.loads.read(st, sh, res.Records)
 	out := GetRecordsOutput{Records: res.Records, MillisBehindLatest: res.MillisBehindLatest}
 	// A shard closed on its group but not yet in the catalogue (resharding
 	// between Close and FinishReshard) is not ended for readers: they get

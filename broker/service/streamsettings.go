@@ -76,8 +76,9 @@ func (s *Service) SetStreamRetention(ctx context.Context, name string, hours int
 		Body: &clusterv1.Command_SetStreamRetention{SetStreamRetention: &clusterv1.SetStreamRetention{Name: name, Hours: int32(hours), Increase: increase}}})
 }
 
-// SetStreamMode records PROVISIONED or ON_DEMAND (UpdateStreamMode).
-// Nothing scales an on-demand stream yet; the mode is shown.
+// SetStreamMode records PROVISIONED or ON_DEMAND (UpdateStreamMode). The
+// autoscaler (autoscale.go) splits and merges the shards of ON_DEMAND
+// streams only.
 func (s *Service) SetStreamMode(ctx context.Context, name, mode string) (*catalog.Stream, error) {
 	if err := broker.ValidateStreamName(name); err != nil {
 		return nil, err
@@ -87,6 +88,26 @@ func (s *Service) SetStreamMode(ctx context.Context, name, mode string) (*catalo
 	}
 	return s.proposeStream(ctx, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_SET_STREAM_MODE,
 		Body: &clusterv1.Command_SetStreamMode{SetStreamMode: &clusterv1.SetStreamMode{Name: name, StreamMode: mode}}})
+}
+
+// SetStreamScaling replaces the stream's autoscaling settings (zero
+// fields: the defaults). Bad settings are refused before anything is
+// proposed.
+func (s *Service) SetStreamScaling(ctx context.Context, name string, sc broker.StreamScaling) (*catalog.Stream, error) {
+	if err := broker.ValidateStreamName(name); err != nil {
+		return nil, err
+	}
+	if err := sc.Validate(); err != nil {
+		return nil, err
+	}
+	return s.proposeStream(ctx, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_SET_STREAM_SCALING,
+		Body: &clusterv1.Command_SetStreamScaling{SetStreamScaling: &clusterv1.SetStreamScaling{Name: name, Scaling: scalingCommand(sc)}}})
+}
+
+// scalingCommand is the command form of autoscaling settings.
+func scalingCommand(sc broker.StreamScaling) *clusterv1.StreamScaling {
+	return &clusterv1.StreamScaling{ShardRecordsPerSec: sc.ShardRecordsPerSec, ShardBytesPerSec: sc.ShardBytesPerSec,
+		MaxShards: int32(sc.MaxShards), CooldownMs: sc.CooldownMs, WindowMs: sc.WindowMs}
 }
 
 // RegisterStreamConsumer registers consumer on the stream and returns it

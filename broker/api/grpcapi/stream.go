@@ -24,7 +24,7 @@ func NewStreamServer(svc *service.Service) *StreamServer { return &StreamServer{
 func (s *StreamServer) CreateStream(ctx context.Context, r *nimbusv1.CreateStreamRequest) (*nimbusv1.CreateStreamResponse, error) {
 	st, err := s.svc.CreateStream(ctx, service.CreateStreamInput{Name: r.GetStreamName(), ShardCount: int(r.GetShardCount()),
 		RetentionHours: int(r.GetRetentionPeriodHours()), MaxRecordSizeKiB: int(r.GetMaxRecordSizeInKib()), ReplicationFactor: int(r.GetReplicationFactor()),
-		Mode: r.GetStreamMode()})
+		Mode: r.GetStreamMode(), Scaling: StreamScaling(r.GetScaling())})
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -78,9 +78,15 @@ func (s *StreamServer) ListShards(ctx context.Context, r *nimbusv1.ListShardsReq
 }
 
 func (s *StreamServer) describe(st *catalog.Stream) *nimbusv1.StreamDescription {
-	return &nimbusv1.StreamDescription{StreamName: st.Name, StreamArn: st.Arn(), StreamStatus: st.Status, Shards: s.shards(st),
+	sc := st.Scaling.Resolve()
+	d := &nimbusv1.StreamDescription{StreamName: st.Name, StreamArn: st.Arn(), StreamStatus: st.Status, Shards: s.shards(st),
 		RetentionPeriodHours: int32(st.RetentionHours), StreamCreationTimestampMs: st.CreatedMs, MaxRecordSizeInKib: int32(st.MaxRecordSize / 1024),
-		StreamMode: st.StreamMode()}
+		StreamMode: st.StreamMode(), Scaling: &nimbusv1.StreamScaling{ShardRecordsPerSec: sc.ShardRecordsPerSec, ShardBytesPerSec: sc.ShardBytesPerSec,
+			MaxShardCount: int32(sc.MaxShards), CooldownMs: sc.CooldownMs, WindowMs: sc.WindowMs}}
+	if ev := st.LastReshard; ev != nil {
+		d.LastReshard = &nimbusv1.Reshard{Kind: ev.Kind, ParentShardIds: ev.Parents, ChildShardIds: ev.Children, Reason: ev.Reason, TimestampMs: ev.Ms}
+	}
+	return d
 }
 
 func (s *StreamServer) shards(st *catalog.Stream) []*nimbusv1.Shard {
@@ -160,7 +166,7 @@ func (s *StreamServer) GetRecords(ctx context.Context, r *nimbusv1.GetRecordsReq
 }
 
 func (s *StreamServer) SplitShard(ctx context.Context, r *nimbusv1.SplitShardRequest) (*nimbusv1.SplitShardResponse, error) {
-	st, err := s.svc.SplitShard(ctx, r.GetStreamName(), r.GetShardToSplit(), r.GetNewStartingHashKey())
+	st, err := s.svc.SplitShard(ctx, r.GetStreamName(), r.GetShardToSplit(), r.GetNewStartingHashKey(), r.GetReason())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -168,7 +174,7 @@ func (s *StreamServer) SplitShard(ctx context.Context, r *nimbusv1.SplitShardReq
 }
 
 func (s *StreamServer) MergeShards(ctx context.Context, r *nimbusv1.MergeShardsRequest) (*nimbusv1.MergeShardsResponse, error) {
-	st, err := s.svc.MergeShards(ctx, r.GetStreamName(), r.GetShardToMerge(), r.GetAdjacentShardToMerge())
+	st, err := s.svc.MergeShards(ctx, r.GetStreamName(), r.GetShardToMerge(), r.GetAdjacentShardToMerge(), r.GetReason())
 	if err != nil {
 		return nil, toStatus(err)
 	}

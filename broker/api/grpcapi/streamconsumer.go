@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/nimbusmq/nimbus/broker"
 	"github.com/nimbusmq/nimbus/broker/catalog"
 	"github.com/nimbusmq/nimbus/broker/service"
 	"github.com/nimbusmq/nimbus/broker/stream"
@@ -35,6 +36,17 @@ func (s *StreamSettingsServer) DecreaseStreamRetentionPeriod(ctx context.Context
 func (s *StreamSettingsServer) UpdateStreamMode(ctx context.Context, r *nimbusv1.UpdateStreamModeRequest) (*nimbusv1.UpdateStreamModeResponse, error) {
 	_, err := s.svc.SetStreamMode(ctx, r.GetStreamName(), r.GetStreamMode())
 	return &nimbusv1.UpdateStreamModeResponse{}, toStatus(err)
+}
+
+func (s *StreamSettingsServer) UpdateStreamScaling(ctx context.Context, r *nimbusv1.UpdateStreamScalingRequest) (*nimbusv1.UpdateStreamScalingResponse, error) {
+	_, err := s.svc.SetStreamScaling(ctx, r.GetStreamName(), StreamScaling(r.GetScaling()))
+	return &nimbusv1.UpdateStreamScalingResponse{}, toStatus(err)
+}
+
+// StreamScaling converts public autoscaling settings (nil: the defaults).
+func StreamScaling(p *nimbusv1.StreamScaling) broker.StreamScaling {
+	return broker.StreamScaling{ShardRecordsPerSec: p.GetShardRecordsPerSec(), ShardBytesPerSec: p.GetShardBytesPerSec(),
+		MaxShards: int(p.GetMaxShardCount()), CooldownMs: p.GetCooldownMs(), WindowMs: p.GetWindowMs()}
 }
 
 // StreamConsumerServer implements nimbusv1.StreamConsumerServiceServer.
