@@ -19,7 +19,8 @@ type QueueSource interface {
 	// Extend hides received messages for d from now.
 	Extend(ctx context.Context, receipts []string, d time.Duration) error
 	// Backlog returns the number of visible messages and the sent time
-	// of the oldest message (zero if none).
+	// of the oldest message (zero if none). It may be costly (a scan);
+	// RunQueue calls it at most once per backlogEvery.
 	Backlog() (visible int64, oldest time.Time)
 	// Wait returns when messages may have become visible, after d, or
 	// when ctx ends.
@@ -100,6 +101,38 @@ type queuePoller struct {
 	sc     *Scaler
 	active atomic.Int64
 	target atomic.Int64
+
+	blMu      sync.Mutex
+	bl        int64     // the last backlog read; guarded by blMu
+	blAt      time.Time // when it was read (zero: never); guarded by blMu
+	blReading bool      // a worker is reading it; guarded by blMu
+}
+
+// backlogEvery is the least time between two reads of the source's
+// backlog. Every worker reports it after every receive and invocation,
+// but the Scaler moves its target once a second at most, and a read may
+// be costly (the queue engine counts in-flight messages by scanning
+// them: with a backlog being drained, that scan after every invocation
+// took most of the node's CPU).
+const backlogEvery = 250 * time.Millisecond
+
+// backlog returns the source's visible items, read at most once per
+// backlogEvery: workers share the last read, and while one worker reads,
+// the others use the previous value instead of waiting.
+func (p *queuePoller) backlog() int64 {
+	p.blMu.Lock()
+	if p.blReading || !p.blAt.IsZero() && time.Since(p.blAt) < backlogEvery {
+		v := p.bl
+		p.blMu.Unlock()
+		return v
+	}
+	p.blReading = true
+	p.blMu.Unlock()
+	v, _ := p.src.Backlog()
+	p.blMu.Lock()
+	p.bl, p.blAt, p.blReading = v, time.Now(), false
+	p.blMu.Unlock()
+	return v
 }
 
 func (p *queuePoller) observe(o Observation) {
@@ -129,8 +162,7 @@ func (p *queuePoller) work(ctx context.Context) {
 		}
 		items, err := p.gather(ctx)
 		if err != nil || len(items) == 0 {
-			visible, _ := p.src.Backlog()
-			p.observe(Observation{Received: 0, Asked: p.cfg.BatchSize, Backlog: visible})
+			p.observe(Observation{Received: 0, Asked: p.cfg.BatchSize, Backlog: p.backlog()})
 			p.src.Wait(ctx, time.Second)
 			continue
 		}
@@ -258,8 +290,7 @@ func (p *queuePoller) invokeUntilNotThrottled(ctx context.Context, items []Item)
 		if p.cfg.Report != nil {
 			p.cfg.Report(res)
 		}
-		visible, _ := p.src.Backlog()
-		p.observe(Observation{Received: len(items), Asked: p.cfg.BatchSize, Backlog: visible, Throttled: res.Outcome == Throttled, Latency: res.Duration})
+		p.observe(Observation{Received: len(items), Asked: p.cfg.BatchSize, Backlog: p.backlog(), Throttled: res.Outcome == Throttled, Latency: res.Duration})
 		if res.Outcome != Throttled || ctx.Err() != nil {
 			return res
 		}
