@@ -48,6 +48,14 @@ type Config struct {
 	// StreamSubscribe bounds SubscribeToShard (subscription lifetime,
 	// per-consumer read rate); zero fields take the Kinesis defaults.
 	StreamSubscribe service.SubscribeConfig
+	// AutoscaleInterval is how often the node evaluates the on-demand
+	// streams whose shards it leads, splitting and merging shards with
+	// their load (broker/autoscale); 0 turns autoscaling off.
+	AutoscaleInterval time.Duration
+	// LoadWindow and LongLoadWindow are the time constants of the shard
+	// load EWMAs (autoscaling decides on the short one); 0 means 10 s and
+	// 60 s.
+	LoadWindow, LongLoadWindow time.Duration
 	// AWSCredentials are the access keys the AWS APIs accept (SigV4 is
 	// verified against them); empty accepts any credentials.
 	AWSCredentials Credentials
@@ -65,6 +73,8 @@ func DefaultConfig() Config {
 		Cluster:       cluster.DefaultConfig(),
 		SweepInterval: 5 * time.Second,
 		MetaVoters:    3,
+
+		AutoscaleInterval: 30 * time.Second,
 	}
 }
 
@@ -75,6 +85,9 @@ func (c Config) Validate() error {
 	}
 	if c.SweepInterval <= 0 {
 		return errors.New("sweep interval must be positive")
+	}
+	if c.AutoscaleInterval < 0 || c.LoadWindow < 0 || c.LongLoadWindow < 0 {
+		return fmt.Errorf("autoscale interval %v and load windows %v, %v must not be negative", c.AutoscaleInterval, c.LoadWindow, c.LongLoadWindow)
 	}
 	if c.MetaVoters < 1 || c.MetaVoters%2 == 0 {
 		return fmt.Errorf("meta voters must be a positive odd number, not %d", c.MetaVoters)

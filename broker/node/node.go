@@ -145,7 +145,9 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	})
 	n.svc = service.New(service.Config{QueueURLBase: httpBase, MetaGroup: cluster.MetaGroup,
 		Subscribe: cfg.StreamSubscribe, Fanout: service.FanoutConfig{BaseURL: httpBase + "/", Signer: n.signer},
-		PublishAnywhere: n.publishAnywhere, TriggerMetrics: trigger.NewMetrics(n.reg)},
+		PublishAnywhere: n.publishAnywhere, TriggerMetrics: trigger.NewMetrics(n.reg),
+		Autoscale: service.AutoscaleConfig{Interval: cfg.AutoscaleInterval, LoadWindow: cfg.LoadWindow, LongLoadWindow: cfg.LongLoadWindow,
+			Reshard: n.reshardAnywhere}},
 		n.db, n.host, groups{n}, service.NewMetrics(n.reg), logger)
 	n.svcPointer.Store(n.svc)
 	n.registerMetrics()
@@ -192,6 +194,8 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	go func() { defer n.wg.Done(); n.svc.RunFanout(wctx) }()
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.svc.RunTriggers(wctx) }()
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); n.svc.RunAutoscale(wctx) }()
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.runReconciler(wctx) }()
 	n.startGRPC()
@@ -266,7 +270,7 @@ func (n *Node) startHTTP() {
 
 func (n *Node) registerMetrics() {
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	n.reg.MustRegister(service.NewQueueCollector(n.svc), service.NewFanoutCollector(n.svc))
+	n.reg.MustRegister(service.NewQueueCollector(n.svc), service.NewFanoutCollector(n.svc), service.NewStreamLoadCollector(n.svc))
 	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nimbus_badger_lsm_bytes", Help: "Size of Badger's LSM tree."},
 		func() float64 { l, _ := n.db.Size(); return float64(l) }))
 	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nimbus_badger_vlog_bytes", Help: "Size of Badger's value log."},

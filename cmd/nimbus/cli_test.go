@@ -79,6 +79,7 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown cluster command", []string{"cluster", "join"}, `unknown command "join"`},
 		{"even meta voters", []string{"serve", "--meta-voters", "2"}, "--meta-voters must be a positive odd number"},
 		{"zero meta voters", []string{"serve", "--meta-voters", "0"}, "--meta-voters must be a positive odd number"},
+		{"negative autoscale interval", []string{"serve", "--autoscale-interval", "-1s"}, "--autoscale-interval must not be negative"},
 		{"bad join", []string{"serve", "--join", "10.0.0.1"}, `--join "10.0.0.1": want host:port`},
 		{"bad join in list", []string{"serve", "--join", "10.0.0.1:9702,nohost"}, `--join "nohost"`},
 		{"empty join", []string{"serve", "--join", ""}, "--join: want at least one peer address"},

@@ -67,6 +67,8 @@ func newServeCmd(a *app) *cobra.Command {
 	f.IntVar(&cfg.MetaVoters, "meta-voters", cfg.MetaVoters, "voters of the meta group, an odd number; the other nodes are non-voters (env NIMBUS_META_VOTERS)")
 	f.StringVar(&awsCredentials, "aws-credentials", "", "file of the access keys the AWS APIs accept, one 'ACCESS_KEY_ID SECRET' per line ('#' starts a comment line);\n"+
 		"requests must then carry a valid SigV4 signature. Default: any credentials, or none, are accepted (env NIMBUS_AWS_CREDENTIALS)")
+	f.DurationVar(&cfg.AutoscaleInterval, "autoscale-interval", cfg.AutoscaleInterval, "how often the node evaluates the on-demand streams whose shards it leads,\n"+
+		"splitting and merging shards with their write load; 0 turns autoscaling off (env NIMBUS_AUTOSCALE_INTERVAL)")
 	f.BoolVar(&cfg.InsecureListen, "insecure-listen", false, "allow non-loopback listen addresses (there is no authentication yet) (env NIMBUS_INSECURE_LISTEN)")
 	return cmd
 }
@@ -100,6 +102,9 @@ func checkServeFlags(cmd *cobra.Command, cfg *node.Config) error {
 	}
 	if cfg.MetaVoters < 1 || cfg.MetaVoters%2 == 0 {
 		return usagef("--meta-voters must be a positive odd number, not %d", cfg.MetaVoters)
+	}
+	if cfg.AutoscaleInterval < 0 {
+		return usagef("--autoscale-interval must not be negative (0 turns autoscaling off)")
 	}
 	return nil
 }
