@@ -241,12 +241,12 @@ func (s *Service) runQueueTrigger(ctx context.Context, t *catalog.Trigger, q *ca
 		src.maxReceives = a.Redrive.MaxReceiveCount
 	}
 	cfg := trigger.QueueConfig{
-		Call:           triggerCall(t, q.Arn()),
-		Fifo:           a.Fifo,
-		BatchSize:      t.Config.BatchSize,
-		Window:         time.Duration(t.Config.BatchWindowMs) * time.Millisecond,
-		Visibility:     a.VisibilityTimeout,
-		Match:          triggerMatcher(t, queueItemDoc),
+		Call:       triggerCall(t, q.Arn()),
+		Fifo:       a.Fifo,
+		BatchSize:  t.Config.BatchSize,
+		Window:     time.Duration(t.Config.BatchWindowMs) * time.Millisecond,
+		Visibility: a.VisibilityTimeout,
+		Match:      triggerMatcher(t, queueItemDoc),
 		// The trigger's maximum is shared by its partitions' pollers.
 		MaxConcurrency: max(1, (t.Config.MaxConcurrency+len(q.Groups())-1)/len(q.Groups())),
 		Report:         func(r trigger.Result) { s.tallyTrigger(t.Name, r) },
