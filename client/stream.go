@@ -59,6 +59,10 @@ type StreamDescription struct {
 	MaxRecordSizeKiB int
 	Created          time.Time
 	Mode             string // StreamModeProvisioned or StreamModeOnDemand
+	// Scaling is the autoscaling settings, defaults filled in.
+	Scaling StreamScaling
+	// LastReshard is the latest resharding (nil: none yet).
+	LastReshard *Reshard
 }
 
 // StreamSummary summarises a stream (DescribeStreamSummary).
@@ -300,7 +304,8 @@ func (c *Client) GetRecords(ctx context.Context, iterator string, limit int) (Ge
 func fromProtoStream(d *nimbusv1.StreamDescription) StreamDescription {
 	return StreamDescription{Name: d.GetStreamName(), ARN: d.GetStreamArn(), Status: d.GetStreamStatus(), Shards: fromProtoShards(d.GetShards()),
 		RetentionHours: int(d.GetRetentionPeriodHours()), MaxRecordSizeKiB: int(d.GetMaxRecordSizeInKib()),
-		Created: time.UnixMilli(d.GetStreamCreationTimestampMs()), Mode: d.GetStreamMode()}
+		Created: time.UnixMilli(d.GetStreamCreationTimestampMs()), Mode: d.GetStreamMode(), Scaling: fromProtoScaling(d.GetScaling()),
+		LastReshard: fromProtoReshard(d.GetLastReshard())}
 }
 
 func fromProtoShards(in []*nimbusv1.Shard) []Shard {

@@ -16,8 +16,8 @@ const (
 )
 
 // WithOnDemand creates the stream in ON_DEMAND mode: it starts with 4
-// shards (pass 0 as CreateStream's shard count). Nimbus records and shows
-// the mode but does not yet scale on-demand streams by itself.
+// shards (pass 0 as CreateStream's shard count), and its shards split and
+// merge with its write load (see StreamScaling, WithScaling).
 func WithOnDemand() StreamOption {
 	return func(r *nimbusv1.CreateStreamRequest) { r.StreamMode = StreamModeOnDemand }
 }

@@ -22,7 +22,7 @@ func newStreamCmd(a *app) *cobra.Command {
 		RunE:  groupRunE,
 	}
 	cmd.AddCommand(newStreamCreateCmd(a), newStreamDeleteCmd(a), newStreamListCmd(a), newStreamDescribeCmd(a),
-		newStreamPutCmd(a), newStreamReadCmd(a), newStreamSplitCmd(a), newStreamMergeCmd(a), newStreamScaleCmd(a))
+		newStreamPutCmd(a), newStreamReadCmd(a), newStreamSplitCmd(a), newStreamMergeCmd(a), newStreamScaleCmd(a), newStreamScalingCmd(a))
 	cmd.AddCommand(newStreamGroupCmd(a))
 	cmd.AddCommand(newStreamRetentionCmd(a), newStreamModeCmd(a), newStreamConsumerCmd(a), newStreamSubscribeCmd(a))
 	return cmd
@@ -31,11 +31,13 @@ func newStreamCmd(a *app) *cobra.Command {
 func newStreamCreateCmd(a *app) *cobra.Command {
 	var shards, retention, maxKiB, replicas int
 	var onDemand bool
+	var sc scalingFlags
 	cmd := &cobra.Command{
 		Use:   "create NAME --shards N | --on-demand",
 		Short: "Create a stream (or describe an identical existing one)",
 		Example: "  nimbus stream create clicks --shards 4\n" +
-			"  nimbus stream create audit --shards 1 --retention-hours 168 --max-record-kib 4096",
+			"  nimbus stream create audit --shards 1 --retention-hours 168 --max-record-kib 4096\n" +
+			"  nimbus stream create events --on-demand --shard-records-per-sec 500 --max-shards 16",
 		Args: exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := []client.StreamOption{client.WithRetentionHours(retention),
@@ -48,6 +50,14 @@ func newStreamCreateCmd(a *app) *cobra.Command {
 			case shards < 1:
 				return usagef("--shards must be at least 1")
 			}
+			if f := sc.changed(cmd); f != "" && !onDemand {
+				return usagef("--%s applies to --on-demand streams (set it later with 'nimbus stream scaling')", f)
+			}
+			var scaling client.StreamScaling
+			if err := sc.apply(cmd, &scaling); err != nil {
+				return err
+			}
+			opts = append(opts, client.WithScaling(scaling))
 			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				d, err := c.CreateStream(ctx, args[0], shards, opts...)
 				if err != nil {
@@ -58,10 +68,11 @@ func newStreamCreateCmd(a *app) *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&shards, "shards", 0, "number of shards, 1-256 (required unless --on-demand)")
-	cmd.Flags().BoolVar(&onDemand, "on-demand", false, "create in ON_DEMAND mode with 4 shards (not yet scaled automatically)")
+	cmd.Flags().BoolVar(&onDemand, "on-demand", false, "create in ON_DEMAND mode: 4 shards at first, then split and merged with the write load")
 	cmd.Flags().IntVar(&retention, "retention-hours", 0, "retention period, 24-8760 hours (0 = 24)")
 	cmd.Flags().IntVar(&maxKiB, "max-record-kib", 0, "largest record (data + partition key), 1024-10240 KiB (0 = 1024)")
 	cmd.Flags().IntVar(&replicas, "replication-factor", 0, "nodes holding a replica of each shard (0 = min(3, nodes in the cluster))")
+	sc.register(cmd)
 	return cmd
 }
 
@@ -133,31 +144,40 @@ type jsonShard struct {
 }
 
 type jsonStream struct {
-	Name             string      `json:"name"`
-	ARN              string      `json:"arn"`
-	Status           string      `json:"status"`
-	RetentionHours   int         `json:"retention_hours"`
-	MaxRecordSizeKiB int         `json:"max_record_size_kib"`
-	Created          time.Time   `json:"created"`
-	Shards           []jsonShard `json:"shards"`
+	Name             string       `json:"name"`
+	ARN              string       `json:"arn"`
+	Status           string       `json:"status"`
+	Mode             string       `json:"mode"`
+	RetentionHours   int          `json:"retention_hours"`
+	MaxRecordSizeKiB int          `json:"max_record_size_kib"`
+	Created          time.Time    `json:"created"`
+	Scaling          *jsonScaling `json:"scaling,omitempty"`
+	LastReshard      *jsonReshard `json:"last_reshard,omitempty"`
+	Shards           []jsonShard  `json:"shards"`
 }
 
 // writeStream prints a stream description: its settings, then its shards.
 func writeStream(w io.Writer, f outputFormat, d client.StreamDescription) error {
 	if f == outputJSON {
-		out := jsonStream{Name: d.Name, ARN: d.ARN, Status: d.Status, RetentionHours: d.RetentionHours,
-			MaxRecordSizeKiB: d.MaxRecordSizeKiB, Created: d.Created.UTC(), Shards: []jsonShard{}}
+		out := jsonStream{Name: d.Name, ARN: d.ARN, Status: d.Status, Mode: d.Mode, RetentionHours: d.RetentionHours,
+			MaxRecordSizeKiB: d.MaxRecordSizeKiB, Created: d.Created.UTC(), Shards: []jsonShard{}, LastReshard: toJSONReshard(d.LastReshard)}
+		if d.Mode == client.StreamModeOnDemand {
+			out.Scaling = toJSONScaling(d.Scaling)
+		}
 		for _, s := range d.Shards {
 			out.Shards = append(out.Shards, jsonShard(s))
 		}
 		return writeJSON(w, out)
 	}
-	if err := writeTable(w, []string{"NAME", "STATUS", "SHARDS", "RETENTION", "MAX RECORD", "ARN"}, [][]string{{
-		d.Name, d.Status, strconv.Itoa(len(d.Shards)), strconv.Itoa(d.RetentionHours) + "h",
+	if err := writeTable(w, []string{"NAME", "STATUS", "MODE", "SHARDS", "RETENTION", "MAX RECORD", "ARN"}, [][]string{{
+		d.Name, d.Status, d.Mode, strconv.Itoa(len(d.Shards)), strconv.Itoa(d.RetentionHours) + "h",
 		strconv.Itoa(d.MaxRecordSizeKiB) + " KiB", d.ARN}}); err != nil {
 		return err
 	}
 	if _, err := fmt.Fprintln(w); err != nil {
+		return err
+	}
+	if err := writeScaling(w, d); err != nil {
 		return err
 	}
 	rows := make([][]string, len(d.Shards))

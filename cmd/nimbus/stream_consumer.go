@@ -50,7 +50,7 @@ func newStreamRetentionCmd(a *app) *cobra.Command {
 func newStreamModeCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "mode NAME on-demand|provisioned",
-		Short: "Switch a stream's capacity mode (on-demand streams are not yet scaled automatically)",
+		Short: "Switch a stream's capacity mode (an on-demand stream's shards split and merge with its write load)",
 		Args:  exactArgs("NAME", "MODE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mode := strings.ToUpper(strings.ReplaceAll(args[1], "-", "_"))
