@@ -28,8 +28,8 @@ import (
 //   - Invocation: one request the endpoint served, with its start and
 //     end at the endpoint and its items in event order, each marked OK
 //     when the function processed it and did not report it failed. An
-//     invocation whose caller died (kill -9) still counts when the
-//     function finished it: its effects happened.
+//     invocation whose caller died (kill -9) still counts: the function
+//     finished it, its effects happened.
 //
 // Invocations are recorded when the endpoint finishes them, and the
 // checker reads that order as the order of processing ("the success
@@ -68,7 +68,9 @@ type Invocation struct {
 	Start, End time.Time
 	// Status is the HTTP status the endpoint answered.
 	Status int
-	// Cut: the caller went away before the answer (its process died).
+	// Cut: the invocation was in flight when a fault hit (a kill -9 of
+	// its caller): the function finished it, the answer was lost. Set by
+	// the test, which knows its fault times; informational.
 	Cut   bool
 	Items []InvokedItem
 }
@@ -154,7 +156,7 @@ type TriggerResult struct {
 	// UnknownProcessed counts unknown-outcome items the function
 	// processed (they were stored after all).
 	UnknownProcessed int
-	// Invocations counts every invocation, Cut those whose caller died,
+	// Invocations counts every invocation, Cut those in flight at a fault,
 	// FailedInvocations those answered with an error status.
 	Invocations, Cut, FailedInvocations int
 	// Processed counts bodies processed OK at least once, Repeats the
@@ -181,7 +183,7 @@ func (r TriggerResult) String() string {
 	case r.Ordered:
 		kind = "stream"
 	}
-	fmt.Fprintf(&b, "%s trigger: %d items sent, ok=%d unknown=%d (processed %d) failed=%d; %d invocations (%d cut by a crash, %d failed); processed %d items, %d repeats, %d item failures",
+	fmt.Fprintf(&b, "%s trigger: %d items sent, ok=%d unknown=%d (processed %d) failed=%d; %d invocations (%d in flight at a fault, %d failed); processed %d items, %d repeats, %d item failures",
 		kind, r.Items, r.SentOK, r.SentUnknown, r.UnknownProcessed, r.SentFailed, r.Invocations, r.Cut, r.FailedInvocations,
 		r.Processed, r.Repeats, r.ItemFailures)
 	if r.Ordered {
