@@ -132,7 +132,9 @@ func (s *Service) autoscaleStream(ctx context.Context, st *catalog.Stream, now t
 			return
 		}
 		if x.Open && s.groups.IsLeader(sh.Group) {
-			if ld, ok := s.loads.load(sh.Group, now); ok && now.Sub(ld.Since) >= s.loads.short {
+			// The EWMAs start at 0: a load is trusted once measured for two
+			// time constants (86% of a steady rate).
+			if ld, ok := s.loads.load(sh.Group, now); ok && now.Sub(ld.Since) >= 2*s.loads.short {
 				x.Measured, x.Load, x.Keys = true, ld.In, ld.Keys
 				loads[sh.ID] = ld
 			}
