@@ -150,12 +150,16 @@ func QueueNameFromURL(urlOrName string) string {
 type cachedQueue struct {
 	q     *catalog.Queue
 	attrs broker.QueueAttributes
-	t     *catalog.Topic // set for the key topicCacheKey(name) instead of q
+	t     *catalog.Topic  // set for the key topicCacheKey(name) instead of q
+	st    *catalog.Stream // set for the key streamCacheKey(name) instead of q
 }
 
 // topicCacheKey is a topic's key in the catalogue cache ("/" is never in
 // a queue name).
 func topicCacheKey(name string) string { return "topic/" + name }
+
+// streamCacheKey is a stream's key in the catalogue cache.
+func streamCacheKey(name string) string { return "stream/" + name }
 
 // InvalidateCatalog drops cached catalogue records; call it after the meta
 // group applied an entry (before the proposer is answered).
@@ -174,7 +178,7 @@ func (s *Service) lookup(name string) (*catalog.Queue, broker.QueueAttributes, e
 	s.cacheMu.Lock()
 	c, gen := s.cache[name], s.cacheGen
 	s.cacheMu.Unlock()
-	if c != nil {
+	if c != nil && c.q != nil { // a topic's or stream's key holds no queue
 		return c.q, c.attrs, nil
 	}
 	var q *catalog.Queue

@@ -129,10 +129,20 @@ func (s *Service) DeleteStream(ctx context.Context, name string) error {
 	return first
 }
 
-// Stream returns the named stream as the local catalogue has it.
+// Stream returns the named stream as the local catalogue has it, from
+// the catalogue cache (every put and read looks its stream up, and
+// decoding the record each time cost a fifth of the server's CPU at 5,000
+// records/s). Callers must not modify the result.
 func (s *Service) Stream(name string) (*catalog.Stream, error) {
 	if err := broker.ValidateStreamName(name); err != nil {
 		return nil, err
+	}
+	key := streamCacheKey(name)
+	s.cacheMu.Lock()
+	c, gen := s.cache[key], s.cacheGen
+	s.cacheMu.Unlock()
+	if c != nil {
+		return c.st, nil
 	}
 	var st *catalog.Stream
 	err := s.db.View(func(txn *storage.Txn) error {
@@ -140,7 +150,15 @@ func (s *Service) Stream(name string) (*catalog.Stream, error) {
 		st, err = s.catalog.Stream(txn, name)
 		return err
 	})
-	return st, err
+	if err != nil {
+		return nil, err
+	}
+	s.cacheMu.Lock()
+	if s.cacheGen == gen {
+		s.cache[key] = &cachedQueue{st: st}
+	}
+	s.cacheMu.Unlock()
+	return st, nil
 }
 
 // Streams returns every stream of the local catalogue.

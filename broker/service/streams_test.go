@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nimbusmq/nimbus/broker"
 	"github.com/nimbusmq/nimbus/broker/apply"
 	"github.com/nimbusmq/nimbus/broker/catalog"
 	"github.com/nimbusmq/nimbus/broker/stream"
@@ -145,5 +147,44 @@ func TestTrimStreamsWorker(t *testing.T) {
 	s.trimStreams(ctx) // nothing is due: nothing is proposed
 	if n := r.proposals[clusterv1.CommandType_COMMAND_TYPE_STREAM_TRIM]; n != trims {
 		t.Fatalf("%d trim proposals with nothing due", n-trims)
+	}
+}
+
+// TestStreamCacheFollowsCatalogue: Stream answers from the catalogue
+// cache, and every meta-group apply (retention change, consumer
+// registration, deletion) is seen by the next lookup.
+func TestStreamCacheFollowsCatalogue(t *testing.T) {
+	s, _ := newStreamService(t)
+	ctx := context.Background()
+	if _, err := s.CreateStream(ctx, CreateStreamInput{Name: "s", ShardCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.Stream("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := s.Stream("s"); err != nil || b != a {
+		t.Fatalf("second lookup = %p, %v; want the cached %p", b, err, a)
+	}
+	if _, err := s.SetStreamRetention(ctx, "s", 48, true); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Stream("s"); err != nil || st.RetentionHours != 48 {
+		t.Fatalf("after raising retention: %+v, %v", st, err)
+	}
+	if _, _, err := s.RegisterStreamConsumer(ctx, "s", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, c, err := s.StreamConsumer("s", "c1", ""); err != nil || c.Name != "c1" {
+		t.Fatalf("registered consumer: %+v, %v", c, err)
+	}
+	if err := s.DeleteStream(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Stream("s"); !errors.Is(err, broker.ErrResourceNotFound) {
+		t.Fatalf("after delete: %v, want not found", err)
+	}
+	if _, err := s.Queue("stream/s"); err == nil {
+		t.Fatal("a stream's cache key answered as a queue")
 	}
 }
