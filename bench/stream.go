@@ -43,10 +43,16 @@ type StreamConfig struct {
 	Rate float64
 	// Duration is how long to produce, > 0.
 	Duration time.Duration
-	// Consumers is the number of reading goroutines, >= 0 (0: write only);
-	// shards are dealt to them round-robin and read with GetRecords from
-	// the latest position as of the start of the run.
+	// Consumers is the number of reading connections, >= 0 (0: write
+	// only); shards are dealt to them round-robin and read from the latest
+	// position as of the start of the run, as Read says.
 	Consumers int
+	// Read is how consumers read: ReadPoll (GetRecords on each of their
+	// shards in turn, pausing PollInterval after a round that returned
+	// nothing) or ReadPush (a registered stream consumer with one
+	// SubscribeToShard per shard: the server pushes records as their
+	// entries are applied).
+	Read string
 	// DrainTimeout bounds how long consumers keep reading after producing
 	// stops, waiting for every acknowledged record.
 	DrainTimeout time.Duration
@@ -68,10 +74,17 @@ func DefaultStreamConfig() StreamConfig {
 		RecordSize:       1024,
 		Duration:         10 * time.Second,
 		Consumers:        1,
+		Read:             ReadPoll,
 		DrainTimeout:     10 * time.Second,
 		PollInterval:     2 * time.Millisecond,
 	}
 }
+
+// The ways StreamConfig.Read reads.
+const (
+	ReadPoll = "poll"
+	ReadPush = "push"
+)
 
 // Validate reports the first invalid field.
 func (c StreamConfig) Validate() error {
@@ -88,6 +101,7 @@ func (c StreamConfig) Validate() error {
 		{c.Rate >= 0, fmt.Sprintf("rate must not be negative, got %g", c.Rate)},
 		{c.Duration > 0, "duration must be positive"},
 		{c.Consumers >= 0, fmt.Sprintf("consumers must not be negative, got %d", c.Consumers)},
+		{c.Read == ReadPoll || c.Read == ReadPush, fmt.Sprintf("read must be %s or %s, got %q", ReadPoll, ReadPush, c.Read)},
 		{c.DrainTimeout >= 0, "drain timeout must not be negative"},
 		{c.PollInterval >= 0, "poll interval must not be negative"},
 	}
@@ -107,6 +121,7 @@ type StreamReport struct {
 	Shards     int     `json:"shards"`
 	Producers  int     `json:"producers"`
 	Consumers  int     `json:"consumers"`
+	ReadMode   string  `json:"read_mode"` // StreamConfig.Read
 	Inflight   int     `json:"inflight_per_shard"`
 	Keys       int     `json:"keys"`
 	RecordSize int     `json:"record_size_bytes"`
@@ -132,7 +147,8 @@ type StreamReport struct {
 	PutP50Ms float64 `json:"put_p50_ms"`
 	PutP99Ms float64 `json:"put_p99_ms"`
 	// End-to-end latency is from just before Put (stamped in the data) to
-	// the return of the GetRecords that read the record, per copy read.
+	// the return of the GetRecords that read the record (or the receipt
+	// of the pushed event that held it), per copy read.
 	E2EP50Ms  float64 `json:"e2e_p50_ms"`
 	E2EP99Ms  float64 `json:"e2e_p99_ms"`
 	E2EP999Ms float64 `json:"e2e_p999_ms"`
@@ -227,19 +243,13 @@ func (r *streamRun) run(ctx context.Context, clients []*client.Client, progress 
 	if err != nil {
 		return StreamReport{}, fmt.Errorf("list shards: %w", err)
 	}
-	// Iterators are taken before the first Put, so every record of the run
-	// lies after them.
-	iters := make([][]string, r.cfg.Consumers)
-	for i, s := range shards {
-		if s.EndingSequenceNumber != "" || r.cfg.Consumers == 0 {
-			continue
-		}
-		j := i % r.cfg.Consumers
-		it, err := clients[r.cfg.Producers+j].GetShardIterator(ctx, r.stream, s.ID, client.ShardPosition{Type: client.Latest})
-		if err != nil {
-			return StreamReport{}, fmt.Errorf("shard iterator: %w", err)
-		}
-		iters[j] = append(iters[j], it)
+	var consumers sync.WaitGroup
+	defer consumers.Wait()
+	cctx, stopConsuming := context.WithCancel(ctx)
+	defer stopConsuming()
+	e2eHists, err := r.startConsumers(cctx, ctx, clients[r.cfg.Producers:], shards, &consumers)
+	if err != nil {
+		return StreamReport{}, err
 	}
 	prods := make([]*client.Producer, r.cfg.Producers)
 	linger := r.cfg.Linger
@@ -262,20 +272,12 @@ func (r *streamRun) run(ctx context.Context, clients []*client.Client, progress 
 	p := startProgress(progress, start, streamProgress(r))
 	pctx, stopProducing := context.WithTimeout(ctx, r.cfg.Duration)
 	defer stopProducing()
-	cctx, stopConsuming := context.WithCancel(ctx)
-	defer stopConsuming()
 	putHists := make([]*Histogram, len(prods))
-	e2eHists := make([]*Histogram, r.cfg.Consumers)
-	var producers, consumers sync.WaitGroup
+	var producers sync.WaitGroup
 	for i, pr := range prods {
 		putHists[i] = &Histogram{}
 		rng := rand.New(rand.NewPCG(seed, uint64(i+1)))
 		producers.Go(func() { r.produce(pctx, ctx, pr, rng, putHists[i]) })
-	}
-	for j := range r.cfg.Consumers {
-		e2eHists[j] = &Histogram{}
-		c := clients[r.cfg.Producers+j]
-		consumers.Go(func() { r.consume(cctx, c, iters[j], e2eHists[j]) })
 	}
 	producers.Wait()
 	writeEnd := time.Now()
@@ -297,7 +299,7 @@ func (r *streamRun) run(ctx context.Context, clients []*client.Client, progress 
 	for _, h := range e2eHists {
 		e2eH.Merge(h)
 	}
-	rep := StreamReport{Stream: r.stream, Shards: len(shards), Producers: r.cfg.Producers, Consumers: r.cfg.Consumers,
+	rep := StreamReport{Stream: r.stream, Shards: len(shards), Producers: r.cfg.Producers, Consumers: r.cfg.Consumers, ReadMode: r.cfg.Read,
 		Inflight: r.cfg.InFlightPerShard, Keys: r.cfg.Keys, RecordSize: r.body.size, Rate: r.cfg.Rate,
 		DurationSec: round3(writeEnd.Sub(start).Seconds()), DrainSec: round3(end.Sub(writeEnd).Seconds()),
 		Written: r.written.Load(), WriteErrors: r.wErrs.Load(), Read: r.read.Load(), ReadErrors: r.rErrs.Load(),
@@ -379,6 +381,116 @@ loop:
 	_ = p.Close(ctx)
 	close(acks)
 	acker.Wait()
+}
+
+// startConsumers starts the readers of the open shards, dealt
+// round-robin to the consumer clients, and returns their histograms. It
+// returns once every reader's position is fixed (an iterator taken, or a
+// subscription's first event received), so every record put afterwards
+// is read. Readers stop when cctx ends; wg tracks them.
+func (r *streamRun) startConsumers(cctx, ctx context.Context, clients []*client.Client, shards []client.Shard, wg *sync.WaitGroup) ([]*Histogram, error) {
+	var open []client.Shard
+	for _, s := range shards {
+		if s.EndingSequenceNumber == "" {
+			open = append(open, s)
+		}
+	}
+	if r.cfg.Consumers == 0 || len(open) == 0 {
+		return nil, nil
+	}
+	if r.cfg.Read == ReadPush {
+		return r.startSubscriptions(cctx, ctx, clients, open, wg)
+	}
+	iters := make([][]string, r.cfg.Consumers)
+	for i, s := range open {
+		j := i % r.cfg.Consumers
+		it, err := clients[j].GetShardIterator(ctx, r.stream, s.ID, client.ShardPosition{Type: client.Latest})
+		if err != nil {
+			return nil, fmt.Errorf("shard iterator: %w", err)
+		}
+		iters[j] = append(iters[j], it)
+	}
+	hists := make([]*Histogram, r.cfg.Consumers)
+	for j := range hists {
+		hists[j] = &Histogram{}
+		wg.Go(func() { r.consume(cctx, clients[j], iters[j], hists[j]) })
+	}
+	return hists, nil
+}
+
+// startSubscriptions registers a stream consumer (deregistered once cctx
+// ends and its readers stopped) and subscribes it to every shard of open
+// from LATEST, one reader each.
+func (r *streamRun) startSubscriptions(cctx, ctx context.Context, clients []*client.Client, open []client.Shard, wg *sync.WaitGroup) ([]*Histogram, error) {
+	var b [4]byte
+	_, _ = crand.Read(b[:])
+	name := "bench-" + hex.EncodeToString(b[:])
+	sc, err := clients[0].RegisterStreamConsumer(ctx, r.stream, name)
+	if err != nil {
+		return nil, fmt.Errorf("register stream consumer: %w", err)
+	}
+	var readers sync.WaitGroup
+	wg.Go(func() {
+		<-cctx.Done()
+		readers.Wait()
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		_ = clients[0].DeregisterStreamConsumer(dctx, r.stream, name)
+	})
+	hists := make([]*Histogram, len(open))
+	ready := make(chan struct{}, len(open))
+	for i, s := range open {
+		hists[i] = &Histogram{}
+		readers.Go(func() { r.subscribe(cctx, clients[i%r.cfg.Consumers], sc.ARN, s.ID, hists[i], ready) })
+	}
+	for range open {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(cleanupTimeout):
+			return nil, fmt.Errorf("subscribe to the shards of %s: no first event within %s", r.stream, cleanupTimeout)
+		}
+	}
+	return hists, nil
+}
+
+// subscribe reads one shard through SubscribeToShard until cctx ends,
+// resubscribing after the last record seen when a subscription fails. It
+// sends on ready once, at the first event.
+func (r *streamRun) subscribe(cctx context.Context, c *client.Client, arn, shardID string, h *Histogram, ready chan<- struct{}) {
+	pos := client.ShardPosition{Type: client.Latest}
+	first := true
+	for cctx.Err() == nil {
+		err := c.ConsumeShard(cctx, arn, shardID, pos, func(ev client.SubscribeEvent) error {
+			now := time.Now()
+			if first {
+				first = false
+				ready <- struct{}{}
+			}
+			n := int64(0)
+			for _, rec := range ev.Records {
+				if t, ok := sentTime(string(rec.Data)); ok {
+					h.Record(now.Sub(t))
+					n++
+				}
+			}
+			if n > 0 {
+				r.read.Add(n)
+				r.lastRead.Store(now.UnixNano())
+			}
+			if ev.ContinuationSequenceNumber != "" {
+				pos = client.ShardPosition{Type: client.AfterSequenceNumber, SequenceNumber: ev.ContinuationSequenceNumber}
+			}
+			return nil
+		})
+		if err == nil || cctx.Err() != nil {
+			return
+		}
+		r.rErrs.Add(1)
+		r.noteErr(err)
+		sleepCtx(cctx, errorBackoff)
+	}
 }
 
 // consume reads its shards round-robin until cctx ends.

@@ -19,13 +19,15 @@ func newBenchStreamCmd(a *app) *cobra.Command {
 		Short: "Put and read records through one stream; report rates and latency percentiles",
 		Long: "Producers put --record-size byte records under --keys partition keys through the SDK producer\n" +
 			"(batching, linger, --inflight PutRecords per shard) for --duration, at most --rate records/s.\n" +
-			"Consumers read every shard with GetRecords from the latest position at the start, and drain\n" +
+			"Consumers read every shard from the latest position at the start, with GetRecords (--read poll)\n" +
+			"or through a registered consumer's SubscribeToShard pushes (--read push), and drain\n" +
 			"for up to --drain-timeout after producing stops. A stream that does not exist is created with\n" +
 			"--shards shards and deleted at the end (default: a new bench-<random> stream).\n\n" +
 			"A progress line goes to stderr once a second; the report goes to stdout, as a table or, with\n" +
 			"--json (or -o json), as one JSON object.",
 		Example: "  nimbus bench stream --shards 4 --producers 4 --record-size 1024 --duration 20s\n" +
-			"  nimbus bench stream --rate 5000 --consumers 2 --json",
+			"  nimbus bench stream --rate 5000 --consumers 2 --json\n" +
+			"  nimbus bench stream --rate 5000 --read push --linger 0",
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Client = a.clientConfig()
@@ -62,6 +64,7 @@ func newBenchStreamCmd(a *app) *cobra.Command {
 	f.IntVar(&cfg.Consumers, "consumers", cfg.Consumers, "reading goroutines, shards dealt round-robin (0: write only)")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "how long consumers keep reading after producing stops")
 	f.DurationVar(&cfg.PollInterval, "poll", cfg.PollInterval, "consumer pause after a round of empty GetRecords")
+	f.StringVar(&cfg.Read, "read", cfg.Read, "how consumers read: poll (GetRecords) or push (SubscribeToShard)")
 	f.BoolVar(&asJSON, "json", false, "print the report as one JSON object")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress line")
 	return cmd
@@ -79,7 +82,7 @@ func writeStreamReport(w io.Writer, asJSON bool, r bench.StreamReport) error {
 	}
 	rows := [][]string{
 		{"stream", fmt.Sprintf("%s (%d shards)", r.Stream, r.Shards)},
-		{"workers", fmt.Sprintf("%d producers (%d in flight per shard), %d consumers", r.Producers, r.Inflight, r.Consumers)},
+		{"workers", fmt.Sprintf("%d producers (%d in flight per shard), %d consumers (%s)", r.Producers, r.Inflight, r.Consumers, r.ReadMode)},
 		{"records", fmt.Sprintf("%d bytes, %d keys, rate %s", r.RecordSize, r.Keys, rate)},
 		{"duration", fmt.Sprintf("%.1f s producing, %.1f s draining", r.DurationSec, r.DrainSec)},
 		{"written", fmt.Sprintf("%d records  %s records/s  %.2f MB/s", r.Written, num(r.WriteRecsPerSec), r.WriteMBPerSec)},
