@@ -160,7 +160,7 @@ func (p *queuePoller) work(ctx context.Context) {
 		if p.retire() {
 			return
 		}
-		items, err := p.gather(ctx)
+		items, since, err := p.gather(ctx)
 		if err != nil || len(items) == 0 {
 			p.observe(Observation{Received: 0, Asked: p.cfg.BatchSize, Backlog: p.backlog()})
 			p.src.Wait(ctx, time.Second)
@@ -169,20 +169,26 @@ func (p *queuePoller) work(ctx context.Context) {
 		if p.cfg.Gathered != nil {
 			p.cfg.Gathered(items)
 		}
-		p.handle(ctx, items)
+		p.handle(ctx, items, since)
 	}
 	p.active.Add(-1)
 }
 
 // gather receives up to BatchSize messages, waiting up to Window for more
-// once it has some.
-func (p *queuePoller) gather(ctx context.Context) ([]Item, error) {
-	var items []Item
+// once it has some, but no longer than half the visibility timeout after
+// the first receive. since is when the first receive that returned
+// messages was called: every message is hidden until at least since plus
+// the visibility timeout.
+func (p *queuePoller) gather(ctx context.Context) (items []Item, since time.Time, err error) {
 	var deadline time.Time
 	for len(items) < p.cfg.BatchSize {
+		at := time.Now()
 		got, err := p.src.Receive(ctx, p.cfg.BatchSize-len(items), p.cfg.Visibility)
 		if err != nil {
-			return items, err
+			return items, since, err
+		}
+		if len(got) > 0 && since.IsZero() {
+			since = at
 		}
 		items = append(items, got...)
 		if p.cfg.Window <= 0 || len(items) == p.cfg.BatchSize {
@@ -192,7 +198,13 @@ func (p *queuePoller) gather(ctx context.Context) ([]Item, error) {
 			if len(items) == 0 {
 				break // nothing yet: the caller waits
 			}
+			// Nothing extends the visibility of what was received while
+			// more is gathered: stop at half of it at most, so that the
+			// batch is still surely hidden when invoked (see hold).
 			deadline = time.Now().Add(p.cfg.Window)
+			if half := since.Add(p.cfg.Visibility / 2); half.Before(deadline) {
+				deadline = half
+			}
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
@@ -205,11 +217,12 @@ func (p *queuePoller) gather(ctx context.Context) ([]Item, error) {
 			}
 		}
 	}
-	return items, nil
+	return items, since, nil
 }
 
-// handle filters, invokes and settles one batch.
-func (p *queuePoller) handle(ctx context.Context, items []Item) {
+// handle filters, invokes and settles one batch, received since (see
+// gather).
+func (p *queuePoller) handle(ctx context.Context, items []Item, since time.Time) {
 	if p.cfg.Match != nil {
 		var keep []Item
 		var drop []string
@@ -232,9 +245,14 @@ func (p *queuePoller) handle(ctx context.Context, items []Item) {
 	for i, it := range items {
 		receipts[i] = it.ReceiptHandle
 	}
-	stop := p.extend(ctx, receipts)
-	res := p.invokeUntilNotThrottled(ctx, items)
+	h := &hold{}
+	h.extendTo(since.Add(p.cfg.Visibility))
+	stop := p.extend(ctx, receipts, h)
+	res, invoked := p.invokeUntilNotThrottled(ctx, items, h)
 	stop()
+	if !invoked {
+		return // not ours any more: the messages came back, or will
+	}
 	if ctx.Err() != nil && res.Outcome != Success && res.Outcome != PartialFailure {
 		return // stopped: the messages come back when their visibility ends
 	}
@@ -281,33 +299,70 @@ func markLaterInGroup(items []Item, failed map[string]bool) {
 }
 
 // invokeUntilNotThrottled invokes the batch, retrying throttled attempts
-// with backoff until another outcome or ctx ends.
-func (p *queuePoller) invokeUntilNotThrottled(ctx context.Context, items []Item) Result {
+// with backoff until another outcome or ctx ends. No attempt starts once
+// h no longer holds the messages: invoked is false when none did, and
+// the last throttled result is returned when a retry did not.
+func (p *queuePoller) invokeUntilNotThrottled(ctx context.Context, items []Item, h *hold) (res Result, invoked bool) {
 	call := p.cfg.Call
 	call.Batch.Items = items
 	for attempt := 0; ; attempt++ {
-		res := p.invoke(ctx, call)
+		if !h.holds(time.Now(), p.cfg.Visibility) {
+			return res, invoked
+		}
+		res, invoked = p.invoke(ctx, call), true
 		if p.cfg.Report != nil {
 			p.cfg.Report(res)
 		}
 		p.observe(Observation{Received: len(items), Asked: p.cfg.BatchSize, Backlog: p.backlog(), Throttled: res.Outcome == Throttled, Latency: res.Duration})
 		if res.Outcome != Throttled || ctx.Err() != nil {
-			return res
+			return res, true
 		}
 		t := time.NewTimer(RetryDelay(attempt))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return res
+			return res, true
 		case <-t.C:
 		}
 	}
 }
 
+// hold is until when a batch's messages are surely hidden from every
+// other receiver: from when the receive that returned them was called
+// plus the visibility timeout (the server counts from when it applied
+// the receive, later), moved on by each extension that succeeded, from
+// when it was called. Past it, the messages may have been received
+// again — by a new leader's poller after a failover, while this node
+// was paused or cut off — and processed, with later messages of their
+// FIFO group: invoking them then would process a message again after
+// later ones of its group, and run a group in two invocations at once.
+type hold struct {
+	until atomic.Int64 // unix nanoseconds
+}
+
+// extendTo moves the hold to t unless it already reaches further.
+func (h *hold) extendTo(t time.Time) {
+	n := t.UnixNano()
+	for {
+		cur := h.until.Load()
+		if cur >= n || h.until.CompareAndSwap(cur, n) {
+			return
+		}
+	}
+}
+
+// holds reports whether the messages are still surely hidden at now,
+// with a margin of a tenth of the visibility timeout (at most 1 s) for
+// the request to reach the function.
+func (h *hold) holds(now time.Time, visibility time.Duration) bool {
+	margin := min(visibility/10, time.Second)
+	return now.Add(margin).UnixNano() < h.until.Load()
+}
+
 // extend keeps receipts hidden while an invocation runs: every third of
-// the visibility timeout it hides them for another full timeout. The
-// returned func stops it.
-func (p *queuePoller) extend(ctx context.Context, receipts []string) func() {
+// the visibility timeout it hides them for another full timeout, and
+// moves h on when that succeeded. The returned func stops it.
+func (p *queuePoller) extend(ctx context.Context, receipts []string, h *hold) func() {
 	ectx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -320,7 +375,10 @@ func (p *queuePoller) extend(ctx context.Context, receipts []string) func() {
 			case <-ectx.Done():
 				return
 			case <-t.C:
-				_ = p.src.Extend(ectx, receipts, p.cfg.Visibility)
+				at := time.Now()
+				if p.src.Extend(ectx, receipts, p.cfg.Visibility) == nil {
+					h.extendTo(at.Add(p.cfg.Visibility))
+				}
 			}
 		}
 	}()
