@@ -102,3 +102,42 @@ func TestClusterTriggerPauseLeader(t *testing.T) {
 		}, func(l int) { c.srv[l].pause() }, func(l int) { c.srv[l].resume() }, 4*time.Second)
 	})
 }
+
+// TestClusterTriggerStreamPauseLeader is TestClusterTriggerPauseLeader
+// for a stream trigger (2 shards, RF 3, parallelization factor 2),
+// pausing the leader of each shard in turn. It fails today, so it is
+// skipped: a resumed former shard leader's poller invokes the batch it
+// held, after the new leader's poller (which stole the shard's lease at
+// once) processed those records and later ones of their keys from the
+// checkpoint; its commit is then fenced by the lease epoch, but the
+// invocation already happened: REPLAY-GAP on every few pauses (e.g. key
+// s0-k0 #79 right after #41, #42..#78 processed before). The poller
+// would have to confirm its lease through the shard's raft group less
+// than a heartbeat timeout before each invocation (or the new leader
+// wait for the old lease to lapse). Remove the skip to reproduce.
+func TestClusterTriggerStreamPauseLeader(t *testing.T) {
+	t.Skip("known bug: stream pollers do not fence invocations after a pause (see the comment)")
+	if testing.Short() || !soak() {
+		t.Skip("multi-process cluster test, NIMBUS_SOAK only")
+	}
+	c := newProcCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	clients := c.clients(ctx)
+	srcs := setupTrigSources(ctx, t, clients[0], "spause-", 3, "stream")
+	shards, err := clients[0].ListShards(ctx, srcs[0].name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trigFaultRun(t, clients, srcs, 60*time.Second, 2*time.Minute, func(ctx context.Context, end time.Time) []time.Time {
+		round := 0
+		return faultRounds(ctx, end, func() int {
+			sh := shards[round%len(shards)]
+			round++
+			l := c.shardLeaderOf(ctx, srcs[0].name, sh.ID)
+			waitInvoking(ctx, srcs, time.Second)
+			t.Logf("pause %s, leader of %s", c.srv[l].nodeID, sh.ID)
+			return l
+		}, func(l int) { c.srv[l].pause() }, func(l int) { c.srv[l].resume() }, 4*time.Second)
+	})
+}
