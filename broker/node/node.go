@@ -355,6 +355,11 @@ func (g groups) EnsureGroup(ctx context.Context, q *catalog.Queue) error {
 // replicas remove theirs when they apply the delete (reconcile).
 func (g groups) RemoveGroup(id uint64) error {
 	g.n.kickReconcile()
+	// Under reconcileMu: a reconcile that read the catalogue before the
+	// delete would otherwise start the group again while its log is being
+	// deleted (raft then panics: "log not found").
+	g.n.reconcileMu.Lock()
+	defer g.n.reconcileMu.Unlock()
 	if !g.n.host.Hosts(id) {
 		return nil
 	}
