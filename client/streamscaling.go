@@ -58,7 +58,7 @@ func fromProtoScaling(p *nimbusv1.StreamScaling) StreamScaling {
 }
 
 // autoscaleReasonPrefix starts the reason of the autoscaler's reshardings
-// (the server's service.Reason).
+// (the server's service.AutoscaleReason).
 const autoscaleReasonPrefix = "autoscale: "
 
 func fromProtoReshard(p *nimbusv1.Reshard) *Reshard {

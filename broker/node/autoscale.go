@@ -22,10 +22,10 @@ func (n *Node) reshardAnywhere(ctx context.Context, stream string, a autoscale.A
 	switch a.Kind {
 	case autoscale.Split:
 		_, err = c.SplitShard(ctx, &nimbusv1.SplitShardRequest{StreamName: stream, ShardToSplit: a.Shard,
-			NewStartingHashKey: a.NewStartingHashKey.String(), Reason: service.Reason(a)})
+			NewStartingHashKey: a.NewStartingHashKey.String(), Reason: service.AutoscaleReason(a)})
 	case autoscale.Merge:
 		_, err = c.MergeShards(ctx, &nimbusv1.MergeShardsRequest{StreamName: stream, ShardToMerge: a.Shard,
-			AdjacentShardToMerge: a.Adjacent, Reason: service.Reason(a)})
+			AdjacentShardToMerge: a.Adjacent, Reason: service.AutoscaleReason(a)})
 	default:
 		err = fmt.Errorf("autoscale action %q is unknown", a.Kind)
 	}

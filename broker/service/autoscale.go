@@ -189,18 +189,18 @@ func (s *Service) reshardFor(ctx context.Context, name string, a autoscale.Actio
 	var err error
 	switch a.Kind {
 	case autoscale.Split:
-		_, err = s.SplitShard(ctx, name, a.Shard, a.NewStartingHashKey.String(), Reason(a))
+		_, err = s.SplitShard(ctx, name, a.Shard, a.NewStartingHashKey.String(), AutoscaleReason(a))
 	case autoscale.Merge:
-		_, err = s.MergeShards(ctx, name, a.Shard, a.Adjacent, Reason(a))
+		_, err = s.MergeShards(ctx, name, a.Shard, a.Adjacent, AutoscaleReason(a))
 	default:
 		err = fmt.Errorf("autoscale action %q is unknown", a.Kind)
 	}
 	return err
 }
 
-// Reason is the resharding reason recorded for an autoscaling action
+// AutoscaleReason is the resharding reason recorded for an autoscaling action
 // (catalog.MaxReshardReasonLen bytes at most).
-func Reason(a autoscale.Action) string {
+func AutoscaleReason(a autoscale.Action) string {
 	r := "autoscale: " + a.Reason
 	if len(r) > catalog.MaxReshardReasonLen {
 		r = r[:catalog.MaxReshardReasonLen]

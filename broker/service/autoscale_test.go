@@ -57,6 +57,49 @@ func TestLoadMeterEWMA(t *testing.T) {
 	}
 }
 
+// TestLoadMeterSeedsChildren: a split's children start with the parent's
+// rates divided by its key histogram, a merge's child with the sum of its
+// parents', trusted since the parents were; a child with a parent this
+// node did not measure starts at zero.
+func TestLoadMeterSeedsChildren(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	l := newShardLoads(time.Second, 10*time.Second)
+	half := new(big.Int).Lsh(big.NewInt(1), 127)
+	st := &catalog.Stream{Name: "s", Shards: []catalog.Shard{
+		{ID: "p", Group: 10, StartingHashKey: "0", EndingHashKey: stream.MaxHashKey.String(), ClosedMs: 1},
+		{ID: "lo", Group: 11, StartingHashKey: "0", EndingHashKey: new(big.Int).Sub(half, big.NewInt(1)).String(), Parents: []string{"p"}},
+		{ID: "hi", Group: 12, StartingHashKey: half.String(), EndingHashKey: stream.MaxHashKey.String(), Parents: []string{"p"}},
+		{ID: "m", Group: 13, StartingHashKey: "0", EndingHashKey: stream.MaxHashKey.String(), Parents: []string{"lo", "hi"}},
+		{ID: "orphan", Group: 14, StartingHashKey: "0", EndingHashKey: "5", Parents: []string{"gone"}},
+	}}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.meter(st, &st.Shards[0], t0)
+	p.short[inRecords], p.long[inRecords] = 1000, 800
+	p.keys[0], p.keys[1], p.keys[12] = 60, 15, 25 // 75% of the load in the lower half
+	now := t0.Add(time.Minute)
+	p.last = now
+	lo, hi := l.meter(st, &st.Shards[1], now), l.meter(st, &st.Shards[2], now)
+	if math.Abs(lo.short[inRecords]-750) > 1 || math.Abs(hi.short[inRecords]-250) > 1 || math.Abs(lo.long[inRecords]-600) > 1 {
+		t.Fatalf("split children: lo %v/%v, hi %v", lo.short[inRecords], lo.long[inRecords], hi.short[inRecords])
+	}
+	if !lo.since.Equal(t0) || !hi.since.Equal(t0) {
+		t.Fatalf("children trusted since %v and %v, want the parent's %v", lo.since, hi.since, t0)
+	}
+	p.keys = [loadKeySlices]float64{} // no histogram: by the width of the range
+	delete(l.m, 11)
+	if lo = l.meter(st, &st.Shards[1], now); math.Abs(lo.short[inRecords]-500) > 1 {
+		t.Fatalf("child of a parent without key counts: %v, want half", lo.short[inRecords])
+	}
+	lo.short[inRecords], hi.short[inRecords] = 30, 40
+	if m := l.meter(st, &st.Shards[3], now); math.Abs(m.short[inRecords]-70) > 1 {
+		t.Fatalf("merged child: %v, want the sum 70", m.short[inRecords])
+	}
+	if o := l.meter(st, &st.Shards[4], now); o.short[inRecords] != 0 || !o.since.Equal(now) {
+		t.Fatalf("a child of an unmeasured parent: %+v", o)
+	}
+}
+
 func newAutoscaleService(t *testing.T) (*Service, *localRaft) {
 	t.Helper()
 	db, err := storage.Open(storage.Options{InMemory: true})

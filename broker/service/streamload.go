@@ -104,15 +104,80 @@ func newShardLoads(short, long time.Duration) *shardLoads {
 }
 
 // meter returns sh's meter, created at now if absent. Caller holds mu.
+//
+// A new meter is seeded from the meters of sh's parents when this node
+// has one for every parent (it led them; a closed parent's meter lives
+// until the next retain): a split's child starts with the part of its
+// parent's rates that the parent's key histogram puts in the child's
+// range (its share of the range when the histogram is empty), a merge's
+// child with the sum of its parents' rates, and it is trusted as long as
+// they were. So a resharding does not reset the signal to zero and the
+// next decision needs no warm-up. Otherwise the meter starts at zero.
 func (l *shardLoads) meter(st *catalog.Stream, sh *catalog.Shard, now time.Time) *loadMeter {
 	m := l.m[sh.Group]
-	if m == nil {
-		rng, _ := stream.ParseHashKeyRange(sh.StartingHashKey, sh.EndingHashKey) // validated by the catalogue
-		m = &loadMeter{stream: st.Name, shard: sh.ID, rng: rng, since: now, last: now}
-		l.m[sh.Group] = m
+	if m != nil {
+		return m
+	}
+	rng, _ := stream.ParseHashKeyRange(sh.StartingHashKey, sh.EndingHashKey) // validated by the catalogue
+	m = &loadMeter{stream: st.Name, shard: sh.ID, rng: rng, since: now, last: now}
+	l.m[sh.Group] = m
+	var parents []*loadMeter
+	for _, id := range catalog.ShardParents(sh) {
+		p := st.Shard(id)
+		if p == nil || l.m[p.Group] == nil {
+			return m
+		}
+		parents = append(parents, l.m[p.Group])
+	}
+	if len(parents) == 0 {
+		return m
+	}
+	m.since = time.Time{}
+	for _, p := range parents {
+		p.fold(now, l.short, l.long)
+		f := p.share(rng)
+		for i := range m.short {
+			m.short[i] += f * p.short[i]
+			m.long[i] += f * p.long[i]
+		}
+		if p.since.After(m.since) {
+			m.since = p.since
+		}
 	}
 	return m
 }
+
+// share returns the fraction of m's load that falls in r: by the key
+// histogram when it has counts, else by the width of the overlap.
+func (m *loadMeter) share(r stream.HashKeyRange) float64 {
+	lo, hi := max(pos(r.Start), pos(m.rng.Start)), min(pos(r.End), pos(m.rng.End))
+	width := pos(m.rng.End) - pos(m.rng.Start)
+	switch {
+	case hi < lo:
+		return 0
+	case width <= 0:
+		return 1
+	}
+	total := 0.0
+	for _, k := range m.keys {
+		total += k
+	}
+	if total == 0 || m.rng.End.Hi-m.rng.Start.Hi < loadKeySlices {
+		return min((hi-lo)/width, 1)
+	}
+	in, slice := 0.0, width/loadKeySlices
+	for i, k := range m.keys {
+		a := pos(m.rng.Start) + float64(i)*slice
+		if o := min(hi, a+slice) - max(lo, a); o > 0 {
+			in += k * min(o/slice, 1)
+		}
+	}
+	return min(in/total, 1)
+}
+
+// pos places a hash key on the real line (precision is relative, so
+// fractions of ranges wider than 2^75 keys are exact enough).
+func pos(k stream.HashKey) float64 { return float64(k.Hi)*(1<<64) + float64(k.Lo) }
 
 // wrote counts records idx of in, committed to sh (on its leader).
 func (l *shardLoads) wrote(st *catalog.Stream, sh *catalog.Shard, in []PutRecordInput, idx []int) {
@@ -141,8 +206,10 @@ func (l *shardLoads) wrote(st *catalog.Stream, sh *catalog.Shard, in []PutRecord
 }
 
 // read counts records returned by GetRecords from sh (on its leader).
+// Reads of a closed shard are not counted: meters are kept for open shards
+// only (closed ones accumulate until retention removes them).
 func (l *shardLoads) read(st *catalog.Stream, sh *catalog.Shard, recs []stream.Record) {
-	if len(recs) == 0 {
+	if len(recs) == 0 || sh.ClosedMs != 0 {
 		return
 	}
 	var bytes float64
