@@ -52,10 +52,12 @@ import (
 const (
 	DefaultGroupLeaseTimeout = 10 * time.Second
 	DefaultGroupBatchLimit   = 1000
-	// groupPoll is how often a Consume loop looks for new records when
-	// its shards have none.
-	groupPoll = 20 * time.Millisecond
 )
+
+// groupPoll is how often a Consume loop whose shards have no new records
+// runs anyway (rebalancing, lease renewal); a new record wakes it at once
+// (its shard group's applied-entry notification). A variable for tests.
+var groupPoll = 20 * time.Millisecond
 
 // ConsumeGroupInput joins a member to a group.
 type ConsumeGroupInput struct {
@@ -202,6 +204,7 @@ func (s *Service) ConsumeGroup(ctx context.Context, in ConsumeGroupInput, send f
 			return err
 		}
 		sent := false
+		var wakes []<-chan struct{}
 		ids := make([]string, 0, len(mine))
 		for id := range mine {
 			ids = append(ids, id)
@@ -229,6 +232,9 @@ func (s *Service) ConsumeGroup(ctx context.Context, in ConsumeGroupInput, send f
 			if cur.ended {
 				continue
 			}
+			// Taken before the read, so a record applied after it wakes
+			// the wait below.
+			wakes = append(wakes, s.wakeCh(sh.Group))
 			var res stream.GetResult
 			err := s.db.View(func(txn *storage.Txn) error {
 				var err error
@@ -254,15 +260,9 @@ func (s *Service) ConsumeGroup(ctx context.Context, in ConsumeGroupInput, send f
 		if sent {
 			continue
 		}
-		t := time.NewTimer(groupPoll)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-changed:
-		case <-t.C:
+		if err := waitAny(ctx, append(wakes, changed), groupPoll); err != nil {
+			return err
 		}
-		t.Stop()
 	}
 }
 

@@ -29,8 +29,10 @@ type localRaft struct {
 	now       time.Time
 	proposals map[clusterv1.CommandType]int
 	// applied is called after each meta-group apply, as the node does
-	// (the service's catalogue cache).
+	// (the service's catalogue cache); notify after each other group's
+	// (the service's waiters).
 	applied func()
+	notify  func(group uint64)
 }
 
 func (r *localRaft) Propose(_ context.Context, group uint64, cmd *clusterv1.Command) (any, error) {
@@ -48,6 +50,9 @@ func (r *localRaft) Propose(_ context.Context, group uint64, cmd *clusterv1.Comm
 	}
 	if group == 1 && r.applied != nil {
 		r.applied()
+	}
+	if group != 1 && r.notify != nil {
+		r.notify(group)
 	}
 	if e, ok := res[0].(error); ok {
 		return nil, e
@@ -76,7 +81,7 @@ func newStreamService(t *testing.T) (*Service, *localRaft) {
 	t.Cleanup(func() { db.Close() })
 	r := &localRaft{db: db, a: apply.New(1), now: time.Now(), proposals: map[clusterv1.CommandType]int{}}
 	s := New(Config{MetaGroup: 1}, db, r, r, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	r.applied = s.InvalidateCatalog
+	r.applied, r.notify = s.InvalidateCatalog, s.Notify
 	return s, r
 }
 
