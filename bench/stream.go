@@ -49,9 +49,12 @@ type StreamConfig struct {
 	Consumers int
 	// Read is how consumers read: ReadPoll (GetRecords on each of their
 	// shards in turn, pausing PollInterval after a round that returned
-	// nothing) or ReadPush (a registered stream consumer with one
+	// nothing), ReadPush (a registered stream consumer with one
 	// SubscribeToShard per shard: the server pushes records as their
-	// entries are applied).
+	// entries are applied) or ReadGroup (each consumer a member of one
+	// new consumer group, ConsumeGroup: the broker leases the shards to
+	// the members and pushes batches; each batch is committed after it
+	// is counted).
 	Read string
 	// DrainTimeout bounds how long consumers keep reading after producing
 	// stops, waiting for every acknowledged record.
@@ -82,8 +85,9 @@ func DefaultStreamConfig() StreamConfig {
 
 // The ways StreamConfig.Read reads.
 const (
-	ReadPoll = "poll"
-	ReadPush = "push"
+	ReadPoll  = "poll"
+	ReadPush  = "push"
+	ReadGroup = "group"
 )
 
 // Validate reports the first invalid field.
@@ -101,7 +105,7 @@ func (c StreamConfig) Validate() error {
 		{c.Rate >= 0, fmt.Sprintf("rate must not be negative, got %g", c.Rate)},
 		{c.Duration > 0, "duration must be positive"},
 		{c.Consumers >= 0, fmt.Sprintf("consumers must not be negative, got %d", c.Consumers)},
-		{c.Read == ReadPoll || c.Read == ReadPush, fmt.Sprintf("read must be %s or %s, got %q", ReadPoll, ReadPush, c.Read)},
+		{c.Read == ReadPoll || c.Read == ReadPush || c.Read == ReadGroup, fmt.Sprintf("read must be %s, %s or %s, got %q", ReadPoll, ReadPush, ReadGroup, c.Read)},
 		{c.DrainTimeout >= 0, "drain timeout must not be negative"},
 		{c.PollInterval >= 0, "poll interval must not be negative"},
 	}
@@ -398,8 +402,11 @@ func (r *streamRun) startConsumers(cctx, ctx context.Context, clients []*client.
 	if r.cfg.Consumers == 0 || len(open) == 0 {
 		return nil, nil
 	}
-	if r.cfg.Read == ReadPush {
+	switch r.cfg.Read {
+	case ReadPush:
 		return r.startSubscriptions(cctx, ctx, clients, open, wg)
+	case ReadGroup:
+		return r.startGroup(cctx, ctx, clients, open, wg)
 	}
 	iters := make([][]string, r.cfg.Consumers)
 	for i, s := range open {
@@ -453,6 +460,64 @@ func (r *streamRun) startSubscriptions(cctx, ctx context.Context, clients []*cli
 		}
 	}
 	return hists, nil
+}
+
+// startGroup joins every consumer client to a new consumer group and
+// returns once each open shard is leased to a member. A new group reads
+// each shard from its start, so records older than the run (of an
+// existing stream) are skipped by their stamp.
+func (r *streamRun) startGroup(cctx, ctx context.Context, clients []*client.Client, open []client.Shard, wg *sync.WaitGroup) ([]*Histogram, error) {
+	var b [4]byte
+	_, _ = crand.Read(b[:])
+	group := "bench-" + hex.EncodeToString(b[:])
+	since := time.Now()
+	hists := make([]*Histogram, r.cfg.Consumers)
+	for j := range hists {
+		hists[j] = &Histogram{}
+		var mu sync.Mutex // the handler may run for several shards at once
+		wg.Go(func() {
+			err := clients[j].ConsumeGroup(cctx, r.stream, group, func(_ context.Context, gb client.GroupBatch) error {
+				now := time.Now()
+				n := int64(0)
+				mu.Lock()
+				for _, rec := range gb.Records {
+					if t, ok := sentTime(string(rec.Data)); ok && !t.Before(since) {
+						hists[j].Record(now.Sub(t))
+						n++
+					}
+				}
+				mu.Unlock()
+				if n > 0 {
+					r.read.Add(n)
+					r.lastRead.Store(now.UnixNano())
+				}
+				return nil
+			}, client.WithMemberID(fmt.Sprintf("%s-%d", group, j)))
+			if err != nil && cctx.Err() == nil {
+				r.rErrs.Add(1)
+				r.noteErr(err)
+			}
+		})
+	}
+	deadline := time.Now().Add(cleanupTimeout)
+	for {
+		d, err := clients[0].DescribeGroup(ctx, r.stream, group)
+		leased := 0
+		for _, s := range d.Shards {
+			if s.Owner != "" {
+				leased++
+			}
+		}
+		switch {
+		case err == nil && leased >= len(open):
+			return hists, nil
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case time.Now().After(deadline):
+			return nil, fmt.Errorf("consumer group %s: %d of %d shards leased after %s (%v)", group, leased, len(open), cleanupTimeout, err)
+		}
+		sleepCtx(ctx, drainPoll)
+	}
 }
 
 // subscribe reads one shard through SubscribeToShard until cctx ends,

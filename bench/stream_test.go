@@ -17,7 +17,7 @@ func TestRunStreamReadModes(t *testing.T) {
 	if _, err := c.CreateStream(t.Context(), "mine", 2); err != nil {
 		t.Fatal(err)
 	}
-	for _, mode := range []string{ReadPoll, ReadPush} {
+	for _, mode := range []string{ReadPoll, ReadPush, ReadGroup} {
 		t.Run(mode, func(t *testing.T) {
 			cfg := DefaultStreamConfig()
 			cfg.Client = client.Config{Addr: addr}

@@ -34,8 +34,11 @@ type GroupBatch struct {
 }
 
 // GroupHandler processes a batch. When it returns nil, ConsumeGroup
-// commits the batch's last sequence number; when it returns an error, the
-// batch (and whatever followed it) is delivered again.
+// commits the batch's last sequence number (in the background, so the
+// next batch does not wait for the commit; while a commit of the shard is
+// in flight, the batches handled meanwhile are covered by one commit of
+// the last); when it returns an error, the batch (and whatever followed
+// it) is delivered again.
 type GroupHandler func(ctx context.Context, b GroupBatch) error
 
 // GroupOption configures ConsumeGroup.
@@ -72,8 +75,9 @@ func (c *Client) streamGroups() nimbusv1.StreamGroupServiceClient {
 
 // ConsumeGroup joins the group as a member and calls h with batches of the
 // member's shards until ctx ends, committing each batch after h succeeds
-// (and SHARD_END of a closed shard read to its end, so its children are
-// handed out). It heartbeats in the background and rejoins after a broken
+// (see GroupHandler; every commit is done before a SHARD_END, a rejoin or
+// the return) and SHARD_END of a closed shard read to its end, so its
+// children are handed out. It heartbeats in the background and rejoins after a broken
 // stream. When ctx ends it leaves the group (unless WithoutLeave) and
 // returns ctx.Err(); it returns early only on a bad request (an *Error
 // that retrying cannot fix: unknown stream, invalid names). A commit
@@ -126,10 +130,17 @@ func isPermanent(err error) bool {
 	return errors.Is(err, ErrResourceNotFound) || errors.Is(err, ErrInvalidArgument)
 }
 
-// consumeOnce runs one Consume stream until it breaks or a handler fails.
-func (c *Client) consumeOnce(ctx context.Context, stream, group string, h GroupHandler, o groupOptions) error {
+// consumeOnce runs one Consume stream until it breaks or a handler fails,
+// and returns once the commits of the batches handled are done.
+func (c *Client) consumeOnce(ctx context.Context, stream, group string, h GroupHandler, o groupOptions) (err error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	gc := newGroupCommitter(ctx, c, stream, group, o.member)
+	defer func() {
+		if cerr := gc.close(); err == nil {
+			err = cerr
+		}
+	}()
 	cs, err := c.streamGroups().Consume(sctx, &nimbusv1.ConsumeGroupRequest{StreamName: stream, GroupName: group, MemberId: o.member,
 		LeaseTimeoutMs: o.leaseTimeout.Milliseconds(), BatchLimit: int32(o.batchLimit)})
 	if err != nil {
@@ -144,6 +155,9 @@ func (c *Client) consumeOnce(ctx context.Context, stream, group string, h GroupH
 			return fromRPC(ctx, err)
 		}
 		if b.GetShardEnd() {
+			if err := gc.flush(); err != nil {
+				return err
+			}
 			if err := c.commit(ctx, stream, group, o.member, b.GetShardId(), b.GetLeaseEpoch(), "", true); err != nil {
 				return err
 			}
@@ -160,9 +174,103 @@ func (c *Client) consumeOnce(ctx context.Context, stream, group string, h GroupH
 		if err := h(ctx, gb); err != nil {
 			return err // rejoin: the server restarts after the checkpoint
 		}
-		last := gb.Records[len(gb.Records)-1].SequenceNumber
-		if err := c.commit(ctx, stream, group, o.member, gb.ShardID, gb.Epoch, last, false); err != nil {
+		if err := gc.add(gb.ShardID, gb.Epoch, gb.Records[len(gb.Records)-1].SequenceNumber); err != nil {
 			return err
+		}
+	}
+}
+
+// groupCommitter commits a member's checkpoints in the background, one
+// commit at a time: the batches of a shard handled while a commit is in
+// flight are covered by one commit of the last of them. So a member
+// handles batches at its own pace, not one per commit round trip (a raft
+// commit), and checkpoints still only move forward.
+type groupCommitter struct {
+	c                     *Client
+	ctx                   context.Context
+	stream, group, member string
+	done                  chan struct{}
+
+	mu      sync.Mutex
+	cond    sync.Cond                // signalled when pending, busy or closed change
+	pending map[string]pendingCommit // by shard id; guarded by mu
+	busy    bool                     // commits are being sent; guarded by mu
+	closed  bool                     // guarded by mu
+	err     error                    // the first failed commit; guarded by mu
+}
+
+type pendingCommit struct {
+	epoch uint64
+	seq   string
+}
+
+func newGroupCommitter(ctx context.Context, c *Client, stream, group, member string) *groupCommitter {
+	gc := &groupCommitter{c: c, ctx: ctx, stream: stream, group: group, member: member, done: make(chan struct{}),
+		pending: map[string]pendingCommit{}}
+	gc.cond.L = &gc.mu
+	go gc.run()
+	return gc
+}
+
+// add queues the commit of seq, the last record of a handled batch of
+// shard, and returns the error of an earlier commit, if one failed.
+func (gc *groupCommitter) add(shard string, epoch uint64, seq string) error {
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	gc.pending[shard] = pendingCommit{epoch: epoch, seq: seq}
+	gc.cond.Broadcast()
+	return gc.err
+}
+
+// flush waits until every queued commit is done and returns the first
+// failure.
+func (gc *groupCommitter) flush() error {
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	for len(gc.pending) > 0 || gc.busy {
+		gc.cond.Wait()
+	}
+	return gc.err
+}
+
+// close sends the queued commits, stops, and returns the first failure.
+func (gc *groupCommitter) close() error {
+	gc.mu.Lock()
+	gc.closed = true
+	gc.cond.Broadcast()
+	gc.mu.Unlock()
+	<-gc.done
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	return gc.err
+}
+
+func (gc *groupCommitter) run() {
+	defer close(gc.done)
+	gc.mu.Lock()
+	defer gc.mu.Unlock()
+	for {
+		for len(gc.pending) == 0 {
+			gc.busy = false
+			gc.cond.Broadcast()
+			if gc.closed {
+				return
+			}
+			gc.cond.Wait()
+		}
+		batch := gc.pending
+		gc.pending = map[string]pendingCommit{}
+		gc.busy = true
+		gc.mu.Unlock()
+		var first error
+		for shard, p := range batch {
+			if err := gc.c.commit(gc.ctx, gc.stream, gc.group, gc.member, shard, p.epoch, p.seq, false); err != nil && first == nil {
+				first = err
+			}
+		}
+		gc.mu.Lock()
+		if gc.err == nil {
+			gc.err = first
 		}
 	}
 }

@@ -19,10 +19,11 @@ func newBenchStreamCmd(a *app) *cobra.Command {
 		Short: "Put and read records through one stream; report rates and latency percentiles",
 		Long: "Producers put --record-size byte records under --keys partition keys through the SDK producer\n" +
 			"(batching, linger, --inflight PutRecords per shard) for --duration, at most --rate records/s.\n" +
-			"Consumers read every shard from the latest position at the start, with GetRecords (--read poll)\n" +
-			"or through a registered consumer's SubscribeToShard pushes (--read push), and drain\n" +
-			"for up to --drain-timeout after producing stops. A stream that does not exist is created with\n" +
-			"--shards shards and deleted at the end (default: a new bench-<random> stream).\n\n" +
+			"Consumers read every shard from the latest position at the start, with GetRecords (--read poll),\n" +
+			"through a registered consumer's SubscribeToShard pushes (--read push) or as the members of a\n" +
+			"new consumer group (--read group), and drain for up to --drain-timeout after producing stops.\n" +
+			"A stream that does not exist is created with --shards shards and deleted at the end (default: a\n" +
+			"new bench-<random> stream).\n\n" +
 			"A progress line goes to stderr once a second; the report goes to stdout, as a table or, with\n" +
 			"--json (or -o json), as one JSON object.",
 		Example: "  nimbus bench stream --shards 4 --producers 4 --record-size 1024 --duration 20s\n" +
@@ -64,7 +65,7 @@ func newBenchStreamCmd(a *app) *cobra.Command {
 	f.IntVar(&cfg.Consumers, "consumers", cfg.Consumers, "reading goroutines, shards dealt round-robin (0: write only)")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "how long consumers keep reading after producing stops")
 	f.DurationVar(&cfg.PollInterval, "poll", cfg.PollInterval, "consumer pause after a round of empty GetRecords")
-	f.StringVar(&cfg.Read, "read", cfg.Read, "how consumers read: poll (GetRecords) or push (SubscribeToShard)")
+	f.StringVar(&cfg.Read, "read", cfg.Read, "how consumers read: poll (GetRecords), push (SubscribeToShard) or group (a consumer group, ConsumeGroup)")
 	f.BoolVar(&asJSON, "json", false, "print the report as one JSON object")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress line")
 	return cmd
