@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nimbusmq/nimbus/broker"
@@ -131,6 +132,39 @@ type triggerShard struct {
 	member string
 	epoch  uint64
 	offset uint64 // the next record to read
+	// held is when the lease was last confirmed (unix ns): the start of
+	// the last acquire, renew or commit that succeeded (its entry was
+	// committed after that, so the lease was ours then). Lanes and the
+	// renewer update it concurrently.
+	held atomic.Int64
+}
+
+func (ts *triggerShard) setHeld(at time.Time) {
+	for {
+		cur := ts.held.Load()
+		if at.UnixNano() <= cur || ts.held.CompareAndSwap(cur, at.UnixNano()) {
+			return
+		}
+	}
+}
+
+// holdFresh is how recently the lease must have been confirmed for Hold
+// to skip a raft round trip: well under an election timeout, so a poller
+// that was paused past one confirms again before it invokes.
+const holdFresh = 200 * time.Millisecond
+
+// Hold confirms the lease with a renew (a raft commit on the shard's
+// group) unless it was confirmed within holdFresh.
+func (ts *triggerShard) Hold(ctx context.Context) error {
+	if time.Since(time.Unix(0, ts.held.Load())) < holdFresh {
+		return nil
+	}
+	start := time.Now()
+	if _, err := ts.lease(ctx, clusterv1.CommandType_COMMAND_TYPE_STREAM_RENEW_LEASE, false); err != nil {
+		return err
+	}
+	ts.setHeld(start)
+	return nil
 }
 
 func (ts *triggerShard) lease(ctx context.Context, typ clusterv1.CommandType, steal bool) (stream.ConsumerShard, error) {
@@ -153,11 +187,13 @@ func (ts *triggerShard) lease(ctx context.Context, typ clusterv1.CommandType, st
 // trigger was created, so a failover before the first commit loses
 // nothing).
 func (ts *triggerShard) acquire(ctx context.Context) error {
+	start := time.Now()
 	cs, err := ts.lease(ctx, clusterv1.CommandType_COMMAND_TYPE_STREAM_ACQUIRE_LEASE, true)
 	if err != nil {
 		return err
 	}
 	ts.epoch = cs.Epoch
+	ts.setHeld(start)
 	if cs.CheckpointOffset > 0 {
 		ts.offset = cs.CheckpointOffset + 1
 		return nil
@@ -189,7 +225,12 @@ func (ts *triggerShard) renew(ctx context.Context, cancel context.CancelFunc) {
 			return
 		case <-t.C:
 		}
-		if _, err := ts.lease(ctx, clusterv1.CommandType_COMMAND_TYPE_STREAM_RENEW_LEASE, false); err != nil {
+		start := time.Now()
+		_, err := ts.lease(ctx, clusterv1.CommandType_COMMAND_TYPE_STREAM_RENEW_LEASE, false)
+		if err == nil {
+			ts.setHeld(start)
+		}
+		if err != nil {
 			if ctx.Err() == nil {
 				ts.s.logger.Warn("stream trigger lost its lease", "trigger", ts.t.Name, "shard", ts.sh.ID, "err", err)
 			}
@@ -222,6 +263,7 @@ func (ts *triggerShard) Wait(ctx context.Context, d time.Duration) {
 }
 
 func (ts *triggerShard) commit(ctx context.Context, seq string, end bool) error {
+	start := time.Now()
 	res, err := ts.s.prop.Propose(ctx, ts.sh.Group, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_STREAM_COMMIT,
 		Body: &clusterv1.Command_StreamCommit{StreamCommit: &clusterv1.StreamCommit{Group: ts.group, Member: ts.member, Epoch: ts.epoch,
 			SequenceNumber: seq, ShardEnd: end}}})
@@ -231,6 +273,7 @@ func (ts *triggerShard) commit(ctx context.Context, seq string, end bool) error 
 	if _, ok := res.(stream.ConsumerShard); !ok {
 		return fmt.Errorf("commit on group %d returned %T: %w", ts.sh.Group, res, errNoResult)
 	}
+	ts.setHeld(start)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package trigger
 
 import (
 	"context"
+	"fmt"
 	"hash/fnv"
 	"sync"
 	"time"
@@ -28,6 +29,13 @@ type StreamSource interface {
 	// OnFailure sends what the poller gives up on to the on-failure
 	// destination (a no-op without one).
 	OnFailure(ctx context.Context, g GivenUp) error
+	// Hold confirms, through the shard's raft group, that this poller
+	// still holds the shard's lease, unless it did so very recently. It
+	// is called before every invocation: a poller on a former leader
+	// (paused, cut off) must not invoke records that a new leader's
+	// poller, which took the lease over, may already have processed
+	// with later ones of their keys. An error stops the poller.
+	Hold(ctx context.Context) error
 }
 
 // GivenUp describes records a stream poller gave up on: Lambda's
@@ -212,6 +220,9 @@ func (p *streamPoller) settle(ctx context.Context, items []Item, attempts int, c
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if res.Outcome == lostLease {
+			return fmt.Errorf("shard lease not confirmed: %s", res.ErrorMessage)
+		}
 		switch res.Outcome {
 		case Success:
 			return nil
@@ -266,12 +277,19 @@ func containsID(ids []string, id string) bool {
 	return false
 }
 
+// lostLease is the outcome invokeUntilNotThrottled reports when Hold
+// failed: nothing was invoked, and the poller stops.
+const lostLease Outcome = -1
+
 // invokeUntilNotThrottled invokes items, retrying throttled attempts with
 // backoff (a throttle is no attempt) until another outcome or ctx ends.
 func (p *streamPoller) invokeUntilNotThrottled(ctx context.Context, items []Item) Result {
 	call := p.cfg.Call
 	call.Batch.Items = items
 	for attempt := 0; ; attempt++ {
+		if err := p.src.Hold(ctx); err != nil {
+			return Result{Outcome: lostLease, ErrorMessage: err.Error()}
+		}
 		res := p.invoke(ctx, call)
 		if p.cfg.Report != nil {
 			p.cfg.Report(res)
