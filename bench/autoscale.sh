@@ -8,10 +8,12 @@
 # (describe) and the per-shard write rates the server measures (the
 # nimbus_stream_shard_incoming_records_per_second gauges, 10 s EWMA). It
 # prints a table per $EVERY seconds and the reaction time: from the step to
-# the first split, and to the first moment no shard is above its budget.
+# the first split, to the last change of the shard count, and to the moment
+# from which no shard is above its budget. MODES picks the runs.
 #
 #   bench/autoscale.sh
 #   LOW=2000 HIGH=16000 HIGH_FOR=120s WINDOW=30s COOLDOWN=30s bench/autoscale.sh
+#   MODES=autoscale INTERVAL=30s WINDOW=60s COOLDOWN=60s HIGH_FOR=300s EVERY=15 bench/autoscale.sh  # the defaults
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
@@ -107,7 +109,7 @@ def table(mode, samples, written, reports):
     f = lambda x: "%.0f s after the step" % (x - step) if x else "never"
     print("- first split: %s; shard count settled at %d: %s; every shard within its budget: %s" % (f(split), final, f(settled), f(ok)))
 
-for mode in ("autoscale", "fixed"):
+for mode in env.get("MODES", "autoscale fixed").split():
     t0, samples, written, reports = run_mode(mode)
     table(mode, samples, written, reports)
 EOF
