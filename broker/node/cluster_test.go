@@ -336,10 +336,16 @@ func TestConcurrentCreatesKeepEveryReplica(t *testing.T) {
 		}); err != nil {
 			t.Fatalf("send %s: %v", name, err)
 		}
+		// An empty answer is retried too: a long poll that a leadership
+		// change cut short may return before the message is visible on
+		// the new leader (the message itself is durable).
 		var r *nimbusv1.ReceiveMessageResponse
 		if err := retryUnavailable(ctx, func() error {
 			var err error
 			r, err = apis[(i+2)%3].ReceiveMessage(ctx, &nimbusv1.ReceiveMessageRequest{QueueName: name, MaxNumberOfMessages: 1, WaitTimeSeconds: &wait})
+			if err == nil && len(r.GetMessages()) == 0 {
+				return status.Error(codes.Unavailable, "empty receive")
+			}
 			return err
 		}); err != nil || len(r.GetMessages()) < 1 {
 			t.Fatalf("receive %s: %v %v", name, err, r)

@@ -91,8 +91,12 @@ func TestTopicPartitionsServeOnAnyNode(t *testing.T) {
 			t.Fatalf("batch via node %d: %v %v", i+1, out, err)
 		}
 	}
-	std, err := tcs[2].CreateTopic(ctx, &nimbusv1.CreateTopicRequest{Name: "s", Partitions: 2})
-	if err != nil {
+	var std *nimbusv1.CreateTopicResponse
+	if err := retryUnavailable(ctx, func() error { // CreateTopic is idempotent
+		var err error
+		std, err = tcs[2].CreateTopic(ctx, &nimbusv1.CreateTopicRequest{Name: "s", Partitions: 2})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	for i, tc := range tcs {
