@@ -19,8 +19,8 @@ import (
 // shard leader measures and decides, and its SplitShard and MergeShards
 // reach the meta leader through its own gRPC API, reasons included.
 func TestClusterStreamAutoscaleFromShardLeader(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a 3-node cluster under load")
+	if testing.Short() || !soak() {
+		t.Skip("a 3-node cluster under load: NIMBUS_SOAK only (the single-node acceptance test runs in make test)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

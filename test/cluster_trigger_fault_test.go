@@ -28,7 +28,7 @@ func TestClusterTriggerKillLeader(t *testing.T) {
 	defer cancel()
 	clients := c.clients(ctx)
 	srcs := setupTrigSources(ctx, t, clients[0], "kill-", 3, "fifo", "standard")
-	duration := scale(16*time.Second, 90*time.Second)
+	duration := scale(10*time.Second, 90*time.Second)
 	trigFaultRun(t, clients, srcs, duration, scale(40*time.Second, 2*time.Minute), func(ctx context.Context, end time.Time) []time.Time {
 		round := 0
 		return faultRounds(ctx, end, func() int {
@@ -58,7 +58,7 @@ func TestClusterTriggerLeaderPartitioned(t *testing.T) {
 	defer cancel()
 	clients := c.clients(ctx)
 	srcs := setupTrigSources(ctx, t, clients[0], "part-", 3, "fifo", "standard")
-	duration := scale(16*time.Second, 90*time.Second)
+	duration := scale(10*time.Second, 90*time.Second)
 	trigFaultRun(t, clients, srcs, duration, scale(40*time.Second, 2*time.Minute), func(ctx context.Context, end time.Time) []time.Time {
 		round := 0
 		return faultRounds(ctx, end, func() int {

@@ -28,7 +28,7 @@ func TestCrashTrigger(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
-	duration := scale(12*time.Second, 60*time.Second)
+	duration := scale(9*time.Second, 60*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	srv := startCrashServer(t)
