@@ -646,3 +646,42 @@ func TestTriggerStreamAcrossReshard(t *testing.T) {
 		next[r.Kinesis.PartitionKey] = v.I + 1
 	}
 }
+
+// TestTriggerTopicOnFailure: a topic trigger whose function always fails
+// retries twice (Lambda's asynchronous default), then sends Lambda's
+// on-failure record with the notification to the destination queue.
+func TestTriggerTopicOnFailure(t *testing.T) {
+	e := startE2E(t)
+	tc := e.topics()
+	arn := e.createTopic(tc, "alerts", nil)
+	e.createQueue("alerts-failed", nil)
+	fn := newFnEndpoint(t, func(int, []byte) (int, string) { return http.StatusInternalServerError, "down" })
+	e.createTrigger("alerts-fn", &nimbusv1.TriggerConfig{Source: "topic:alerts", Endpoint: fn.srv.URL, OnFailure: "queue:alerts-failed"})
+	if _, err := e.c.Publish(e.ctx, arn, "disk full"); err != nil {
+		t.Fatal(err)
+	}
+	m := e.receiveOne("alerts-failed", 20*time.Second, time.Minute)
+	var rec struct {
+		RequestContext struct {
+			Condition              string `json:"condition"`
+			ApproximateInvokeCount int    `json:"approximateInvokeCount"`
+		} `json:"requestContext"`
+		RequestPayload struct {
+			Records []struct{ Sns struct{ Message, TopicArn string } }
+		} `json:"requestPayload"`
+		ResponseContext struct {
+			StatusCode int `json:"statusCode"`
+		} `json:"responseContext"`
+	}
+	if err := json.Unmarshal([]byte(m.Body), &rec); err != nil {
+		t.Fatalf("on-failure record %q: %v", m.Body, err)
+	}
+	if rec.RequestContext.Condition != "RetriesExhausted" || rec.RequestContext.ApproximateInvokeCount != 3 ||
+		len(rec.RequestPayload.Records) != 1 || rec.RequestPayload.Records[0].Sns.Message != "disk full" ||
+		rec.RequestPayload.Records[0].Sns.TopicArn != arn || rec.ResponseContext.StatusCode != 500 {
+		t.Fatalf("on-failure record: %s", m.Body)
+	}
+	if n := fn.callCount(); n != 3 {
+		t.Fatalf("function called %d times, want 3 (one try and two retries)", n)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/nimbusmq/nimbus/broker"
@@ -75,11 +76,9 @@ func (s *Service) invokeTopicTrigger(ctx context.Context, subscriptionArn, name 
 }
 
 func (s *Service) settleTopicBatch(ctx context.Context, name string, call trigger.Call, items []trigger.Item, invoke trigger.Invoke) error {
-	failures := 0
-	for attempt := 0; ; attempt++ {
+	for failures := 1; ; failures++ {
 		call.Batch.Items = items
-		res := invoke(ctx, call)
-		s.tallyTrigger(name, res)
+		res, _, _ := trigger.InvokeUntilNotThrottled(ctx, invoke, call, nil, func(r trigger.Result) { s.tallyTrigger(name, r) })
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -89,14 +88,11 @@ func (s *Service) settleTopicBatch(ctx context.Context, name string, call trigge
 		case trigger.PartialFailure:
 			var left []trigger.Item
 			for _, it := range items {
-				if containsString(res.Failed, it.ID) {
+				if slices.Contains(res.Failed, it.ID) {
 					left = append(left, it)
 				}
 			}
 			items = left
-			failures++
-		case trigger.Failure:
-			failures++
 		}
 		if failures > topicTriggerRetries {
 			t, err := s.Trigger(name)
@@ -108,18 +104,9 @@ func (s *Service) settleTopicBatch(ctx context.Context, name string, call trigge
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(trigger.RetryDelay(attempt)):
+		case <-time.After(trigger.PollerBackoff.Next(failures - 1)):
 		}
 	}
-}
-
-func containsString(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 // topicFailureRecord is Lambda's on-failure record of an asynchronous

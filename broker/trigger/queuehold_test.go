@@ -116,7 +116,7 @@ func TestQueuePollerExtensionsKeepTheHold(t *testing.T) {
 	t.Parallel()
 	src := &holdSource{}
 	// Five throttles: the sixth attempt comes 1.55-3.1 s after the first
-	// (RetryDelay), past the 1 s visibility timeout.
+	// (PollerBackoff), past the 1 s visibility timeout.
 	calls := 0
 	starts := runHold(t, src, 5*time.Second, 0, func(time.Time) Result {
 		calls++

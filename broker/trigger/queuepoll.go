@@ -2,7 +2,6 @@ package trigger
 
 import (
 	"context"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -299,32 +298,25 @@ func markLaterInGroup(items []Item, failed map[string]bool) {
 }
 
 // invokeUntilNotThrottled invokes the batch, retrying throttled attempts
-// with backoff until another outcome or ctx ends. No attempt starts once
-// h no longer holds the messages: invoked is false when none did, and
-// the last throttled result is returned when a retry did not.
-func (p *queuePoller) invokeUntilNotThrottled(ctx context.Context, items []Item, h *hold) (res Result, invoked bool) {
+// until another outcome or ctx ends. No attempt starts once h no longer
+// holds the messages: invoked is false when none did, and the last
+// throttled result is returned when a retry did not.
+func (p *queuePoller) invokeUntilNotThrottled(ctx context.Context, items []Item, h *hold) (Result, bool) {
 	call := p.cfg.Call
 	call.Batch.Items = items
-	for attempt := 0; ; attempt++ {
+	may := func() error {
 		if !h.holds(time.Now(), p.cfg.Visibility) {
-			return res, invoked
+			return errNoHold
 		}
-		res, invoked = p.invoke(ctx, call), true
+		return nil
+	}
+	res, invoked, _ := InvokeUntilNotThrottled(ctx, p.invoke, call, may, func(res Result) {
 		if p.cfg.Report != nil {
 			p.cfg.Report(res)
 		}
 		p.observe(Observation{Received: len(items), Asked: p.cfg.BatchSize, Backlog: p.backlog(), Throttled: res.Outcome == Throttled, Latency: res.Duration})
-		if res.Outcome != Throttled || ctx.Err() != nil {
-			return res, true
-		}
-		t := time.NewTimer(RetryDelay(attempt))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return res, true
-		case <-t.C:
-		}
-	}
+	})
+	return res, invoked
 }
 
 // hold is until when a batch's messages are surely hidden from every
@@ -383,13 +375,4 @@ func (p *queuePoller) extend(ctx context.Context, receipts []string, h *hold) fu
 		}
 	}()
 	return func() { cancel(); <-done }
-}
-
-// RetryDelay is the pause before retry attempt+1 of a throttled or failed
-// invocation: exponential from 100ms, capped at 10s, with full jitter in
-// its upper half.
-func RetryDelay(attempt int) time.Duration {
-	d := 100 * time.Millisecond << min(attempt, 7)
-	d = min(d, 10*time.Second)
-	return d/2 + rand.N(d/2+1)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"sync"
 	"time"
 )
@@ -229,7 +230,7 @@ func (p *streamPoller) settle(ctx context.Context, items []Item, attempts int, c
 		case PartialFailure:
 			first := len(items)
 			for i, it := range items {
-				if containsID(res.Failed, it.ID) {
+				if slices.Contains(res.Failed, it.ID) {
 					first = i
 					break
 				}
@@ -257,7 +258,7 @@ func (p *streamPoller) settle(ctx context.Context, items []Item, attempts int, c
 			}
 			return p.settle(ctx, items[half:], attempts, commitProgress)
 		}
-		t := time.NewTimer(RetryDelay(attempts))
+		t := time.NewTimer(PollerBackoff.Next(attempts))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -268,41 +269,19 @@ func (p *streamPoller) settle(ctx context.Context, items []Item, attempts int, c
 	return nil
 }
 
-func containsID(ids []string, id string) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
-}
-
 // lostLease is the outcome invokeUntilNotThrottled reports when Hold
 // failed: nothing was invoked, and the poller stops.
 const lostLease Outcome = -1
 
-// invokeUntilNotThrottled invokes items, retrying throttled attempts with
-// backoff (a throttle is no attempt) until another outcome or ctx ends.
+// invokeUntilNotThrottled invokes items, retrying throttled attempts
+// until another outcome or ctx ends; the lease is confirmed before every
+// attempt (lostLease when it is not).
 func (p *streamPoller) invokeUntilNotThrottled(ctx context.Context, items []Item) Result {
 	call := p.cfg.Call
 	call.Batch.Items = items
-	for attempt := 0; ; attempt++ {
-		if err := p.src.Hold(ctx); err != nil {
-			return Result{Outcome: lostLease, ErrorMessage: err.Error()}
-		}
-		res := p.invoke(ctx, call)
-		if p.cfg.Report != nil {
-			p.cfg.Report(res)
-		}
-		if res.Outcome != Throttled || ctx.Err() != nil {
-			return res
-		}
-		t := time.NewTimer(RetryDelay(attempt))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return res
-		case <-t.C:
-		}
+	res, _, err := InvokeUntilNotThrottled(ctx, p.invoke, call, func() error { return p.src.Hold(ctx) }, p.cfg.Report)
+	if err != nil {
+		return Result{Outcome: lostLease, ErrorMessage: err.Error()}
 	}
+	return res
 }
