@@ -667,7 +667,9 @@ func TestTriggerTopicOnFailure(t *testing.T) {
 			ApproximateInvokeCount int    `json:"approximateInvokeCount"`
 		} `json:"requestContext"`
 		RequestPayload struct {
-			Records []struct{ Sns struct{ Message, TopicArn string } }
+			Records []struct {
+				Sns struct{ Message, TopicArn string }
+			}
 		} `json:"requestPayload"`
 		ResponseContext struct {
 			StatusCode int `json:"statusCode"`
