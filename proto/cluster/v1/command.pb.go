@@ -97,6 +97,11 @@ const (
 	CommandType_COMMAND_TYPE_PUT_TRIGGER        CommandType = 150
 	CommandType_COMMAND_TYPE_DELETE_TRIGGER     CommandType = 151
 	CommandType_COMMAND_TYPE_SET_TRIGGER_RESULT CommandType = 152
+	// Meta group: tenants and credentials (broker/catalog auth.go, 170-189).
+	CommandType_COMMAND_TYPE_PUT_TENANT        CommandType = 170
+	CommandType_COMMAND_TYPE_DELETE_TENANT     CommandType = 171
+	CommandType_COMMAND_TYPE_PUT_CREDENTIAL    CommandType = 172
+	CommandType_COMMAND_TYPE_REVOKE_CREDENTIAL CommandType = 173
 )
 
 // Enum value maps for CommandType.
@@ -159,6 +164,10 @@ var (
 		150: "COMMAND_TYPE_PUT_TRIGGER",
 		151: "COMMAND_TYPE_DELETE_TRIGGER",
 		152: "COMMAND_TYPE_SET_TRIGGER_RESULT",
+		170: "COMMAND_TYPE_PUT_TENANT",
+		171: "COMMAND_TYPE_DELETE_TENANT",
+		172: "COMMAND_TYPE_PUT_CREDENTIAL",
+		173: "COMMAND_TYPE_REVOKE_CREDENTIAL",
 	}
 	CommandType_value = map[string]int32{
 		"COMMAND_TYPE_UNSPECIFIED":                 0,
@@ -218,6 +227,10 @@ var (
 		"COMMAND_TYPE_PUT_TRIGGER":                 150,
 		"COMMAND_TYPE_DELETE_TRIGGER":              151,
 		"COMMAND_TYPE_SET_TRIGGER_RESULT":          152,
+		"COMMAND_TYPE_PUT_TENANT":                  170,
+		"COMMAND_TYPE_DELETE_TENANT":               171,
+		"COMMAND_TYPE_PUT_CREDENTIAL":              172,
+		"COMMAND_TYPE_REVOKE_CREDENTIAL":           173,
 	}
 )
 
@@ -363,6 +376,10 @@ type Command struct {
 	//	*Command_PutTrigger
 	//	*Command_DeleteTrigger
 	//	*Command_SetTriggerResult
+	//	*Command_PutTenant
+	//	*Command_DeleteTenant
+	//	*Command_PutCredential
+	//	*Command_RevokeCredential
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -878,6 +895,42 @@ func (x *Command) GetSetTriggerResult() *SetTriggerResult {
 	return nil
 }
 
+func (x *Command) GetPutTenant() *PutTenant {
+	if x != nil {
+		if x, ok := x.Body.(*Command_PutTenant); ok {
+			return x.PutTenant
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteTenant() *DeleteTenant {
+	if x != nil {
+		if x, ok := x.Body.(*Command_DeleteTenant); ok {
+			return x.DeleteTenant
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetPutCredential() *PutCredential {
+	if x != nil {
+		if x, ok := x.Body.(*Command_PutCredential); ok {
+			return x.PutCredential
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRevokeCredential() *RevokeCredential {
+	if x != nil {
+		if x, ok := x.Body.(*Command_RevokeCredential); ok {
+			return x.RevokeCredential
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -1086,6 +1139,22 @@ type Command_SetTriggerResult struct {
 	SetTriggerResult *SetTriggerResult `protobuf:"bytes,152,opt,name=set_trigger_result,json=setTriggerResult,proto3,oneof"`
 }
 
+type Command_PutTenant struct {
+	PutTenant *PutTenant `protobuf:"bytes,170,opt,name=put_tenant,json=putTenant,proto3,oneof"`
+}
+
+type Command_DeleteTenant struct {
+	DeleteTenant *DeleteTenant `protobuf:"bytes,171,opt,name=delete_tenant,json=deleteTenant,proto3,oneof"`
+}
+
+type Command_PutCredential struct {
+	PutCredential *PutCredential `protobuf:"bytes,172,opt,name=put_credential,json=putCredential,proto3,oneof"`
+}
+
+type Command_RevokeCredential struct {
+	RevokeCredential *RevokeCredential `protobuf:"bytes,173,opt,name=revoke_credential,json=revokeCredential,proto3,oneof"`
+}
+
 func (*Command_CreateQueue) isCommand_Body() {}
 
 func (*Command_DeleteQueue) isCommand_Body() {}
@@ -1187,6 +1256,14 @@ func (*Command_PutTrigger) isCommand_Body() {}
 func (*Command_DeleteTrigger) isCommand_Body() {}
 
 func (*Command_SetTriggerResult) isCommand_Body() {}
+
+func (*Command_PutTenant) isCommand_Body() {}
+
+func (*Command_DeleteTenant) isCommand_Body() {}
+
+func (*Command_PutCredential) isCommand_Body() {}
+
+func (*Command_RevokeCredential) isCommand_Body() {}
 
 type CreateQueue struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -4760,6 +4837,301 @@ func (x *SetTriggerResult) GetResult() []byte {
 	return nil
 }
 
+// PutTenant creates a tenant (an account: its own namespace of resources).
+type PutTenant struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	AccountId string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"` // 12 digits, unique
+	// if_absent: an existing tenant of that name is kept unchanged (bootstrap).
+	IfAbsent      bool `protobuf:"varint,3,opt,name=if_absent,json=ifAbsent,proto3" json:"if_absent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutTenant) Reset() {
+	*x = PutTenant{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutTenant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutTenant) ProtoMessage() {}
+
+func (x *PutTenant) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutTenant.ProtoReflect.Descriptor instead.
+func (*PutTenant) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *PutTenant) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PutTenant) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *PutTenant) GetIfAbsent() bool {
+	if x != nil {
+		return x.IfAbsent
+	}
+	return false
+}
+
+// DeleteTenant deletes a tenant that owns no resources, and revokes its
+// credentials.
+type DeleteTenant struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteTenant) Reset() {
+	*x = DeleteTenant{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteTenant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteTenant) ProtoMessage() {}
+
+func (x *DeleteTenant) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteTenant.ProtoReflect.Descriptor instead.
+func (*DeleteTenant) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *DeleteTenant) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// PutCredential adds an access key to a tenant. The secret travels and is
+// stored only sealed (AES-256-GCM under the cluster's node key, the access
+// key id as associated data), so neither the raft log nor the catalogue
+// holds it in plaintext.
+type PutCredential struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	AccessKeyId  string                 `protobuf:"bytes,1,opt,name=access_key_id,json=accessKeyId,proto3" json:"access_key_id,omitempty"`
+	Tenant       string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	SealedSecret []byte                 `protobuf:"bytes,3,opt,name=sealed_secret,json=sealedSecret,proto3" json:"sealed_secret,omitempty"`
+	Admin        bool                   `protobuf:"varint,4,opt,name=admin,proto3" json:"admin,omitempty"`
+	Scopes       []*CredentialScope     `protobuf:"bytes,5,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	// if_absent: an existing credential of that id is kept unchanged.
+	IfAbsent      bool `protobuf:"varint,6,opt,name=if_absent,json=ifAbsent,proto3" json:"if_absent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutCredential) Reset() {
+	*x = PutCredential{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutCredential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutCredential) ProtoMessage() {}
+
+func (x *PutCredential) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutCredential.ProtoReflect.Descriptor instead.
+func (*PutCredential) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *PutCredential) GetAccessKeyId() string {
+	if x != nil {
+		return x.AccessKeyId
+	}
+	return ""
+}
+
+func (x *PutCredential) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *PutCredential) GetSealedSecret() []byte {
+	if x != nil {
+		return x.SealedSecret
+	}
+	return nil
+}
+
+func (x *PutCredential) GetAdmin() bool {
+	if x != nil {
+		return x.Admin
+	}
+	return false
+}
+
+func (x *PutCredential) GetScopes() []*CredentialScope {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *PutCredential) GetIfAbsent() bool {
+	if x != nil {
+		return x.IfAbsent
+	}
+	return false
+}
+
+// CredentialScope allows the listed actions on the listed resources (empty
+// lists and "*" allow any; a trailing "*" matches a prefix).
+type CredentialScope struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Actions       []string               `protobuf:"bytes,1,rep,name=actions,proto3" json:"actions,omitempty"`
+	Resources     []string               `protobuf:"bytes,2,rep,name=resources,proto3" json:"resources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CredentialScope) Reset() {
+	*x = CredentialScope{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CredentialScope) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CredentialScope) ProtoMessage() {}
+
+func (x *CredentialScope) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CredentialScope.ProtoReflect.Descriptor instead.
+func (*CredentialScope) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *CredentialScope) GetActions() []string {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+func (x *CredentialScope) GetResources() []string {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+type RevokeCredential struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccessKeyId   string                 `protobuf:"bytes,1,opt,name=access_key_id,json=accessKeyId,proto3" json:"access_key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeCredential) Reset() {
+	*x = RevokeCredential{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeCredential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeCredential) ProtoMessage() {}
+
+func (x *RevokeCredential) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeCredential.ProtoReflect.Descriptor instead.
+func (*RevokeCredential) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *RevokeCredential) GetAccessKeyId() string {
+	if x != nil {
+		return x.AccessKeyId
+	}
+	return ""
+}
+
 var File_proto_cluster_v1_command_proto protoreflect.FileDescriptor
 
 const file_proto_cluster_v1_command_proto_rawDesc = "" +
@@ -4768,7 +5140,7 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"cluster.v1\"b\n" +
 	"\x05Entry\x12(\n" +
 	"\x10proposed_unix_ms\x18\x01 \x01(\x03R\x0eproposedUnixMs\x12/\n" +
-	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\xa9\x1c\n" +
+	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\xb7\x1e\n" +
 	"\aCommand\x12+\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x17.cluster.v1.CommandTypeR\x04type\x12*\n" +
 	"\x11ignore_if_unknown\x18\x02 \x01(\bR\x0fignoreIfUnknown\x12<\n" +
@@ -4832,7 +5204,12 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\vput_trigger\x18\x96\x01 \x01(\v2\x16.cluster.v1.PutTriggerH\x00R\n" +
 	"putTrigger\x12C\n" +
 	"\x0edelete_trigger\x18\x97\x01 \x01(\v2\x19.cluster.v1.DeleteTriggerH\x00R\rdeleteTrigger\x12M\n" +
-	"\x12set_trigger_result\x18\x98\x01 \x01(\v2\x1c.cluster.v1.SetTriggerResultH\x00R\x10setTriggerResultB\x06\n" +
+	"\x12set_trigger_result\x18\x98\x01 \x01(\v2\x1c.cluster.v1.SetTriggerResultH\x00R\x10setTriggerResult\x127\n" +
+	"\n" +
+	"put_tenant\x18\xaa\x01 \x01(\v2\x15.cluster.v1.PutTenantH\x00R\tputTenant\x12@\n" +
+	"\rdelete_tenant\x18\xab\x01 \x01(\v2\x18.cluster.v1.DeleteTenantH\x00R\fdeleteTenant\x12C\n" +
+	"\x0eput_credential\x18\xac\x01 \x01(\v2\x19.cluster.v1.PutCredentialH\x00R\rputCredential\x12L\n" +
+	"\x11revoke_credential\x18\xad\x01 \x01(\v2\x1c.cluster.v1.RevokeCredentialH\x00R\x10revokeCredentialB\x06\n" +
 	"\x04body\"\xd5\x02\n" +
 	"\vCreateQueue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12G\n" +
@@ -5134,7 +5511,26 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\">\n" +
 	"\x10SetTriggerResult\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06result\x18\x02 \x01(\fR\x06result*\x9c\x0f\n" +
+	"\x06result\x18\x02 \x01(\fR\x06result\"[\n" +
+	"\tPutTenant\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x12\x1b\n" +
+	"\tif_absent\x18\x03 \x01(\bR\bifAbsent\"\"\n" +
+	"\fDeleteTenant\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xd8\x01\n" +
+	"\rPutCredential\x12\"\n" +
+	"\raccess_key_id\x18\x01 \x01(\tR\vaccessKeyId\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12#\n" +
+	"\rsealed_secret\x18\x03 \x01(\fR\fsealedSecret\x12\x14\n" +
+	"\x05admin\x18\x04 \x01(\bR\x05admin\x123\n" +
+	"\x06scopes\x18\x05 \x03(\v2\x1b.cluster.v1.CredentialScopeR\x06scopes\x12\x1b\n" +
+	"\tif_absent\x18\x06 \x01(\bR\bifAbsent\"I\n" +
+	"\x0fCredentialScope\x12\x18\n" +
+	"\aactions\x18\x01 \x03(\tR\aactions\x12\x1c\n" +
+	"\tresources\x18\x02 \x03(\tR\tresources\"6\n" +
+	"\x10RevokeCredential\x12\"\n" +
+	"\raccess_key_id\x18\x01 \x01(\tR\vaccessKeyId*\xa2\x10\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19COMMAND_TYPE_CREATE_QUEUE\x10\x01\x12\x1d\n" +
@@ -5193,7 +5589,11 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"!COMMAND_TYPE_CONFIRM_SUBSCRIPTION\x10\x8a\x01\x12\x1d\n" +
 	"\x18COMMAND_TYPE_PUT_TRIGGER\x10\x96\x01\x12 \n" +
 	"\x1bCOMMAND_TYPE_DELETE_TRIGGER\x10\x97\x01\x12$\n" +
-	"\x1fCOMMAND_TYPE_SET_TRIGGER_RESULT\x10\x98\x01B7Z5github.com/nimbusmq/nimbus/proto/cluster/v1;clusterv1b\x06proto3"
+	"\x1fCOMMAND_TYPE_SET_TRIGGER_RESULT\x10\x98\x01\x12\x1c\n" +
+	"\x17COMMAND_TYPE_PUT_TENANT\x10\xaa\x01\x12\x1f\n" +
+	"\x1aCOMMAND_TYPE_DELETE_TENANT\x10\xab\x01\x12 \n" +
+	"\x1bCOMMAND_TYPE_PUT_CREDENTIAL\x10\xac\x01\x12#\n" +
+	"\x1eCOMMAND_TYPE_REVOKE_CREDENTIAL\x10\xad\x01B7Z5github.com/nimbusmq/nimbus/proto/cluster/v1;clusterv1b\x06proto3"
 
 var (
 	file_proto_cluster_v1_command_proto_rawDescOnce sync.Once
@@ -5208,7 +5608,7 @@ func file_proto_cluster_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_cluster_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
+var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
 var file_proto_cluster_v1_command_proto_goTypes = []any{
 	(CommandType)(0),                  // 0: cluster.v1.CommandType
 	(*Entry)(nil),                     // 1: cluster.v1.Entry
@@ -5272,16 +5672,21 @@ var file_proto_cluster_v1_command_proto_goTypes = []any{
 	(*PutTrigger)(nil),                // 59: cluster.v1.PutTrigger
 	(*DeleteTrigger)(nil),             // 60: cluster.v1.DeleteTrigger
 	(*SetTriggerResult)(nil),          // 61: cluster.v1.SetTriggerResult
-	nil,                               // 62: cluster.v1.CreateQueue.AttributesEntry
-	nil,                               // 63: cluster.v1.CreateQueue.TagsEntry
-	nil,                               // 64: cluster.v1.SetQueueAttributes.AttributesEntry
-	nil,                               // 65: cluster.v1.TagQueue.TagsEntry
-	nil,                               // 66: cluster.v1.CreateTopic.AttributesEntry
-	nil,                               // 67: cluster.v1.CreateTopic.TagsEntry
-	nil,                               // 68: cluster.v1.SetTopicAttributes.AttributesEntry
-	nil,                               // 69: cluster.v1.TagTopic.TagsEntry
-	nil,                               // 70: cluster.v1.Subscribe.AttributesEntry
-	nil,                               // 71: cluster.v1.SetSubscriptionAttributes.AttributesEntry
+	(*PutTenant)(nil),                 // 62: cluster.v1.PutTenant
+	(*DeleteTenant)(nil),              // 63: cluster.v1.DeleteTenant
+	(*PutCredential)(nil),             // 64: cluster.v1.PutCredential
+	(*CredentialScope)(nil),           // 65: cluster.v1.CredentialScope
+	(*RevokeCredential)(nil),          // 66: cluster.v1.RevokeCredential
+	nil,                               // 67: cluster.v1.CreateQueue.AttributesEntry
+	nil,                               // 68: cluster.v1.CreateQueue.TagsEntry
+	nil,                               // 69: cluster.v1.SetQueueAttributes.AttributesEntry
+	nil,                               // 70: cluster.v1.TagQueue.TagsEntry
+	nil,                               // 71: cluster.v1.CreateTopic.AttributesEntry
+	nil,                               // 72: cluster.v1.CreateTopic.TagsEntry
+	nil,                               // 73: cluster.v1.SetTopicAttributes.AttributesEntry
+	nil,                               // 74: cluster.v1.TagTopic.TagsEntry
+	nil,                               // 75: cluster.v1.Subscribe.AttributesEntry
+	nil,                               // 76: cluster.v1.SetSubscriptionAttributes.AttributesEntry
 }
 var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	2,  // 0: cluster.v1.Entry.commands:type_name -> cluster.v1.Command
@@ -5337,33 +5742,38 @@ var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	59, // 50: cluster.v1.Command.put_trigger:type_name -> cluster.v1.PutTrigger
 	60, // 51: cluster.v1.Command.delete_trigger:type_name -> cluster.v1.DeleteTrigger
 	61, // 52: cluster.v1.Command.set_trigger_result:type_name -> cluster.v1.SetTriggerResult
-	62, // 53: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
-	63, // 54: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
-	64, // 55: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
-	65, // 56: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
-	12, // 57: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
-	13, // 58: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
-	16, // 59: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
-	16, // 60: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
-	18, // 61: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
-	29, // 62: cluster.v1.CreateStream.ranges:type_name -> cluster.v1.ShardRange
-	28, // 63: cluster.v1.CreateStream.scaling:type_name -> cluster.v1.StreamScaling
-	32, // 64: cluster.v1.StreamPut.records:type_name -> cluster.v1.StreamRecord
-	29, // 65: cluster.v1.BeginReshard.ranges:type_name -> cluster.v1.ShardRange
-	28, // 66: cluster.v1.SetStreamScaling.scaling:type_name -> cluster.v1.StreamScaling
-	47, // 67: cluster.v1.TopicPublish.messages:type_name -> cluster.v1.TopicMessage
-	12, // 68: cluster.v1.TopicMessage.attributes:type_name -> cluster.v1.MessageAttribute
-	66, // 69: cluster.v1.CreateTopic.attributes:type_name -> cluster.v1.CreateTopic.AttributesEntry
-	67, // 70: cluster.v1.CreateTopic.tags:type_name -> cluster.v1.CreateTopic.TagsEntry
-	68, // 71: cluster.v1.SetTopicAttributes.attributes:type_name -> cluster.v1.SetTopicAttributes.AttributesEntry
-	69, // 72: cluster.v1.TagTopic.tags:type_name -> cluster.v1.TagTopic.TagsEntry
-	70, // 73: cluster.v1.Subscribe.attributes:type_name -> cluster.v1.Subscribe.AttributesEntry
-	71, // 74: cluster.v1.SetSubscriptionAttributes.attributes:type_name -> cluster.v1.SetSubscriptionAttributes.AttributesEntry
-	75, // [75:75] is the sub-list for method output_type
-	75, // [75:75] is the sub-list for method input_type
-	75, // [75:75] is the sub-list for extension type_name
-	75, // [75:75] is the sub-list for extension extendee
-	0,  // [0:75] is the sub-list for field type_name
+	62, // 53: cluster.v1.Command.put_tenant:type_name -> cluster.v1.PutTenant
+	63, // 54: cluster.v1.Command.delete_tenant:type_name -> cluster.v1.DeleteTenant
+	64, // 55: cluster.v1.Command.put_credential:type_name -> cluster.v1.PutCredential
+	66, // 56: cluster.v1.Command.revoke_credential:type_name -> cluster.v1.RevokeCredential
+	67, // 57: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
+	68, // 58: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
+	69, // 59: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
+	70, // 60: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
+	12, // 61: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
+	13, // 62: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
+	16, // 63: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
+	16, // 64: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
+	18, // 65: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
+	29, // 66: cluster.v1.CreateStream.ranges:type_name -> cluster.v1.ShardRange
+	28, // 67: cluster.v1.CreateStream.scaling:type_name -> cluster.v1.StreamScaling
+	32, // 68: cluster.v1.StreamPut.records:type_name -> cluster.v1.StreamRecord
+	29, // 69: cluster.v1.BeginReshard.ranges:type_name -> cluster.v1.ShardRange
+	28, // 70: cluster.v1.SetStreamScaling.scaling:type_name -> cluster.v1.StreamScaling
+	47, // 71: cluster.v1.TopicPublish.messages:type_name -> cluster.v1.TopicMessage
+	12, // 72: cluster.v1.TopicMessage.attributes:type_name -> cluster.v1.MessageAttribute
+	71, // 73: cluster.v1.CreateTopic.attributes:type_name -> cluster.v1.CreateTopic.AttributesEntry
+	72, // 74: cluster.v1.CreateTopic.tags:type_name -> cluster.v1.CreateTopic.TagsEntry
+	73, // 75: cluster.v1.SetTopicAttributes.attributes:type_name -> cluster.v1.SetTopicAttributes.AttributesEntry
+	74, // 76: cluster.v1.TagTopic.tags:type_name -> cluster.v1.TagTopic.TagsEntry
+	75, // 77: cluster.v1.Subscribe.attributes:type_name -> cluster.v1.Subscribe.AttributesEntry
+	76, // 78: cluster.v1.SetSubscriptionAttributes.attributes:type_name -> cluster.v1.SetSubscriptionAttributes.AttributesEntry
+	65, // 79: cluster.v1.PutCredential.scopes:type_name -> cluster.v1.CredentialScope
+	80, // [80:80] is the sub-list for method output_type
+	80, // [80:80] is the sub-list for method input_type
+	80, // [80:80] is the sub-list for extension type_name
+	80, // [80:80] is the sub-list for extension extendee
+	0,  // [0:80] is the sub-list for field type_name
 }
 
 func init() { file_proto_cluster_v1_command_proto_init() }
@@ -5423,6 +5833,10 @@ func file_proto_cluster_v1_command_proto_init() {
 		(*Command_PutTrigger)(nil),
 		(*Command_DeleteTrigger)(nil),
 		(*Command_SetTriggerResult)(nil),
+		(*Command_PutTenant)(nil),
+		(*Command_DeleteTenant)(nil),
+		(*Command_PutCredential)(nil),
+		(*Command_RevokeCredential)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -5430,7 +5844,7 @@ func file_proto_cluster_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_cluster_v1_command_proto_rawDesc), len(file_proto_cluster_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   71,
+			NumMessages:   76,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
