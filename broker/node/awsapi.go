@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/nimbusmq/nimbus/broker/api/awsapi"
 	nimbusv1 "github.com/nimbusmq/nimbus/proto/nimbus/v1"
@@ -14,12 +13,13 @@ import (
 
 // newAWSHandler returns the AWS API handler. It translates to the public
 // gRPC API through a client of this node's own gRPC listener, so an AWS
-// request is routed and forwarded exactly as a gRPC request is. The
+// request is routed and forwarded exactly as a gRPC request is (over TLS
+// when the listener has it, trusting the node's own certificate). The
 // connection is lazy: it dials on the first AWS request, after the gRPC
 // server started.
 func (n *Node) newAWSHandler() http.Handler {
 	cc, err := grpc.NewClient("passthrough:///"+n.grpcLn.Addr().String(),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(n.tls.loopbackCreds()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
 	if err != nil {
 		// NewClient fails only on a malformed target or option.

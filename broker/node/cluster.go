@@ -34,11 +34,12 @@ func newNodeMetrics(reg prometheus.Registerer) nodeMetrics {
 
 // newAPIServer returns a gRPC server with the public services, the
 // standard health service (always SERVING: the SDK's liveness probe only
-// needs the process to answer) and the routing interceptor.
-func (n *Node) newAPIServer() *grpc.Server {
-	srv := grpc.NewServer(grpc.MaxRecvMsgSize(32<<20), grpc.MaxSendMsgSize(32<<20), grpc.ChainUnaryInterceptor(n.route, n.routeStream, n.routeStreamSettings, n.routeStreamGroup, n.routeTopic,
+// needs the process to answer) and the routing interceptor; opts are
+// added (the client listener's TLS).
+func (n *Node) newAPIServer(opts ...grpc.ServerOption) *grpc.Server {
+	srv := grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(32 << 20), grpc.MaxSendMsgSize(32 << 20), grpc.ChainUnaryInterceptor(n.route, n.routeStream, n.routeStreamSettings, n.routeStreamGroup, n.routeTopic,
 		n.routeTrigger),
-		grpc.ChainStreamInterceptor(n.routeServerStream))
+		grpc.ChainStreamInterceptor(n.routeServerStream)}, opts...)...)
 	nimbusv1.RegisterQueueServiceServer(srv, grpcapi.NewQueueServer(n.svc))
 	nimbusv1.RegisterStreamServiceServer(srv, grpcapi.NewStreamServer(n.svc))
 	nimbusv1.RegisterStreamGroupServiceServer(srv, grpcapi.NewStreamGroupServer(n.svc))
@@ -129,6 +130,7 @@ func (n *Node) registered() (*catalog.Node, bool) {
 func (n *Node) joinSeeds(ctx context.Context, req *peerv1.JoinRequest) error {
 	var last error
 	for {
+		var tlsErr error
 		for _, seed := range n.cfg.Join {
 			if seed == n.advertise {
 				continue
@@ -144,6 +146,12 @@ func (n *Node) joinSeeds(ctx context.Context, req *peerv1.JoinRequest) error {
 				return nil
 			}
 			last = err
+			if isPeerTLSFailure(err) {
+				tlsErr = fmt.Errorf("join %s: peer TLS failed (both nodes need a --peer-tls-cert signed by the cluster CA, --peer-ca): %w", seed, err)
+			}
+		}
+		if tlsErr != nil {
+			return tlsErr // a certificate one side rejects: retrying will not help
 		}
 		select {
 		case <-ctx.Done():

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nimbusmq/nimbus/broker/cluster"
@@ -36,9 +38,24 @@ type Config struct {
 	// PeerDial (optional) opens outgoing peer connections; tests inject
 	// faults with it.
 	PeerDial cluster.DialFunc
-	// InsecureListen allows non-loopback listen addresses. Until
-	// authentication exists, anyone who reaches a port can use it.
+	// InsecureListen allows non-loopback listen addresses without the
+	// protection they need (see Validate).
 	InsecureListen bool
+	// TLSCertFile and TLSKeyFile (optional, both or neither) serve the
+	// client listeners, gRPC and HTTP, over TLS with this PEM key pair.
+	// The files are read again when they change (checked at each new
+	// connection); a pair that fails to load keeps the previous one.
+	TLSCertFile, TLSKeyFile string
+	// PeerTLSCertFile, PeerTLSKeyFile and PeerCAFile (optional, all or
+	// none) make the peer listener, raft and node-to-node RPCs, mutual
+	// TLS: both ends present a certificate signed by the cluster CA in
+	// PeerCAFile (only the CA is checked, not the names in it). The key
+	// pair is reloaded as TLSCertFile's is.
+	PeerTLSCertFile, PeerTLSKeyFile, PeerCAFile string
+	// Auth says that the client listeners authenticate their callers.
+	// Nothing sets it yet: authentication is still to be built, and until
+	// then a non-loopback client listener needs InsecureListen.
+	Auth bool
 	// Cluster tunes raft; NodeID, AdvertiseAddr and SnapshotDir are filled
 	// in by the node.
 	Cluster cluster.Config
@@ -92,16 +109,48 @@ func (c Config) Validate() error {
 	if c.MetaVoters < 1 || c.MetaVoters%2 == 0 {
 		return fmt.Errorf("meta voters must be a positive odd number, not %d", c.MetaVoters)
 	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("TLS needs both a certificate and a key file (--tls-cert, --tls-key)")
+	}
+	if peer := []string{c.PeerTLSCertFile, c.PeerTLSKeyFile, c.PeerCAFile}; slices.Contains(peer, "") && slices.ContainsFunc(peer, func(f string) bool { return f != "" }) {
+		return errors.New("peer TLS needs a certificate, a key and the cluster CA file (--peer-tls-cert, --peer-tls-key, --peer-ca)")
+	}
 	for _, a := range []struct{ name, addr string }{{"grpc", c.GRPCAddr}, {"http", c.HTTPAddr}, {"peer", c.PeerAddr}} {
 		host, _, err := net.SplitHostPort(a.addr)
 		if err != nil {
 			return fmt.Errorf("%s address %q: %v", a.name, a.addr, err)
 		}
-		if !c.InsecureListen && !isLoopback(host) {
-			return fmt.Errorf("%s address %q is not a loopback address; Nimbus has no authentication yet, so pass --insecure-listen to listen there anyway", a.name, a.addr)
+		if c.InsecureListen || isLoopback(host) {
+			continue
+		}
+		if missing := c.unprotected(a.name); missing != "" {
+			return fmt.Errorf("%s address %q is not a loopback address and %s; pass --insecure-listen to listen there anyway", a.name, a.addr, missing)
 		}
 	}
 	return nil
+}
+
+// unprotected says what a listener lacks to be reachable beyond loopback
+// ("" when nothing): the client listeners need TLS and authentication,
+// the peer listener needs mutual TLS (which authenticates the peers).
+func (c Config) unprotected(listener string) string {
+	if listener == "peer" {
+		if c.PeerTLSCertFile == "" {
+			return "the peer listener has no mutual TLS (--peer-tls-cert, --peer-tls-key, --peer-ca)"
+		}
+		return ""
+	}
+	var missing []string
+	if c.TLSCertFile == "" {
+		missing = append(missing, "no TLS (--tls-cert, --tls-key)")
+	}
+	if !c.Auth {
+		missing = append(missing, "no authentication (not available yet)")
+	}
+	if len(missing) == 0 {
+		return ""
+	}
+	return "the client listeners have " + strings.Join(missing, " and ")
 }
 
 func isLoopback(host string) bool {

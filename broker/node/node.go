@@ -21,8 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/h2c"
 	"google.golang.org/grpc"
 
 	"github.com/nimbusmq/nimbus/broker/apply"
@@ -52,6 +50,8 @@ type Node struct {
 	httpSrv *http.Server
 	// awsConn is the AWS handler's client of this node's gRPC listener.
 	awsConn *grpc.ClientConn
+	// tls holds the TLS key pairs of the listeners (zero: plain TCP).
+	tls nodeTLS
 	// signer makes, once, the key that signs HTTP/S topic notifications;
 	// its certificate is served at signingCertPath.
 	signer func() *fanout.Signer
@@ -99,6 +99,9 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 			n = nil
 		}
 	}()
+	if n.tls, err = loadTLS(cfg, logger); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -112,7 +115,9 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.peerLn, err = net.Listen("tcp", cfg.PeerAddr); err != nil {
 		return nil, fmt.Errorf("listen peer: %w", err)
 	}
-	n.mux = cluster.NewMux(n.peerLn, cfg.PeerDial, logger)
+	peerDial := cfg.PeerDial
+	n.peerLn, peerDial = n.tls.peerListener(n.peerLn, peerDial)
+	n.mux = cluster.NewMux(n.peerLn, peerDial, logger)
 	n.peers = newPeers(n.mux)
 	n.advertise = cfg.AdvertisePeerAddr
 	if n.advertise == "" {
@@ -134,7 +139,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("listen http: %w", err)
 	}
-	httpBase := "http://" + n.httpLn.Addr().String()
+	httpBase := n.tls.httpScheme() + "://" + n.httpLn.Addr().String()
 	n.signer = sync.OnceValue(func() *fanout.Signer {
 		sg, err := fanout.GenerateSigner(httpBase+signingCertPath, time.Now())
 		if err != nil {
@@ -220,7 +225,7 @@ func (n *Node) onApplied(group uint64, _ *clusterv1.Entry, _ []any) {
 }
 
 func (n *Node) startGRPC() {
-	n.grpcSrv = n.newAPIServer()
+	n.grpcSrv = n.newAPIServer(n.tls.grpcServerOptions()...)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -257,12 +262,11 @@ func (n *Node) startHTTP() {
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	// h2c: the JS SDK's Kinesis client speaks HTTP/2 cleartext.
-	n.httpSrv = &http.Server{Handler: h2c.NewHandler(mux, &http2.Server{}), ReadHeaderTimeout: 10 * time.Second}
+	n.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		if err := n.httpSrv.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := n.tls.serveHTTP(n.httpSrv, n.httpLn, n.logger); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.logger.Error("http server stopped", "err", err)
 		}
 	}()
