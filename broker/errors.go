@@ -47,6 +47,19 @@ const (
 	// AWS SNS: InvalidParameter ("Topic already exists with different
 	// attributes").
 	CodeTopicExists Code = 22
+	// CodePartitionMoved: a send reached a queue partition that is draining
+	// or fenced for a newer partition layout; the sender re-reads the
+	// catalogue and sends again. Retryable. AWS: ServiceUnavailable.
+	CodePartitionMoved Code = 23
+
+	// CodeUnauthenticated: the request carries no valid credentials (none,
+	// an unknown access key, a wrong signature, an expired timestamp).
+	// gRPC Unauthenticated; AWS: MissingAuthenticationToken and friends.
+	CodeUnauthenticated Code = 30
+	// CodePermissionDenied: the credential may not do this (another
+	// tenant's resource, an admin-only operation, outside its scopes).
+	// gRPC PermissionDenied; AWS: AccessDenied.
+	CodePermissionDenied Code = 31
 )
 
 // Sentinel errors. Test with errors.Is; every *Error with the same code
@@ -75,6 +88,7 @@ var (
 	ErrTopicNotFound        = &Error{Code: CodeTopicNotFound, Msg: "topic does not exist"}
 	ErrSubscriptionNotFound = &Error{Code: CodeSubscriptionNotFound, Msg: "subscription does not exist"}
 	ErrTopicExists          = &Error{Code: CodeTopicExists, Msg: "topic already exists with different attributes"}
+	ErrPartitionMoved       = &Error{Code: CodePartitionMoved, Msg: "the queue's partitions changed; send again"}
 )
 
 // Error is a business error with a stable code. Field, when set, names the
@@ -144,6 +158,9 @@ var codeNames = map[Code]string{
 	CodeTopicNotFound:        "TOPIC_NOT_FOUND",
 	CodeSubscriptionNotFound: "SUBSCRIPTION_NOT_FOUND",
 	CodeTopicExists:          "TOPIC_EXISTS",
+	CodePartitionMoved:       "PARTITION_MOVED",
+	CodeUnauthenticated:      "UNAUTHENTICATED",
+	CodePermissionDenied:     "PERMISSION_DENIED",
 }
 
 // String returns the stable name of the code, used as the gRPC ErrorInfo

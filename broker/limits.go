@@ -56,6 +56,8 @@ const (
 	MaxArchiveRetentionDays = 365
 	// TopicDedupWindow is a FIFO topic's deduplication interval.
 	TopicDedupWindow = 5 * time.Minute
+	// FifoDedupWindow is a FIFO queue's deduplication window (queue.DedupWindow).
+	FifoDedupWindow = 5 * time.Minute
 	// ConfirmationTokenLifetime is how long an http/https subscription's
 	// confirmation token stays valid.
 	ConfirmationTokenLifetime = 48 * time.Hour

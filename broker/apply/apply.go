@@ -119,6 +119,9 @@ func (a *Applier) applyMeta(txn *storage.Txn, now time.Time, cmd *clusterv1.Comm
 	if res, ok, err := applyTriggerMeta(c, txn, now, cmd); ok {
 		return res, err
 	}
+	if res, ok, err := applyQueueScaleMeta(c, txn, now, cmd); ok {
+		return res, err
+	}
 	return unknown(cmd)
 }
 
@@ -144,7 +147,7 @@ func applyQueue(txn *storage.Txn, e *queue.Engine, now time.Time, cmd *clusterv1
 				entries[i].SentAt = time.UnixMilli(ms)
 			}
 		}
-		return e.Send(txn, now, entries)
+		return e.SendAt(txn, now, cmd.GetQueueSend().GetEpoch(), cmd.GetQueueSend().GetSeqFloor(), entries)
 	case clusterv1.CommandType_COMMAND_TYPE_QUEUE_RECEIVE:
 		r := cmd.GetQueueReceive()
 		return e.Receive(txn, now, queue.ReceiveRequest{
@@ -173,6 +176,9 @@ func applyQueue(txn *storage.Txn, e *queue.Engine, now time.Time, cmd *clusterv1
 		return e.Expire(txn, now, int(cmd.GetQueueExpire().GetLimit()))
 	case clusterv1.CommandType_COMMAND_TYPE_QUEUE_REMOVE_DEAD:
 		return e.RemoveDead(txn, cmd.GetQueueRemoveDead().GetSeqs())
+	}
+	if res, ok, err := applyQueueScale(txn, e, now, cmd); ok {
+		return res, err
 	}
 	return unknown(cmd)
 }

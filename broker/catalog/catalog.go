@@ -52,22 +52,60 @@ type Queue struct {
 	// with. Only these nodes may bootstrap it; a replica added later joins
 	// through raft's membership change.
 	Initial []string `json:"initial,omitempty"`
+
+	// Repartitioning (queuescale.go). Draining partitions take no sends
+	// and leave once empty; Pending ones are started but take no sends
+	// until committed. At most one of the two is non-empty, so the index
+	// of a partition in Groups() never changes while it lives.
+	Draining []uint64 `json:"draining,omitempty"`
+	Pending  []uint64 `json:"pending,omitempty"`
+	// Epoch is the partition layout number; sends carry it (see
+	// queue.Engine.Fence).
+	Epoch uint64 `json:"epoch,omitempty"`
+	// SeqFloor is the least sequence number of layout Epoch: above every
+	// sequence number of the previous one, so a FIFO message group's
+	// numbers keep increasing when a layout change moves it.
+	SeqFloor uint64 `json:"seq_floor,omitempty"`
+	// Holding: FIFO partitions hold back the messages sent under Epoch
+	// until every message sent under the previous layout is gone.
+	Holding bool `json:"holding,omitempty"`
+	// Prev is the send set of the previous layout of a FIFO queue, asked
+	// for deduplication ids until PrevUntilMs (the dedup window).
+	Prev        []uint64 `json:"prev,omitempty"`
+	PrevUntilMs int64    `json:"prev_until_ms,omitempty"`
+	// BasePartitions is the partition count the queue was created with,
+	// the default floor of scale-in (0: one).
+	BasePartitions int                  `json:"base_partitions,omitempty"`
+	Scaling        *broker.QueueScaling `json:"scaling,omitempty"`
+	LastScale      *QueueScaleEvent     `json:"last_scale,omitempty"`
 }
 
-// Groups returns the raft groups of every partition, Group first.
-func (q *Queue) Groups() []uint64 { return append([]uint64{q.Group}, q.Partitions...) }
+// Groups returns the raft groups of every partition, Group first, then
+// the other active ones, then draining or pending ones.
+func (q *Queue) Groups() []uint64 {
+	gs := append([]uint64{q.Group}, q.Partitions...)
+	gs = append(gs, q.Draining...)
+	return append(gs, q.Pending...)
+}
+
+// SendGroups returns the partitions that take sends: Group and Partitions.
+func (q *Queue) SendGroups() []uint64 { return append([]uint64{q.Group}, q.Partitions...) }
 
 // HasGroup reports whether group is one of the queue's partitions.
 func (q *Queue) HasGroup(group uint64) bool { return slices.Contains(q.Groups(), group) }
 
 // PartitionOf returns the partition group of a FIFO message group.
 func (q *Queue) PartitionOf(messageGroup string) uint64 {
-	if len(q.Partitions) == 0 {
-		return q.Group
+	return partitionOf(q.SendGroups(), messageGroup)
+}
+
+// partitionOf hashes a message group over the partitions gs.
+func partitionOf(gs []uint64, messageGroup string) uint64 {
+	if len(gs) == 1 {
+		return gs[0]
 	}
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(messageGroup))
-	gs := q.Groups()
 	return gs[h.Sum32()%uint32(len(gs))]
 }
 
@@ -170,7 +208,7 @@ func (e *Engine) CreateQueue(txn *storage.Txn, now time.Time, name string, attrs
 	}
 	ms := now.UnixMilli()
 	q := &Queue{Name: name, Group: group, Attributes: want, Tags: maps.Clone(tags), CreatedMs: ms, ModifiedMs: ms,
-		Replicas: slices.Clone(replicas), Initial: slices.Clone(replicas)}
+		Replicas: slices.Clone(replicas), Initial: slices.Clone(replicas), BasePartitions: partitions}
 	for range partitions - 1 {
 		g, err := e.nextGroup(txn)
 		if err != nil {

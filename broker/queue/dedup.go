@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 
+	"github.com/nimbusmq/nimbus/broker"
 	"github.com/nimbusmq/nimbus/storage"
 	"github.com/nimbusmq/nimbus/storage/codec"
 	"github.com/nimbusmq/nimbus/storage/keys"
@@ -15,7 +15,7 @@ import (
 // attempt id, are remembered: from the first send (or receive) that used
 // it, whatever happens to its messages in between (a deleted message's id
 // is still a duplicate).
-const DedupWindow = 5 * time.Minute
+const DedupWindow = broker.FifoDedupWindow
 
 // Kinds of PrefixFifoExpire keys.
 const (

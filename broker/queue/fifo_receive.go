@@ -33,6 +33,7 @@ func (o *op) fifoReceive(req *ReceiveRequest) (ReceiveResult, error) {
 	prefix := o.readyPrefix()
 	cursor := o.readyKey(o.st.readyFloor, 0)
 	floor := o.st.readyFloor
+	heldMin := uint64(maxMs)
 	chunk := req.Max + receiveLookahead
 	type key struct {
 		at, gnum uint64
@@ -65,8 +66,12 @@ func (o *op) fifoReceive(req *ReceiveRequest) (ReceiveResult, error) {
 			case slices.Contains(served, c.gnum):
 			default:
 				served = append(served, c.gnum)
-				if err := o.serveGroup(c.at, c.gnum, req, &res, &budget); err != nil {
+				held := false
+				if err := o.serveGroup(c.at, c.gnum, req, &res, &budget, &held); err != nil {
 					return ReceiveResult{}, err
+				}
+				if held {
+					heldMin = min(heldMin, c.at) // the key stays: the floor must not pass it
 				}
 			}
 		}
@@ -78,7 +83,7 @@ func (o *op) fifoReceive(req *ReceiveRequest) (ReceiveResult, error) {
 		}
 		cursor = next
 	}
-	if f := min(floor, o.readyMin); f != o.st.readyFloor {
+	if f := min(floor, o.readyMin, heldMin); f != o.st.readyFloor {
 		o.st.readyFloor, o.dirty = f, true
 	}
 	if req.AttemptID != "" && len(res.Messages) > 0 {
@@ -98,7 +103,9 @@ func (o *op) fifoReceive(req *ReceiveRequest) (ReceiveResult, error) {
 
 // serveGroup delivers the visible head prefix of group gnum, whose ready
 // key is at (<= now).
-func (o *op) serveGroup(at, gnum uint64, req *ReceiveRequest, res *ReceiveResult, budget *int) error {
+// *held is set when the group's next message is held back (partition.go):
+// its ready key stays where it is.
+func (o *op) serveGroup(at, gnum uint64, req *ReceiveRequest, res *ReceiveResult, budget *int, held *bool) error {
 	g, err := o.loadGroup(gnum)
 	if err != nil {
 		return err
@@ -132,6 +139,11 @@ func (o *op) serveGroup(at, gnum uint64, req *ReceiveRequest, res *ReceiveResult
 				return corruptf("member %d of message group %d is state %d of group %d", seq, gnum, m.state, m.gnum)
 			}
 			switch {
+			case o.held(seq):
+				// Sent under a new partition layout while the group's
+				// earlier messages may still be in another partition.
+				*budget--
+				stop, *held = true, delivered == 0
 			case o.st.purged(seq):
 				*budget--
 				err = o.erase(seq, m)

@@ -15,7 +15,10 @@ import (
 // Version 2 of each record adds the FIFO fields; a record without them
 // (a standard queue's) is still written as version 1.
 const (
-	stateVersion   byte = 2
+	stateVersion byte = 2
+	// stateVersion3 adds the repartitioning fields (sealed, epoch,
+	// holdFrom); a state without them is written as before.
+	stateVersion3  byte = 3
 	metaVersion    byte = 2
 	contentVersion byte = 2
 )
@@ -59,6 +62,10 @@ type state struct {
 	fifo       bool   // set by the first FIFO send; the ready index is then PrefixFifoReady
 	nextGnum   uint64 // next message-group number to assign; >= 1
 	dedupFloor uint64 // every PrefixFifoExpire key has expireAt >= dedupFloor (maxMs: none)
+	// Version 3 (repartitioning; see partition.go).
+	sealed   bool   // the partition is draining: every send is refused
+	epoch    uint64 // the queue's partition epoch; a send of an older one is refused
+	holdFrom uint64 // >0: FIFO messages with seq >= holdFrom are not delivered
 }
 
 func newState() state {
@@ -74,10 +81,14 @@ func (s *state) purgeLeft() bool { return s.head < s.purgeBelow }
 
 func (s *state) encode() []byte {
 	b := make([]byte, 0, 1+12*binary.MaxVarintLen64)
-	v2 := s.fifo || s.nextGnum != 1 || s.dedupFloor != maxMs
+	v3 := s.sealed || s.epoch != 0 || s.holdFrom != 0
+	v2 := v3 || s.fifo || s.nextGnum != 1 || s.dedupFloor != maxMs
 	b = append(b, 1)
 	if v2 {
 		b[0] = stateVersion
+	}
+	if v3 {
+		b[0] = stateVersion3
 	}
 	for _, v := range [...]uint64{s.nextSeq, s.lastMs, s.live, s.dead, s.purgeBelow, s.head, s.readyFloor, s.expireFloor, s.lastPurgeMs} {
 		b = binary.AppendUvarint(b, v)
@@ -91,6 +102,15 @@ func (s *state) encode() []byte {
 			b = binary.AppendUvarint(b, v)
 		}
 	}
+	if v3 {
+		sealed := uint64(0)
+		if s.sealed {
+			sealed = 1
+		}
+		for _, v := range [...]uint64{sealed, s.epoch, s.holdFrom} {
+			b = binary.AppendUvarint(b, v)
+		}
+	}
 	return codec.Encode(nil, b)
 }
 
@@ -101,7 +121,7 @@ func decodeState(frame []byte) (state, error) {
 	}
 	r := codec.NewReader(p, "queue")
 	version := r.Byte()
-	if r.Err() == nil && version != 1 && version != stateVersion {
+	if r.Err() == nil && version != 1 && version != stateVersion && version != stateVersion3 {
 		return state{}, corruptf("queue state version %d", version)
 	}
 	s := state{
@@ -109,18 +129,25 @@ func decodeState(frame []byte) (state, error) {
 		purgeBelow: r.Uvarint(), head: r.Uvarint(), readyFloor: r.Uvarint(), expireFloor: r.Uvarint(),
 		lastPurgeMs: r.Uvarint(), nextGnum: 1, dedupFloor: maxMs,
 	}
-	if version == stateVersion {
+	if version >= stateVersion {
 		fifo := r.Uvarint()
 		s.fifo, s.nextGnum, s.dedupFloor = fifo == 1, r.Uvarint(), r.Uvarint()
 		if fifo > 1 {
 			r.Fail("malformed fifo flag")
 		}
 	}
+	if version == stateVersion3 {
+		sealed := r.Uvarint()
+		s.sealed, s.epoch, s.holdFrom = sealed == 1, r.Uvarint(), r.Uvarint()
+		if sealed > 1 {
+			r.Fail("malformed sealed flag")
+		}
+	}
 	if err := r.Done(); err != nil {
 		return state{}, fmt.Errorf("decode queue state: %w", err)
 	}
 	if s.nextSeq == 0 || s.purgeBelow > s.nextSeq || s.head > s.nextSeq || s.readyFloor > maxMs || s.expireFloor > maxMs ||
-		s.nextGnum == 0 || s.dedupFloor > maxMs {
+		s.nextGnum == 0 || s.dedupFloor > maxMs || s.holdFrom > s.nextSeq {
 		return state{}, corruptf("queue state out of range: %+v", s)
 	}
 	return s, nil

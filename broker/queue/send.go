@@ -53,6 +53,23 @@ type SendResult struct {
 // SentAt+Retention. An invalid entry fails the whole call with
 // broker.ErrInvalidArgument and nothing is written.
 func (e *Engine) Send(txn *storage.Txn, now time.Time, entries []SendEntry) ([]SendResult, error) {
+	return e.send(txn, now, entries, nil)
+}
+
+// SendAt is Send made under partition layout epoch, whose sequence
+// numbers start at seqFloor or above. It is refused with
+// broker.ErrPartitionMoved, and nothing is written, when the partition is
+// sealed or at a newer layout (see partition.go). A newer epoch than the
+// partition's fences the partition for it first, as Fence does. Send
+// skips the epoch check.
+func (e *Engine) SendAt(txn *storage.Txn, now time.Time, epoch, seqFloor uint64, entries []SendEntry) ([]SendResult, error) {
+	return e.send(txn, now, entries, &layout{epoch, seqFloor})
+}
+
+// layout is the partition layout a send was routed by.
+type layout struct{ epoch, seqFloor uint64 }
+
+func (e *Engine) send(txn *storage.Txn, now time.Time, entries []SendEntry, l *layout) ([]SendResult, error) {
 	if err := validateAll(entries); err != nil {
 		return nil, err
 	}
@@ -62,6 +79,16 @@ func (e *Engine) Send(txn *storage.Txn, now time.Time, entries []SendEntry) ([]S
 	o, err := e.begin(txn, now)
 	if err != nil {
 		return nil, err
+	}
+	if l != nil {
+		if err := o.checkSendable(l.epoch); err != nil {
+			return nil, err
+		}
+		if l.epoch > o.st.epoch {
+			o.fence(l.epoch, l.seqFloor, entries[0].GroupID != "")
+		}
+	} else if o.st.sealed {
+		return nil, o.checkSendable(o.st.epoch)
 	}
 	fifo := entries[0].GroupID != ""
 	switch {

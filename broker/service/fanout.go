@@ -473,7 +473,7 @@ func (k fanoutSinks) SendToQueue(ctx context.Context, queueArn string, msgs []fa
 	// queue drops the copy by its deduplication id.
 	for _, p := range parts {
 		if err := k.s.groups.ForwardNoResend(ctx, p, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_SEND,
-			Body: &clusterv1.Command_QueueSend{QueueSend: &clusterv1.QueueSend{Entries: byPart[p]}}}); err != nil {
+			Body: &clusterv1.Command_QueueSend{QueueSend: &clusterv1.QueueSend{Entries: byPart[p], Epoch: q.Epoch, SeqFloor: q.SeqFloor}}}); err != nil {
 			return err
 		}
 	}

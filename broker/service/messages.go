@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nimbusmq/nimbus/broker"
@@ -152,69 +151,30 @@ func (s *Service) Send(ctx context.Context, name string, in []SendInput, batch b
 	if len(entries) == 0 {
 		return out, nil
 	}
-	// One proposal per partition (one unless the queue has several),
-	// keeping the request's order within each: a message group lives in
-	// one partition, so its order is the request's.
-	byPart := map[uint64][]int{} // partition -> indexes into entries
-	var parts []uint64
-	for n, e := range entries {
-		p := q.PartitionOf(e.GetGroupId())
-		if byPart[p] == nil {
-			parts = append(parts, p)
+	results, partOf, errs := s.sendEntries(ctx, name, q, entries)
+	// With one partition (most queues) a failure fails the call, as
+	// before; otherwise a partition's failure fails its entries.
+	if !batch || len(q.SendGroups()) == 1 {
+		for _, err := range errs {
+			if err != nil {
+				return nil, err
+			}
 		}
-		byPart[p] = append(byPart[p], n)
 	}
-	results := make([]queue.SendResult, len(entries))
-	errs := make([]error, len(parts))
-	var wg sync.WaitGroup
-	for k, p := range parts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			idx := byPart[p]
-			batch := make([]*clusterv1.SendEntry, len(idx))
-			for j, n := range idx {
-				batch[j] = entries[n]
-			}
-			res, err := s.prop.Propose(ctx, p, &clusterv1.Command{
-				Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_SEND,
-				Body: &clusterv1.Command_QueueSend{QueueSend: &clusterv1.QueueSend{Entries: batch}},
-			})
-			rs, ok := res.([]queue.SendResult)
-			switch {
-			case err != nil:
-				errs[k] = err
-			case !ok || len(rs) != len(idx):
-				errs[k] = errNoResult
-			default:
-				for j, n := range idx {
-					results[n] = rs[j]
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	// A partition's failure fails its entries; with one partition (every
-	// standard queue) it fails the call, as before.
-	if len(parts) == 1 && errs[0] != nil {
-		return nil, errs[0]
+	if q, _, err = s.lookup(name); err != nil { // the layout the entries went to
+		return nil, err
 	}
 	sent := 0
-	for k, p := range parts {
-		for _, n := range byPart[p] {
-			i := pos[n]
-			if errs[k] != nil {
-				if !batch {
-					return nil, errs[k]
-				}
-				out[i] = SendOutput{ID: out[i].ID, Err: errs[k]}
-				continue
-			}
-			sent++
-			out[i].MessageID = results[n].MessageID
-			if attrs.Fifo {
-				out[i].SequenceNumber = SequenceNumber(results[n].Seq, partIndex(q, p))
-			}
+	for n := range entries {
+		i := pos[n]
+		if errs[n] != nil {
+			out[i] = SendOutput{ID: out[i].ID, Err: errs[n]}
+			continue
+		}
+		sent++
+		out[i].MessageID = results[n].MessageID
+		if attrs.Fifo {
+			out[i].SequenceNumber = SequenceNumber(results[n].Seq, partIndex(q, partOf[n]))
 		}
 	}
 	s.metrics.sent(name, sent)

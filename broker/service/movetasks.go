@@ -465,10 +465,12 @@ func (m *mover) receive(ctx context.Context, group uint64, n int) ([]queue.Deliv
 
 // moveSend is the part of a batch that goes to one destination partition.
 type moveSend struct {
-	queue   string
-	group   uint64
-	entries []*clusterv1.SendEntry
-	idx     []int // positions in the batch
+	queue    string
+	group    uint64
+	epoch    uint64
+	seqFloor uint64
+	entries  []*clusterv1.SendEntry
+	idx      []int // positions in the batch
 }
 
 // move sends a batch received from partition part of the source to its
@@ -519,7 +521,7 @@ func (m *mover) move(ctx context.Context, part uint64, ds []queue.Delivery) (str
 		}
 		x := sends[g]
 		if x == nil {
-			x = &moveSend{queue: name, group: g}
+			x = &moveSend{queue: name, group: g, epoch: q.Epoch, seqFloor: q.SeqFloor}
 			sends[g] = x
 			order = append(order, g)
 		}
@@ -529,7 +531,7 @@ func (m *mover) move(ctx context.Context, part uint64, ds []queue.Delivery) (str
 	for _, g := range order {
 		x := sends[g]
 		if err := m.s.groups.Forward(ctx, g, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_SEND,
-			Body: &clusterv1.Command_QueueSend{QueueSend: &clusterv1.QueueSend{Entries: x.entries}}}); err != nil {
+			Body: &clusterv1.Command_QueueSend{QueueSend: &clusterv1.QueueSend{Entries: x.entries, Epoch: x.epoch, SeqFloor: x.seqFloor}}}); err != nil {
 			m.settle(ctx, part, ds, sent)
 			return "", err
 		}

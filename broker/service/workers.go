@@ -170,7 +170,7 @@ func (s *Service) moveDeadLetters(ctx context.Context, q *catalog.Queue, group u
 		}
 		for _, p := range parts {
 			if err := s.groups.Forward(ctx, p, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_SEND,
-				Body: &clusterv1.Command_QueueSend{QueueSend: &clusterv1.QueueSend{Entries: byPart[p]}}}); err != nil {
+				Body: &clusterv1.Command_QueueSend{QueueSend: &clusterv1.QueueSend{Entries: byPart[p], Epoch: dlq.Epoch, SeqFloor: dlq.SeqFloor}}}); err != nil {
 				return err
 			}
 		}

@@ -41,6 +41,9 @@ var grpcCodes = map[broker.Code]codes.Code{
 	broker.CodeTopicNotFound:        codes.NotFound,
 	broker.CodeSubscriptionNotFound: codes.NotFound,
 	broker.CodeTopicExists:          codes.AlreadyExists,
+	broker.CodePartitionMoved:       codes.Unavailable,
+	broker.CodeUnauthenticated:      codes.Unauthenticated,
+	broker.CodePermissionDenied:     codes.PermissionDenied,
 }
 
 // Status converts err to a gRPC status error as the Nimbus services do; an

@@ -97,6 +97,16 @@ const (
 	CommandType_COMMAND_TYPE_PUT_TRIGGER        CommandType = 150
 	CommandType_COMMAND_TYPE_DELETE_TRIGGER     CommandType = 151
 	CommandType_COMMAND_TYPE_SET_TRIGGER_RESULT CommandType = 152
+	// Queue repartitioning (160-169): SEAL, FENCE, RELEASE,
+	// PARTITION_STATE and LOOKUP_DEDUP on a queue partition's group;
+	// REPARTITION_QUEUE and SET_QUEUE_SCALING on the meta group.
+	CommandType_COMMAND_TYPE_QUEUE_SEAL            CommandType = 160
+	CommandType_COMMAND_TYPE_QUEUE_FENCE           CommandType = 161
+	CommandType_COMMAND_TYPE_QUEUE_RELEASE         CommandType = 162
+	CommandType_COMMAND_TYPE_QUEUE_PARTITION_STATE CommandType = 163
+	CommandType_COMMAND_TYPE_QUEUE_LOOKUP_DEDUP    CommandType = 164
+	CommandType_COMMAND_TYPE_REPARTITION_QUEUE     CommandType = 165
+	CommandType_COMMAND_TYPE_SET_QUEUE_SCALING     CommandType = 166
 	// Meta group: tenants and credentials (broker/catalog auth.go, 170-189).
 	CommandType_COMMAND_TYPE_PUT_TENANT        CommandType = 170
 	CommandType_COMMAND_TYPE_DELETE_TENANT     CommandType = 171
@@ -164,6 +174,13 @@ var (
 		150: "COMMAND_TYPE_PUT_TRIGGER",
 		151: "COMMAND_TYPE_DELETE_TRIGGER",
 		152: "COMMAND_TYPE_SET_TRIGGER_RESULT",
+		160: "COMMAND_TYPE_QUEUE_SEAL",
+		161: "COMMAND_TYPE_QUEUE_FENCE",
+		162: "COMMAND_TYPE_QUEUE_RELEASE",
+		163: "COMMAND_TYPE_QUEUE_PARTITION_STATE",
+		164: "COMMAND_TYPE_QUEUE_LOOKUP_DEDUP",
+		165: "COMMAND_TYPE_REPARTITION_QUEUE",
+		166: "COMMAND_TYPE_SET_QUEUE_SCALING",
 		170: "COMMAND_TYPE_PUT_TENANT",
 		171: "COMMAND_TYPE_DELETE_TENANT",
 		172: "COMMAND_TYPE_PUT_CREDENTIAL",
@@ -227,6 +244,13 @@ var (
 		"COMMAND_TYPE_PUT_TRIGGER":                 150,
 		"COMMAND_TYPE_DELETE_TRIGGER":              151,
 		"COMMAND_TYPE_SET_TRIGGER_RESULT":          152,
+		"COMMAND_TYPE_QUEUE_SEAL":                  160,
+		"COMMAND_TYPE_QUEUE_FENCE":                 161,
+		"COMMAND_TYPE_QUEUE_RELEASE":               162,
+		"COMMAND_TYPE_QUEUE_PARTITION_STATE":       163,
+		"COMMAND_TYPE_QUEUE_LOOKUP_DEDUP":          164,
+		"COMMAND_TYPE_REPARTITION_QUEUE":           165,
+		"COMMAND_TYPE_SET_QUEUE_SCALING":           166,
 		"COMMAND_TYPE_PUT_TENANT":                  170,
 		"COMMAND_TYPE_DELETE_TENANT":               171,
 		"COMMAND_TYPE_PUT_CREDENTIAL":              172,
@@ -376,6 +400,10 @@ type Command struct {
 	//	*Command_PutTrigger
 	//	*Command_DeleteTrigger
 	//	*Command_SetTriggerResult
+	//	*Command_QueueFence
+	//	*Command_QueueLookupDedup
+	//	*Command_RepartitionQueue
+	//	*Command_SetQueueScaling
 	//	*Command_PutTenant
 	//	*Command_DeleteTenant
 	//	*Command_PutCredential
@@ -895,6 +923,42 @@ func (x *Command) GetSetTriggerResult() *SetTriggerResult {
 	return nil
 }
 
+func (x *Command) GetQueueFence() *QueueFence {
+	if x != nil {
+		if x, ok := x.Body.(*Command_QueueFence); ok {
+			return x.QueueFence
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetQueueLookupDedup() *QueueLookupDedup {
+	if x != nil {
+		if x, ok := x.Body.(*Command_QueueLookupDedup); ok {
+			return x.QueueLookupDedup
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRepartitionQueue() *RepartitionQueue {
+	if x != nil {
+		if x, ok := x.Body.(*Command_RepartitionQueue); ok {
+			return x.RepartitionQueue
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetQueueScaling() *SetQueueScaling {
+	if x != nil {
+		if x, ok := x.Body.(*Command_SetQueueScaling); ok {
+			return x.SetQueueScaling
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetPutTenant() *PutTenant {
 	if x != nil {
 		if x, ok := x.Body.(*Command_PutTenant); ok {
@@ -1139,6 +1203,22 @@ type Command_SetTriggerResult struct {
 	SetTriggerResult *SetTriggerResult `protobuf:"bytes,152,opt,name=set_trigger_result,json=setTriggerResult,proto3,oneof"`
 }
 
+type Command_QueueFence struct {
+	QueueFence *QueueFence `protobuf:"bytes,161,opt,name=queue_fence,json=queueFence,proto3,oneof"` // FENCE and RELEASE
+}
+
+type Command_QueueLookupDedup struct {
+	QueueLookupDedup *QueueLookupDedup `protobuf:"bytes,164,opt,name=queue_lookup_dedup,json=queueLookupDedup,proto3,oneof"`
+}
+
+type Command_RepartitionQueue struct {
+	RepartitionQueue *RepartitionQueue `protobuf:"bytes,165,opt,name=repartition_queue,json=repartitionQueue,proto3,oneof"`
+}
+
+type Command_SetQueueScaling struct {
+	SetQueueScaling *SetQueueScaling `protobuf:"bytes,166,opt,name=set_queue_scaling,json=setQueueScaling,proto3,oneof"`
+}
+
 type Command_PutTenant struct {
 	PutTenant *PutTenant `protobuf:"bytes,170,opt,name=put_tenant,json=putTenant,proto3,oneof"`
 }
@@ -1256,6 +1336,14 @@ func (*Command_PutTrigger) isCommand_Body() {}
 func (*Command_DeleteTrigger) isCommand_Body() {}
 
 func (*Command_SetTriggerResult) isCommand_Body() {}
+
+func (*Command_QueueFence) isCommand_Body() {}
+
+func (*Command_QueueLookupDedup) isCommand_Body() {}
+
+func (*Command_RepartitionQueue) isCommand_Body() {}
+
+func (*Command_SetQueueScaling) isCommand_Body() {}
 
 func (*Command_PutTenant) isCommand_Body() {}
 
@@ -1962,8 +2050,15 @@ func (x *SendEntry) GetShownDeduplicationId() string {
 }
 
 type QueueSend struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Entries       []*SendEntry           `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Entries []*SendEntry           `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// The queue's partition layout (catalogue Queue.Epoch) the sender
+	// routed by; a partition fenced for a newer layout refuses the send,
+	// and a send of a newer layout fences the partition (see
+	// queue.Engine.SendAt).
+	Epoch uint64 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// The least sequence number of that layout (catalogue Queue.SeqFloor).
+	SeqFloor      uint64 `protobuf:"varint,3,opt,name=seq_floor,json=seqFloor,proto3" json:"seq_floor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2005,6 +2100,275 @@ func (x *QueueSend) GetEntries() []*SendEntry {
 	return nil
 }
 
+func (x *QueueSend) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *QueueSend) GetSeqFloor() uint64 {
+	if x != nil {
+		return x.SeqFloor
+	}
+	return 0
+}
+
+// QueueFence fences a partition for layout epoch, raising its next
+// sequence number to at least seq_floor (FENCE), or ends the hold of
+// epoch (RELEASE; seq_floor unused).
+type QueueFence struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	SeqFloor      uint64                 `protobuf:"varint,2,opt,name=seq_floor,json=seqFloor,proto3" json:"seq_floor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueueFence) Reset() {
+	*x = QueueFence{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueueFence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueueFence) ProtoMessage() {}
+
+func (x *QueueFence) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueueFence.ProtoReflect.Descriptor instead.
+func (*QueueFence) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *QueueFence) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *QueueFence) GetSeqFloor() uint64 {
+	if x != nil {
+		return x.SeqFloor
+	}
+	return 0
+}
+
+// QueueLookupDedup asks a partition for the messages first stored with
+// these per-group deduplication ids (parallel lists).
+type QueueLookupDedup struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	GroupIds         []string               `protobuf:"bytes,1,rep,name=group_ids,json=groupIds,proto3" json:"group_ids,omitempty"`
+	DeduplicationIds []string               `protobuf:"bytes,2,rep,name=deduplication_ids,json=deduplicationIds,proto3" json:"deduplication_ids,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *QueueLookupDedup) Reset() {
+	*x = QueueLookupDedup{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueueLookupDedup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueueLookupDedup) ProtoMessage() {}
+
+func (x *QueueLookupDedup) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueueLookupDedup.ProtoReflect.Descriptor instead.
+func (*QueueLookupDedup) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *QueueLookupDedup) GetGroupIds() []string {
+	if x != nil {
+		return x.GroupIds
+	}
+	return nil
+}
+
+func (x *QueueLookupDedup) GetDeduplicationIds() []string {
+	if x != nil {
+		return x.DeduplicationIds
+	}
+	return nil
+}
+
+// RepartitionQueue is one step of a queue's partition change
+// (catalog.Queue): see broker/catalog/queuescale.go.
+type RepartitionQueue struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Step: "add" (a pending partition), "commit" (pending partitions join,
+	// layout epoch+1), "drain" (the last partition stops taking sends;
+	// layout epoch+1 for FIFO), "released" (the FIFO hold ended), "retire"
+	// (a drained partition leaves).
+	Step string `protobuf:"bytes,2,opt,name=step,proto3" json:"step,omitempty"`
+	// The partition count the decision saw (add, drain), or the group the
+	// step names (retire).
+	Expect uint64 `protobuf:"varint,3,opt,name=expect,proto3" json:"expect,omitempty"`
+	Group  uint64 `protobuf:"varint,4,opt,name=group,proto3" json:"group,omitempty"`
+	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// commit, drain (FIFO): the least sequence number of the new layout.
+	SeqFloor      uint64 `protobuf:"varint,6,opt,name=seq_floor,json=seqFloor,proto3" json:"seq_floor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepartitionQueue) Reset() {
+	*x = RepartitionQueue{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepartitionQueue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepartitionQueue) ProtoMessage() {}
+
+func (x *RepartitionQueue) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepartitionQueue.ProtoReflect.Descriptor instead.
+func (*RepartitionQueue) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RepartitionQueue) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RepartitionQueue) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+func (x *RepartitionQueue) GetExpect() uint64 {
+	if x != nil {
+		return x.Expect
+	}
+	return 0
+}
+
+func (x *RepartitionQueue) GetGroup() uint64 {
+	if x != nil {
+		return x.Group
+	}
+	return 0
+}
+
+func (x *RepartitionQueue) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *RepartitionQueue) GetSeqFloor() uint64 {
+	if x != nil {
+		return x.SeqFloor
+	}
+	return 0
+}
+
+type SetQueueScaling struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// JSON of broker.QueueScaling; empty clears (back to the defaults).
+	Scaling       []byte `protobuf:"bytes,2,opt,name=scaling,proto3" json:"scaling,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetQueueScaling) Reset() {
+	*x = SetQueueScaling{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetQueueScaling) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetQueueScaling) ProtoMessage() {}
+
+func (x *SetQueueScaling) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetQueueScaling.ProtoReflect.Descriptor instead.
+func (*SetQueueScaling) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SetQueueScaling) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetQueueScaling) GetScaling() []byte {
+	if x != nil {
+		return x.Scaling
+	}
+	return nil
+}
+
 type QueueReceive struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	MaxMessages  int32                  `protobuf:"varint,1,opt,name=max_messages,json=maxMessages,proto3" json:"max_messages,omitempty"`
@@ -2020,7 +2384,7 @@ type QueueReceive struct {
 
 func (x *QueueReceive) Reset() {
 	*x = QueueReceive{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[14]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2032,7 +2396,7 @@ func (x *QueueReceive) String() string {
 func (*QueueReceive) ProtoMessage() {}
 
 func (x *QueueReceive) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[14]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2045,7 +2409,7 @@ func (x *QueueReceive) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueReceive.ProtoReflect.Descriptor instead.
 func (*QueueReceive) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{14}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *QueueReceive) GetMaxMessages() int32 {
@@ -2086,7 +2450,7 @@ type ReceiptRef struct {
 
 func (x *ReceiptRef) Reset() {
 	*x = ReceiptRef{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[15]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2098,7 +2462,7 @@ func (x *ReceiptRef) String() string {
 func (*ReceiptRef) ProtoMessage() {}
 
 func (x *ReceiptRef) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[15]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2111,7 +2475,7 @@ func (x *ReceiptRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiptRef.ProtoReflect.Descriptor instead.
 func (*ReceiptRef) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{15}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReceiptRef) GetSeq() uint64 {
@@ -2137,7 +2501,7 @@ type QueueDelete struct {
 
 func (x *QueueDelete) Reset() {
 	*x = QueueDelete{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[16]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2149,7 +2513,7 @@ func (x *QueueDelete) String() string {
 func (*QueueDelete) ProtoMessage() {}
 
 func (x *QueueDelete) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[16]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2162,7 +2526,7 @@ func (x *QueueDelete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueDelete.ProtoReflect.Descriptor instead.
 func (*QueueDelete) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{16}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *QueueDelete) GetReceipts() []*ReceiptRef {
@@ -2182,7 +2546,7 @@ type VisibilityChange struct {
 
 func (x *VisibilityChange) Reset() {
 	*x = VisibilityChange{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[17]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2194,7 +2558,7 @@ func (x *VisibilityChange) String() string {
 func (*VisibilityChange) ProtoMessage() {}
 
 func (x *VisibilityChange) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[17]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2207,7 +2571,7 @@ func (x *VisibilityChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VisibilityChange.ProtoReflect.Descriptor instead.
 func (*VisibilityChange) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{17}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *VisibilityChange) GetReceipt() *ReceiptRef {
@@ -2233,7 +2597,7 @@ type QueueChangeVisibility struct {
 
 func (x *QueueChangeVisibility) Reset() {
 	*x = QueueChangeVisibility{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[18]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2245,7 +2609,7 @@ func (x *QueueChangeVisibility) String() string {
 func (*QueueChangeVisibility) ProtoMessage() {}
 
 func (x *QueueChangeVisibility) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[18]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2258,7 +2622,7 @@ func (x *QueueChangeVisibility) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueChangeVisibility.ProtoReflect.Descriptor instead.
 func (*QueueChangeVisibility) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{18}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *QueueChangeVisibility) GetChanges() []*VisibilityChange {
@@ -2276,7 +2640,7 @@ type QueuePurge struct {
 
 func (x *QueuePurge) Reset() {
 	*x = QueuePurge{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[19]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2288,7 +2652,7 @@ func (x *QueuePurge) String() string {
 func (*QueuePurge) ProtoMessage() {}
 
 func (x *QueuePurge) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[19]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2301,7 +2665,7 @@ func (x *QueuePurge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueuePurge.ProtoReflect.Descriptor instead.
 func (*QueuePurge) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{19}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{23}
 }
 
 type QueueExpire struct {
@@ -2313,7 +2677,7 @@ type QueueExpire struct {
 
 func (x *QueueExpire) Reset() {
 	*x = QueueExpire{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[20]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2325,7 +2689,7 @@ func (x *QueueExpire) String() string {
 func (*QueueExpire) ProtoMessage() {}
 
 func (x *QueueExpire) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[20]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2338,7 +2702,7 @@ func (x *QueueExpire) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueExpire.ProtoReflect.Descriptor instead.
 func (*QueueExpire) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{20}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *QueueExpire) GetLimit() int32 {
@@ -2357,7 +2721,7 @@ type QueueRemoveDead struct {
 
 func (x *QueueRemoveDead) Reset() {
 	*x = QueueRemoveDead{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[21]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2369,7 +2733,7 @@ func (x *QueueRemoveDead) String() string {
 func (*QueueRemoveDead) ProtoMessage() {}
 
 func (x *QueueRemoveDead) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[21]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2382,7 +2746,7 @@ func (x *QueueRemoveDead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueRemoveDead.ProtoReflect.Descriptor instead.
 func (*QueueRemoveDead) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{21}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *QueueRemoveDead) GetSeqs() []uint64 {
@@ -2405,7 +2769,7 @@ type StartMoveTask struct {
 
 func (x *StartMoveTask) Reset() {
 	*x = StartMoveTask{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[22]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2417,7 +2781,7 @@ func (x *StartMoveTask) String() string {
 func (*StartMoveTask) ProtoMessage() {}
 
 func (x *StartMoveTask) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[22]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2430,7 +2794,7 @@ func (x *StartMoveTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartMoveTask.ProtoReflect.Descriptor instead.
 func (*StartMoveTask) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{22}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *StartMoveTask) GetSource() string {
@@ -2479,7 +2843,7 @@ type MoveTaskProgress struct {
 
 func (x *MoveTaskProgress) Reset() {
 	*x = MoveTaskProgress{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[23]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2491,7 +2855,7 @@ func (x *MoveTaskProgress) String() string {
 func (*MoveTaskProgress) ProtoMessage() {}
 
 func (x *MoveTaskProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[23]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2504,7 +2868,7 @@ func (x *MoveTaskProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveTaskProgress.ProtoReflect.Descriptor instead.
 func (*MoveTaskProgress) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{23}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MoveTaskProgress) GetSource() string {
@@ -2556,7 +2920,7 @@ type FinishMoveTask struct {
 
 func (x *FinishMoveTask) Reset() {
 	*x = FinishMoveTask{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[24]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2568,7 +2932,7 @@ func (x *FinishMoveTask) String() string {
 func (*FinishMoveTask) ProtoMessage() {}
 
 func (x *FinishMoveTask) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[24]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2581,7 +2945,7 @@ func (x *FinishMoveTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishMoveTask.ProtoReflect.Descriptor instead.
 func (*FinishMoveTask) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{24}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *FinishMoveTask) GetSource() string {
@@ -2631,7 +2995,7 @@ type CancelMoveTask struct {
 
 func (x *CancelMoveTask) Reset() {
 	*x = CancelMoveTask{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[25]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2643,7 +3007,7 @@ func (x *CancelMoveTask) String() string {
 func (*CancelMoveTask) ProtoMessage() {}
 
 func (x *CancelMoveTask) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[25]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2656,7 +3020,7 @@ func (x *CancelMoveTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelMoveTask.ProtoReflect.Descriptor instead.
 func (*CancelMoveTask) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{25}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CancelMoveTask) GetSource() string {
@@ -2697,7 +3061,7 @@ type CreateStream struct {
 
 func (x *CreateStream) Reset() {
 	*x = CreateStream{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[26]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2709,7 +3073,7 @@ func (x *CreateStream) String() string {
 func (*CreateStream) ProtoMessage() {}
 
 func (x *CreateStream) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[26]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2722,7 +3086,7 @@ func (x *CreateStream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateStream.ProtoReflect.Descriptor instead.
 func (*CreateStream) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{26}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CreateStream) GetName() string {
@@ -2802,7 +3166,7 @@ type StreamScaling struct {
 
 func (x *StreamScaling) Reset() {
 	*x = StreamScaling{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[27]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2814,7 +3178,7 @@ func (x *StreamScaling) String() string {
 func (*StreamScaling) ProtoMessage() {}
 
 func (x *StreamScaling) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[27]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2827,7 +3191,7 @@ func (x *StreamScaling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamScaling.ProtoReflect.Descriptor instead.
 func (*StreamScaling) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{27}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *StreamScaling) GetShardRecordsPerSec() int64 {
@@ -2875,7 +3239,7 @@ type ShardRange struct {
 
 func (x *ShardRange) Reset() {
 	*x = ShardRange{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[28]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2887,7 +3251,7 @@ func (x *ShardRange) String() string {
 func (*ShardRange) ProtoMessage() {}
 
 func (x *ShardRange) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[28]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2900,7 +3264,7 @@ func (x *ShardRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardRange.ProtoReflect.Descriptor instead.
 func (*ShardRange) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{28}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ShardRange) GetStartingHashKey() string {
@@ -2926,7 +3290,7 @@ type DeleteStream struct {
 
 func (x *DeleteStream) Reset() {
 	*x = DeleteStream{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[29]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2938,7 +3302,7 @@ func (x *DeleteStream) String() string {
 func (*DeleteStream) ProtoMessage() {}
 
 func (x *DeleteStream) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[29]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2951,7 +3315,7 @@ func (x *DeleteStream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStream.ProtoReflect.Descriptor instead.
 func (*DeleteStream) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{29}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DeleteStream) GetName() string {
@@ -2975,7 +3339,7 @@ type StreamPut struct {
 
 func (x *StreamPut) Reset() {
 	*x = StreamPut{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[30]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2987,7 +3351,7 @@ func (x *StreamPut) String() string {
 func (*StreamPut) ProtoMessage() {}
 
 func (x *StreamPut) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[30]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3000,7 +3364,7 @@ func (x *StreamPut) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamPut.ProtoReflect.Descriptor instead.
 func (*StreamPut) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{30}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *StreamPut) GetRecords() []*StreamRecord {
@@ -3043,7 +3407,7 @@ type StreamRecord struct {
 
 func (x *StreamRecord) Reset() {
 	*x = StreamRecord{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[31]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3055,7 +3419,7 @@ func (x *StreamRecord) String() string {
 func (*StreamRecord) ProtoMessage() {}
 
 func (x *StreamRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[31]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3068,7 +3432,7 @@ func (x *StreamRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamRecord.ProtoReflect.Descriptor instead.
 func (*StreamRecord) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{31}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *StreamRecord) GetPartitionKey() string {
@@ -3111,7 +3475,7 @@ type StreamTrim struct {
 
 func (x *StreamTrim) Reset() {
 	*x = StreamTrim{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[32]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3123,7 +3487,7 @@ func (x *StreamTrim) String() string {
 func (*StreamTrim) ProtoMessage() {}
 
 func (x *StreamTrim) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[32]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3136,7 +3500,7 @@ func (x *StreamTrim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamTrim.ProtoReflect.Descriptor instead.
 func (*StreamTrim) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{32}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *StreamTrim) GetRetentionMs() int64 {
@@ -3171,7 +3535,7 @@ type BeginReshard struct {
 
 func (x *BeginReshard) Reset() {
 	*x = BeginReshard{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[33]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3183,7 +3547,7 @@ func (x *BeginReshard) String() string {
 func (*BeginReshard) ProtoMessage() {}
 
 func (x *BeginReshard) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[33]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3196,7 +3560,7 @@ func (x *BeginReshard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BeginReshard.ProtoReflect.Descriptor instead.
 func (*BeginReshard) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{33}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *BeginReshard) GetName() string {
@@ -3245,7 +3609,7 @@ type StreamClose struct {
 
 func (x *StreamClose) Reset() {
 	*x = StreamClose{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[34]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3257,7 +3621,7 @@ func (x *StreamClose) String() string {
 func (*StreamClose) ProtoMessage() {}
 
 func (x *StreamClose) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[34]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3270,7 +3634,7 @@ func (x *StreamClose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamClose.ProtoReflect.Descriptor instead.
 func (*StreamClose) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{34}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{38}
 }
 
 // FinishReshard applies the stream's pending plan number plan: parents
@@ -3287,7 +3651,7 @@ type FinishReshard struct {
 
 func (x *FinishReshard) Reset() {
 	*x = FinishReshard{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[35]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3299,7 +3663,7 @@ func (x *FinishReshard) String() string {
 func (*FinishReshard) ProtoMessage() {}
 
 func (x *FinishReshard) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[35]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3312,7 +3676,7 @@ func (x *FinishReshard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishReshard.ProtoReflect.Descriptor instead.
 func (*FinishReshard) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{35}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *FinishReshard) GetName() string {
@@ -3354,7 +3718,7 @@ type StreamLease struct {
 
 func (x *StreamLease) Reset() {
 	*x = StreamLease{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[36]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3366,7 +3730,7 @@ func (x *StreamLease) String() string {
 func (*StreamLease) ProtoMessage() {}
 
 func (x *StreamLease) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[36]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3379,7 +3743,7 @@ func (x *StreamLease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamLease.ProtoReflect.Descriptor instead.
 func (*StreamLease) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{36}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *StreamLease) GetGroup() string {
@@ -3433,7 +3797,7 @@ type StreamCommit struct {
 
 func (x *StreamCommit) Reset() {
 	*x = StreamCommit{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[37]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3445,7 +3809,7 @@ func (x *StreamCommit) String() string {
 func (*StreamCommit) ProtoMessage() {}
 
 func (x *StreamCommit) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[37]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3458,7 +3822,7 @@ func (x *StreamCommit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamCommit.ProtoReflect.Descriptor instead.
 func (*StreamCommit) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{37}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *StreamCommit) GetGroup() string {
@@ -3506,7 +3870,7 @@ type StreamDeleteConsumer struct {
 
 func (x *StreamDeleteConsumer) Reset() {
 	*x = StreamDeleteConsumer{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[38]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3518,7 +3882,7 @@ func (x *StreamDeleteConsumer) String() string {
 func (*StreamDeleteConsumer) ProtoMessage() {}
 
 func (x *StreamDeleteConsumer) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[38]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3531,7 +3895,7 @@ func (x *StreamDeleteConsumer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamDeleteConsumer.ProtoReflect.Descriptor instead.
 func (*StreamDeleteConsumer) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{38}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *StreamDeleteConsumer) GetGroup() string {
@@ -3555,7 +3919,7 @@ type SetStreamRetention struct {
 
 func (x *SetStreamRetention) Reset() {
 	*x = SetStreamRetention{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[39]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3567,7 +3931,7 @@ func (x *SetStreamRetention) String() string {
 func (*SetStreamRetention) ProtoMessage() {}
 
 func (x *SetStreamRetention) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[39]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3580,7 +3944,7 @@ func (x *SetStreamRetention) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStreamRetention.ProtoReflect.Descriptor instead.
 func (*SetStreamRetention) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{39}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SetStreamRetention) GetName() string {
@@ -3614,7 +3978,7 @@ type SetStreamMode struct {
 
 func (x *SetStreamMode) Reset() {
 	*x = SetStreamMode{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[40]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3626,7 +3990,7 @@ func (x *SetStreamMode) String() string {
 func (*SetStreamMode) ProtoMessage() {}
 
 func (x *SetStreamMode) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[40]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3639,7 +4003,7 @@ func (x *SetStreamMode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStreamMode.ProtoReflect.Descriptor instead.
 func (*SetStreamMode) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{40}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SetStreamMode) GetName() string {
@@ -3667,7 +4031,7 @@ type SetStreamScaling struct {
 
 func (x *SetStreamScaling) Reset() {
 	*x = SetStreamScaling{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[41]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3679,7 +4043,7 @@ func (x *SetStreamScaling) String() string {
 func (*SetStreamScaling) ProtoMessage() {}
 
 func (x *SetStreamScaling) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[41]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3692,7 +4056,7 @@ func (x *SetStreamScaling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStreamScaling.ProtoReflect.Descriptor instead.
 func (*SetStreamScaling) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{41}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *SetStreamScaling) GetName() string {
@@ -3719,7 +4083,7 @@ type ActivateStream struct {
 
 func (x *ActivateStream) Reset() {
 	*x = ActivateStream{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[42]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3731,7 +4095,7 @@ func (x *ActivateStream) String() string {
 func (*ActivateStream) ProtoMessage() {}
 
 func (x *ActivateStream) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[42]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3744,7 +4108,7 @@ func (x *ActivateStream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateStream.ProtoReflect.Descriptor instead.
 func (*ActivateStream) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{42}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ActivateStream) GetName() string {
@@ -3764,7 +4128,7 @@ type RegisterStreamConsumer struct {
 
 func (x *RegisterStreamConsumer) Reset() {
 	*x = RegisterStreamConsumer{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[43]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3776,7 +4140,7 @@ func (x *RegisterStreamConsumer) String() string {
 func (*RegisterStreamConsumer) ProtoMessage() {}
 
 func (x *RegisterStreamConsumer) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[43]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3789,7 +4153,7 @@ func (x *RegisterStreamConsumer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterStreamConsumer.ProtoReflect.Descriptor instead.
 func (*RegisterStreamConsumer) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{43}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RegisterStreamConsumer) GetStream() string {
@@ -3816,7 +4180,7 @@ type DeregisterStreamConsumer struct {
 
 func (x *DeregisterStreamConsumer) Reset() {
 	*x = DeregisterStreamConsumer{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[44]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3828,7 +4192,7 @@ func (x *DeregisterStreamConsumer) String() string {
 func (*DeregisterStreamConsumer) ProtoMessage() {}
 
 func (x *DeregisterStreamConsumer) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[44]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3841,7 +4205,7 @@ func (x *DeregisterStreamConsumer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeregisterStreamConsumer.ProtoReflect.Descriptor instead.
 func (*DeregisterStreamConsumer) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{44}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *DeregisterStreamConsumer) GetStream() string {
@@ -3872,7 +4236,7 @@ type TopicPublish struct {
 
 func (x *TopicPublish) Reset() {
 	*x = TopicPublish{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[45]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3884,7 +4248,7 @@ func (x *TopicPublish) String() string {
 func (*TopicPublish) ProtoMessage() {}
 
 func (x *TopicPublish) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[45]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3897,7 +4261,7 @@ func (x *TopicPublish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicPublish.ProtoReflect.Descriptor instead.
 func (*TopicPublish) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{45}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *TopicPublish) GetMessages() []*TopicMessage {
@@ -3932,7 +4296,7 @@ type TopicMessage struct {
 
 func (x *TopicMessage) Reset() {
 	*x = TopicMessage{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[46]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3944,7 +4308,7 @@ func (x *TopicMessage) String() string {
 func (*TopicMessage) ProtoMessage() {}
 
 func (x *TopicMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[46]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3957,7 +4321,7 @@ func (x *TopicMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicMessage.ProtoReflect.Descriptor instead.
 func (*TopicMessage) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{46}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *TopicMessage) GetMessageId() string {
@@ -4031,7 +4395,7 @@ type TopicCursor struct {
 
 func (x *TopicCursor) Reset() {
 	*x = TopicCursor{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[47]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4043,7 +4407,7 @@ func (x *TopicCursor) String() string {
 func (*TopicCursor) ProtoMessage() {}
 
 func (x *TopicCursor) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[47]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4056,7 +4420,7 @@ func (x *TopicCursor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicCursor.ProtoReflect.Descriptor instead.
 func (*TopicCursor) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{47}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *TopicCursor) GetSubscription() string {
@@ -4100,7 +4464,7 @@ type TopicTrim struct {
 
 func (x *TopicTrim) Reset() {
 	*x = TopicTrim{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[48]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4112,7 +4476,7 @@ func (x *TopicTrim) String() string {
 func (*TopicTrim) ProtoMessage() {}
 
 func (x *TopicTrim) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[48]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4125,7 +4489,7 @@ func (x *TopicTrim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicTrim.ProtoReflect.Descriptor instead.
 func (*TopicTrim) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{48}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *TopicTrim) GetUpToSeq() uint64 {
@@ -4162,7 +4526,7 @@ type CreateTopic struct {
 
 func (x *CreateTopic) Reset() {
 	*x = CreateTopic{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[49]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4174,7 +4538,7 @@ func (x *CreateTopic) String() string {
 func (*CreateTopic) ProtoMessage() {}
 
 func (x *CreateTopic) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[49]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4187,7 +4551,7 @@ func (x *CreateTopic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTopic.ProtoReflect.Descriptor instead.
 func (*CreateTopic) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{49}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *CreateTopic) GetName() string {
@@ -4234,7 +4598,7 @@ type DeleteTopic struct {
 
 func (x *DeleteTopic) Reset() {
 	*x = DeleteTopic{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[50]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4246,7 +4610,7 @@ func (x *DeleteTopic) String() string {
 func (*DeleteTopic) ProtoMessage() {}
 
 func (x *DeleteTopic) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[50]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4259,7 +4623,7 @@ func (x *DeleteTopic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTopic.ProtoReflect.Descriptor instead.
 func (*DeleteTopic) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{50}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *DeleteTopic) GetName() string {
@@ -4279,7 +4643,7 @@ type SetTopicAttributes struct {
 
 func (x *SetTopicAttributes) Reset() {
 	*x = SetTopicAttributes{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[51]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4291,7 +4655,7 @@ func (x *SetTopicAttributes) String() string {
 func (*SetTopicAttributes) ProtoMessage() {}
 
 func (x *SetTopicAttributes) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[51]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4304,7 +4668,7 @@ func (x *SetTopicAttributes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTopicAttributes.ProtoReflect.Descriptor instead.
 func (*SetTopicAttributes) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{51}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *SetTopicAttributes) GetName() string {
@@ -4331,7 +4695,7 @@ type TagTopic struct {
 
 func (x *TagTopic) Reset() {
 	*x = TagTopic{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[52]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4343,7 +4707,7 @@ func (x *TagTopic) String() string {
 func (*TagTopic) ProtoMessage() {}
 
 func (x *TagTopic) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[52]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4356,7 +4720,7 @@ func (x *TagTopic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TagTopic.ProtoReflect.Descriptor instead.
 func (*TagTopic) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{52}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *TagTopic) GetName() string {
@@ -4383,7 +4747,7 @@ type UntagTopic struct {
 
 func (x *UntagTopic) Reset() {
 	*x = UntagTopic{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[53]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4395,7 +4759,7 @@ func (x *UntagTopic) String() string {
 func (*UntagTopic) ProtoMessage() {}
 
 func (x *UntagTopic) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[53]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4408,7 +4772,7 @@ func (x *UntagTopic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UntagTopic.ProtoReflect.Descriptor instead.
 func (*UntagTopic) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{53}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *UntagTopic) GetName() string {
@@ -4441,7 +4805,7 @@ type Subscribe struct {
 
 func (x *Subscribe) Reset() {
 	*x = Subscribe{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[54]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4453,7 +4817,7 @@ func (x *Subscribe) String() string {
 func (*Subscribe) ProtoMessage() {}
 
 func (x *Subscribe) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[54]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4466,7 +4830,7 @@ func (x *Subscribe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribe.ProtoReflect.Descriptor instead.
 func (*Subscribe) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{54}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *Subscribe) GetTopic() string {
@@ -4520,7 +4884,7 @@ type Unsubscribe struct {
 
 func (x *Unsubscribe) Reset() {
 	*x = Unsubscribe{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[55]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4532,7 +4896,7 @@ func (x *Unsubscribe) String() string {
 func (*Unsubscribe) ProtoMessage() {}
 
 func (x *Unsubscribe) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[55]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4545,7 +4909,7 @@ func (x *Unsubscribe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unsubscribe.ProtoReflect.Descriptor instead.
 func (*Unsubscribe) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{55}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *Unsubscribe) GetSubscriptionId() string {
@@ -4565,7 +4929,7 @@ type SetSubscriptionAttributes struct {
 
 func (x *SetSubscriptionAttributes) Reset() {
 	*x = SetSubscriptionAttributes{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[56]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4577,7 +4941,7 @@ func (x *SetSubscriptionAttributes) String() string {
 func (*SetSubscriptionAttributes) ProtoMessage() {}
 
 func (x *SetSubscriptionAttributes) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[56]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4590,7 +4954,7 @@ func (x *SetSubscriptionAttributes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSubscriptionAttributes.ProtoReflect.Descriptor instead.
 func (*SetSubscriptionAttributes) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{56}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *SetSubscriptionAttributes) GetSubscriptionId() string {
@@ -4620,7 +4984,7 @@ type ConfirmSubscription struct {
 
 func (x *ConfirmSubscription) Reset() {
 	*x = ConfirmSubscription{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[57]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4632,7 +4996,7 @@ func (x *ConfirmSubscription) String() string {
 func (*ConfirmSubscription) ProtoMessage() {}
 
 func (x *ConfirmSubscription) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[57]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4645,7 +5009,7 @@ func (x *ConfirmSubscription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmSubscription.ProtoReflect.Descriptor instead.
 func (*ConfirmSubscription) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{57}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ConfirmSubscription) GetTopic() string {
@@ -4683,7 +5047,7 @@ type PutTrigger struct {
 
 func (x *PutTrigger) Reset() {
 	*x = PutTrigger{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[58]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4695,7 +5059,7 @@ func (x *PutTrigger) String() string {
 func (*PutTrigger) ProtoMessage() {}
 
 func (x *PutTrigger) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[58]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4708,7 +5072,7 @@ func (x *PutTrigger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutTrigger.ProtoReflect.Descriptor instead.
 func (*PutTrigger) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{58}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *PutTrigger) GetName() string {
@@ -4748,7 +5112,7 @@ type DeleteTrigger struct {
 
 func (x *DeleteTrigger) Reset() {
 	*x = DeleteTrigger{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[59]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4760,7 +5124,7 @@ func (x *DeleteTrigger) String() string {
 func (*DeleteTrigger) ProtoMessage() {}
 
 func (x *DeleteTrigger) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[59]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4773,7 +5137,7 @@ func (x *DeleteTrigger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTrigger.ProtoReflect.Descriptor instead.
 func (*DeleteTrigger) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{59}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *DeleteTrigger) GetName() string {
@@ -4795,7 +5159,7 @@ type SetTriggerResult struct {
 
 func (x *SetTriggerResult) Reset() {
 	*x = SetTriggerResult{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[60]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4807,7 +5171,7 @@ func (x *SetTriggerResult) String() string {
 func (*SetTriggerResult) ProtoMessage() {}
 
 func (x *SetTriggerResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[60]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4820,7 +5184,7 @@ func (x *SetTriggerResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTriggerResult.ProtoReflect.Descriptor instead.
 func (*SetTriggerResult) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{60}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *SetTriggerResult) GetName() string {
@@ -4850,7 +5214,7 @@ type PutTenant struct {
 
 func (x *PutTenant) Reset() {
 	*x = PutTenant{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[61]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4862,7 +5226,7 @@ func (x *PutTenant) String() string {
 func (*PutTenant) ProtoMessage() {}
 
 func (x *PutTenant) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[61]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4875,7 +5239,7 @@ func (x *PutTenant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutTenant.ProtoReflect.Descriptor instead.
 func (*PutTenant) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{61}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *PutTenant) GetName() string {
@@ -4910,7 +5274,7 @@ type DeleteTenant struct {
 
 func (x *DeleteTenant) Reset() {
 	*x = DeleteTenant{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[62]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4922,7 +5286,7 @@ func (x *DeleteTenant) String() string {
 func (*DeleteTenant) ProtoMessage() {}
 
 func (x *DeleteTenant) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[62]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4935,7 +5299,7 @@ func (x *DeleteTenant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenant.ProtoReflect.Descriptor instead.
 func (*DeleteTenant) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{62}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *DeleteTenant) GetName() string {
@@ -4964,7 +5328,7 @@ type PutCredential struct {
 
 func (x *PutCredential) Reset() {
 	*x = PutCredential{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[63]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4976,7 +5340,7 @@ func (x *PutCredential) String() string {
 func (*PutCredential) ProtoMessage() {}
 
 func (x *PutCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[63]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4989,7 +5353,7 @@ func (x *PutCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCredential.ProtoReflect.Descriptor instead.
 func (*PutCredential) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{63}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *PutCredential) GetAccessKeyId() string {
@@ -5046,7 +5410,7 @@ type CredentialScope struct {
 
 func (x *CredentialScope) Reset() {
 	*x = CredentialScope{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[64]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5058,7 +5422,7 @@ func (x *CredentialScope) String() string {
 func (*CredentialScope) ProtoMessage() {}
 
 func (x *CredentialScope) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[64]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5071,7 +5435,7 @@ func (x *CredentialScope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CredentialScope.ProtoReflect.Descriptor instead.
 func (*CredentialScope) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{64}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *CredentialScope) GetActions() []string {
@@ -5097,7 +5461,7 @@ type RevokeCredential struct {
 
 func (x *RevokeCredential) Reset() {
 	*x = RevokeCredential{}
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[65]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5109,7 +5473,7 @@ func (x *RevokeCredential) String() string {
 func (*RevokeCredential) ProtoMessage() {}
 
 func (x *RevokeCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_cluster_v1_command_proto_msgTypes[65]
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5122,7 +5486,7 @@ func (x *RevokeCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCredential.ProtoReflect.Descriptor instead.
 func (*RevokeCredential) Descriptor() ([]byte, []int) {
-	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{65}
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *RevokeCredential) GetAccessKeyId() string {
@@ -5140,7 +5504,7 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"cluster.v1\"b\n" +
 	"\x05Entry\x12(\n" +
 	"\x10proposed_unix_ms\x18\x01 \x01(\x03R\x0eproposedUnixMs\x12/\n" +
-	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\xb7\x1e\n" +
+	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\xdc \n" +
 	"\aCommand\x12+\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x17.cluster.v1.CommandTypeR\x04type\x12*\n" +
 	"\x11ignore_if_unknown\x18\x02 \x01(\bR\x0fignoreIfUnknown\x12<\n" +
@@ -5204,7 +5568,12 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\vput_trigger\x18\x96\x01 \x01(\v2\x16.cluster.v1.PutTriggerH\x00R\n" +
 	"putTrigger\x12C\n" +
 	"\x0edelete_trigger\x18\x97\x01 \x01(\v2\x19.cluster.v1.DeleteTriggerH\x00R\rdeleteTrigger\x12M\n" +
-	"\x12set_trigger_result\x18\x98\x01 \x01(\v2\x1c.cluster.v1.SetTriggerResultH\x00R\x10setTriggerResult\x127\n" +
+	"\x12set_trigger_result\x18\x98\x01 \x01(\v2\x1c.cluster.v1.SetTriggerResultH\x00R\x10setTriggerResult\x12:\n" +
+	"\vqueue_fence\x18\xa1\x01 \x01(\v2\x16.cluster.v1.QueueFenceH\x00R\n" +
+	"queueFence\x12M\n" +
+	"\x12queue_lookup_dedup\x18\xa4\x01 \x01(\v2\x1c.cluster.v1.QueueLookupDedupH\x00R\x10queueLookupDedup\x12L\n" +
+	"\x11repartition_queue\x18\xa5\x01 \x01(\v2\x1c.cluster.v1.RepartitionQueueH\x00R\x10repartitionQueue\x12J\n" +
+	"\x11set_queue_scaling\x18\xa6\x01 \x01(\v2\x1b.cluster.v1.SetQueueScalingH\x00R\x0fsetQueueScaling\x127\n" +
 	"\n" +
 	"put_tenant\x18\xaa\x01 \x01(\v2\x15.cluster.v1.PutTenantH\x00R\tputTenant\x12@\n" +
 	"\rdelete_tenant\x18\xab\x01 \x01(\v2\x18.cluster.v1.DeleteTenantH\x00R\fdeleteTenant\x12C\n" +
@@ -5282,9 +5651,28 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x10deduplication_id\x18\t \x01(\tR\x0fdeduplicationId\x12&\n" +
 	"\x0fdedup_per_group\x18\n" +
 	" \x01(\bR\rdedupPerGroup\x124\n" +
-	"\x16shown_deduplication_id\x18\v \x01(\tR\x14shownDeduplicationId\"<\n" +
+	"\x16shown_deduplication_id\x18\v \x01(\tR\x14shownDeduplicationId\"o\n" +
 	"\tQueueSend\x12/\n" +
-	"\aentries\x18\x01 \x03(\v2\x15.cluster.v1.SendEntryR\aentries\"\xa1\x01\n" +
+	"\aentries\x18\x01 \x03(\v2\x15.cluster.v1.SendEntryR\aentries\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x1b\n" +
+	"\tseq_floor\x18\x03 \x01(\x04R\bseqFloor\"?\n" +
+	"\n" +
+	"QueueFence\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x1b\n" +
+	"\tseq_floor\x18\x02 \x01(\x04R\bseqFloor\"\\\n" +
+	"\x10QueueLookupDedup\x12\x1b\n" +
+	"\tgroup_ids\x18\x01 \x03(\tR\bgroupIds\x12+\n" +
+	"\x11deduplication_ids\x18\x02 \x03(\tR\x10deduplicationIds\"\x9d\x01\n" +
+	"\x10RepartitionQueue\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\tR\x04step\x12\x16\n" +
+	"\x06expect\x18\x03 \x01(\x04R\x06expect\x12\x14\n" +
+	"\x05group\x18\x04 \x01(\x04R\x05group\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x1b\n" +
+	"\tseq_floor\x18\x06 \x01(\x04R\bseqFloor\"?\n" +
+	"\x0fSetQueueScaling\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\ascaling\x18\x02 \x01(\fR\ascaling\"\xa1\x01\n" +
 	"\fQueueReceive\x12!\n" +
 	"\fmax_messages\x18\x01 \x01(\x05R\vmaxMessages\x12#\n" +
 	"\rvisibility_ms\x18\x02 \x01(\x03R\fvisibilityMs\x12*\n" +
@@ -5530,7 +5918,7 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\aactions\x18\x01 \x03(\tR\aactions\x12\x1c\n" +
 	"\tresources\x18\x02 \x03(\tR\tresources\"6\n" +
 	"\x10RevokeCredential\x12\"\n" +
-	"\raccess_key_id\x18\x01 \x01(\tR\vaccessKeyId*\xa2\x10\n" +
+	"\raccess_key_id\x18\x01 \x01(\tR\vaccessKeyId*\x99\x12\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19COMMAND_TYPE_CREATE_QUEUE\x10\x01\x12\x1d\n" +
@@ -5590,6 +5978,13 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x18COMMAND_TYPE_PUT_TRIGGER\x10\x96\x01\x12 \n" +
 	"\x1bCOMMAND_TYPE_DELETE_TRIGGER\x10\x97\x01\x12$\n" +
 	"\x1fCOMMAND_TYPE_SET_TRIGGER_RESULT\x10\x98\x01\x12\x1c\n" +
+	"\x17COMMAND_TYPE_QUEUE_SEAL\x10\xa0\x01\x12\x1d\n" +
+	"\x18COMMAND_TYPE_QUEUE_FENCE\x10\xa1\x01\x12\x1f\n" +
+	"\x1aCOMMAND_TYPE_QUEUE_RELEASE\x10\xa2\x01\x12'\n" +
+	"\"COMMAND_TYPE_QUEUE_PARTITION_STATE\x10\xa3\x01\x12$\n" +
+	"\x1fCOMMAND_TYPE_QUEUE_LOOKUP_DEDUP\x10\xa4\x01\x12#\n" +
+	"\x1eCOMMAND_TYPE_REPARTITION_QUEUE\x10\xa5\x01\x12#\n" +
+	"\x1eCOMMAND_TYPE_SET_QUEUE_SCALING\x10\xa6\x01\x12\x1c\n" +
 	"\x17COMMAND_TYPE_PUT_TENANT\x10\xaa\x01\x12\x1f\n" +
 	"\x1aCOMMAND_TYPE_DELETE_TENANT\x10\xab\x01\x12 \n" +
 	"\x1bCOMMAND_TYPE_PUT_CREDENTIAL\x10\xac\x01\x12#\n" +
@@ -5608,7 +6003,7 @@ func file_proto_cluster_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_cluster_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
+var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 80)
 var file_proto_cluster_v1_command_proto_goTypes = []any{
 	(CommandType)(0),                  // 0: cluster.v1.CommandType
 	(*Entry)(nil),                     // 1: cluster.v1.Entry
@@ -5625,68 +6020,72 @@ var file_proto_cluster_v1_command_proto_goTypes = []any{
 	(*MessageAttribute)(nil),          // 12: cluster.v1.MessageAttribute
 	(*SendEntry)(nil),                 // 13: cluster.v1.SendEntry
 	(*QueueSend)(nil),                 // 14: cluster.v1.QueueSend
-	(*QueueReceive)(nil),              // 15: cluster.v1.QueueReceive
-	(*ReceiptRef)(nil),                // 16: cluster.v1.ReceiptRef
-	(*QueueDelete)(nil),               // 17: cluster.v1.QueueDelete
-	(*VisibilityChange)(nil),          // 18: cluster.v1.VisibilityChange
-	(*QueueChangeVisibility)(nil),     // 19: cluster.v1.QueueChangeVisibility
-	(*QueuePurge)(nil),                // 20: cluster.v1.QueuePurge
-	(*QueueExpire)(nil),               // 21: cluster.v1.QueueExpire
-	(*QueueRemoveDead)(nil),           // 22: cluster.v1.QueueRemoveDead
-	(*StartMoveTask)(nil),             // 23: cluster.v1.StartMoveTask
-	(*MoveTaskProgress)(nil),          // 24: cluster.v1.MoveTaskProgress
-	(*FinishMoveTask)(nil),            // 25: cluster.v1.FinishMoveTask
-	(*CancelMoveTask)(nil),            // 26: cluster.v1.CancelMoveTask
-	(*CreateStream)(nil),              // 27: cluster.v1.CreateStream
-	(*StreamScaling)(nil),             // 28: cluster.v1.StreamScaling
-	(*ShardRange)(nil),                // 29: cluster.v1.ShardRange
-	(*DeleteStream)(nil),              // 30: cluster.v1.DeleteStream
-	(*StreamPut)(nil),                 // 31: cluster.v1.StreamPut
-	(*StreamRecord)(nil),              // 32: cluster.v1.StreamRecord
-	(*StreamTrim)(nil),                // 33: cluster.v1.StreamTrim
-	(*BeginReshard)(nil),              // 34: cluster.v1.BeginReshard
-	(*StreamClose)(nil),               // 35: cluster.v1.StreamClose
-	(*FinishReshard)(nil),             // 36: cluster.v1.FinishReshard
-	(*StreamLease)(nil),               // 37: cluster.v1.StreamLease
-	(*StreamCommit)(nil),              // 38: cluster.v1.StreamCommit
-	(*StreamDeleteConsumer)(nil),      // 39: cluster.v1.StreamDeleteConsumer
-	(*SetStreamRetention)(nil),        // 40: cluster.v1.SetStreamRetention
-	(*SetStreamMode)(nil),             // 41: cluster.v1.SetStreamMode
-	(*SetStreamScaling)(nil),          // 42: cluster.v1.SetStreamScaling
-	(*ActivateStream)(nil),            // 43: cluster.v1.ActivateStream
-	(*RegisterStreamConsumer)(nil),    // 44: cluster.v1.RegisterStreamConsumer
-	(*DeregisterStreamConsumer)(nil),  // 45: cluster.v1.DeregisterStreamConsumer
-	(*TopicPublish)(nil),              // 46: cluster.v1.TopicPublish
-	(*TopicMessage)(nil),              // 47: cluster.v1.TopicMessage
-	(*TopicCursor)(nil),               // 48: cluster.v1.TopicCursor
-	(*TopicTrim)(nil),                 // 49: cluster.v1.TopicTrim
-	(*CreateTopic)(nil),               // 50: cluster.v1.CreateTopic
-	(*DeleteTopic)(nil),               // 51: cluster.v1.DeleteTopic
-	(*SetTopicAttributes)(nil),        // 52: cluster.v1.SetTopicAttributes
-	(*TagTopic)(nil),                  // 53: cluster.v1.TagTopic
-	(*UntagTopic)(nil),                // 54: cluster.v1.UntagTopic
-	(*Subscribe)(nil),                 // 55: cluster.v1.Subscribe
-	(*Unsubscribe)(nil),               // 56: cluster.v1.Unsubscribe
-	(*SetSubscriptionAttributes)(nil), // 57: cluster.v1.SetSubscriptionAttributes
-	(*ConfirmSubscription)(nil),       // 58: cluster.v1.ConfirmSubscription
-	(*PutTrigger)(nil),                // 59: cluster.v1.PutTrigger
-	(*DeleteTrigger)(nil),             // 60: cluster.v1.DeleteTrigger
-	(*SetTriggerResult)(nil),          // 61: cluster.v1.SetTriggerResult
-	(*PutTenant)(nil),                 // 62: cluster.v1.PutTenant
-	(*DeleteTenant)(nil),              // 63: cluster.v1.DeleteTenant
-	(*PutCredential)(nil),             // 64: cluster.v1.PutCredential
-	(*CredentialScope)(nil),           // 65: cluster.v1.CredentialScope
-	(*RevokeCredential)(nil),          // 66: cluster.v1.RevokeCredential
-	nil,                               // 67: cluster.v1.CreateQueue.AttributesEntry
-	nil,                               // 68: cluster.v1.CreateQueue.TagsEntry
-	nil,                               // 69: cluster.v1.SetQueueAttributes.AttributesEntry
-	nil,                               // 70: cluster.v1.TagQueue.TagsEntry
-	nil,                               // 71: cluster.v1.CreateTopic.AttributesEntry
-	nil,                               // 72: cluster.v1.CreateTopic.TagsEntry
-	nil,                               // 73: cluster.v1.SetTopicAttributes.AttributesEntry
-	nil,                               // 74: cluster.v1.TagTopic.TagsEntry
-	nil,                               // 75: cluster.v1.Subscribe.AttributesEntry
-	nil,                               // 76: cluster.v1.SetSubscriptionAttributes.AttributesEntry
+	(*QueueFence)(nil),                // 15: cluster.v1.QueueFence
+	(*QueueLookupDedup)(nil),          // 16: cluster.v1.QueueLookupDedup
+	(*RepartitionQueue)(nil),          // 17: cluster.v1.RepartitionQueue
+	(*SetQueueScaling)(nil),           // 18: cluster.v1.SetQueueScaling
+	(*QueueReceive)(nil),              // 19: cluster.v1.QueueReceive
+	(*ReceiptRef)(nil),                // 20: cluster.v1.ReceiptRef
+	(*QueueDelete)(nil),               // 21: cluster.v1.QueueDelete
+	(*VisibilityChange)(nil),          // 22: cluster.v1.VisibilityChange
+	(*QueueChangeVisibility)(nil),     // 23: cluster.v1.QueueChangeVisibility
+	(*QueuePurge)(nil),                // 24: cluster.v1.QueuePurge
+	(*QueueExpire)(nil),               // 25: cluster.v1.QueueExpire
+	(*QueueRemoveDead)(nil),           // 26: cluster.v1.QueueRemoveDead
+	(*StartMoveTask)(nil),             // 27: cluster.v1.StartMoveTask
+	(*MoveTaskProgress)(nil),          // 28: cluster.v1.MoveTaskProgress
+	(*FinishMoveTask)(nil),            // 29: cluster.v1.FinishMoveTask
+	(*CancelMoveTask)(nil),            // 30: cluster.v1.CancelMoveTask
+	(*CreateStream)(nil),              // 31: cluster.v1.CreateStream
+	(*StreamScaling)(nil),             // 32: cluster.v1.StreamScaling
+	(*ShardRange)(nil),                // 33: cluster.v1.ShardRange
+	(*DeleteStream)(nil),              // 34: cluster.v1.DeleteStream
+	(*StreamPut)(nil),                 // 35: cluster.v1.StreamPut
+	(*StreamRecord)(nil),              // 36: cluster.v1.StreamRecord
+	(*StreamTrim)(nil),                // 37: cluster.v1.StreamTrim
+	(*BeginReshard)(nil),              // 38: cluster.v1.BeginReshard
+	(*StreamClose)(nil),               // 39: cluster.v1.StreamClose
+	(*FinishReshard)(nil),             // 40: cluster.v1.FinishReshard
+	(*StreamLease)(nil),               // 41: cluster.v1.StreamLease
+	(*StreamCommit)(nil),              // 42: cluster.v1.StreamCommit
+	(*StreamDeleteConsumer)(nil),      // 43: cluster.v1.StreamDeleteConsumer
+	(*SetStreamRetention)(nil),        // 44: cluster.v1.SetStreamRetention
+	(*SetStreamMode)(nil),             // 45: cluster.v1.SetStreamMode
+	(*SetStreamScaling)(nil),          // 46: cluster.v1.SetStreamScaling
+	(*ActivateStream)(nil),            // 47: cluster.v1.ActivateStream
+	(*RegisterStreamConsumer)(nil),    // 48: cluster.v1.RegisterStreamConsumer
+	(*DeregisterStreamConsumer)(nil),  // 49: cluster.v1.DeregisterStreamConsumer
+	(*TopicPublish)(nil),              // 50: cluster.v1.TopicPublish
+	(*TopicMessage)(nil),              // 51: cluster.v1.TopicMessage
+	(*TopicCursor)(nil),               // 52: cluster.v1.TopicCursor
+	(*TopicTrim)(nil),                 // 53: cluster.v1.TopicTrim
+	(*CreateTopic)(nil),               // 54: cluster.v1.CreateTopic
+	(*DeleteTopic)(nil),               // 55: cluster.v1.DeleteTopic
+	(*SetTopicAttributes)(nil),        // 56: cluster.v1.SetTopicAttributes
+	(*TagTopic)(nil),                  // 57: cluster.v1.TagTopic
+	(*UntagTopic)(nil),                // 58: cluster.v1.UntagTopic
+	(*Subscribe)(nil),                 // 59: cluster.v1.Subscribe
+	(*Unsubscribe)(nil),               // 60: cluster.v1.Unsubscribe
+	(*SetSubscriptionAttributes)(nil), // 61: cluster.v1.SetSubscriptionAttributes
+	(*ConfirmSubscription)(nil),       // 62: cluster.v1.ConfirmSubscription
+	(*PutTrigger)(nil),                // 63: cluster.v1.PutTrigger
+	(*DeleteTrigger)(nil),             // 64: cluster.v1.DeleteTrigger
+	(*SetTriggerResult)(nil),          // 65: cluster.v1.SetTriggerResult
+	(*PutTenant)(nil),                 // 66: cluster.v1.PutTenant
+	(*DeleteTenant)(nil),              // 67: cluster.v1.DeleteTenant
+	(*PutCredential)(nil),             // 68: cluster.v1.PutCredential
+	(*CredentialScope)(nil),           // 69: cluster.v1.CredentialScope
+	(*RevokeCredential)(nil),          // 70: cluster.v1.RevokeCredential
+	nil,                               // 71: cluster.v1.CreateQueue.AttributesEntry
+	nil,                               // 72: cluster.v1.CreateQueue.TagsEntry
+	nil,                               // 73: cluster.v1.SetQueueAttributes.AttributesEntry
+	nil,                               // 74: cluster.v1.TagQueue.TagsEntry
+	nil,                               // 75: cluster.v1.CreateTopic.AttributesEntry
+	nil,                               // 76: cluster.v1.CreateTopic.TagsEntry
+	nil,                               // 77: cluster.v1.SetTopicAttributes.AttributesEntry
+	nil,                               // 78: cluster.v1.TagTopic.TagsEntry
+	nil,                               // 79: cluster.v1.Subscribe.AttributesEntry
+	nil,                               // 80: cluster.v1.SetSubscriptionAttributes.AttributesEntry
 }
 var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	2,  // 0: cluster.v1.Entry.commands:type_name -> cluster.v1.Command
@@ -5701,79 +6100,83 @@ var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	9,  // 9: cluster.v1.Command.remove_node:type_name -> cluster.v1.RemoveNode
 	10, // 10: cluster.v1.Command.set_replicas:type_name -> cluster.v1.SetReplicas
 	14, // 11: cluster.v1.Command.queue_send:type_name -> cluster.v1.QueueSend
-	15, // 12: cluster.v1.Command.queue_receive:type_name -> cluster.v1.QueueReceive
-	17, // 13: cluster.v1.Command.queue_delete:type_name -> cluster.v1.QueueDelete
-	19, // 14: cluster.v1.Command.queue_change_visibility:type_name -> cluster.v1.QueueChangeVisibility
-	20, // 15: cluster.v1.Command.queue_purge:type_name -> cluster.v1.QueuePurge
-	21, // 16: cluster.v1.Command.queue_expire:type_name -> cluster.v1.QueueExpire
-	22, // 17: cluster.v1.Command.queue_remove_dead:type_name -> cluster.v1.QueueRemoveDead
-	23, // 18: cluster.v1.Command.start_move_task:type_name -> cluster.v1.StartMoveTask
-	24, // 19: cluster.v1.Command.move_task_progress:type_name -> cluster.v1.MoveTaskProgress
-	25, // 20: cluster.v1.Command.finish_move_task:type_name -> cluster.v1.FinishMoveTask
-	26, // 21: cluster.v1.Command.cancel_move_task:type_name -> cluster.v1.CancelMoveTask
-	27, // 22: cluster.v1.Command.create_stream:type_name -> cluster.v1.CreateStream
-	30, // 23: cluster.v1.Command.delete_stream:type_name -> cluster.v1.DeleteStream
-	31, // 24: cluster.v1.Command.stream_put:type_name -> cluster.v1.StreamPut
-	33, // 25: cluster.v1.Command.stream_trim:type_name -> cluster.v1.StreamTrim
-	34, // 26: cluster.v1.Command.begin_reshard:type_name -> cluster.v1.BeginReshard
-	35, // 27: cluster.v1.Command.stream_close:type_name -> cluster.v1.StreamClose
-	36, // 28: cluster.v1.Command.finish_reshard:type_name -> cluster.v1.FinishReshard
-	37, // 29: cluster.v1.Command.stream_lease:type_name -> cluster.v1.StreamLease
-	38, // 30: cluster.v1.Command.stream_commit:type_name -> cluster.v1.StreamCommit
-	39, // 31: cluster.v1.Command.stream_delete_consumer:type_name -> cluster.v1.StreamDeleteConsumer
-	40, // 32: cluster.v1.Command.set_stream_retention:type_name -> cluster.v1.SetStreamRetention
-	41, // 33: cluster.v1.Command.set_stream_mode:type_name -> cluster.v1.SetStreamMode
-	43, // 34: cluster.v1.Command.activate_stream:type_name -> cluster.v1.ActivateStream
-	44, // 35: cluster.v1.Command.register_stream_consumer:type_name -> cluster.v1.RegisterStreamConsumer
-	45, // 36: cluster.v1.Command.deregister_stream_consumer:type_name -> cluster.v1.DeregisterStreamConsumer
-	42, // 37: cluster.v1.Command.set_stream_scaling:type_name -> cluster.v1.SetStreamScaling
-	46, // 38: cluster.v1.Command.topic_publish:type_name -> cluster.v1.TopicPublish
-	48, // 39: cluster.v1.Command.topic_cursor:type_name -> cluster.v1.TopicCursor
-	49, // 40: cluster.v1.Command.topic_trim:type_name -> cluster.v1.TopicTrim
-	50, // 41: cluster.v1.Command.create_topic:type_name -> cluster.v1.CreateTopic
-	51, // 42: cluster.v1.Command.delete_topic:type_name -> cluster.v1.DeleteTopic
-	52, // 43: cluster.v1.Command.set_topic_attributes:type_name -> cluster.v1.SetTopicAttributes
-	53, // 44: cluster.v1.Command.tag_topic:type_name -> cluster.v1.TagTopic
-	54, // 45: cluster.v1.Command.untag_topic:type_name -> cluster.v1.UntagTopic
-	55, // 46: cluster.v1.Command.subscribe:type_name -> cluster.v1.Subscribe
-	56, // 47: cluster.v1.Command.unsubscribe:type_name -> cluster.v1.Unsubscribe
-	57, // 48: cluster.v1.Command.set_subscription_attributes:type_name -> cluster.v1.SetSubscriptionAttributes
-	58, // 49: cluster.v1.Command.confirm_subscription:type_name -> cluster.v1.ConfirmSubscription
-	59, // 50: cluster.v1.Command.put_trigger:type_name -> cluster.v1.PutTrigger
-	60, // 51: cluster.v1.Command.delete_trigger:type_name -> cluster.v1.DeleteTrigger
-	61, // 52: cluster.v1.Command.set_trigger_result:type_name -> cluster.v1.SetTriggerResult
-	62, // 53: cluster.v1.Command.put_tenant:type_name -> cluster.v1.PutTenant
-	63, // 54: cluster.v1.Command.delete_tenant:type_name -> cluster.v1.DeleteTenant
-	64, // 55: cluster.v1.Command.put_credential:type_name -> cluster.v1.PutCredential
-	66, // 56: cluster.v1.Command.revoke_credential:type_name -> cluster.v1.RevokeCredential
-	67, // 57: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
-	68, // 58: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
-	69, // 59: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
-	70, // 60: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
-	12, // 61: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
-	13, // 62: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
-	16, // 63: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
-	16, // 64: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
-	18, // 65: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
-	29, // 66: cluster.v1.CreateStream.ranges:type_name -> cluster.v1.ShardRange
-	28, // 67: cluster.v1.CreateStream.scaling:type_name -> cluster.v1.StreamScaling
-	32, // 68: cluster.v1.StreamPut.records:type_name -> cluster.v1.StreamRecord
-	29, // 69: cluster.v1.BeginReshard.ranges:type_name -> cluster.v1.ShardRange
-	28, // 70: cluster.v1.SetStreamScaling.scaling:type_name -> cluster.v1.StreamScaling
-	47, // 71: cluster.v1.TopicPublish.messages:type_name -> cluster.v1.TopicMessage
-	12, // 72: cluster.v1.TopicMessage.attributes:type_name -> cluster.v1.MessageAttribute
-	71, // 73: cluster.v1.CreateTopic.attributes:type_name -> cluster.v1.CreateTopic.AttributesEntry
-	72, // 74: cluster.v1.CreateTopic.tags:type_name -> cluster.v1.CreateTopic.TagsEntry
-	73, // 75: cluster.v1.SetTopicAttributes.attributes:type_name -> cluster.v1.SetTopicAttributes.AttributesEntry
-	74, // 76: cluster.v1.TagTopic.tags:type_name -> cluster.v1.TagTopic.TagsEntry
-	75, // 77: cluster.v1.Subscribe.attributes:type_name -> cluster.v1.Subscribe.AttributesEntry
-	76, // 78: cluster.v1.SetSubscriptionAttributes.attributes:type_name -> cluster.v1.SetSubscriptionAttributes.AttributesEntry
-	65, // 79: cluster.v1.PutCredential.scopes:type_name -> cluster.v1.CredentialScope
-	80, // [80:80] is the sub-list for method output_type
-	80, // [80:80] is the sub-list for method input_type
-	80, // [80:80] is the sub-list for extension type_name
-	80, // [80:80] is the sub-list for extension extendee
-	0,  // [0:80] is the sub-list for field type_name
+	19, // 12: cluster.v1.Command.queue_receive:type_name -> cluster.v1.QueueReceive
+	21, // 13: cluster.v1.Command.queue_delete:type_name -> cluster.v1.QueueDelete
+	23, // 14: cluster.v1.Command.queue_change_visibility:type_name -> cluster.v1.QueueChangeVisibility
+	24, // 15: cluster.v1.Command.queue_purge:type_name -> cluster.v1.QueuePurge
+	25, // 16: cluster.v1.Command.queue_expire:type_name -> cluster.v1.QueueExpire
+	26, // 17: cluster.v1.Command.queue_remove_dead:type_name -> cluster.v1.QueueRemoveDead
+	27, // 18: cluster.v1.Command.start_move_task:type_name -> cluster.v1.StartMoveTask
+	28, // 19: cluster.v1.Command.move_task_progress:type_name -> cluster.v1.MoveTaskProgress
+	29, // 20: cluster.v1.Command.finish_move_task:type_name -> cluster.v1.FinishMoveTask
+	30, // 21: cluster.v1.Command.cancel_move_task:type_name -> cluster.v1.CancelMoveTask
+	31, // 22: cluster.v1.Command.create_stream:type_name -> cluster.v1.CreateStream
+	34, // 23: cluster.v1.Command.delete_stream:type_name -> cluster.v1.DeleteStream
+	35, // 24: cluster.v1.Command.stream_put:type_name -> cluster.v1.StreamPut
+	37, // 25: cluster.v1.Command.stream_trim:type_name -> cluster.v1.StreamTrim
+	38, // 26: cluster.v1.Command.begin_reshard:type_name -> cluster.v1.BeginReshard
+	39, // 27: cluster.v1.Command.stream_close:type_name -> cluster.v1.StreamClose
+	40, // 28: cluster.v1.Command.finish_reshard:type_name -> cluster.v1.FinishReshard
+	41, // 29: cluster.v1.Command.stream_lease:type_name -> cluster.v1.StreamLease
+	42, // 30: cluster.v1.Command.stream_commit:type_name -> cluster.v1.StreamCommit
+	43, // 31: cluster.v1.Command.stream_delete_consumer:type_name -> cluster.v1.StreamDeleteConsumer
+	44, // 32: cluster.v1.Command.set_stream_retention:type_name -> cluster.v1.SetStreamRetention
+	45, // 33: cluster.v1.Command.set_stream_mode:type_name -> cluster.v1.SetStreamMode
+	47, // 34: cluster.v1.Command.activate_stream:type_name -> cluster.v1.ActivateStream
+	48, // 35: cluster.v1.Command.register_stream_consumer:type_name -> cluster.v1.RegisterStreamConsumer
+	49, // 36: cluster.v1.Command.deregister_stream_consumer:type_name -> cluster.v1.DeregisterStreamConsumer
+	46, // 37: cluster.v1.Command.set_stream_scaling:type_name -> cluster.v1.SetStreamScaling
+	50, // 38: cluster.v1.Command.topic_publish:type_name -> cluster.v1.TopicPublish
+	52, // 39: cluster.v1.Command.topic_cursor:type_name -> cluster.v1.TopicCursor
+	53, // 40: cluster.v1.Command.topic_trim:type_name -> cluster.v1.TopicTrim
+	54, // 41: cluster.v1.Command.create_topic:type_name -> cluster.v1.CreateTopic
+	55, // 42: cluster.v1.Command.delete_topic:type_name -> cluster.v1.DeleteTopic
+	56, // 43: cluster.v1.Command.set_topic_attributes:type_name -> cluster.v1.SetTopicAttributes
+	57, // 44: cluster.v1.Command.tag_topic:type_name -> cluster.v1.TagTopic
+	58, // 45: cluster.v1.Command.untag_topic:type_name -> cluster.v1.UntagTopic
+	59, // 46: cluster.v1.Command.subscribe:type_name -> cluster.v1.Subscribe
+	60, // 47: cluster.v1.Command.unsubscribe:type_name -> cluster.v1.Unsubscribe
+	61, // 48: cluster.v1.Command.set_subscription_attributes:type_name -> cluster.v1.SetSubscriptionAttributes
+	62, // 49: cluster.v1.Command.confirm_subscription:type_name -> cluster.v1.ConfirmSubscription
+	63, // 50: cluster.v1.Command.put_trigger:type_name -> cluster.v1.PutTrigger
+	64, // 51: cluster.v1.Command.delete_trigger:type_name -> cluster.v1.DeleteTrigger
+	65, // 52: cluster.v1.Command.set_trigger_result:type_name -> cluster.v1.SetTriggerResult
+	15, // 53: cluster.v1.Command.queue_fence:type_name -> cluster.v1.QueueFence
+	16, // 54: cluster.v1.Command.queue_lookup_dedup:type_name -> cluster.v1.QueueLookupDedup
+	17, // 55: cluster.v1.Command.repartition_queue:type_name -> cluster.v1.RepartitionQueue
+	18, // 56: cluster.v1.Command.set_queue_scaling:type_name -> cluster.v1.SetQueueScaling
+	66, // 57: cluster.v1.Command.put_tenant:type_name -> cluster.v1.PutTenant
+	67, // 58: cluster.v1.Command.delete_tenant:type_name -> cluster.v1.DeleteTenant
+	68, // 59: cluster.v1.Command.put_credential:type_name -> cluster.v1.PutCredential
+	70, // 60: cluster.v1.Command.revoke_credential:type_name -> cluster.v1.RevokeCredential
+	71, // 61: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
+	72, // 62: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
+	73, // 63: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
+	74, // 64: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
+	12, // 65: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
+	13, // 66: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
+	20, // 67: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
+	20, // 68: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
+	22, // 69: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
+	33, // 70: cluster.v1.CreateStream.ranges:type_name -> cluster.v1.ShardRange
+	32, // 71: cluster.v1.CreateStream.scaling:type_name -> cluster.v1.StreamScaling
+	36, // 72: cluster.v1.StreamPut.records:type_name -> cluster.v1.StreamRecord
+	33, // 73: cluster.v1.BeginReshard.ranges:type_name -> cluster.v1.ShardRange
+	32, // 74: cluster.v1.SetStreamScaling.scaling:type_name -> cluster.v1.StreamScaling
+	51, // 75: cluster.v1.TopicPublish.messages:type_name -> cluster.v1.TopicMessage
+	12, // 76: cluster.v1.TopicMessage.attributes:type_name -> cluster.v1.MessageAttribute
+	75, // 77: cluster.v1.CreateTopic.attributes:type_name -> cluster.v1.CreateTopic.AttributesEntry
+	76, // 78: cluster.v1.CreateTopic.tags:type_name -> cluster.v1.CreateTopic.TagsEntry
+	77, // 79: cluster.v1.SetTopicAttributes.attributes:type_name -> cluster.v1.SetTopicAttributes.AttributesEntry
+	78, // 80: cluster.v1.TagTopic.tags:type_name -> cluster.v1.TagTopic.TagsEntry
+	79, // 81: cluster.v1.Subscribe.attributes:type_name -> cluster.v1.Subscribe.AttributesEntry
+	80, // 82: cluster.v1.SetSubscriptionAttributes.attributes:type_name -> cluster.v1.SetSubscriptionAttributes.AttributesEntry
+	69, // 83: cluster.v1.PutCredential.scopes:type_name -> cluster.v1.CredentialScope
+	84, // [84:84] is the sub-list for method output_type
+	84, // [84:84] is the sub-list for method input_type
+	84, // [84:84] is the sub-list for extension type_name
+	84, // [84:84] is the sub-list for extension extendee
+	0,  // [0:84] is the sub-list for field type_name
 }
 
 func init() { file_proto_cluster_v1_command_proto_init() }
@@ -5833,6 +6236,10 @@ func file_proto_cluster_v1_command_proto_init() {
 		(*Command_PutTrigger)(nil),
 		(*Command_DeleteTrigger)(nil),
 		(*Command_SetTriggerResult)(nil),
+		(*Command_QueueFence)(nil),
+		(*Command_QueueLookupDedup)(nil),
+		(*Command_RepartitionQueue)(nil),
+		(*Command_SetQueueScaling)(nil),
 		(*Command_PutTenant)(nil),
 		(*Command_DeleteTenant)(nil),
 		(*Command_PutCredential)(nil),
@@ -5844,7 +6251,7 @@ func file_proto_cluster_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_cluster_v1_command_proto_rawDesc), len(file_proto_cluster_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   76,
+			NumMessages:   80,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

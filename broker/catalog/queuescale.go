@@ -1,0 +1,193 @@
+package catalog
+
+import (
+	"slices"
+	"time"
+
+	"github.com/nimbusmq/nimbus/broker"
+	"github.com/nimbusmq/nimbus/storage"
+)
+
+// Repartitioning steps (RepartitionInput.Step). A scale-out is one or more
+// StepAdd (pending partitions: raft groups started, no sends yet) and one
+// StepCommit; a scale-in is StepDrain and, once the partition is empty,
+// StepRetire. On a FIFO queue, commit and drain start a new layout under a
+// hold, which StepReleased ends (service/queuescale.go fences the
+// partitions before and releases them after).
+const (
+	StepAdd      = "add"
+	StepCommit   = "commit"
+	StepDrain    = "drain"
+	StepReleased = "released"
+	StepRetire   = "retire"
+)
+
+// QueueScaleEvent is the last partition change of a queue.
+type QueueScaleEvent struct {
+	Ms     int64  `json:"ms"`
+	Kind   string `json:"kind"` // "add" or "drain"
+	From   int    `json:"from"`
+	To     int    `json:"to"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// RepartitionInput is one repartitioning step.
+type RepartitionInput struct {
+	Name string
+	Step string
+	// Expect is the number of partitions taking sends (plus pending ones,
+	// for add) that the decision saw: a step decided on a stale view is
+	// refused.
+	Expect int
+	// Group names the partition of a retire.
+	Group  uint64
+	Reason string
+	// SeqFloor is the new layout's least sequence number (commit, drain).
+	SeqFloor uint64
+}
+
+// Scalable reports whether the queue's partitions may change: standard
+// queues and FIFO queues in high-throughput mode.
+func (q *Queue) Scalable() bool {
+	a, err := q.Attrs()
+	return err == nil && (!a.Fifo || a.ThroughputPerGroup && a.DedupPerGroup)
+}
+
+// Fifo reports whether the queue is a FIFO queue.
+func (q *Queue) Fifo() bool {
+	a, err := q.Attrs()
+	return err == nil && a.Fifo
+}
+
+// ScalingSettings returns the queue's resolved autoscaling settings.
+func (q *Queue) ScalingSettings() broker.QueueScaling {
+	var s broker.QueueScaling
+	if q.Scaling != nil {
+		s = *q.Scaling
+	}
+	return s.Resolve(q.BasePartitions)
+}
+
+// Transitioning reports whether a partition change is under way.
+func (q *Queue) Transitioning() bool {
+	return len(q.Pending) > 0 || len(q.Draining) > 0 || q.Holding
+}
+
+// SetQueueScaling sets (nil: clears) the queue's autoscaling settings.
+func (e *Engine) SetQueueScaling(txn *storage.Txn, now time.Time, name string, s *broker.QueueScaling) (*Queue, error) {
+	q, err := e.Queue(txn, name)
+	if err != nil {
+		return nil, err
+	}
+	if s != nil {
+		if err := s.Validate(); err != nil {
+			return nil, err
+		}
+		if !s.Disabled && !q.Scalable() {
+			return nil, broker.FieldError(broker.CodeInvalidArgument, "Scaling",
+				"queue %q keeps one partition: only standard queues and FIFO queues with FifoThroughputLimit perMessageGroupId scale", name)
+		}
+		s = new(*s)
+	}
+	q.Scaling = s
+	q.ModifiedMs = now.UnixMilli()
+	return q, e.put(txn, q)
+}
+
+// RepartitionQueue applies one repartitioning step. A step repeated after
+// it took effect (a retried proposal) changes nothing and succeeds where
+// that can be told (commit, released, retire); a stale add or drain is
+// refused with broker.ErrUnsupportedOperation.
+func (e *Engine) RepartitionQueue(txn *storage.Txn, now time.Time, in RepartitionInput) (*Queue, error) {
+	q, err := e.Queue(txn, in.Name)
+	if err != nil {
+		return nil, err
+	}
+	if !q.Scalable() {
+		return nil, broker.Errorf(broker.CodeUnsupportedOperation, "queue %q keeps one partition", in.Name)
+	}
+	fifo := q.Fifo()
+	active := len(q.SendGroups())
+	stale := func(what string) error {
+		return broker.Errorf(broker.CodeUnsupportedOperation, "%s of queue %q refused: %d partitions take sends, %d pending, %d draining, hold %v (the decision saw %d)",
+			what, in.Name, active, len(q.Pending), len(q.Draining), q.Holding, in.Expect)
+	}
+	ms := now.UnixMilli()
+	switch in.Step {
+	case StepAdd:
+		if len(q.Draining) > 0 || q.Holding || active+len(q.Pending) != in.Expect {
+			return nil, stale("adding a partition")
+		}
+		if active+len(q.Pending) >= broker.MaxPartitions {
+			return nil, broker.Errorf(broker.CodeUnsupportedOperation, "queue %q has the most partitions, %d", in.Name, broker.MaxPartitions)
+		}
+		g, err := e.nextGroup(txn)
+		if err != nil {
+			return nil, err
+		}
+		q.Pending = append(q.Pending, g)
+	case StepCommit:
+		if len(q.Pending) == 0 {
+			return q, nil
+		}
+		prev := q.SendGroups()
+		q.Partitions = append(q.Partitions, q.Pending...)
+		q.Pending = nil
+		q.newLayout(fifo, prev, ms, in.SeqFloor)
+		q.LastScale = &QueueScaleEvent{Ms: ms, Kind: StepAdd, From: len(prev), To: len(q.SendGroups()), Reason: in.Reason}
+	case StepDrain:
+		if len(q.Pending) > 0 || len(q.Draining) > 0 || q.Holding || active != in.Expect || active < 2 {
+			return nil, stale("draining a partition")
+		}
+		prev := q.SendGroups()
+		last := q.Partitions[len(q.Partitions)-1]
+		q.Partitions = q.Partitions[:len(q.Partitions)-1]
+		q.Draining = []uint64{last}
+		q.newLayout(fifo, prev, ms, in.SeqFloor)
+		q.LastScale = &QueueScaleEvent{Ms: ms, Kind: StepDrain, From: len(prev), To: len(q.SendGroups()), Reason: in.Reason}
+	case StepReleased:
+		if !q.Holding || uint64(in.Expect) != q.Epoch {
+			return q, nil
+		}
+		q.Holding = false
+	case StepRetire:
+		i := slices.Index(q.Draining, in.Group)
+		if i < 0 {
+			return q, nil
+		}
+		if q.Holding {
+			return nil, stale("retiring a partition")
+		}
+		q.Draining = slices.Delete(q.Draining, i, i+1)
+		if len(q.Draining) == 0 {
+			q.Draining = nil
+		}
+	default:
+		return nil, broker.FieldError(broker.CodeInvalidArgument, "Step", "unknown repartitioning step %q", in.Step)
+	}
+	q.ModifiedMs = ms
+	return q, e.put(txn, q)
+}
+
+// newLayout starts layout Epoch+1; a FIFO queue holds it back behind the
+// previous layout prev and asks prev for deduplication ids for a window.
+func (q *Queue) newLayout(fifo bool, prev []uint64, ms int64, seqFloor uint64) {
+	q.Epoch++
+	q.SeqFloor = max(q.SeqFloor, seqFloor)
+	if fifo {
+		q.Holding = true
+		q.Prev = prev
+		q.PrevUntilMs = ms + broker.FifoDedupWindow.Milliseconds()
+	}
+}
+
+// PrevPartitionOf returns the partition of messageGroup under the previous
+// layout, while its deduplication window lasts at now, if that differs
+// from the current one.
+func (q *Queue) PrevPartitionOf(messageGroup string, now time.Time) (uint64, bool) {
+	if len(q.Prev) == 0 || now.UnixMilli() >= q.PrevUntilMs {
+		return 0, false
+	}
+	p := partitionOf(q.Prev, messageGroup)
+	return p, p != q.PartitionOf(messageGroup)
+}
