@@ -93,7 +93,7 @@ func newRootCmd(a *app) *cobra.Command {
 		"how long a call is retried while the server is unavailable or electing a leader (0 = no retries)")
 
 	root.AddCommand(newServeCmd(a), newQueueCmd(a), newSendCmd(a), newReceiveCmd(a), newDeleteCmd(a),
-		newStreamCmd(a), newTopicCmd(a), newTriggerCmd(a), newClusterCmd(a), newBenchCmd(a))
+		newStreamCmd(a), newTopicCmd(a), newTriggerCmd(a), newClusterCmd(a), newBenchCmd(a), newApplyCmd(a), newExportCmd(a))
 	markStarts(root, a)
 	return root
 }
