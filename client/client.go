@@ -2,15 +2,19 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"math"
 	"net"
+	"os"
 	"strings"
 	"time"
 
 	nimbusv1 "github.com/nimbusmq/nimbus/proto/nimbus/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -83,10 +87,17 @@ type Config struct {
 	// Zero (the default) sets no per-attempt deadline: the liveness
 	// probes (ProbeAfter) already leave a frozen node.
 	AttemptTimeout time.Duration
+	// TLS (optional) makes the connections TLS with this configuration:
+	// its RootCAs verify the server (nil: the system's roots), and the
+	// server name is the address's host unless ServerName says otherwise.
+	// Nil (and no CAFile): plain text.
+	TLS *tls.Config
+	// CAFile (optional) is a PEM file of the CA certificates that verify
+	// the server; it turns TLS on (with TLS too, it replaces TLS.RootCAs).
+	CAFile string
 	// DialOptions are appended after the client's own options to the
-	// connection of each address, so they win: pass
-	// grpc.WithTransportCredentials to use TLS instead of the default
-	// plaintext connection. Interceptors added with
+	// connection of each address, so they win (grpc.WithTransportCredentials
+	// replaces TLS and CAFile). Interceptors added with
 	// grpc.WithUnaryInterceptor or grpc.WithChainUnaryInterceptor run on
 	// those connections: they see every attempt of a retried call (each
 	// on the connection it went to) and the liveness probes.
@@ -132,8 +143,12 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 			}
 		}
 	}
+	creds, err := cfg.transportCredentials()
+	if err != nil {
+		return nil, fmt.Errorf("new client: %w", err)
+	}
 	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxResponseBytes)),
 		// Reconnect to a restarted node within the retry budget (gRPC's
 		// default first backoff is 1 s, and 20 s per connection attempt).
@@ -156,6 +171,28 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	s := newConnSet(addrs, conns, cfg)
 	return &Client{conns: s, svc: nimbusv1.NewQueueServiceClient(s), cluster: nimbusv1.NewClusterServiceClient(s)}, nil
+}
+
+// transportCredentials returns the credentials of TLS and CAFile.
+func (cfg Config) transportCredentials() (credentials.TransportCredentials, error) {
+	if cfg.TLS == nil && cfg.CAFile == "" {
+		return insecure.NewCredentials(), nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.TLS != nil {
+		tc = cfg.TLS.Clone()
+	}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("CA file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA file %s: no PEM certificate in it", cfg.CAFile)
+		}
+	}
+	return credentials.NewTLS(tc), nil
 }
 
 // addrs returns Addr and Addrs without empty and repeated entries, or

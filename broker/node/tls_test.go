@@ -39,10 +39,19 @@ func startTLSNode(t *testing.T, ctx context.Context, kp testcerts.KeyPair) *Node
 	return n
 }
 
+// httpsClient is an HTTP client that trusts the test CA. Its connections
+// are closed before the nodes stop (a cleanup registered later runs
+// first): an open HTTP/2 connection holds a graceful shutdown for 1 s.
+func httpsClient(t *testing.T, ca *testcerts.CA) *http.Client {
+	tr := &http.Transport{TLSClientConfig: ca.ClientTLS(), ForceAttemptHTTP2: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
 // sqsClientTLS is an AWS SDK client of the node's HTTPS endpoint that
 // trusts the test CA.
-func sqsClientTLS(n *Node, ca *testcerts.CA) *sqs.Client {
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: ca.ClientTLS(), ForceAttemptHTTP2: true}}
+func sqsClientTLS(t *testing.T, n *Node, ca *testcerts.CA) *sqs.Client {
+	hc := httpsClient(t, ca)
 	return sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String("https://" + n.HTTPAddr()), HTTPClient: hc,
 		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")})
 }
@@ -86,7 +95,7 @@ func TestTLSClientListeners(t *testing.T) {
 	}
 
 	// The AWS SDK over HTTPS with a custom CA, through the loopback.
-	sc := sqsClientTLS(n, ca)
+	sc := sqsClientTLS(t, n, ca)
 	if _, err := sc.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(created.GetQueueUrl()), MessageBody: aws.String("over https")}); err != nil {
 		t.Fatalf("AWS SDK send over HTTPS: %v", err)
 	}
@@ -94,8 +103,7 @@ func TestTLSClientListeners(t *testing.T) {
 	if err != nil || len(got.Messages) != 1 || aws.ToString(got.Messages[0].Body) != "over https" {
 		t.Fatalf("AWS SDK receive over HTTPS: %v %+v", err, got)
 	}
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: ca.ClientTLS(), ForceAttemptHTTP2: true}}
-	resp, err := hc.Get("https://" + n.HTTPAddr() + "/healthz")
+	resp, err := httpsClient(t, ca).Get("https://" + n.HTTPAddr() + "/healthz")
 	if err != nil {
 		t.Fatalf("GET /healthz over TLS: %v", err)
 	}
@@ -181,7 +189,7 @@ func TestClusterPeerMTLS(t *testing.T) {
 	}
 	// Created through node 2 (forwarded to the meta leader), sent through
 	// node 2's AWS API, received on node 1.
-	sc := sqsClientTLS(nodes[1], ca)
+	sc := sqsClientTLS(t, nodes[1], ca)
 	var url string
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		out, err := sc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("mtls")})
@@ -196,7 +204,7 @@ func TestClusterPeerMTLS(t *testing.T) {
 	if _, err := sc.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String("m1")}); err != nil {
 		t.Fatalf("send through node 2: %v", err)
 	}
-	got, err := sqsClientTLS(nodes[0], ca).ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), WaitTimeSeconds: 2})
+	got, err := sqsClientTLS(t, nodes[0], ca).ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), WaitTimeSeconds: 2})
 	if err != nil || len(got.Messages) != 1 || aws.ToString(got.Messages[0].Body) != "m1" {
 		t.Fatalf("receive on node 1: %v %+v", err, got)
 	}

@@ -54,6 +54,7 @@ type app struct {
 	getenv         func(string) string
 
 	addr         string        // --addr
+	tls          clientTLS     // --tls, --ca-file, --tls-insecure-skip-verify
 	output       outputFormat  // -o/--output
 	timeout      time.Duration // --timeout
 	retryTimeout time.Duration // --retry-timeout
@@ -91,6 +92,8 @@ func newRootCmd(a *app) *cobra.Command {
 	pf.DurationVar(&a.timeout, "timeout", 30*time.Second, "deadline of each command (0 = none; not applied to serve and bench)")
 	pf.DurationVar(&a.retryTimeout, "retry-timeout", client.DefaultRetryTimeout,
 		"how long a call is retried while the server is unavailable or electing a leader (0 = no retries)")
+	a.tls.flags(pf, a.getenv)
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return a.tls.envErr }
 
 	root.AddCommand(newServeCmd(a), newQueueCmd(a), newSendCmd(a), newReceiveCmd(a), newDeleteCmd(a),
 		newStreamCmd(a), newTopicCmd(a), newTriggerCmd(a), newClusterCmd(a), newBenchCmd(a), newApplyCmd(a), newExportCmd(a))
@@ -163,6 +166,7 @@ func (a *app) ctx(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 // clientConfig is the SDK configuration of --addr and --retry-timeout.
 func (a *app) clientConfig() client.Config {
 	cfg := client.Config{RetryTimeout: a.retryTimeout}
+	cfg.TLS, cfg.CAFile = a.tls.config()
 	if a.retryTimeout <= 0 {
 		cfg.RetryTimeout = -1 // the SDK's "no retries"; its 0 is the default
 	}
@@ -203,7 +207,7 @@ func (a *app) withClient(cmd *cobra.Command, fn func(ctx context.Context, c *cli
 	var e *client.Error
 	if errors.As(err, &e) && e.GRPCCode == codes.Unavailable && e.Code == client.CodeUnavailable {
 		// A transport failure: say which server could not be reached.
-		return fmt.Errorf("server %s: %w", a.addr, err)
+		return fmt.Errorf("server %s: %w%s", a.addr, err, a.tls.hint(err))
 	}
 	return err
 }

@@ -69,7 +69,13 @@ func newServeCmd(a *app) *cobra.Command {
 		"requests must then carry a valid SigV4 signature. Default: any credentials, or none, are accepted (env NIMBUS_AWS_CREDENTIALS)")
 	f.DurationVar(&cfg.AutoscaleInterval, "autoscale-interval", cfg.AutoscaleInterval, "how often the node evaluates the on-demand streams whose shards it leads,\n"+
 		"splitting and merging shards with their write load; 0 turns autoscaling off (env NIMBUS_AUTOSCALE_INTERVAL)")
-	f.BoolVar(&cfg.InsecureListen, "insecure-listen", false, "allow non-loopback listen addresses (there is no authentication yet) (env NIMBUS_INSECURE_LISTEN)")
+	f.BoolVar(&cfg.InsecureListen, "insecure-listen", false, "allow non-loopback listen addresses without TLS and authentication (there is no authentication yet) (env NIMBUS_INSECURE_LISTEN)")
+	f.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate (chain) of the gRPC and HTTP listeners, which then serve TLS only; reloaded when it changes (env NIMBUS_TLS_CERT)")
+	f.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key of --tls-cert (env NIMBUS_TLS_KEY)")
+	f.StringVar(&cfg.PeerTLSCertFile, "peer-tls-cert", "", "PEM certificate of the peer listener and of this node's peer connections, signed by --peer-ca;\n"+
+		"with it the peer listener is mutual TLS (env NIMBUS_PEER_TLS_CERT)")
+	f.StringVar(&cfg.PeerTLSKeyFile, "peer-tls-key", "", "PEM private key of --peer-tls-cert (env NIMBUS_PEER_TLS_KEY)")
+	f.StringVar(&cfg.PeerCAFile, "peer-ca", "", "PEM certificate of the cluster CA, which must have signed every peer's certificate (env NIMBUS_PEER_CA)")
 	return cmd
 }
 
