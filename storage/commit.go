@@ -48,8 +48,9 @@ type writeSet struct {
 }
 
 type committer struct {
-	db  *badger.DB
-	max txnLimits
+	db     *badger.DB
+	max    txnLimits
+	health *health
 
 	mu      sync.Mutex
 	cond    sync.Cond
@@ -59,8 +60,8 @@ type committer struct {
 	onBadgerCommit func() // tests only: called before each Badger commit
 }
 
-func newCommitter(db *badger.DB, max txnLimits) *committer {
-	c := &committer{db: db, max: max}
+func newCommitter(db *badger.DB, max txnLimits, h *health) *committer {
+	c := &committer{db: db, max: max, health: h}
 	c.cond.L = &c.mu
 	return c
 }
@@ -120,25 +121,28 @@ func (c *committer) write(batch []*writeSet) {
 	}
 }
 
-// commitSets writes sets in one Badger transaction.
+// commitSets writes sets in one Badger transaction (unless the DB's
+// health refuses it: see fault.go).
 func (c *committer) commitSets(sets []*writeSet) error {
 	if c.onBadgerCommit != nil {
 		c.onBadgerCommit()
 	}
-	txn := c.db.NewTransaction(true)
-	defer txn.Discard()
-	for _, ws := range sets {
-		for _, w := range ws.writes {
-			var err error
-			if w.del {
-				err = txn.Delete(w.key)
-			} else {
-				err = txn.Set(w.key, w.val)
-			}
-			if err != nil {
-				return translate(err)
+	return c.health.write(sets, func() error {
+		txn := c.db.NewTransaction(true)
+		defer txn.Discard()
+		for _, ws := range sets {
+			for _, w := range ws.writes {
+				var err error
+				if w.del {
+					err = txn.Delete(w.key)
+				} else {
+					err = txn.Set(w.key, w.val)
+				}
+				if err != nil {
+					return err
+				}
 			}
 		}
-	}
-	return translate(txn.Commit())
+		return txn.Commit()
+	})
 }

@@ -30,6 +30,15 @@ type Options struct {
 	InMemory bool
 	// Logger receives badger's warnings and errors. Nil discards them.
 	Logger *slog.Logger
+	// MinFreeBytes is the free space kept on Dir's filesystem (0: not
+	// watched). Below it WriteErr reports ErrNoSpace, so callers refuse new
+	// data while the writes already accepted, Badger's flushes and
+	// compactions still fit; below a quarter of it every commit is refused.
+	// Badger dies of SIGBUS on a full disk instead of failing the write,
+	// so this reserve is what keeps the process up. See DESIGN.md.
+	MinFreeBytes uint64
+	// Faults (tests only) injects write failures and a fake free space.
+	Faults *Faults
 }
 
 // DB is a Badger database. It is safe for concurrent use.
@@ -37,6 +46,7 @@ type DB struct {
 	bdb    *badger.DB
 	max    txnLimits
 	commit *committer
+	health *health
 }
 
 // Open opens (creating if needed) the database described by opts.
@@ -58,7 +68,8 @@ func Open(opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open badger %q: %w", opts.Dir, err)
 	}
 	max := newTxnLimits(bo)
-	return &DB{bdb: bdb, max: max, commit: newCommitter(bdb, max)}, nil
+	h := newHealth(opts)
+	return &DB{bdb: bdb, max: max, commit: newCommitter(bdb, max, h), health: h}, nil
 }
 
 // Close flushes and closes the database.
@@ -94,7 +105,7 @@ func (db *DB) NewTxn(update bool) *Txn {
 func (db *DB) DropPrefix(prefixes ...[]byte) error { return translate(db.bdb.DropPrefix(prefixes...)) }
 
 // Sync flushes the value log and the active memtable's WAL.
-func (db *DB) Sync() error { return db.bdb.Sync() }
+func (db *DB) Sync() error { return db.health.write(nil, db.bdb.Sync) }
 
 // Size returns the LSM and value-log sizes in bytes.
 func (db *DB) Size() (lsm, vlog int64) { return db.bdb.Size() }

@@ -14,6 +14,7 @@ const (
 	PrefixRaftLog     byte = 0x01 // group u64, index u64 -> encoded raft.Log
 	PrefixRaftStable  byte = 0x02 // group u64, key bytes -> value
 	PrefixApplied     byte = 0x03 // group u64 -> applied index u64 (FSM)
+	PrefixProbe       byte = 0x04 // no group: one key the storage facade writes to test that writes work again
 	PrefixMeta        byte = 0x10 // group u64, kind byte, name -> catalogue record
 	PrefixQueueState  byte = 0x20 // group u64 -> queue partition state
 	PrefixQueueMsg    byte = 0x21 // group u64, seq u64 -> message meta record; + 1 byte -> content record
