@@ -79,7 +79,14 @@ type decoder struct {
 	lines  map[string]int
 	errs   ErrorList
 	budget int
+	// depth is the nesting of the value being decoded; an alias inside
+	// its own anchor would otherwise nest without end.
+	depth int
 }
+
+// maxDepth bounds the nesting of values (the deepest the format has is 5:
+// topics[i].subscriptions[j].filterPolicy; policies nest a little more).
+const maxDepth = 64
 
 func newDecoder(file string) *decoder {
 	return &decoder{file: file, lines: map[string]int{}, budget: maxNodes}
@@ -167,11 +174,25 @@ func kindName(n *yaml.Node) string {
 	return "something else"
 }
 
+// enter counts a level of nesting; it is false (and the problem is
+// recorded) past maxDepth. The caller calls leave when enter was true.
+func (d *decoder) enter(n *yaml.Node, path string) bool {
+	if d.depth >= maxDepth {
+		d.errorf(n.Line, path, "nested more than %d levels deep (an alias inside its own anchor?)", maxDepth)
+		return false
+	}
+	d.depth++
+	return true
+}
+
+func (d *decoder) leave() { d.depth-- }
+
 // decode decodes n into v (addressable), at path.
 func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
-	if n = d.resolve(n, path); n == nil {
+	if n = d.resolve(n, path); n == nil || !d.enter(n, path) {
 		return
 	}
+	defer d.leave()
 	if isNull(n) {
 		return // the zero value
 	}
@@ -308,25 +329,36 @@ func (d *decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 	})
 }
 
-// suggest returns `; did you mean "x"?` when key differs from a known
-// name only by case or by a character.
+// suggest returns `; did you mean "x"?` when key is one edit (or a
+// change of case) away from a known name.
 func suggest(key string, names []string) string {
 	for _, n := range names {
-		if strings.EqualFold(n, key) || (len(n) == len(key) && diffChars(n, key) == 1) {
+		if editDistance(strings.ToLower(n), strings.ToLower(key)) <= 1 {
 			return fmt.Sprintf(`; did you mean %q?`, n)
 		}
 	}
 	return ""
 }
 
-func diffChars(a, b string) int {
-	n := 0
-	for i := range len(a) {
-		if a[i] != b[i] {
-			n++
-		}
+// editDistance is the Levenshtein distance of a and b (bytes).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
 	}
-	return n
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // decodeAttrs decodes an attribute mapping: scalar values as their text,
@@ -376,6 +408,11 @@ func (d *decoder) writeJSON(b *bytes.Buffer, n *yaml.Node, path string) *jsonErr
 	if n = d.resolve(n, path); n == nil {
 		return &jsonErr{0, path, "cannot be used"}
 	}
+	if d.depth >= maxDepth {
+		return &jsonErr{n.Line, path, fmt.Sprintf("nested more than %d levels deep (an alias inside its own anchor?)", maxDepth)}
+	}
+	d.depth++
+	defer d.leave()
 	switch n.Kind {
 	case yaml.MappingNode:
 		b.WriteByte('{')
