@@ -259,6 +259,7 @@ func (n *Node) startHTTP() {
 	// The AWS APIs: every SDK posts to "/" (older SQS clients post to the
 	// queue URL's path, which the handler accepts too).
 	mux.Handle("POST /", n.newAWSHandler())
+	n.mountConsole(mux) // the web console: GET and POST under /console/
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
