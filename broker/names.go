@@ -15,6 +15,7 @@ const (
 // ValidateQueueName checks an SQS queue name: 1-80 characters of letters,
 // digits, '-' and '_' (a FIFO name also ends in ".fifo", which counts).
 func ValidateQueueName(name string) error {
+	name = untenanted(name)
 	base := strings.TrimSuffix(name, ".fifo")
 	if name == "" || len(name) > MaxQueueNameLen || base == "" {
 		return FieldError(CodeInvalidArgument, "QueueName", "queue name must be 1-%d characters", MaxQueueNameLen)
@@ -38,6 +39,24 @@ func ValidateBatchEntryID(field, id string) error {
 		}
 	}
 	return nil
+}
+
+// untenanted returns an internal resource name without its tenant
+// prefix ("acme~orders" -> "orders"; see broker/auth): the API edges
+// refuse '~' in user-visible names and add the prefix, so the name
+// checks here apply to the user's part. A name without a well-formed
+// prefix is returned as is (and fails the check on its '~').
+func untenanted(name string) string {
+	t, rest, ok := strings.Cut(name, "~")
+	if !ok || t == "" || len(t) > 32 || t[0] < 'a' || t[0] > 'z' {
+		return name
+	}
+	for i := 0; i < len(t); i++ {
+		if c := t[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return name
+		}
+	}
+	return rest
 }
 
 func isNameRune(r rune) bool {
@@ -76,6 +95,7 @@ func ValidateFifoID(field, id string) error {
 // ValidateStreamName checks a Kinesis stream name: 1-MaxStreamNameLen
 // characters of letters, digits, '_', '.' and '-'.
 func ValidateStreamName(name string) error {
+	name = untenanted(name)
 	if name == "" || len(name) > MaxStreamNameLen {
 		return FieldError(CodeInvalidArgument, "StreamName", "stream name must be 1-%d characters", MaxStreamNameLen)
 	}
@@ -96,6 +116,7 @@ func StreamArn(name string) string {
 // characters of letters, digits, '-' and '_'; a FIFO topic's name ends in
 // ".fifo", which counts.
 func ValidateTopicName(name string) error {
+	name = untenanted(name)
 	base := strings.TrimSuffix(name, ".fifo")
 	if name == "" || len(name) > MaxTopicNameLen || base == "" {
 		return FieldError(CodeInvalidArgument, "Name", "Invalid parameter: Topic Name: topic names must be 1-%d characters long", MaxTopicNameLen)

@@ -98,6 +98,7 @@ func SplitResource(s string) (kind, name string) {
 // ValidateTriggerName checks a trigger name: 1-64 letters, digits, '-'
 // and '_'.
 func ValidateTriggerName(name string) error {
+	name = untenanted(name)
 	if name == "" || len(name) > MaxTriggerNameLen {
 		return FieldError(CodeInvalidArgument, "Name", "trigger name must be 1-%d characters", MaxTriggerNameLen)
 	}

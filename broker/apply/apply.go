@@ -119,6 +119,9 @@ func (a *Applier) applyMeta(txn *storage.Txn, now time.Time, cmd *clusterv1.Comm
 	if res, ok, err := applyTriggerMeta(c, txn, now, cmd); ok {
 		return res, err
 	}
+	if res, ok, err := applyAuthMeta(c, txn, now, cmd); ok {
+		return res, err
+	}
 	if res, ok, err := applyQueueScaleMeta(c, txn, now, cmd); ok {
 		return res, err
 	}

@@ -19,8 +19,8 @@ import (
 // server started.
 func (n *Node) newAWSHandler() http.Handler {
 	cc, err := grpc.NewClient("passthrough:///"+n.grpcLn.Addr().String(),
-		grpc.WithTransportCredentials(n.tls.loopbackCreds()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
+		append(n.loopbackAuthOptions(), grpc.WithTransportCredentials(n.tls.loopbackCreds()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))...)
 	if err != nil {
 		// NewClient fails only on a malformed target or option.
 		panic("awsapi: " + err.Error())
@@ -30,6 +30,7 @@ func (n *Node) newAWSHandler() http.Handler {
 	if len(n.cfg.AWSCredentials) > 0 {
 		cfg.Credentials = n.cfg.AWSCredentials.lookup
 	}
+	n.awsAuthConfig(&cfg)
 	return awsapi.New(cfg, awsapi.Clients{
 		Queues:    nimbusv1.NewQueueServiceClient(cc),
 		Topics:    nimbusv1.NewTopicServiceClient(cc),

@@ -48,6 +48,7 @@ func (n *Node) newAPIServer(opts ...grpc.ServerOption) *grpc.Server {
 	nimbusv1.RegisterTopicServiceServer(srv, grpcapi.NewTopicServer(n.svc))
 	nimbusv1.RegisterTriggerServiceServer(srv, grpcapi.NewTriggerServer(n.svc))
 	nimbusv1.RegisterClusterServiceServer(srv, clusterServer{n: n})
+	nimbusv1.RegisterAuthServiceServer(srv, authServer{n: n})
 	healthpb.RegisterHealthServer(srv, health.NewServer())
 	return srv
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nimbusmq/nimbus/broker/auth"
 	"github.com/nimbusmq/nimbus/broker/cluster"
 	"github.com/nimbusmq/nimbus/broker/service"
 )
@@ -52,9 +53,10 @@ type Config struct {
 	// PeerCAFile (only the CA is checked, not the names in it). The key
 	// pair is reloaded as TLSCertFile's is.
 	PeerTLSCertFile, PeerTLSKeyFile, PeerCAFile string
-	// Auth says that the client listeners authenticate their callers.
-	// Nothing sets it yet: authentication is still to be built, and until
-	// then a non-loopback client listener needs InsecureListen.
+	// Auth turns authentication and authorization on for every client
+	// API (gRPC, the AWS APIs, /metrics and /debug/pprof): credentials
+	// come from the catalogue (tenants and access keys, see broker/auth;
+	// AWSCredentials is then ignored).
 	Auth bool
 	// Cluster tunes raft; NodeID, AdvertiseAddr and SnapshotDir are filled
 	// in by the node.
@@ -76,6 +78,13 @@ type Config struct {
 	// AWSCredentials are the access keys the AWS APIs accept (SigV4 is
 	// verified against them); empty accepts any credentials.
 	AWSCredentials Credentials
+	// BootstrapCredentials are created at start when they do not exist
+	// (with their tenants); the first admin comes from here.
+	BootstrapCredentials []auth.BootstrapCredential
+	// NodeKeyFile holds the key that seals secrets at rest; empty means
+	// node.key in DataDir, created on first start. Every node of a
+	// cluster needs the same key.
+	NodeKeyFile string
 	// Logger receives the node's logs. Nil discards them.
 	Logger *slog.Logger
 }
@@ -145,7 +154,7 @@ func (c Config) unprotected(listener string) string {
 		missing = append(missing, "no TLS (--tls-cert, --tls-key)")
 	}
 	if !c.Auth {
-		missing = append(missing, "no authentication (not available yet)")
+		missing = append(missing, "no authentication (--auth)")
 	}
 	if len(missing) == 0 {
 		return ""

@@ -79,6 +79,8 @@ type Node struct {
 	stopOnce   sync.Once
 	stopErr    error
 	svcPointer atomic.Pointer[service.Service]
+	// authn checks credentials; nil when authentication is off.
+	authn *authenticator
 }
 
 // Start opens everything and returns a serving node. On error everything
@@ -110,6 +112,9 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	if n.db, err = storage.Open(storage.Options{Dir: filepath.Join(cfg.DataDir, "badger"), Logger: logger}); err != nil {
+		return nil, err
+	}
+	if err := n.initAuth(); err != nil {
 		return nil, err
 	}
 	if n.peerLn, err = net.Listen("tcp", cfg.PeerAddr); err != nil {
@@ -165,6 +170,9 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	if err := n.reconcile(); err != nil {
+		return nil, err
+	}
+	if err := n.bootstrapAuth(ctx); err != nil {
 		return nil, err
 	}
 	// A partition this node holds alone is waited for here, with a barrier
@@ -225,7 +233,7 @@ func (n *Node) onApplied(group uint64, _ *clusterv1.Entry, _ []any) {
 }
 
 func (n *Node) startGRPC() {
-	n.grpcSrv = n.newAPIServer(n.tls.grpcServerOptions()...)
+	n.grpcSrv = n.newAPIServer(append(n.tls.grpcServerOptions(), n.authServerOptions()...)...)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -237,7 +245,7 @@ func (n *Node) startGRPC() {
 
 func (n *Node) startHTTP() {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", n.adminHTTP(promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{})))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !n.ready.Load() {
@@ -260,9 +268,9 @@ func (n *Node) startHTTP() {
 	// queue URL's path, which the handler accepts too).
 	mux.Handle("POST /", n.newAWSHandler())
 	n.mountConsole(mux) // the web console: GET and POST under /console/
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	mux.Handle("GET /debug/pprof/", n.adminHTTP(http.HandlerFunc(pprof.Index)))
+	mux.Handle("GET /debug/pprof/profile", n.adminHTTP(http.HandlerFunc(pprof.Profile)))
+	mux.Handle("GET /debug/pprof/trace", n.adminHTTP(http.HandlerFunc(pprof.Trace)))
 	n.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	n.wg.Add(1)
 	go func() {

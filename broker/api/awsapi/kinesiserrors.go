@@ -112,6 +112,8 @@ func (c *kinesisCall) fromRPC(err error, stream string) *kinesisError {
 		return kinesisErrorf(kinesisResourceNotFound, "%s", msg)
 	case broker.CodeResourceInUse.String(), broker.CodeUnsupportedOperation.String():
 		return kinesisErrorf(kinesisResourceInUse, "%s", msg)
+	case broker.CodePermissionDenied.String():
+		return kinesisErrorf("AccessDeniedException", "%s", msg)
 	case broker.CodeInvalidArgument.String(), broker.CodeMessageTooLarge.String(), broker.CodeInvalidAttribute.String():
 		switch {
 		case e.field == "ShardIterator" && strings.Contains(e.msg, "expired"):

@@ -2,12 +2,15 @@ package awsapi
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"google.golang.org/grpc/metadata"
 
 	"github.com/nimbusmq/nimbus/broker"
 	nimbusv1 "github.com/nimbusmq/nimbus/proto/nimbus/v1"
@@ -35,6 +38,12 @@ type Config struct {
 	// Credentials returns the secret key of an access key id. Nil turns
 	// authentication off: any credentials, or none, are accepted.
 	Credentials func(accessKeyID string) (secret string, ok bool)
+	// AccountOf, when set, makes the handler act as the authenticated
+	// caller: its access key id goes to the gRPC API in the
+	// "nimbus-principal" metadata (the node authorizes and maps the call
+	// into the caller's tenant there), and ARNs the handler builds carry
+	// AccountOf(access key id).
+	AccountOf func(accessKeyID string) string
 	// MaxClockSkew bounds how far a signed request's X-Amz-Date may be
 	// from now when authentication is on; 0 means 5 minutes.
 	MaxClockSkew time.Duration
@@ -93,9 +102,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The service named by the protocol, for error formatting before the
 	// action is known.
 	svc := serviceOf(target, r, body)
-	if err := h.authenticate(r, body); err != nil {
+	akid, err := h.authenticate(r, body)
+	if err != nil {
 		h.writeAuthError(w, svc, err)
 		return
+	}
+	if akid != "" && h.cfg.AccountOf != nil {
+		ctx := metadata.AppendToOutgoingContext(r.Context(), principalMetadataKey, akid)
+		r = r.WithContext(context.WithValue(ctx, accountKey{}, h.cfg.AccountOf(akid)))
 	}
 	switch svc {
 	case serviceSQSJSON:
@@ -196,4 +210,19 @@ func jsonEscape(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// principalMetadataKey carries the authenticated access key id to the
+// node's gRPC API (see Config.AccountOf).
+const principalMetadataKey = "nimbus-principal"
+
+type accountKey struct{}
+
+// accountOf returns the account of the request's caller: its tenant's
+// with authentication on, else the configured one.
+func (h *Handler) accountOf(ctx context.Context) string {
+	if a, ok := ctx.Value(accountKey{}).(string); ok && a != "" {
+		return a
+	}
+	return h.cfg.Account
 }

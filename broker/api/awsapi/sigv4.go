@@ -166,54 +166,55 @@ func sigv4Truncate(s string, n int) string {
 // It checks, in order: the header's form, the access key, the date
 // (X-Amz-Date, else Date) against the scope's date and the clock skew,
 // the payload hash (x-amz-content-sha256 must match the body when given),
-// and the signature. Errors are *authError.
-func (h *Handler) authenticate(r *http.Request, body []byte) error {
+// and the signature. It returns the access key id ("" with
+// authentication off). Errors are *authError.
+func (h *Handler) authenticate(r *http.Request, body []byte) (string, error) {
 	if h.cfg.Credentials == nil {
-		return nil
+		return "", nil
 	}
 	header := r.Header.Get("Authorization")
 	if header == "" {
-		return &authError{kind: authMissing, msg: "Request is missing Authentication Token (a SigV4 Authorization header; presigned URLs are not accepted)"}
+		return "", &authError{kind: authMissing, msg: "Request is missing Authentication Token (a SigV4 Authorization header; presigned URLs are not accepted)"}
 	}
 	a, err := parseSigV4(header)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if !sigv4Contains(a.SignedHeaders, "host") {
-		return sigv4Incomplete("'Host' must be a 'SignedHeader' in the AWS Authorization")
+		return "", sigv4Incomplete("'Host' must be a 'SignedHeader' in the AWS Authorization")
 	}
 	secret, ok := h.cfg.Credentials(a.AccessKeyID)
 	if !ok {
-		return &authError{kind: authUnknownKey, msg: "The security token included in the request is invalid."}
+		return "", &authError{kind: authUnknownKey, msg: "The security token included in the request is invalid."}
 	}
 	amzDate, t, err := sigv4RequestTime(r)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if amzDate[:8] != a.Date {
-		return &authError{kind: authBadSignature, msg: fmt.Sprintf(
+		return "", &authError{kind: authBadSignature, msg: fmt.Sprintf(
 			"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s'", a.Date, amzDate[:8])}
 	}
 	now := h.cfg.Now().UTC()
 	skew := h.cfg.MaxClockSkew
 	if t.Before(now.Add(-skew)) {
-		return &authError{kind: authExpired, msg: fmt.Sprintf("Signature expired: %s is now earlier than %s (%s - %s.)",
+		return "", &authError{kind: authExpired, msg: fmt.Sprintf("Signature expired: %s is now earlier than %s (%s - %s.)",
 			amzDate, now.Add(-skew).Format(sigv4TimeFormat), now.Format(sigv4TimeFormat), skew)}
 	}
 	if t.After(now.Add(skew)) {
-		return &authError{kind: authExpired, msg: fmt.Sprintf("Signature not yet current: %s is still later than %s (%s + %s.)",
+		return "", &authError{kind: authExpired, msg: fmt.Sprintf("Signature not yet current: %s is still later than %s (%s + %s.)",
 			amzDate, now.Add(skew).Format(sigv4TimeFormat), now.Format(sigv4TimeFormat), skew)}
 	}
 	sum := sha256.Sum256(body)
 	payloadHash := hex.EncodeToString(sum[:])
 	if claimed := r.Header.Get("X-Amz-Content-Sha256"); claimed != "" && claimed != payloadHash {
-		return &authError{kind: authBadSignature, msg: "The provided x-amz-content-sha256 header does not match what was computed."}
+		return "", &authError{kind: authBadSignature, msg: "The provided x-amz-content-sha256 header does not match what was computed."}
 	}
 	want := sigv4Signature(secret, a, amzDate, sigv4CanonicalRequest(r, a.SignedHeaders, payloadHash))
 	if !hmac.Equal([]byte(want), []byte(a.Signature)) {
-		return &authError{kind: authBadSignature, msg: "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."}
+		return "", &authError{kind: authBadSignature, msg: "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."}
 	}
-	return nil
+	return a.AccessKeyID, nil
 }
 
 func sigv4Contains(list []string, s string) bool {

@@ -68,7 +68,7 @@ func TestSigV4VerifiesSDKSignatures(t *testing.T) {
 		{"get", http.MethodGet, "http://127.0.0.1:9701/?Action=ListQueues", "sqs", "us-east-1"},
 	} {
 		r := sigv4Signed(t, c.method, c.target, body, "AKID", "SECRET", c.service, c.region, sigv4TestNow.Add(-time.Minute), hdr)
-		if err := h.authenticate(r, []byte(body)); err != nil {
+		if _, err := h.authenticate(r, []byte(body)); err != nil {
 			t.Errorf("%s: %v (Authorization %s)", c.name, err, r.Header.Get("Authorization"))
 		}
 	}
@@ -132,14 +132,14 @@ func TestSigV4Refusals(t *testing.T) {
 			return r
 		}(), body, authIncomplete},
 	} {
-		err := h.authenticate(c.r, []byte(c.body))
+		_, err := h.authenticate(c.r, []byte(c.body))
 		if got := sigv4Kind(err); got != c.want {
 			t.Errorf("%s: %v (kind %d), want kind %d", c.name, err, got, c.want)
 		}
 	}
 	// No credentials configured: anything goes.
 	open := New(Config{}, Clients{})
-	if err := open.authenticate(httptest.NewRequest(http.MethodPost, "/", nil), nil); err != nil {
+	if _, err := open.authenticate(httptest.NewRequest(http.MethodPost, "/", nil), nil); err != nil {
 		t.Errorf("without credentials: %v", err)
 	}
 }

@@ -101,6 +101,7 @@ var snsCodes = map[string]string{
 	broker.CodeInvalidEntryID.String():       snsInvalidBatchEntryID,
 	broker.CodeUnavailable.String():          snsServiceUnavailable,
 	broker.CodeNotLeader.String():            snsServiceUnavailable,
+	broker.CodePermissionDenied.String():     snsAuthorizationError,
 }
 
 // snsCodeOf returns the SNS code of a Nimbus code name.

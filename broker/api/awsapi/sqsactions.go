@@ -111,7 +111,7 @@ func sqsGetQueueAttributes(h *Handler, ctx context.Context, in *sqsGetQueueAttri
 	attrs := resp.GetAttributes()
 	if _, ok := attrs["QueueArn"]; ok {
 		// The ARN in the request's region (any region names the queue).
-		attrs["QueueArn"] = "arn:aws:sqs:" + h.sqsRegion(ctx) + ":" + h.cfg.Account + ":" + name
+		attrs["QueueArn"] = "arn:aws:sqs:" + h.sqsRegion(ctx) + ":" + h.accountOf(ctx) + ":" + name
 	}
 	return &sqsAttributesOutput{Attributes: attrs}, nil
 }

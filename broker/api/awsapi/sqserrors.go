@@ -51,6 +51,7 @@ var (
 	sqsInvalidAttrValue    = sqsKind{"InvalidAttributeValue", "InvalidAttributeValue", 400, true}
 	sqsInvalidContents     = sqsKind{"InvalidMessageContents", "InvalidMessageContents", 400, true}
 	sqsResourceNotFound    = sqsKind{"ResourceNotFoundException", "ResourceNotFoundException", 404, true}
+	sqsAccessDenied        = sqsKind{"AccessDenied", "", 403, true}
 	sqsUnsupported         = sqsKind{"AWS.SimpleQueueService.UnsupportedOperation", "UnsupportedOperation", 400, true}
 	sqsInvalidAddress      = sqsKind{"InvalidAddress", "InvalidAddress", 404, true}
 
@@ -87,6 +88,7 @@ var sqsByReason = map[string]sqsKind{
 	"INVALID_MESSAGE_CONTENTS": sqsInvalidContents,
 	"RESOURCE_NOT_FOUND":       sqsResourceNotFound,
 	"UNSUPPORTED_OPERATION":    sqsUnsupported,
+	"PERMISSION_DENIED":        sqsAccessDenied,
 }
 
 // newSQSError returns an error of kind k with message msg.
