@@ -7,10 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/nimbusmq/nimbus/broker"
 	clusterv1 "github.com/nimbusmq/nimbus/proto/cluster/v1"
 	"github.com/nimbusmq/nimbus/storage"
 	"github.com/nimbusmq/nimbus/storage/codec"
@@ -48,15 +51,24 @@ type fsm struct {
 	applier Applier
 	applied AppliedFunc
 	logger  *slog.Logger
+	metrics *Metrics
+	// stop is closed when the group stops: a batch being retried gives up.
+	stop     chan struct{}
+	stopOnce sync.Once
+	// retrying is set while a batch is being retried. Raft's applied
+	// index counts entries handed to the FSM, so it runs ahead then.
+	retrying atomic.Bool
 
-	// mu guards appliedIndex and failed (read by Snapshot/Restore callers).
+	// mu guards appliedIndex and failed. Only the FSM goroutine (Apply,
+	// Restore, and restoreIfBehind before raft starts) writes them, so it
+	// reads them without mu.
 	mu           sync.Mutex
 	appliedIndex uint64
 	failed       error
 }
 
-func newFSM(group uint64, db *storage.DB, a Applier, applied AppliedFunc, logger *slog.Logger) (*fsm, error) {
-	f := &fsm{group: group, db: db, applier: a, applied: applied, logger: logger}
+func newFSM(group uint64, db *storage.DB, a Applier, applied AppliedFunc, m *Metrics, logger *slog.Logger) (*fsm, error) {
+	f := &fsm{group: group, db: db, applier: a, applied: applied, metrics: m, logger: logger, stop: make(chan struct{})}
 	idx, err := readAppliedIndex(db, group)
 	if err != nil {
 		return nil, err
@@ -92,6 +104,12 @@ func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 // (splitting only when Badger reports the transaction too big), together
 // with the new applied index. Logs at or below the durable applied index
 // were applied before a restart and are skipped.
+//
+// A batch that cannot be written (a storage fault) is retried with
+// backoff until it is, or until the group stops: raft counts a batch as
+// applied once ApplyBatch returns, so returning would let the next batch
+// apply past it and leave this replica diverged. While it retries, the
+// group applies nothing (raft queues the committed entries behind it).
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	out := make([]any, len(logs))
 	f.mu.Lock()
@@ -122,21 +140,30 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	if last <= applied {
 		return out
 	}
-	err := f.commit(logs, entries, todo, last, out)
-	if errors.Is(err, storage.ErrTxnTooBig) {
-		// One commit per log, each with its own applied index.
-		for _, i := range todo {
-			if err = f.commit(logs, entries, []int{i}, logs[i].Index, out); err != nil {
-				break
+	var failedAt time.Time
+	for attempt := 0; ; attempt++ {
+		err := f.applyLogs(logs, entries, todo, last, out)
+		if err == nil {
+			if attempt > 0 {
+				f.retrying.Store(false)
+				f.logger.Info("raft group applies again", "group", f.group, "index", last, "attempts", attempt+1, "after", time.Since(failedAt).Round(time.Millisecond))
 			}
+			break
 		}
-		if err == nil && logs[len(logs)-1].Index > f.appliedIndex {
-			err = f.commit(logs, entries, nil, last, out)
+		f.metrics.applyRetries.Inc()
+		if attempt == 0 {
+			f.retrying.Store(true)
+			failedAt = time.Now()
+			f.logger.Error("raft group cannot apply; retrying until it can", "group", f.group, "index", last, "err", err)
+		} else if attempt%retryLogEvery == 0 {
+			f.logger.Warn("raft group still cannot apply", "group", f.group, "index", last, "for", time.Since(failedAt).Round(time.Second), "err", err)
 		}
-	}
-	if err != nil {
-		f.halt(fmt.Errorf("apply up to index %d: %w", last, err))
-		return fill(out, f.failed)
+		if !sleepOrStop(f.stop, retryDelay(attempt)) {
+			f.retrying.Store(false)
+			f.failStopped(fmt.Errorf("%w: group %d stopped before index %d could be applied (it is committed: it applies when the group restarts)", broker.ErrUnavailable, f.group, last))
+			return fill(out, f.failed)
+		}
+		f.reloadApplied(logs, out)
 	}
 	for _, i := range todo {
 		if f.applied != nil {
@@ -146,6 +173,52 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		}
 	}
 	return out
+}
+
+// applyLogs applies the logs of todo above the applied index, and records
+// last as the applied index, in one transaction, or (if Badger reports it
+// too big) one per log.
+func (f *fsm) applyLogs(logs []*raft.Log, entries []*clusterv1.Entry, todo []int, last uint64, out []any) error {
+	var rest []int
+	for _, i := range todo {
+		if logs[i].Index > f.appliedIndex {
+			rest = append(rest, i)
+		}
+	}
+	err := f.commit(logs, entries, rest, last, out)
+	if errors.Is(err, storage.ErrTxnTooBig) {
+		// One commit per log, each with its own applied index.
+		for _, i := range rest {
+			if err = f.commit(logs, entries, []int{i}, logs[i].Index, out); err != nil {
+				return err
+			}
+		}
+		if last > f.appliedIndex {
+			err = f.commit(logs, entries, nil, last, out)
+		}
+	}
+	return err
+}
+
+// reloadApplied re-reads the applied index after a failed commit. Badger
+// can fail a commit after its writes reached the memtable (a failed WAL
+// sync), and then they are visible, applied index included: applying
+// those logs again would apply them twice. Their results are lost, so
+// their proposers learn only that the outcome is unknown.
+func (f *fsm) reloadApplied(logs []*raft.Log, out []any) {
+	idx, err := readAppliedIndex(f.db, f.group)
+	if err != nil || idx <= f.appliedIndex {
+		return
+	}
+	f.logger.Warn("a failed commit is visible: its entries count as applied", "group", f.group, "from", f.appliedIndex+1, "to", idx)
+	for i, l := range logs {
+		if l.Index > f.appliedIndex && l.Index <= idx && out[i] == nil {
+			out[i] = applyResponse{err: fmt.Errorf("%w: outcome unknown: storage failed while applying index %d", broker.ErrUnavailable, l.Index)}
+		}
+	}
+	f.mu.Lock()
+	f.appliedIndex = idx
+	f.mu.Unlock()
 }
 
 // commit applies logs[idx...] in one transaction that also records
@@ -178,14 +251,47 @@ func (f *fsm) commit(logs []*raft.Log, entries []*clusterv1.Entry, idx []int, ap
 	return nil
 }
 
-// halt stops this replica from applying anything more: applying past a
-// failed write would diverge from the other replicas.
+// halt stops this replica from applying anything more: applying past an
+// entry it could not apply would diverge from the other replicas.
 func (f *fsm) halt(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failed == nil {
 		f.failed = err
 		f.logger.Error("raft group halted: state could not be applied", "group", f.group, "err", err)
+	}
+}
+
+// failStopped stops applying because the group stops (no log line).
+func (f *fsm) failStopped(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failed == nil {
+		f.failed = err
+	}
+}
+
+// close ends a retry in progress: the group is stopping.
+func (f *fsm) close() { f.stopOnce.Do(func() { close(f.stop) }) }
+
+// retryLogEvery is how many retries of one write pass between log lines.
+const retryLogEvery = 40
+
+// retryDelay is the wait before retry attempt+1 of a write a storage fault
+// failed: 5 ms doubling to 500 ms.
+func retryDelay(attempt int) time.Duration {
+	return min(5*time.Millisecond<<min(attempt, 7), 500*time.Millisecond)
+}
+
+// sleepOrStop waits d; false if stop closed first.
+func sleepOrStop(stop <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-stop:
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -200,8 +306,16 @@ func fill(out []any, err error) []any {
 
 // Snapshot captures the group's state as of the last applied entry. Every
 // applied batch was committed with fsync, so the state below the snapshot
-// index is durable before raft may compact the log.
+// index is durable before raft may compact the log. A halted FSM refuses:
+// raft would label its state, which is behind, with raft's own applied
+// index and compact the log entries the state is missing.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.Lock()
+	failed := f.failed
+	f.mu.Unlock()
+	if failed != nil {
+		return nil, fmt.Errorf("group %d: no snapshot of a state behind raft's applied index: %w", f.group, failed)
+	}
 	return snapshot.NewFSMSnapshot(f.db, f.group), nil
 }
 

@@ -182,7 +182,11 @@ func (h *Host) startGroupLocked(id uint64, members []Member) (*group, error) {
 	rc.ShutdownOnRemove = false
 	rc.Logger = h.hclogger.Named("g" + strconv.FormatUint(id, 10))
 
-	store := raftlog.New(h.db, id)
+	f, err := newFSM(id, h.db, h.applier, h.applied, h.metrics, h.logger)
+	if err != nil {
+		return nil, err
+	}
+	store := &raftStore{Store: raftlog.New(h.db, id), group: id, self: rc.LocalID, stop: f.stop, metrics: h.metrics, logger: h.logger}
 	logs, err := raft.NewLogCache(256, store)
 	if err != nil {
 		return nil, err
@@ -199,11 +203,6 @@ func (h *Host) startGroupLocked(id uint64, members []Member) (*group, error) {
 		Stream: layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: rc.Logger,
 		ServerAddressProvider: h.addressProvider(),
 	})
-	f, err := newFSM(id, h.db, h.applier, h.applied, h.logger)
-	if err != nil {
-		trans.Close()
-		return nil, err
-	}
 	if err := restoreIfBehind(f, snaps); err != nil {
 		trans.Close()
 		return nil, err
@@ -227,6 +226,7 @@ func (h *Host) startGroupLocked(id uint64, members []Member) (*group, error) {
 		trans.Close()
 		return nil, err
 	}
+	store.raft.Store(r)
 	g := &group{id: id, raft: r, transport: trans, fsm: f, done: make(chan struct{})}
 	g.proposer = newProposer(g, h.cfg, h.metrics)
 	g.obsCh = make(chan raft.Observation, 16)
@@ -242,9 +242,12 @@ func (h *Host) startGroupLocked(id uint64, members []Member) (*group, error) {
 }
 
 // watchLeadership reports g's leadership changes. Observations may be
-// dropped, so each one re-reads the current state.
+// dropped, so each one re-reads the current state. Each second it also
+// hands g's leadership to another voter while this node's storage refuses
+// writes (see handOff).
 func (h *Host) watchLeadership(g *group) {
 	was := false
+	var handedOff time.Time
 	check := func() {
 		is := g.raft.State() == raft.Leader
 		if is != was {
@@ -267,9 +270,32 @@ func (h *Host) watchLeadership(g *group) {
 			return
 		case <-g.obsCh:
 		case <-tick.C:
+			if was && time.Since(handedOff) >= handOffEvery && h.handOff(g) {
+				handedOff = time.Now()
+			}
 		}
 		check()
 	}
+}
+
+// handOffEvery is how often, at most, a group's leader on a node whose
+// storage refuses writes asks raft to hand its leadership over.
+const handOffEvery = 5 * time.Second
+
+// handOff asks raft to transfer g's leadership to another voter when this
+// node's storage refuses writes: the leader refuses new commands, a
+// replica whose storage works can take them. It reports whether it asked.
+// Raft picks the most up-to-date follower; if that one's storage is full
+// too, leadership moves on at its next check.
+func (h *Host) handOff(g *group) bool {
+	err := h.db.WriteErr()
+	if err == nil || !hasOtherVoter(g.raft, raft.ServerID(h.cfg.NodeID)) {
+		return false
+	}
+	h.logger.Warn("storage refuses writes: handing leadership to another replica", "group", g.id, "err", err)
+	// Non-blocking: raft queues the request or refuses it at once.
+	g.raft.LeadershipTransfer()
+	return true
 }
 
 // stop shuts g down: no new proposals, raft stopped, transport closed.
@@ -280,6 +306,9 @@ func (h *Host) watchLeadership(g *group) {
 // forever.
 func (g *group) stop() error {
 	close(g.done)
+	// A write being retried for a storage fault gives up, so that raft
+	// answers the proposer's entries.
+	g.fsm.close()
 	g.raft.DeregisterObserver(g.observer)
 	g.wg.Wait()
 	err := g.raft.Shutdown().Error()
@@ -363,11 +392,16 @@ func (h *Host) WaitLeader(ctx context.Context, id uint64) error {
 }
 
 // Barrier waits until every entry committed before the call is applied
-// locally (used after a restart before serving reads).
+// locally (used after a restart before serving reads). It appends an
+// entry, so it is refused while this node's writes fail.
 func (h *Host) Barrier(ctx context.Context, id uint64) error {
 	g, err := h.group(id)
 	if err != nil {
 		return err
+	}
+	if err := h.db.WriteErr(); errors.Is(err, storage.ErrWriteFault) {
+		h.metrics.refused.Inc()
+		return h.refusal(err)
 	}
 	timeout := time.Minute
 	if d, ok := ctx.Deadline(); ok {

@@ -38,7 +38,15 @@ func (counterApplier) Apply(txn *storage.Txn, group uint64, e *clusterv1.Entry) 
 
 func startHost(t testing.TB, dir string) (*Host, *storage.DB, func()) {
 	t.Helper()
-	db, err := storage.Open(storage.Options{Dir: dir + "/db"})
+	return startHostWith(t, dir, "n1", storage.Options{})
+}
+
+// startHostWith starts a Host named nodeID on a DB in dir/db opened with
+// opts (Dir is set here).
+func startHostWith(t testing.TB, dir, nodeID string, opts storage.Options) (*Host, *storage.DB, func()) {
+	t.Helper()
+	opts.Dir = dir + "/db"
+	db, err := storage.Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +57,7 @@ func startHost(t testing.TB, dir string) (*Host, *storage.DB, func()) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	mux := NewMux(ln, nil, logger)
 	cfg := DefaultConfig()
-	cfg.NodeID, cfg.AdvertiseAddr, cfg.SnapshotDir = "n1", ln.Addr().String(), dir+"/snaps"
+	cfg.NodeID, cfg.AdvertiseAddr, cfg.SnapshotDir = nodeID, ln.Addr().String(), dir+"/snaps"
 	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond
 	h, err := New(cfg, db, mux, counterApplier{}, nil, nil, nil, logger)
 	if err != nil {

@@ -97,7 +97,9 @@ func (h *Host) AppliedIndex(id uint64) (uint64, error) {
 	return g.raft.AppliedIndex(), nil
 }
 
-// WaitApplied waits until group's FSM here has applied index.
+// WaitApplied waits until group's FSM here has applied index. Raft's
+// applied index counts the entries handed to the FSM; while the FSM
+// retries an entry it could not write, it waits for that too.
 func (h *Host) WaitApplied(ctx context.Context, id, index uint64) error {
 	g, err := h.group(id)
 	if err != nil {
@@ -105,7 +107,7 @@ func (h *Host) WaitApplied(ctx context.Context, id, index uint64) error {
 	}
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
-	for g.raft.AppliedIndex() < index {
+	for g.raft.AppliedIndex() < index || g.fsm.retrying.Load() {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("wait for index %d of group %d: %w", index, id, ctx.Err())

@@ -13,6 +13,10 @@ type Metrics struct {
 	batchCommands prometheus.Histogram
 	entryBytes    prometheus.Histogram
 	leader        *prometheus.GaugeVec
+	// Storage faults.
+	refused      prometheus.Counter
+	applyRetries prometheus.Counter
+	storeRetries prometheus.Counter
 }
 
 // NewMetrics builds the metrics and registers them with reg (nil: not
@@ -38,9 +42,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "nimbus_raft_group_leader",
 			Help: "1 if this node leads the raft group.",
 		}, []string{"group"}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nimbus_raft_proposals_refused_total",
+			Help: "Commands refused before raft because the node's storage is full or failing.",
+		}),
+		applyRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nimbus_raft_apply_retries_total",
+			Help: "Retries of committed entries the FSM could not write (a group retries until it can; it never skips an entry).",
+		}),
+		storeRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nimbus_raft_store_retries_total",
+			Help: "Retries of raft log and stable-store writes a storage fault failed.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.commitLatency, m.batchCommands, m.entryBytes, m.leader)
+		reg.MustRegister(m.commitLatency, m.batchCommands, m.entryBytes, m.leader, m.refused, m.applyRetries, m.storeRetries)
 	}
 	return m
 }

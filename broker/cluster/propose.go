@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/nimbusmq/nimbus/broker"
 	clusterv1 "github.com/nimbusmq/nimbus/proto/cluster/v1"
+	"github.com/nimbusmq/nimbus/storage"
 )
 
 type proposalResult struct {
@@ -55,6 +57,12 @@ func newProposer(g *group, cfg Config, m *Metrics) *proposer {
 // local FSM computed for it (a business error is returned as the error).
 // If ctx ends after the command was handed to raft, the command may still
 // be applied: the outcome is then unknown to the caller.
+//
+// While this node's storage refuses writes (storage.DB.WriteErr), cmd is
+// refused before raft sees it, with an Unavailable error saying so: it
+// was certainly not applied. Below the free-space reserve only commands
+// that add data are refused (see acceptedWhileFull); while writes fail,
+// every command is.
 func (h *Host) Propose(ctx context.Context, groupID uint64, cmd *clusterv1.Command) (any, error) {
 	g, err := h.group(groupID)
 	if err != nil {
@@ -62,6 +70,10 @@ func (h *Host) Propose(ctx context.Context, groupID uint64, cmd *clusterv1.Comma
 	}
 	if g.raft.State() != raft.Leader {
 		return nil, fmt.Errorf("group %d: %w", groupID, broker.ErrNotLeader)
+	}
+	if err := h.db.WriteErr(); err != nil && (errors.Is(err, storage.ErrWriteFault) || !acceptedWhileFull(cmd.GetType())) {
+		h.metrics.refused.Inc()
+		return nil, h.refusal(err)
 	}
 	p := &proposal{cmd: cmd, size: proto.Size(cmd), done: make(chan proposalResult, 1)}
 	select {
@@ -138,6 +150,12 @@ func (p *proposer) submit(batch []*proposal) {
 func (p *proposer) wait() {
 	for pe := range p.pending {
 		err := translateRaftErr(pe.fut.Error())
+		if err != nil && broker.CodeOf(err) == broker.CodeUnknown {
+			// Raft's other errors (its log store failed: the leader steps
+			// down) leave the entry's fate open: a part of it may be stored
+			// and be committed by the next leader.
+			err = fmt.Errorf("%w: outcome unknown: %v", broker.ErrUnavailable, err)
+		}
 		<-p.inflight
 		p.metrics.observeCommit(time.Since(pe.start))
 		var results []any
@@ -169,4 +187,43 @@ func (p *proposer) failPending(err error) {
 			return
 		}
 	}
+}
+
+// refusal is the error of a write refused because of err, this node's
+// storage fault: Unavailable (clients retry, elsewhere or later), and
+// certainly not applied.
+func (h *Host) refusal(err error) error {
+	what := "storage failing"
+	if errors.Is(err, storage.ErrNoSpace) {
+		what = "storage full"
+	}
+	return fmt.Errorf("%w: %w", broker.Errorf(broker.CodeUnavailable, "%s: writes refused on node %s", what, h.cfg.NodeID), err)
+}
+
+// acceptedWhileFull reports whether a command of type t is proposed while
+// free space is below the reserve (new data is refused then). These
+// commands consume, remove or bound data: consumers can drain a full node
+// (as a RabbitMQ disk alarm blocks publishers only), operators can delete
+// and move replicas. The data they write is small and bounded by what is
+// stored; below the floor every write is refused anyway. A type not
+// listed (a new one too) is refused.
+func acceptedWhileFull(t clusterv1.CommandType) bool {
+	switch t {
+	case clusterv1.CommandType_COMMAND_TYPE_QUEUE_RECEIVE, clusterv1.CommandType_COMMAND_TYPE_QUEUE_DELETE,
+		clusterv1.CommandType_COMMAND_TYPE_QUEUE_CHANGE_VISIBILITY, clusterv1.CommandType_COMMAND_TYPE_QUEUE_PURGE,
+		clusterv1.CommandType_COMMAND_TYPE_QUEUE_EXPIRE, clusterv1.CommandType_COMMAND_TYPE_QUEUE_REMOVE_DEAD,
+		clusterv1.CommandType_COMMAND_TYPE_STREAM_TRIM, clusterv1.CommandType_COMMAND_TYPE_TOPIC_TRIM,
+		clusterv1.CommandType_COMMAND_TYPE_TOPIC_ADVANCE, clusterv1.CommandType_COMMAND_TYPE_TOPIC_DROP_CURSOR,
+		clusterv1.CommandType_COMMAND_TYPE_STREAM_ACQUIRE_LEASE, clusterv1.CommandType_COMMAND_TYPE_STREAM_RENEW_LEASE,
+		clusterv1.CommandType_COMMAND_TYPE_STREAM_RELEASE_LEASE, clusterv1.CommandType_COMMAND_TYPE_STREAM_COMMIT,
+		clusterv1.CommandType_COMMAND_TYPE_STREAM_DELETE_CONSUMER, clusterv1.CommandType_COMMAND_TYPE_SET_TRIGGER_RESULT,
+		clusterv1.CommandType_COMMAND_TYPE_DELETE_QUEUE, clusterv1.CommandType_COMMAND_TYPE_DELETE_STREAM,
+		clusterv1.CommandType_COMMAND_TYPE_DELETE_TOPIC, clusterv1.CommandType_COMMAND_TYPE_UNSUBSCRIBE,
+		clusterv1.CommandType_COMMAND_TYPE_DELETE_TRIGGER, clusterv1.CommandType_COMMAND_TYPE_CANCEL_MOVE_TASK,
+		clusterv1.CommandType_COMMAND_TYPE_FINISH_MOVE_TASK, clusterv1.CommandType_COMMAND_TYPE_REGISTER_NODE,
+		clusterv1.CommandType_COMMAND_TYPE_SET_NODE_STATE, clusterv1.CommandType_COMMAND_TYPE_REMOVE_NODE,
+		clusterv1.CommandType_COMMAND_TYPE_SET_REPLICAS:
+		return true
+	}
+	return false
 }
