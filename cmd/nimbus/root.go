@@ -55,6 +55,7 @@ type app struct {
 
 	addr         string        // --addr
 	tls          clientTLS     // --tls, --ca-file, --tls-insecure-skip-verify
+	creds        clientCreds   // --access-key-id, --secret-access-key, --profile
 	output       outputFormat  // -o/--output
 	timeout      time.Duration // --timeout
 	retryTimeout time.Duration // --retry-timeout
@@ -93,10 +94,17 @@ func newRootCmd(a *app) *cobra.Command {
 	pf.DurationVar(&a.retryTimeout, "retry-timeout", client.DefaultRetryTimeout,
 		"how long a call is retried while the server is unavailable or electing a leader (0 = no retries)")
 	a.tls.flags(pf, a.getenv)
-	root.PersistentPreRunE = func(*cobra.Command, []string) error { return a.tls.envErr }
+	a.creds.flags(pf, a.getenv)
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if a.tls.envErr != nil {
+			return a.tls.envErr
+		}
+		return a.creds.resolve()
+	}
 
 	root.AddCommand(newServeCmd(a), newQueueCmd(a), newSendCmd(a), newReceiveCmd(a), newDeleteCmd(a),
-		newStreamCmd(a), newTopicCmd(a), newTriggerCmd(a), newClusterCmd(a), newBenchCmd(a), newApplyCmd(a), newExportCmd(a))
+		newStreamCmd(a), newTopicCmd(a), newTriggerCmd(a), newClusterCmd(a), newBenchCmd(a), newApplyCmd(a), newExportCmd(a),
+		newTenantCmd(a), newCredentialsCmd(a))
 	markStarts(root, a)
 	return root
 }
@@ -167,6 +175,7 @@ func (a *app) ctx(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 func (a *app) clientConfig() client.Config {
 	cfg := client.Config{RetryTimeout: a.retryTimeout}
 	cfg.TLS, cfg.CAFile = a.tls.config()
+	cfg.DialOptions = append(cfg.DialOptions, a.creds.dialOptions()...)
 	if a.retryTimeout <= 0 {
 		cfg.RetryTimeout = -1 // the SDK's "no retries"; its 0 is the default
 	}

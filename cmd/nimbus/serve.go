@@ -22,7 +22,8 @@ import (
 // node runs through a.serve, which tests replace.
 func newServeCmd(a *app) *cobra.Command {
 	cfg := node.DefaultConfig()
-	var awsCredentials string
+	var awsCredentials, bootstrap string
+	minFreeMiB := cfg.MinFreeDisk >> 20
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a Nimbus broker node",
@@ -41,6 +42,14 @@ func newServeCmd(a *app) *cobra.Command {
 			}
 			if err := checkServeFlags(cmd, &cfg); err != nil {
 				return err
+			}
+			cfg.MinFreeDisk = minFreeMiB << 20
+			if bootstrap != "" {
+				creds, err := readBootstrapCredentials(bootstrap)
+				if err != nil {
+					return usagef("--bootstrap-credentials: %v", err)
+				}
+				cfg.BootstrapCredentials = creds
 			}
 			if awsCredentials != "" {
 				creds, err := readAWSCredentials(awsCredentials)
@@ -67,8 +76,16 @@ func newServeCmd(a *app) *cobra.Command {
 	f.IntVar(&cfg.MetaVoters, "meta-voters", cfg.MetaVoters, "voters of the meta group, an odd number; the other nodes are non-voters (env NIMBUS_META_VOTERS)")
 	f.StringVar(&awsCredentials, "aws-credentials", "", "file of the access keys the AWS APIs accept, one 'ACCESS_KEY_ID SECRET' per line ('#' starts a comment line);\n"+
 		"requests must then carry a valid SigV4 signature. Default: any credentials, or none, are accepted (env NIMBUS_AWS_CREDENTIALS)")
+	f.BoolVar(&cfg.Auth, "auth", false, "authenticate and authorize every API (gRPC, AWS, /metrics, /debug/pprof) against the tenants and\n"+
+		"credentials in the catalogue (env NIMBUS_AUTH)")
+	f.StringVar(&bootstrap, "bootstrap-credentials", "", "file of credentials created at start when missing, one 'TENANT ACCESS_KEY_ID SECRET [admin]' a line\n"+
+		"(tenant 'default' keeps bare names; '#' starts a comment line) (env NIMBUS_BOOTSTRAP_CREDENTIALS)")
+	f.StringVar(&cfg.NodeKeyFile, "node-key-file", "", "key that encrypts secrets at rest; every node of a cluster needs the same one.\n"+
+		"Default: node.key in --data-dir, created on first start (env NIMBUS_NODE_KEY_FILE)")
 	f.DurationVar(&cfg.AutoscaleInterval, "autoscale-interval", cfg.AutoscaleInterval, "how often the node evaluates the on-demand streams whose shards it leads,\n"+
 		"splitting and merging shards with their write load; 0 turns autoscaling off (env NIMBUS_AUTOSCALE_INTERVAL)")
+	f.Uint64Var(&minFreeMiB, "min-free-disk-mib", minFreeMiB, "free space (MiB) kept on --data-dir's filesystem: below it new data is refused\n"+
+		"(consumers can still drain) and /readyz reports not ready, below a quarter of it every write; 0: off (env NIMBUS_MIN_FREE_DISK_MIB)")
 	f.BoolVar(&cfg.InsecureListen, "insecure-listen", false, "allow non-loopback listen addresses without TLS and authentication (there is no authentication yet) (env NIMBUS_INSECURE_LISTEN)")
 	f.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate (chain) of the gRPC and HTTP listeners, which then serve TLS only; reloaded when it changes (env NIMBUS_TLS_CERT)")
 	f.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key of --tls-cert (env NIMBUS_TLS_KEY)")
