@@ -78,6 +78,8 @@ func (ns Namespace) Ref(s string) (string, error) {
 	switch {
 	case s == "":
 		return s, nil
+	case strings.ContainsRune(s, Sep):
+		return "", broker.Errorf(broker.CodeInvalidArgument, "resource names and references may not contain %q", Sep)
 	case strings.HasPrefix(s, "arn:"):
 		parts := strings.SplitN(s, ":", 6)
 		if len(parts) != 6 {
@@ -106,9 +108,9 @@ func (ns Namespace) Ref(s string) (string, error) {
 			if acct := path[i-12 : i]; acct != ns.Account() {
 				return "", errOtherAccount(s, ns.Account())
 			}
-			return path[:i-12] + broker.Account + "/" + name, nil
 		}
-		return path[:i+1] + name, nil
+		// The service reads only the URL's last segment: pass the name.
+		return name, nil
 	}
 	if kind, name, ok := strings.Cut(s, ":"); ok && (kind == broker.SourceQueue || kind == broker.SourceStream || kind == broker.SourceTopic) {
 		n, err := ns.Name(name)
