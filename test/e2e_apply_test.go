@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nimbusmq/nimbus/broker/auth"
 	"github.com/nimbusmq/nimbus/client"
 )
 
@@ -321,4 +322,39 @@ func TestApplyExample(t *testing.T) {
 	e.mustCLI("export", "-o", exported)
 	wantOutput(t, "apply of the export", e.mustCLI("apply", "-f", exported, "--prune"),
 		"= queue accounts-dlq.fifo", "= queue accounts.fifo", "= trigger accounts", "No changes.")
+}
+
+// TestApplyTenant applies as a tenant's credential, whose ARNs carry the
+// tenant's account and which may not read the cluster's status: the file
+// (which names resources, not ARNs) applies, applies again with no
+// change, and round-trips through export.
+func TestApplyTenant(t *testing.T) {
+	t.Parallel()
+	e := startAuthNode(t)
+	acme := []string{"--addr", e.n.GRPCAddr(), "--access-key-id", authAcmeID, "--secret-access-key", authAcmeKey}
+	run := func(args ...string) string {
+		t.Helper()
+		r := runCLI(t, append(args, acme...)...)
+		if r.code != 0 {
+			t.Fatalf("nimbus %q: exit %d\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
+		}
+		return r.stdout
+	}
+	v1 := writeFile(t, "nimbus.yaml", applyV1)
+	if out := run("apply", "-f", v1); !strings.HasSuffix(out, "Applied: 9 created, 0 updated, 0 deleted.\n") {
+		t.Fatalf("apply as a tenant printed:\n%s", out)
+	}
+	if out := run("apply", "-f", v1); !strings.HasSuffix(out, "\nNo changes.\n") {
+		t.Errorf("second apply as a tenant printed:\n%s", out)
+	}
+	c := e.client(authAcmeID, authAcmeKey)
+	a, err := c.GetQueueAttributes(e.ctx, "orders", "RedrivePolicy")
+	if acct := auth.AccountID("acme"); err != nil || !strings.Contains(a["RedrivePolicy"], ":"+acct+":orders-dlq") {
+		t.Errorf("orders' RedrivePolicy as acme sees it: %v, %v (want account %s)", a, err, acct)
+	}
+	exported := filepath.Join(t.TempDir(), "exported.yaml")
+	run("export", "-o", exported)
+	if out := run("apply", "-f", exported, "--prune"); !strings.HasSuffix(out, "\nNo changes.\n") {
+		t.Errorf("apply of a tenant's export printed:\n%s", out)
+	}
 }

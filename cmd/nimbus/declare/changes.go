@@ -88,13 +88,14 @@ func (p *planner) queueChange(w *wantQueue) *Change {
 	if h == nil {
 		c.Action = Create
 		c.run = func(ctx context.Context, cl *client.Client) error {
-			_, err := cl.CreateQueueWithOptions(ctx, w.name, client.CreateQueueOptions{Attributes: w.create, Tags: w.tags,
+			_, err := cl.CreateQueueWithOptions(ctx, w.name, client.CreateQueueOptions{Attributes: mapValues(w.create, p.st.local), Tags: w.tags,
 				ReplicationFactor: w.rf, Partitions: w.partitions})
 			return err
 		}
 		return c
 	}
-	diffs, set := diffAttrs(h.attrs, w.attrs)
+	diffs, set := diffAttrs(h.attrs, mapValues(w.attrs, p.st.canon))
+	set = mapValues(set, p.st.local)
 	tagDiffs, tag, untag := diffTags(h.tags, w.tags)
 	diffs = append(diffs, tagDiffs...)
 	var blocked []Diff
@@ -135,13 +136,14 @@ func (p *planner) topicChange(w *wantTopic) *Change {
 	if h == nil {
 		c.Action = Create
 		c.run = func(ctx context.Context, cl *client.Client) error {
-			_, err := cl.CreateTopic(ctx, w.name, client.WithTopicAttributes(w.create), client.WithTopicTags(w.tags),
+			_, err := cl.CreateTopic(ctx, w.name, client.WithTopicAttributes(mapValues(w.create, p.st.local)), client.WithTopicTags(w.tags),
 				client.WithTopicPartitions(w.partitions), client.WithTopicReplicationFactor(w.rf))
 			return err
 		}
 		return c
 	}
-	diffs, set := diffAttrs(h.attrs, w.attrs)
+	diffs, set := diffAttrs(h.attrs, mapValues(w.attrs, p.st.canon))
+	set = mapValues(set, p.st.local)
 	tagDiffs, tag, untag := diffTags(h.tags, w.tags)
 	diffs = append(diffs, tagDiffs...)
 	var blocked []Diff
@@ -194,7 +196,8 @@ func (p *planner) subChanges(t *wantTopic, plan *Plan) []*Change {
 		case h == nil:
 			c.Action = Create
 			c.run = func(ctx context.Context, cl *client.Client) error {
-				_, err := cl.Subscribe(ctx, t.name, w.protocol, w.endpoint, client.WithSubscriptionAttributes(w.create), client.WithReturnSubscriptionArn())
+				_, err := cl.Subscribe(ctx, t.name, w.protocol, p.st.local(w.endpoint),
+					client.WithSubscriptionAttributes(mapValues(w.create, p.st.local)), client.WithReturnSubscriptionArn())
 				return err
 			}
 			continue
@@ -202,7 +205,8 @@ func (p *planner) subChanges(t *wantTopic, plan *Plan) []*Change {
 			c.Action, c.Note = Unchanged, "pending confirmation: attributes not compared"
 			continue
 		}
-		diffs, set := diffAttrs(h.attrs, w.attrs)
+		diffs, set := diffAttrs(h.attrs, mapValues(w.attrs, p.st.canon))
+		set = mapValues(set, p.st.local)
 		if v, ok := set[broker.AttrFilterPolicyScope]; ok && v == "" {
 			// The scope goes with the policy: removing the policy is
 			// enough, and the broker refuses an empty scope.

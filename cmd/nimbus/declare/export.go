@@ -31,7 +31,7 @@ func Export(st *State) *File {
 	for _, name := range sortedKeys(st.Queues) {
 		h := st.Queues[name]
 		q := Queue{Name: name, Tags: h.tags, ReplicationFactor: rf(h.rf),
-			Attributes: nonDefault(h.attrs, broker.QueueAttributesFor(name).Map(), broker.AttrFifoQueue, broker.AttrRedrivePolicy)}
+			Attributes: st.localAttrs(nonDefault(h.attrs, broker.QueueAttributesFor(name).Map(), broker.AttrFifoQueue, broker.AttrRedrivePolicy))}
 		if r := h.typed.Redrive; r != nil {
 			dlq, _ := broker.QueueNameFromArn(r.DeadLetterTargetArn)
 			q.DeadLetter = &DeadLetter{Queue: dlq, MaxReceiveCount: r.MaxReceiveCount}
@@ -44,12 +44,14 @@ func Export(st *State) *File {
 	for _, name := range sortedKeys(st.Topics) {
 		h := st.Topics[name]
 		t := Topic{Name: name, Tags: h.tags, ReplicationFactor: rf(h.rf),
-			Attributes: nonDefault(h.attrs, broker.TopicAttributesFor(name).Map(), broker.AttrFifoTopic)}
+			Attributes: st.localAttrs(nonDefault(h.attrs, broker.TopicAttributesFor(name).Map(), broker.AttrFifoTopic))}
 		if h.partitions > 1 {
 			t.Partitions = h.partitions
 		}
 		for _, s := range h.subs {
-			t.Subscriptions = append(t.Subscriptions, exportSub(s))
+			sub := exportSub(s)
+			sub.Endpoint, sub.Attributes = st.local(sub.Endpoint), st.localAttrs(sub.Attributes)
+			t.Subscriptions = append(t.Subscriptions, sub)
 		}
 		f.Topics = append(f.Topics, t)
 	}
@@ -91,6 +93,10 @@ func Export(st *State) *File {
 	}
 	return f
 }
+
+// localAttrs is mapValues(a, st.local) for the file: ARNs in the
+// credential's account, as the broker shows them to it.
+func (st *State) localAttrs(a Attrs) Attrs { return mapValues(a, st.local) }
 
 // nonDefault returns the attributes of have that differ from defaults,
 // leaving out the names in skip.

@@ -293,3 +293,19 @@ func TestExportRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestSwapAccount(t *testing.T) {
+	const acct = "111122223333"
+	in := `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","other":"arn:aws:sqs:us-east-1:999999999999:x","s":"000000000000"}`
+	want := `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:111122223333:dlq","other":"arn:aws:sqs:us-east-1:999999999999:x","s":"000000000000"}`
+	st := &State{Account: acct}
+	if got := st.local(in); got != want {
+		t.Errorf("local = %s", got)
+	}
+	if got := st.canon(want); got != in {
+		t.Errorf("canon = %s", got)
+	}
+	if got := (&State{}).local(in); got != in {
+		t.Errorf("the default account rewrote %s", got)
+	}
+}

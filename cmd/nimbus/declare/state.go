@@ -2,10 +2,13 @@ package declare
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
+
+	"google.golang.org/grpc/codes"
 
 	"github.com/nimbusmq/nimbus/broker"
 	"github.com/nimbusmq/nimbus/client"
@@ -20,8 +23,13 @@ type State struct {
 	Streams  map[string]*haveStream
 	Triggers map[string]*haveTrigger
 	// ActiveNodes is the number of active nodes: the default replication
-	// factor is min(3, ActiveNodes).
+	// factor is min(3, ActiveNodes). 0 when the credential may not read
+	// the cluster's status (then partitions and replication factors are
+	// not known, and not compared).
 	ActiveNodes int
+	// Account is the account id of the credential's tenant (ARNs carry
+	// it); "" means broker.Account. See arns.go.
+	Account string
 }
 
 type haveQueue struct {
@@ -91,8 +99,22 @@ func pick(m map[string]string, names []string) map[string]string {
 // trigger of the broker c is connected to. It changes nothing.
 func ReadState(ctx context.Context, c *client.Client) (*State, error) {
 	st := &State{Queues: map[string]*haveQueue{}, Topics: map[string]*haveTopic{}, Streams: map[string]*haveStream{}, Triggers: map[string]*haveTrigger{}}
+	if _, acct, err := c.WhoAmI(ctx); err == nil {
+		st.Account = acct
+	} else if !refused(err) {
+		return nil, fmt.Errorf("read the credential's account: %w", err)
+	}
+	// groups counts each resource's raft groups and notes its replicas:
+	// "NAME" and "NAME#i" for a queue's partitions, "topic/NAME" for a
+	// topic's (queue names contain neither '#' nor '/').
+	type groupInfo struct{ count, rf int }
+	groups := map[string]*groupInfo{}
 	cs, err := c.ClusterStatus(ctx)
-	if err != nil {
+	switch {
+	case err == nil:
+	case refused(err): // an admin operation: a tenant's credential may not see partitions
+		cs = &client.ClusterStatus{}
+	default:
 		return nil, fmt.Errorf("read cluster status: %w", err)
 	}
 	for _, n := range cs.Nodes {
@@ -100,11 +122,6 @@ func ReadState(ctx context.Context, c *client.Client) (*State, error) {
 			st.ActiveNodes++
 		}
 	}
-	// groups counts each resource's raft groups and notes its replicas:
-	// "NAME" and "NAME#i" for a queue's partitions, "topic/NAME" for a
-	// topic's (queue names contain neither '#' nor '/').
-	type groupInfo struct{ count, rf int }
-	groups := map[string]*groupInfo{}
 	for _, g := range cs.Groups {
 		if g.ShardID != "" || g.Resource == client.MetaResource {
 			continue
@@ -127,7 +144,7 @@ func ReadState(ctx context.Context, c *client.Client) (*State, error) {
 		if err != nil {
 			return nil, fmt.Errorf("queue %s: %w", name, err)
 		}
-		typed, err := broker.QueueAttributesFor(name).Apply(pick(attrs, queueAttrNames))
+		typed, err := broker.QueueAttributesFor(name).Apply(mapValues(pick(attrs, queueAttrNames), st.canon))
 		if err != nil {
 			return nil, fmt.Errorf("queue %s: the server's attributes: %w", name, err)
 		}
@@ -158,7 +175,7 @@ func ReadState(ctx context.Context, c *client.Client) (*State, error) {
 	}
 	for _, arn := range arns {
 		name := client.TopicName(arn)
-		t, err := readTopic(ctx, c, name, arn, triggerSubs)
+		t, err := readTopic(ctx, c, st, name, arn, triggerSubs)
 		if err != nil {
 			return nil, err
 		}
@@ -181,12 +198,12 @@ func ReadState(ctx context.Context, c *client.Client) (*State, error) {
 	return st, nil
 }
 
-func readTopic(ctx context.Context, c *client.Client, name, arn string, triggerSubs map[string]bool) (*haveTopic, error) {
+func readTopic(ctx context.Context, c *client.Client, st *State, name, arn string, triggerSubs map[string]bool) (*haveTopic, error) {
 	attrs, err := c.TopicAttributes(ctx, arn)
 	if err != nil {
 		return nil, fmt.Errorf("topic %s: %w", name, err)
 	}
-	typed, err := broker.TopicAttributesFor(name).Apply(pick(attrs, topicAttrNames))
+	typed, err := broker.TopicAttributesFor(name).Apply(mapValues(pick(attrs, topicAttrNames), st.canon))
 	if err != nil {
 		return nil, fmt.Errorf("topic %s: the server's attributes: %w", name, err)
 	}
@@ -203,13 +220,13 @@ func readTopic(ctx context.Context, c *client.Client, name, arn string, triggerS
 		if s.Protocol == broker.ProtocolFunction && triggerSubs[name+"/"+s.Endpoint] {
 			continue // made and deleted with its trigger
 		}
-		h := &haveSub{arn: s.ARN, protocol: s.Protocol, endpoint: s.Endpoint}
+		h := &haveSub{arn: s.ARN, protocol: s.Protocol, endpoint: st.canon(s.Endpoint)}
 		if !s.Pending() {
 			a, err := c.SubscriptionAttributes(ctx, s.ARN)
 			if err != nil {
 				return nil, fmt.Errorf("topic %s: subscription %s: %w", name, s.ARN, err)
 			}
-			typed, err := broker.SubscriptionAttributes{}.Apply(s.Protocol, pick(a, subAttrNames))
+			typed, err := broker.SubscriptionAttributes{}.Apply(s.Protocol, mapValues(pick(a, subAttrNames), st.canon))
 			if err != nil {
 				return nil, fmt.Errorf("topic %s: subscription %s: the server's attributes: %w", name, s.ARN, err)
 			}
@@ -223,8 +240,29 @@ func readTopic(ctx context.Context, c *client.Client, name, arn string, triggerS
 	return t, nil
 }
 
-// subKey identifies a subscription within its topic.
-func subKey(protocol, endpoint string) string { return protocol + " " + endpoint }
+// subKey identifies a subscription within its topic: its protocol and
+// endpoint, a queue or stream by name (whatever the account in its ARN).
+func subKey(protocol, endpoint string) string {
+	switch protocol {
+	case broker.ProtocolSQS:
+		if n, err := broker.QueueNameFromArn(endpoint); err == nil {
+			return protocol + " queue:" + n
+		}
+	case broker.ProtocolStream:
+		if n, err := broker.StreamNameFromArn(endpoint); err == nil {
+			return protocol + " stream:" + n
+		}
+	}
+	return protocol + " " + endpoint
+}
+
+// refused reports whether err is the broker refusing the call to this
+// credential (PermissionDenied) or not knowing it (Unimplemented: an
+// older node).
+func refused(err error) bool {
+	var e *client.Error
+	return errors.As(err, &e) && (e.GRPCCode == codes.PermissionDenied || e.GRPCCode == codes.Unimplemented)
+}
 
 func readStream(ctx context.Context, c *client.Client, name string, cs *client.ClusterStatus) (*haveStream, error) {
 	d, err := c.DescribeStream(ctx, name)
