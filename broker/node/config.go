@@ -12,6 +12,7 @@ import (
 	"github.com/nimbusmq/nimbus/broker/auth"
 	"github.com/nimbusmq/nimbus/broker/cluster"
 	"github.com/nimbusmq/nimbus/broker/service"
+	"github.com/nimbusmq/nimbus/storage"
 )
 
 // Config configures a Node.
@@ -85,6 +86,15 @@ type Config struct {
 	// node.key in DataDir, created on first start. Every node of a
 	// cluster needs the same key.
 	NodeKeyFile string
+	// MinFreeDisk is the free space, in bytes, kept on the data directory's
+	// filesystem: below it the node refuses new data (sends, publishes,
+	// records: Unavailable, "storage full") and /readyz reports not ready;
+	// below a quarter of it every write. 0 turns the check off. Badger dies
+	// of SIGBUS on a full disk, so this reserve is what keeps the node up
+	// (storage.Options.MinFreeBytes).
+	MinFreeDisk uint64
+	// StorageFaults (tests only) injects storage faults.
+	StorageFaults *storage.Faults
 	// Logger receives the node's logs. Nil discards them.
 	Logger *slog.Logger
 }
@@ -99,6 +109,7 @@ func DefaultConfig() Config {
 		Cluster:       cluster.DefaultConfig(),
 		SweepInterval: 5 * time.Second,
 		MetaVoters:    3,
+		MinFreeDisk:   1 << 30,
 
 		AutoscaleInterval: 30 * time.Second,
 	}

@@ -111,7 +111,8 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.db, err = storage.Open(storage.Options{Dir: filepath.Join(cfg.DataDir, "badger"), Logger: logger}); err != nil {
+	if n.db, err = storage.Open(storage.Options{Dir: filepath.Join(cfg.DataDir, "badger"), Logger: logger,
+		MinFreeBytes: cfg.MinFreeDisk, Faults: cfg.StorageFaults}); err != nil {
 		return nil, err
 	}
 	if err := n.initAuth(); err != nil {
@@ -252,6 +253,11 @@ func (n *Node) startHTTP() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
+		// Reads go on while storage refuses writes; readiness is for both.
+		if err := n.db.WriteErr(); err != nil {
+			http.Error(w, "not ready for writes: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
 	mux.HandleFunc("GET "+signingCertPath, func(w http.ResponseWriter, _ *http.Request) {
@@ -288,6 +294,7 @@ func (n *Node) registerMetrics() {
 		func() float64 { l, _ := n.db.Size(); return float64(l) }))
 	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nimbus_badger_vlog_bytes", Help: "Size of Badger's value log."},
 		func() float64 { _, v := n.db.Size(); return float64(v) }))
+	n.reg.MustRegister(n.db.Collector())
 }
 
 // GRPCAddr, HTTPAddr and PeerAddr return the bound addresses.
