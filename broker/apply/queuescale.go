@@ -19,7 +19,7 @@ func applyQueueScaleMeta(c *catalog.Engine, txn *storage.Txn, now time.Time, cmd
 	case clusterv1.CommandType_COMMAND_TYPE_REPARTITION_QUEUE:
 		b := cmd.GetRepartitionQueue()
 		res, err = c.RepartitionQueue(txn, now, catalog.RepartitionInput{Name: b.GetName(), Step: b.GetStep(),
-			Expect: int(min(b.GetExpect(), 1<<20)), Group: b.GetGroup(), Reason: b.GetReason(), SeqFloor: b.GetSeqFloor()})
+			Expect: int(min(b.GetExpect(), 1<<20)), Group: b.GetGroup(), Reason: b.GetReason(), SeqFloor: b.GetSeqFloor(), Count: int(min(b.GetCount(), 64))})
 	case clusterv1.CommandType_COMMAND_TYPE_SET_QUEUE_SCALING:
 		b := cmd.GetSetQueueScaling()
 		var s *broker.QueueScaling

@@ -40,7 +40,7 @@ type QueueMemory struct {
 }
 
 // QueueDecision is the outcome of DecideQueue: Add partitions (> 0) or
-// drain one (Add == -1), or nothing (0).
+// drain -Add of them (< 0), or nothing (0).
 type QueueDecision struct {
 	Add    int
 	Reason string
@@ -51,7 +51,8 @@ type QueueDecision struct {
 // stream's (DESIGN.md): hot above the budget of the partitions taking
 // sends, for the window, adds the partitions the rate needs (at least
 // one, within Max); cold below half the budget of one partition fewer, for
-// the window, drains one partition (never below Min); nothing within the
+// the window, drains down to the fewest partitions whose half budget is
+// above the rate (never below Min); nothing within the
 // cooldown after the last change (conditions are still tracked). Between
 // the two bands nothing happens, so a change never undoes itself.
 func DecideQueue(in QueueInput) QueueDecision {
@@ -85,9 +86,10 @@ func DecideQueue(in QueueInput) QueueDecision {
 		d.Reason = fmt.Sprintf("send rate %.0f msg/s above the budget of %d partitions (%.0f msg/s) for %v", in.Rate, in.Partitions, budget, dur(in.Now.Sub(d.Memory.HotSince)))
 		d.Memory = QueueMemory{}
 	case cold && in.Now.Sub(d.Memory.ColdSince) >= p.Window:
-		d.Add = -1
-		d.Reason = fmt.Sprintf("send rate %.0f msg/s below half the budget of %d partitions (%.0f msg/s) for %v", in.Rate, in.Partitions-1,
-			p.MessagesPerSec*float64(in.Partitions-1), dur(in.Now.Sub(d.Memory.ColdSince)))
+		keep := max(p.Min, int(in.Rate/(broker.ScaleMergeFraction*p.MessagesPerSec))+1)
+		d.Add = min(keep, in.Partitions-1) - in.Partitions
+		d.Reason = fmt.Sprintf("send rate %.0f msg/s below half the budget of %d partitions (%.0f msg/s) for %v", in.Rate, in.Partitions+d.Add,
+			p.MessagesPerSec*float64(in.Partitions+d.Add), dur(in.Now.Sub(d.Memory.ColdSince)))
 		d.Memory = QueueMemory{}
 	}
 	return d

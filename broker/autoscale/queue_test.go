@@ -40,6 +40,14 @@ func TestDecideQueue(t *testing.T) {
 	if d = step(QueueInput{Now: t0, Partitions: 3, Rate: 99, Memory: QueueMemory{ColdSince: t0.Add(-time.Hour)}}); d.Add != -1 {
 		t.Fatalf("cold: %+v", d)
 	}
+	if d = step(QueueInput{Now: t0, Partitions: 4, Rate: 10, Memory: QueueMemory{ColdSince: t0.Add(-time.Hour)}}); d.Add != -3 {
+		t.Fatalf("idle: drain down to one at once: %+v", d)
+	}
+	pol.Min = 2
+	if d = step(QueueInput{Now: t0, Partitions: 4, Rate: 10, Memory: QueueMemory{ColdSince: t0.Add(-time.Hour)}}); d.Add != -2 {
+		t.Fatalf("idle: drain down to the minimum: %+v", d)
+	}
+	pol.Min = 1
 	if d = step(QueueInput{Now: t0, Partitions: 3, Rate: 100, Memory: QueueMemory{ColdSince: t0.Add(-time.Hour)}}); d.Add != 0 {
 		t.Fatalf("at half the budget of two partitions: %+v", d)
 	}

@@ -55,8 +55,9 @@ type Queue struct {
 
 	// Repartitioning (queuescale.go). Draining partitions take no sends
 	// and leave once empty; Pending ones are started but take no sends
-	// until committed. At most one of the two is non-empty, so the index
-	// of a partition in Groups() never changes while it lives.
+	// until committed. At most one of the two is non-empty, and a drained
+	// partition goes to the front of Draining, so the index of a partition
+	// in Groups() never changes while it lives.
 	Draining []uint64 `json:"draining,omitempty"`
 	Pending  []uint64 `json:"pending,omitempty"`
 	// Epoch is the partition layout number; sends carry it (see
@@ -69,10 +70,10 @@ type Queue struct {
 	// Holding: FIFO partitions hold back the messages sent under Epoch
 	// until every message sent under the previous layout is gone.
 	Holding bool `json:"holding,omitempty"`
-	// Prev is the send set of the previous layout of a FIFO queue, asked
-	// for deduplication ids until PrevUntilMs (the dedup window).
-	Prev        []uint64 `json:"prev,omitempty"`
-	PrevUntilMs int64    `json:"prev_until_ms,omitempty"`
+	// Prev are the send sets of a FIFO queue's earlier layouts still
+	// inside the deduplication window, oldest first: a message group they
+	// placed elsewhere has its deduplication ids asked there.
+	Prev []PrevLayout `json:"prev,omitempty"`
 	// BasePartitions is the partition count the queue was created with,
 	// the default floor of scale-in (0: one).
 	BasePartitions int                  `json:"base_partitions,omitempty"`

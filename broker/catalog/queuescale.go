@@ -10,8 +10,8 @@ import (
 
 // Repartitioning steps (RepartitionInput.Step). A scale-out is one or more
 // StepAdd (pending partitions: raft groups started, no sends yet) and one
-// StepCommit; a scale-in is StepDrain and, once the partition is empty,
-// StepRetire. On a FIFO queue, commit and drain start a new layout under a
+// StepCommit; a scale-in is StepDrain (of the last Count partitions) and,
+// once each is empty, StepRetire. On a FIFO queue, commit and drain start a new layout under a
 // hold, which StepReleased ends (service/queuescale.go fences the
 // partitions before and releases them after).
 const (
@@ -20,7 +20,18 @@ const (
 	StepDrain    = "drain"
 	StepReleased = "released"
 	StepRetire   = "retire"
+	// StepRevive takes the first Expect draining partitions of a FIFO
+	// queue back into service (new layout): a scale-out while partitions
+	// wait out their deduplication window.
+	StepRevive = "revive"
 )
+
+// PrevLayout is an earlier send set of a FIFO queue, asked for
+// deduplication ids until UntilMs.
+type PrevLayout struct {
+	Groups  []uint64 `json:"groups"`
+	UntilMs int64    `json:"until_ms"`
+}
 
 // QueueScaleEvent is the last partition change of a queue.
 type QueueScaleEvent struct {
@@ -44,6 +55,8 @@ type RepartitionInput struct {
 	Reason string
 	// SeqFloor is the new layout's least sequence number (commit, drain).
 	SeqFloor uint64
+	// Count is how many partitions a drain takes out of service (0: one).
+	Count int
 }
 
 // Scalable reports whether the queue's partitions may change: standard
@@ -136,15 +149,29 @@ func (e *Engine) RepartitionQueue(txn *storage.Txn, now time.Time, in Repartitio
 		q.newLayout(fifo, prev, ms, in.SeqFloor)
 		q.LastScale = &QueueScaleEvent{Ms: ms, Kind: StepAdd, From: len(prev), To: len(q.SendGroups()), Reason: in.Reason}
 	case StepDrain:
-		if len(q.Pending) > 0 || len(q.Draining) > 0 || q.Holding || active != in.Expect || active < 2 {
-			return nil, stale("draining a partition")
+		k := max(in.Count, 1)
+		if len(q.Pending) > 0 || q.Holding || active != in.Expect || active-k < 1 {
+			return nil, stale("draining partitions")
 		}
 		prev := q.SendGroups()
-		last := q.Partitions[len(q.Partitions)-1]
-		q.Partitions = q.Partitions[:len(q.Partitions)-1]
-		q.Draining = []uint64{last}
+		cut := len(q.Partitions) - k
+		q.Draining = append(slices.Clone(q.Partitions[cut:]), q.Draining...)
+		q.Partitions = slices.Clone(q.Partitions[:cut])
 		q.newLayout(fifo, prev, ms, in.SeqFloor)
 		q.LastScale = &QueueScaleEvent{Ms: ms, Kind: StepDrain, From: len(prev), To: len(q.SendGroups()), Reason: in.Reason}
+	case StepRevive:
+		n := in.Expect
+		if !fifo || len(q.Pending) > 0 || q.Holding || n < 1 || n > len(q.Draining) {
+			return nil, stale("reviving draining partitions")
+		}
+		prev := q.SendGroups()
+		q.Partitions = append(q.Partitions, q.Draining[:n]...)
+		q.Draining = slices.Clone(q.Draining[n:])
+		if len(q.Draining) == 0 {
+			q.Draining = nil
+		}
+		q.newLayout(fifo, prev, ms, in.SeqFloor)
+		q.LastScale = &QueueScaleEvent{Ms: ms, Kind: StepAdd, From: len(prev), To: len(q.SendGroups()), Reason: in.Reason}
 	case StepReleased:
 		if !q.Holding || uint64(in.Expect) != q.Epoch {
 			return q, nil
@@ -155,7 +182,7 @@ func (e *Engine) RepartitionQueue(txn *storage.Txn, now time.Time, in Repartitio
 		if i < 0 {
 			return q, nil
 		}
-		if q.Holding {
+		if q.Holding || q.InPrevLayout(in.Group, now) {
 			return nil, stale("retiring a partition")
 		}
 		q.Draining = slices.Delete(q.Draining, i, i+1)
@@ -170,24 +197,40 @@ func (e *Engine) RepartitionQueue(txn *storage.Txn, now time.Time, in Repartitio
 }
 
 // newLayout starts layout Epoch+1; a FIFO queue holds it back behind the
-// previous layout prev and asks prev for deduplication ids for a window.
+// previous layout prev, and asks prev for deduplication ids for a window.
 func (q *Queue) newLayout(fifo bool, prev []uint64, ms int64, seqFloor uint64) {
 	q.Epoch++
 	q.SeqFloor = max(q.SeqFloor, seqFloor)
 	if fifo {
 		q.Holding = true
-		q.Prev = prev
-		q.PrevUntilMs = ms + broker.FifoDedupWindow.Milliseconds()
+		q.Prev = slices.DeleteFunc(q.Prev, func(l PrevLayout) bool { return l.UntilMs <= ms })
+		q.Prev = append(q.Prev, PrevLayout{Groups: prev, UntilMs: ms + broker.FifoDedupWindow.Milliseconds()})
 	}
 }
 
-// PrevPartitionOf returns the partition of messageGroup under the previous
-// layout, while its deduplication window lasts at now, if that differs
-// from the current one.
-func (q *Queue) PrevPartitionOf(messageGroup string, now time.Time) (uint64, bool) {
-	if len(q.Prev) == 0 || now.UnixMilli() >= q.PrevUntilMs {
-		return 0, false
+// PrevPartitionsOf returns the partitions of messageGroup under the
+// earlier layouts still inside their deduplication window at now, newest
+// first, other than its current one and each once.
+func (q *Queue) PrevPartitionsOf(messageGroup string, now time.Time) []uint64 {
+	var out []uint64
+	cur := q.PartitionOf(messageGroup)
+	for i := len(q.Prev) - 1; i >= 0; i-- {
+		if l := q.Prev[i]; now.UnixMilli() < l.UntilMs {
+			if p := partitionOf(l.Groups, messageGroup); p != cur && !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
 	}
-	p := partitionOf(q.Prev, messageGroup)
-	return p, p != q.PartitionOf(messageGroup)
+	return out
+}
+
+// InPrevLayout reports whether group is part of an earlier layout still
+// inside its deduplication window at now (so it must not be retired).
+func (q *Queue) InPrevLayout(group uint64, now time.Time) bool {
+	for _, l := range q.Prev {
+		if now.UnixMilli() < l.UntilMs && slices.Contains(l.Groups, group) {
+			return true
+		}
+	}
+	return false
 }

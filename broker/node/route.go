@@ -37,6 +37,8 @@ var metaMethods = map[string]bool{
 	// Dead-letter tooling: move tasks live in the catalogue.
 	"ListDeadLetterSourceQueues": true, "StartMessageMoveTask": true, "ListMessageMoveTasks": true,
 	"CancelMessageMoveTask": true,
+	// Partition layout and autoscaling settings (catalogue).
+	"DescribeQueuePartitions": true, "UpdateQueueScaling": true,
 }
 
 // route is a unary interceptor for QueueService: it serves a request

@@ -94,6 +94,11 @@ func (e *Engine) Fence(txn *storage.Txn, now time.Time, epoch, seqFloor uint64) 
 // messages from here on are held back when hold is set (a FIFO layout);
 // the next sequence number is raised to seqFloor.
 func (o *op) fence(epoch, seqFloor uint64, hold bool) {
+	if hold && !o.st.fifo && o.st.nextSeq == 1 {
+		// A new partition of a FIFO queue: it takes FIFO sends only,
+		// though its sequence numbers start at the floor.
+		o.st.fifo, o.dirty = true, true
+	}
 	if epoch > o.st.epoch {
 		o.st.epoch, o.dirty = epoch, true
 		if hold {

@@ -80,6 +80,7 @@ func (s *Service) autoscaleOnce(ctx context.Context, now time.Time, evaluate boo
 		}
 	}
 	s.loads.retain(led, now)
+	s.autoscaleQueues(ctx, now, evaluate)
 	s.scale.mu.Lock()
 	names := map[string]bool{}
 	for _, st := range sts {

@@ -178,6 +178,7 @@ func (s *Service) Send(ctx context.Context, name string, in []SendInput, batch b
 		}
 	}
 	s.metrics.sent(name, sent)
+	s.noteSent(name, sent, now)
 	return out, nil
 }
 

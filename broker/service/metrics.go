@@ -13,6 +13,9 @@ import (
 type Metrics struct {
 	sends, receives, deletes, dead *prometheus.CounterVec
 	scaleDecisions                 *prometheus.CounterVec
+	// Queue partition autoscaling (queuescale.go).
+	queueScale           *prometheus.CounterVec
+	queueParts, sendRate *prometheus.GaugeVec
 }
 
 // NewMetrics builds the metrics and registers them with reg (nil: not
@@ -29,8 +32,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		scaleDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nimbus_stream_autoscale_decisions_total",
 			Help: "Autoscaling reshardings of on-demand streams this node decided and carried out, by action (split, merge)."}, []string{"stream", "action"}),
 	}
+	m.queueScale = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nimbus_queue_autoscale_decisions_total",
+		Help: "Partition changes of queues this node decided, by action (add, drain)."}, []string{"queue", "action"})
+	m.queueParts = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "nimbus_queue_partitions",
+		Help: "Partitions taking sends, of the queues whose first partition this node leads."}, []string{"queue"})
+	m.sendRate = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "nimbus_queue_send_rate_messages_per_second",
+		Help: "Smoothed send rate of the queues whose first partition this node leads (the autoscaler's signal)."}, []string{"queue"})
 	if reg != nil {
-		reg.MustRegister(m.sends, m.receives, m.deletes, m.dead, m.scaleDecisions)
+		reg.MustRegister(m.sends, m.receives, m.deletes, m.dead, m.scaleDecisions, m.queueScale, m.queueParts, m.sendRate)
 	}
 	return m
 }
@@ -42,6 +51,23 @@ func (m *Metrics) deadLettered(q string, n int) { m.dead.WithLabelValues(q).Add(
 
 func (m *Metrics) scaled(stream, action string) {
 	m.scaleDecisions.WithLabelValues(stream, action).Inc()
+}
+
+func (m *Metrics) queueScaled(q, action string) { m.queueScale.WithLabelValues(q, action).Inc() }
+
+// queueLayout records q's partitions taking sends and (rate >= 0) its
+// send rate.
+func (m *Metrics) queueLayout(q string, partitions int, rate float64) {
+	m.queueParts.WithLabelValues(q).Set(float64(partitions))
+	if rate >= 0 {
+		m.sendRate.WithLabelValues(q).Set(rate)
+	}
+}
+
+func (m *Metrics) forgetQueueLayout(q string) {
+	m.queueParts.DeleteLabelValues(q)
+	m.sendRate.DeleteLabelValues(q)
+	m.queueScale.DeletePartialMatch(prometheus.Labels{"queue": q})
 }
 
 func (m *Metrics) forgetStream(stream string) {

@@ -121,51 +121,57 @@ func (s *Service) route(q *catalog.Queue, entries []*clusterv1.SendEntry, todo [
 }
 
 // lookupMovedDedup answers the FIFO entries of todo whose message group
-// the last layout change moved, within the deduplication window, and
-// whose deduplication id the group's previous partition still holds: they
-// are duplicates of a message stored there. It returns the entries left
-// to send.
+// an earlier layout placed elsewhere, within the deduplication window, and
+// whose deduplication id such a partition still holds: they are
+// duplicates of a message stored there. It returns the entries left to
+// send.
 func (s *Service) lookupMovedDedup(ctx context.Context, q *catalog.Queue, entries []*clusterv1.SendEntry, todo []int, results []queue.SendResult, partOf []uint64, errs []error) []int {
-	now := time.Now()
-	byPrev := map[uint64][]int{}
-	var prevs []uint64
-	for _, n := range todo {
-		e := entries[n]
-		if e.GetGroupId() == "" || e.GetDeduplicationId() == "" {
-			continue
-		}
-		if p, moved := q.PrevPartitionOf(e.GetGroupId(), now); moved {
-			if byPrev[p] == nil {
-				prevs = append(prevs, p)
-			}
-			byPrev[p] = append(byPrev[p], n)
-		}
-	}
-	if len(prevs) == 0 {
+	if len(q.Prev) == 0 {
 		return todo
 	}
+	now := time.Now()
 	answered := map[int]bool{}
-	for _, p := range prevs {
-		idx := byPrev[p]
-		b := &clusterv1.QueueLookupDedup{}
-		for _, n := range idx {
-			b.GroupIds = append(b.GroupIds, entries[n].GetGroupId())
-			b.DeduplicationIds = append(b.DeduplicationIds, entries[n].GetDeduplicationId())
+	for round := 0; ; round++ {
+		// Round k asks each entry's k-th earlier partition.
+		byPrev := map[uint64][]int{}
+		var prevs []uint64
+		for _, n := range todo {
+			e := entries[n]
+			if answered[n] || e.GetGroupId() == "" || e.GetDeduplicationId() == "" {
+				continue
+			}
+			if ps := q.PrevPartitionsOf(e.GetGroupId(), now); round < len(ps) {
+				if byPrev[ps[round]] == nil {
+					prevs = append(prevs, ps[round])
+				}
+				byPrev[ps[round]] = append(byPrev[ps[round]], n)
+			}
 		}
-		res, err := s.prop.Propose(ctx, p, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_LOOKUP_DEDUP,
-			Body: &clusterv1.Command_QueueLookupDedup{QueueLookupDedup: b}})
-		rs, ok := res.([]queue.SendResult)
-		if err == nil && (!ok || len(rs) != len(idx)) {
-			err = errNoResult
+		if len(prevs) == 0 {
+			break
 		}
-		for j, n := range idx {
-			switch {
-			case err != nil:
-				// Unknown whether it is a duplicate: fail the entry rather
-				// than store it twice.
-				errs[n], answered[n] = err, true
-			case rs[j].Duplicate:
-				results[n], partOf[n], answered[n] = rs[j], p, true
+		for _, p := range prevs {
+			idx := byPrev[p]
+			b := &clusterv1.QueueLookupDedup{}
+			for _, n := range idx {
+				b.GroupIds = append(b.GroupIds, entries[n].GetGroupId())
+				b.DeduplicationIds = append(b.DeduplicationIds, entries[n].GetDeduplicationId())
+			}
+			res, err := s.prop.Propose(ctx, p, &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_LOOKUP_DEDUP,
+				Body: &clusterv1.Command_QueueLookupDedup{QueueLookupDedup: b}})
+			rs, ok := res.([]queue.SendResult)
+			if err == nil && (!ok || len(rs) != len(idx)) {
+				err = errNoResult
+			}
+			for j, n := range idx {
+				switch {
+				case err != nil:
+					// Unknown whether it is a duplicate: fail the entry
+					// rather than store it twice.
+					errs[n], answered[n] = err, true
+				case rs[j].Duplicate:
+					results[n], partOf[n], answered[n] = rs[j], p, true
+				}
 			}
 		}
 	}

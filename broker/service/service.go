@@ -117,6 +117,8 @@ type Service struct {
 	// is the autoscaler's state (autoscale.go).
 	loads *shardLoads
 	scale autoscaler
+	// qscale is the queue partition autoscaling state (queuescale.go).
+	qscale queueScaler
 }
 
 // New returns a Service.
@@ -130,7 +132,7 @@ func New(cfg Config, db *storage.DB, p Proposer, g Groups, m *Metrics, logger *s
 		fan:   fanouts{running: map[uint64]*fanoutRun{}, kick: make(chan struct{}, 1), stats: map[string]fanout.Counters{}},
 		trig:  triggerRuns{kick: make(chan struct{}, 1)},
 		loads: newShardLoads(cfg.Autoscale.LoadWindow, cfg.Autoscale.LongLoadWindow),
-		scale: autoscaler{memory: map[string]autoscale.Memory{}, counted: map[string]bool{}}}
+		scale: autoscaler{memory: map[string]autoscale.Memory{}, counted: map[string]bool{}}, qscale: newQueueScaler()}
 }
 
 // QueueURL returns the URL of the named queue.

@@ -2239,7 +2239,9 @@ type RepartitionQueue struct {
 	Group  uint64 `protobuf:"varint,4,opt,name=group,proto3" json:"group,omitempty"`
 	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
 	// commit, drain (FIFO): the least sequence number of the new layout.
-	SeqFloor      uint64 `protobuf:"varint,6,opt,name=seq_floor,json=seqFloor,proto3" json:"seq_floor,omitempty"`
+	SeqFloor uint64 `protobuf:"varint,6,opt,name=seq_floor,json=seqFloor,proto3" json:"seq_floor,omitempty"`
+	// drain: how many partitions (0: one).
+	Count         uint64 `protobuf:"varint,7,opt,name=count,proto3" json:"count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2312,6 +2314,13 @@ func (x *RepartitionQueue) GetReason() string {
 func (x *RepartitionQueue) GetSeqFloor() uint64 {
 	if x != nil {
 		return x.SeqFloor
+	}
+	return 0
+}
+
+func (x *RepartitionQueue) GetCount() uint64 {
+	if x != nil {
+		return x.Count
 	}
 	return 0
 }
@@ -5662,14 +5671,15 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\tseq_floor\x18\x02 \x01(\x04R\bseqFloor\"\\\n" +
 	"\x10QueueLookupDedup\x12\x1b\n" +
 	"\tgroup_ids\x18\x01 \x03(\tR\bgroupIds\x12+\n" +
-	"\x11deduplication_ids\x18\x02 \x03(\tR\x10deduplicationIds\"\x9d\x01\n" +
+	"\x11deduplication_ids\x18\x02 \x03(\tR\x10deduplicationIds\"\xb3\x01\n" +
 	"\x10RepartitionQueue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\tR\x04step\x12\x16\n" +
 	"\x06expect\x18\x03 \x01(\x04R\x06expect\x12\x14\n" +
 	"\x05group\x18\x04 \x01(\x04R\x05group\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x1b\n" +
-	"\tseq_floor\x18\x06 \x01(\x04R\bseqFloor\"?\n" +
+	"\tseq_floor\x18\x06 \x01(\x04R\bseqFloor\x12\x14\n" +
+	"\x05count\x18\a \x01(\x04R\x05count\"?\n" +
 	"\x0fSetQueueScaling\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\ascaling\x18\x02 \x01(\fR\ascaling\"\xa1\x01\n" +

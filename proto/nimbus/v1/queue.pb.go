@@ -2769,6 +2769,454 @@ func (x *CancelMessageMoveTaskResponse) GetApproximateNumberOfMessagesMoved() in
 	return 0
 }
 
+// QueueScaling is a queue's partition autoscaling settings. A zero field
+// means its default (see broker.QueueScaling).
+type QueueScaling struct {
+	state                   protoimpl.MessageState `protogen:"open.v1"`
+	Disabled                bool                   `protobuf:"varint,1,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	PartitionMessagesPerSec int64                  `protobuf:"varint,2,opt,name=partition_messages_per_sec,json=partitionMessagesPerSec,proto3" json:"partition_messages_per_sec,omitempty"`
+	MinPartitions           int32                  `protobuf:"varint,3,opt,name=min_partitions,json=minPartitions,proto3" json:"min_partitions,omitempty"`
+	MaxPartitions           int32                  `protobuf:"varint,4,opt,name=max_partitions,json=maxPartitions,proto3" json:"max_partitions,omitempty"`
+	CooldownMs              int64                  `protobuf:"varint,5,opt,name=cooldown_ms,json=cooldownMs,proto3" json:"cooldown_ms,omitempty"`
+	WindowMs                int64                  `protobuf:"varint,6,opt,name=window_ms,json=windowMs,proto3" json:"window_ms,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
+}
+
+func (x *QueueScaling) Reset() {
+	*x = QueueScaling{}
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueueScaling) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueueScaling) ProtoMessage() {}
+
+func (x *QueueScaling) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueueScaling.ProtoReflect.Descriptor instead.
+func (*QueueScaling) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_queue_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *QueueScaling) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+func (x *QueueScaling) GetPartitionMessagesPerSec() int64 {
+	if x != nil {
+		return x.PartitionMessagesPerSec
+	}
+	return 0
+}
+
+func (x *QueueScaling) GetMinPartitions() int32 {
+	if x != nil {
+		return x.MinPartitions
+	}
+	return 0
+}
+
+func (x *QueueScaling) GetMaxPartitions() int32 {
+	if x != nil {
+		return x.MaxPartitions
+	}
+	return 0
+}
+
+func (x *QueueScaling) GetCooldownMs() int64 {
+	if x != nil {
+		return x.CooldownMs
+	}
+	return 0
+}
+
+func (x *QueueScaling) GetWindowMs() int64 {
+	if x != nil {
+		return x.WindowMs
+	}
+	return 0
+}
+
+type QueuePartition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         uint64                 `protobuf:"varint,1,opt,name=group,proto3" json:"group,omitempty"` // the partition's raft group
+	Index         int32                  `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"` // its place in the queue (in FIFO sequence numbers)
+	State         string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`  // ACTIVE (takes sends), DRAINING, PENDING
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueuePartition) Reset() {
+	*x = QueuePartition{}
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueuePartition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueuePartition) ProtoMessage() {}
+
+func (x *QueuePartition) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueuePartition.ProtoReflect.Descriptor instead.
+func (*QueuePartition) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_queue_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *QueuePartition) GetGroup() uint64 {
+	if x != nil {
+		return x.Group
+	}
+	return 0
+}
+
+func (x *QueuePartition) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *QueuePartition) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+type QueueScaleEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Timestamp     int64                  `protobuf:"varint,1,opt,name=timestamp,proto3" json:"timestamp,omitempty"` // ms since the epoch
+	Action        string                 `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`        // add, drain
+	From          int32                  `protobuf:"varint,3,opt,name=from,proto3" json:"from,omitempty"`
+	To            int32                  `protobuf:"varint,4,opt,name=to,proto3" json:"to,omitempty"`
+	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueueScaleEvent) Reset() {
+	*x = QueueScaleEvent{}
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueueScaleEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueueScaleEvent) ProtoMessage() {}
+
+func (x *QueueScaleEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueueScaleEvent.ProtoReflect.Descriptor instead.
+func (*QueueScaleEvent) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_queue_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *QueueScaleEvent) GetTimestamp() int64 {
+	if x != nil {
+		return x.Timestamp
+	}
+	return 0
+}
+
+func (x *QueueScaleEvent) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *QueueScaleEvent) GetFrom() int32 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *QueueScaleEvent) GetTo() int32 {
+	if x != nil {
+		return x.To
+	}
+	return 0
+}
+
+func (x *QueueScaleEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type DescribeQueuePartitionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	QueueName     string                 `protobuf:"bytes,1,opt,name=queue_name,json=queueName,proto3" json:"queue_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeQueuePartitionsRequest) Reset() {
+	*x = DescribeQueuePartitionsRequest{}
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeQueuePartitionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeQueuePartitionsRequest) ProtoMessage() {}
+
+func (x *DescribeQueuePartitionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeQueuePartitionsRequest.ProtoReflect.Descriptor instead.
+func (*DescribeQueuePartitionsRequest) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_queue_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *DescribeQueuePartitionsRequest) GetQueueName() string {
+	if x != nil {
+		return x.QueueName
+	}
+	return ""
+}
+
+type DescribeQueuePartitionsResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Partitions []*QueuePartition      `protobuf:"bytes,1,rep,name=partitions,proto3" json:"partitions,omitempty"`
+	// The settings as set; resolved holds every default filled in.
+	Scaling       *QueueScaling    `protobuf:"bytes,2,opt,name=scaling,proto3" json:"scaling,omitempty"`
+	Resolved      *QueueScaling    `protobuf:"bytes,3,opt,name=resolved,proto3" json:"resolved,omitempty"`
+	Scalable      bool             `protobuf:"varint,4,opt,name=scalable,proto3" json:"scalable,omitempty"`
+	LastChange    *QueueScaleEvent `protobuf:"bytes,5,opt,name=last_change,json=lastChange,proto3" json:"last_change,omitempty"`
+	Layout        uint64           `protobuf:"varint,6,opt,name=layout,proto3" json:"layout,omitempty"`   // the layout epoch
+	Holding       bool             `protobuf:"varint,7,opt,name=holding,proto3" json:"holding,omitempty"` // a FIFO layout change waits for the old layout to drain
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeQueuePartitionsResponse) Reset() {
+	*x = DescribeQueuePartitionsResponse{}
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeQueuePartitionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeQueuePartitionsResponse) ProtoMessage() {}
+
+func (x *DescribeQueuePartitionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeQueuePartitionsResponse.ProtoReflect.Descriptor instead.
+func (*DescribeQueuePartitionsResponse) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_queue_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *DescribeQueuePartitionsResponse) GetPartitions() []*QueuePartition {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+func (x *DescribeQueuePartitionsResponse) GetScaling() *QueueScaling {
+	if x != nil {
+		return x.Scaling
+	}
+	return nil
+}
+
+func (x *DescribeQueuePartitionsResponse) GetResolved() *QueueScaling {
+	if x != nil {
+		return x.Resolved
+	}
+	return nil
+}
+
+func (x *DescribeQueuePartitionsResponse) GetScalable() bool {
+	if x != nil {
+		return x.Scalable
+	}
+	return false
+}
+
+func (x *DescribeQueuePartitionsResponse) GetLastChange() *QueueScaleEvent {
+	if x != nil {
+		return x.LastChange
+	}
+	return nil
+}
+
+func (x *DescribeQueuePartitionsResponse) GetLayout() uint64 {
+	if x != nil {
+		return x.Layout
+	}
+	return 0
+}
+
+func (x *DescribeQueuePartitionsResponse) GetHolding() bool {
+	if x != nil {
+		return x.Holding
+	}
+	return false
+}
+
+type UpdateQueueScalingRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	QueueName string                 `protobuf:"bytes,1,opt,name=queue_name,json=queueName,proto3" json:"queue_name,omitempty"`
+	// Unset: back to the defaults.
+	Scaling       *QueueScaling `protobuf:"bytes,2,opt,name=scaling,proto3" json:"scaling,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateQueueScalingRequest) Reset() {
+	*x = UpdateQueueScalingRequest{}
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateQueueScalingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateQueueScalingRequest) ProtoMessage() {}
+
+func (x *UpdateQueueScalingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateQueueScalingRequest.ProtoReflect.Descriptor instead.
+func (*UpdateQueueScalingRequest) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_queue_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *UpdateQueueScalingRequest) GetQueueName() string {
+	if x != nil {
+		return x.QueueName
+	}
+	return ""
+}
+
+func (x *UpdateQueueScalingRequest) GetScaling() *QueueScaling {
+	if x != nil {
+		return x.Scaling
+	}
+	return nil
+}
+
+type UpdateQueueScalingResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateQueueScalingResponse) Reset() {
+	*x = UpdateQueueScalingResponse{}
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateQueueScalingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateQueueScalingResponse) ProtoMessage() {}
+
+func (x *UpdateQueueScalingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_queue_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateQueueScalingResponse.ProtoReflect.Descriptor instead.
+func (*UpdateQueueScalingResponse) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_queue_proto_rawDescGZIP(), []int{56}
+}
+
 var File_proto_nimbus_v1_queue_proto protoreflect.FileDescriptor
 
 const file_proto_nimbus_v1_queue_proto_rawDesc = "" +
@@ -3024,7 +3472,44 @@ const file_proto_nimbus_v1_queue_proto_rawDesc = "" +
 	"\vtask_handle\x18\x01 \x01(\tR\n" +
 	"taskHandle\"o\n" +
 	"\x1dCancelMessageMoveTaskResponse\x12N\n" +
-	"$approximate_number_of_messages_moved\x18\x01 \x01(\x03R approximateNumberOfMessagesMoved2\x9d\x0f\n" +
+	"$approximate_number_of_messages_moved\x18\x01 \x01(\x03R approximateNumberOfMessagesMoved\"\xf3\x01\n" +
+	"\fQueueScaling\x12\x1a\n" +
+	"\bdisabled\x18\x01 \x01(\bR\bdisabled\x12;\n" +
+	"\x1apartition_messages_per_sec\x18\x02 \x01(\x03R\x17partitionMessagesPerSec\x12%\n" +
+	"\x0emin_partitions\x18\x03 \x01(\x05R\rminPartitions\x12%\n" +
+	"\x0emax_partitions\x18\x04 \x01(\x05R\rmaxPartitions\x12\x1f\n" +
+	"\vcooldown_ms\x18\x05 \x01(\x03R\n" +
+	"cooldownMs\x12\x1b\n" +
+	"\twindow_ms\x18\x06 \x01(\x03R\bwindowMs\"R\n" +
+	"\x0eQueuePartition\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\x04R\x05group\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x05R\x05index\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\"\x83\x01\n" +
+	"\x0fQueueScaleEvent\x12\x1c\n" +
+	"\ttimestamp\x18\x01 \x01(\x03R\ttimestamp\x12\x16\n" +
+	"\x06action\x18\x02 \x01(\tR\x06action\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\x05R\x04from\x12\x0e\n" +
+	"\x02to\x18\x04 \x01(\x05R\x02to\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"?\n" +
+	"\x1eDescribeQueuePartitionsRequest\x12\x1d\n" +
+	"\n" +
+	"queue_name\x18\x01 \x01(\tR\tqueueName\"\xcf\x02\n" +
+	"\x1fDescribeQueuePartitionsResponse\x129\n" +
+	"\n" +
+	"partitions\x18\x01 \x03(\v2\x19.nimbus.v1.QueuePartitionR\n" +
+	"partitions\x121\n" +
+	"\ascaling\x18\x02 \x01(\v2\x17.nimbus.v1.QueueScalingR\ascaling\x123\n" +
+	"\bresolved\x18\x03 \x01(\v2\x17.nimbus.v1.QueueScalingR\bresolved\x12\x1a\n" +
+	"\bscalable\x18\x04 \x01(\bR\bscalable\x12;\n" +
+	"\vlast_change\x18\x05 \x01(\v2\x1a.nimbus.v1.QueueScaleEventR\n" +
+	"lastChange\x12\x16\n" +
+	"\x06layout\x18\x06 \x01(\x04R\x06layout\x12\x18\n" +
+	"\aholding\x18\a \x01(\bR\aholding\"m\n" +
+	"\x19UpdateQueueScalingRequest\x12\x1d\n" +
+	"\n" +
+	"queue_name\x18\x01 \x01(\tR\tqueueName\x121\n" +
+	"\ascaling\x18\x02 \x01(\v2\x17.nimbus.v1.QueueScalingR\ascaling\"\x1c\n" +
+	"\x1aUpdateQueueScalingResponse2\xf2\x10\n" +
 	"\fQueueService\x12L\n" +
 	"\vCreateQueue\x12\x1d.nimbus.v1.CreateQueueRequest\x1a\x1e.nimbus.v1.CreateQueueResponse\x12L\n" +
 	"\vDeleteQueue\x12\x1d.nimbus.v1.DeleteQueueRequest\x1a\x1e.nimbus.v1.DeleteQueueResponse\x12I\n" +
@@ -3049,7 +3534,9 @@ const file_proto_nimbus_v1_queue_proto_rawDesc = "" +
 	"\x1aListDeadLetterSourceQueues\x12,.nimbus.v1.ListDeadLetterSourceQueuesRequest\x1a-.nimbus.v1.ListDeadLetterSourceQueuesResponse\x12g\n" +
 	"\x14StartMessageMoveTask\x12&.nimbus.v1.StartMessageMoveTaskRequest\x1a'.nimbus.v1.StartMessageMoveTaskResponse\x12g\n" +
 	"\x14ListMessageMoveTasks\x12&.nimbus.v1.ListMessageMoveTasksRequest\x1a'.nimbus.v1.ListMessageMoveTasksResponse\x12j\n" +
-	"\x15CancelMessageMoveTask\x12'.nimbus.v1.CancelMessageMoveTaskRequest\x1a(.nimbus.v1.CancelMessageMoveTaskResponseB5Z3github.com/nimbusmq/nimbus/proto/nimbus/v1;nimbusv1b\x06proto3"
+	"\x15CancelMessageMoveTask\x12'.nimbus.v1.CancelMessageMoveTaskRequest\x1a(.nimbus.v1.CancelMessageMoveTaskResponse\x12p\n" +
+	"\x17DescribeQueuePartitions\x12).nimbus.v1.DescribeQueuePartitionsRequest\x1a*.nimbus.v1.DescribeQueuePartitionsResponse\x12a\n" +
+	"\x12UpdateQueueScaling\x12$.nimbus.v1.UpdateQueueScalingRequest\x1a%.nimbus.v1.UpdateQueueScalingResponseB5Z3github.com/nimbusmq/nimbus/proto/nimbus/v1;nimbusv1b\x06proto3"
 
 var (
 	file_proto_nimbus_v1_queue_proto_rawDescOnce sync.Once
@@ -3063,7 +3550,7 @@ func file_proto_nimbus_v1_queue_proto_rawDescGZIP() []byte {
 	return file_proto_nimbus_v1_queue_proto_rawDescData
 }
 
-var file_proto_nimbus_v1_queue_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
+var file_proto_nimbus_v1_queue_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
 var file_proto_nimbus_v1_queue_proto_goTypes = []any{
 	(*CreateQueueRequest)(nil),                       // 0: nimbus.v1.CreateQueueRequest
 	(*CreateQueueResponse)(nil),                      // 1: nimbus.v1.CreateQueueResponse
@@ -3115,87 +3602,103 @@ var file_proto_nimbus_v1_queue_proto_goTypes = []any{
 	(*ListMessageMoveTasksResponse)(nil),             // 47: nimbus.v1.ListMessageMoveTasksResponse
 	(*CancelMessageMoveTaskRequest)(nil),             // 48: nimbus.v1.CancelMessageMoveTaskRequest
 	(*CancelMessageMoveTaskResponse)(nil),            // 49: nimbus.v1.CancelMessageMoveTaskResponse
-	nil,                                              // 50: nimbus.v1.CreateQueueRequest.AttributesEntry
-	nil,                                              // 51: nimbus.v1.CreateQueueRequest.TagsEntry
-	nil,                                              // 52: nimbus.v1.GetQueueAttributesResponse.AttributesEntry
-	nil,                                              // 53: nimbus.v1.SetQueueAttributesRequest.AttributesEntry
-	nil,                                              // 54: nimbus.v1.ListQueueTagsResponse.TagsEntry
-	nil,                                              // 55: nimbus.v1.TagQueueRequest.TagsEntry
-	nil,                                              // 56: nimbus.v1.SendMessageRequest.MessageAttributesEntry
-	nil,                                              // 57: nimbus.v1.SendMessageBatchRequestEntry.MessageAttributesEntry
-	nil,                                              // 58: nimbus.v1.Message.AttributesEntry
-	nil,                                              // 59: nimbus.v1.Message.MessageAttributesEntry
+	(*QueueScaling)(nil),                             // 50: nimbus.v1.QueueScaling
+	(*QueuePartition)(nil),                           // 51: nimbus.v1.QueuePartition
+	(*QueueScaleEvent)(nil),                          // 52: nimbus.v1.QueueScaleEvent
+	(*DescribeQueuePartitionsRequest)(nil),           // 53: nimbus.v1.DescribeQueuePartitionsRequest
+	(*DescribeQueuePartitionsResponse)(nil),          // 54: nimbus.v1.DescribeQueuePartitionsResponse
+	(*UpdateQueueScalingRequest)(nil),                // 55: nimbus.v1.UpdateQueueScalingRequest
+	(*UpdateQueueScalingResponse)(nil),               // 56: nimbus.v1.UpdateQueueScalingResponse
+	nil,                                              // 57: nimbus.v1.CreateQueueRequest.AttributesEntry
+	nil,                                              // 58: nimbus.v1.CreateQueueRequest.TagsEntry
+	nil,                                              // 59: nimbus.v1.GetQueueAttributesResponse.AttributesEntry
+	nil,                                              // 60: nimbus.v1.SetQueueAttributesRequest.AttributesEntry
+	nil,                                              // 61: nimbus.v1.ListQueueTagsResponse.TagsEntry
+	nil,                                              // 62: nimbus.v1.TagQueueRequest.TagsEntry
+	nil,                                              // 63: nimbus.v1.SendMessageRequest.MessageAttributesEntry
+	nil,                                              // 64: nimbus.v1.SendMessageBatchRequestEntry.MessageAttributesEntry
+	nil,                                              // 65: nimbus.v1.Message.AttributesEntry
+	nil,                                              // 66: nimbus.v1.Message.MessageAttributesEntry
 }
 var file_proto_nimbus_v1_queue_proto_depIdxs = []int32{
-	50, // 0: nimbus.v1.CreateQueueRequest.attributes:type_name -> nimbus.v1.CreateQueueRequest.AttributesEntry
-	51, // 1: nimbus.v1.CreateQueueRequest.tags:type_name -> nimbus.v1.CreateQueueRequest.TagsEntry
-	52, // 2: nimbus.v1.GetQueueAttributesResponse.attributes:type_name -> nimbus.v1.GetQueueAttributesResponse.AttributesEntry
-	53, // 3: nimbus.v1.SetQueueAttributesRequest.attributes:type_name -> nimbus.v1.SetQueueAttributesRequest.AttributesEntry
-	54, // 4: nimbus.v1.ListQueueTagsResponse.tags:type_name -> nimbus.v1.ListQueueTagsResponse.TagsEntry
-	55, // 5: nimbus.v1.TagQueueRequest.tags:type_name -> nimbus.v1.TagQueueRequest.TagsEntry
-	56, // 6: nimbus.v1.SendMessageRequest.message_attributes:type_name -> nimbus.v1.SendMessageRequest.MessageAttributesEntry
-	57, // 7: nimbus.v1.SendMessageBatchRequestEntry.message_attributes:type_name -> nimbus.v1.SendMessageBatchRequestEntry.MessageAttributesEntry
+	57, // 0: nimbus.v1.CreateQueueRequest.attributes:type_name -> nimbus.v1.CreateQueueRequest.AttributesEntry
+	58, // 1: nimbus.v1.CreateQueueRequest.tags:type_name -> nimbus.v1.CreateQueueRequest.TagsEntry
+	59, // 2: nimbus.v1.GetQueueAttributesResponse.attributes:type_name -> nimbus.v1.GetQueueAttributesResponse.AttributesEntry
+	60, // 3: nimbus.v1.SetQueueAttributesRequest.attributes:type_name -> nimbus.v1.SetQueueAttributesRequest.AttributesEntry
+	61, // 4: nimbus.v1.ListQueueTagsResponse.tags:type_name -> nimbus.v1.ListQueueTagsResponse.TagsEntry
+	62, // 5: nimbus.v1.TagQueueRequest.tags:type_name -> nimbus.v1.TagQueueRequest.TagsEntry
+	63, // 6: nimbus.v1.SendMessageRequest.message_attributes:type_name -> nimbus.v1.SendMessageRequest.MessageAttributesEntry
+	64, // 7: nimbus.v1.SendMessageBatchRequestEntry.message_attributes:type_name -> nimbus.v1.SendMessageBatchRequestEntry.MessageAttributesEntry
 	23, // 8: nimbus.v1.SendMessageBatchRequest.entries:type_name -> nimbus.v1.SendMessageBatchRequestEntry
 	25, // 9: nimbus.v1.SendMessageBatchResponse.successful:type_name -> nimbus.v1.SendMessageBatchResultEntry
 	26, // 10: nimbus.v1.SendMessageBatchResponse.failed:type_name -> nimbus.v1.BatchResultErrorEntry
-	58, // 11: nimbus.v1.Message.attributes:type_name -> nimbus.v1.Message.AttributesEntry
-	59, // 12: nimbus.v1.Message.message_attributes:type_name -> nimbus.v1.Message.MessageAttributesEntry
+	65, // 11: nimbus.v1.Message.attributes:type_name -> nimbus.v1.Message.AttributesEntry
+	66, // 12: nimbus.v1.Message.message_attributes:type_name -> nimbus.v1.Message.MessageAttributesEntry
 	29, // 13: nimbus.v1.ReceiveMessageResponse.messages:type_name -> nimbus.v1.Message
 	33, // 14: nimbus.v1.DeleteMessageBatchRequest.entries:type_name -> nimbus.v1.DeleteMessageBatchRequestEntry
 	26, // 15: nimbus.v1.DeleteMessageBatchResponse.failed:type_name -> nimbus.v1.BatchResultErrorEntry
 	38, // 16: nimbus.v1.ChangeMessageVisibilityBatchRequest.entries:type_name -> nimbus.v1.ChangeMessageVisibilityBatchRequestEntry
 	26, // 17: nimbus.v1.ChangeMessageVisibilityBatchResponse.failed:type_name -> nimbus.v1.BatchResultErrorEntry
 	45, // 18: nimbus.v1.ListMessageMoveTasksResponse.results:type_name -> nimbus.v1.MessageMoveTask
-	20, // 19: nimbus.v1.SendMessageRequest.MessageAttributesEntry.value:type_name -> nimbus.v1.MessageAttributeValue
-	20, // 20: nimbus.v1.SendMessageBatchRequestEntry.MessageAttributesEntry.value:type_name -> nimbus.v1.MessageAttributeValue
-	20, // 21: nimbus.v1.Message.MessageAttributesEntry.value:type_name -> nimbus.v1.MessageAttributeValue
-	0,  // 22: nimbus.v1.QueueService.CreateQueue:input_type -> nimbus.v1.CreateQueueRequest
-	2,  // 23: nimbus.v1.QueueService.DeleteQueue:input_type -> nimbus.v1.DeleteQueueRequest
-	4,  // 24: nimbus.v1.QueueService.ListQueues:input_type -> nimbus.v1.ListQueuesRequest
-	6,  // 25: nimbus.v1.QueueService.GetQueueUrl:input_type -> nimbus.v1.GetQueueUrlRequest
-	8,  // 26: nimbus.v1.QueueService.GetQueueAttributes:input_type -> nimbus.v1.GetQueueAttributesRequest
-	10, // 27: nimbus.v1.QueueService.SetQueueAttributes:input_type -> nimbus.v1.SetQueueAttributesRequest
-	12, // 28: nimbus.v1.QueueService.PurgeQueue:input_type -> nimbus.v1.PurgeQueueRequest
-	14, // 29: nimbus.v1.QueueService.ListQueueTags:input_type -> nimbus.v1.ListQueueTagsRequest
-	16, // 30: nimbus.v1.QueueService.TagQueue:input_type -> nimbus.v1.TagQueueRequest
-	18, // 31: nimbus.v1.QueueService.UntagQueue:input_type -> nimbus.v1.UntagQueueRequest
-	21, // 32: nimbus.v1.QueueService.SendMessage:input_type -> nimbus.v1.SendMessageRequest
-	24, // 33: nimbus.v1.QueueService.SendMessageBatch:input_type -> nimbus.v1.SendMessageBatchRequest
-	28, // 34: nimbus.v1.QueueService.ReceiveMessage:input_type -> nimbus.v1.ReceiveMessageRequest
-	31, // 35: nimbus.v1.QueueService.DeleteMessage:input_type -> nimbus.v1.DeleteMessageRequest
-	34, // 36: nimbus.v1.QueueService.DeleteMessageBatch:input_type -> nimbus.v1.DeleteMessageBatchRequest
-	36, // 37: nimbus.v1.QueueService.ChangeMessageVisibility:input_type -> nimbus.v1.ChangeMessageVisibilityRequest
-	39, // 38: nimbus.v1.QueueService.ChangeMessageVisibilityBatch:input_type -> nimbus.v1.ChangeMessageVisibilityBatchRequest
-	41, // 39: nimbus.v1.QueueService.ListDeadLetterSourceQueues:input_type -> nimbus.v1.ListDeadLetterSourceQueuesRequest
-	43, // 40: nimbus.v1.QueueService.StartMessageMoveTask:input_type -> nimbus.v1.StartMessageMoveTaskRequest
-	46, // 41: nimbus.v1.QueueService.ListMessageMoveTasks:input_type -> nimbus.v1.ListMessageMoveTasksRequest
-	48, // 42: nimbus.v1.QueueService.CancelMessageMoveTask:input_type -> nimbus.v1.CancelMessageMoveTaskRequest
-	1,  // 43: nimbus.v1.QueueService.CreateQueue:output_type -> nimbus.v1.CreateQueueResponse
-	3,  // 44: nimbus.v1.QueueService.DeleteQueue:output_type -> nimbus.v1.DeleteQueueResponse
-	5,  // 45: nimbus.v1.QueueService.ListQueues:output_type -> nimbus.v1.ListQueuesResponse
-	7,  // 46: nimbus.v1.QueueService.GetQueueUrl:output_type -> nimbus.v1.GetQueueUrlResponse
-	9,  // 47: nimbus.v1.QueueService.GetQueueAttributes:output_type -> nimbus.v1.GetQueueAttributesResponse
-	11, // 48: nimbus.v1.QueueService.SetQueueAttributes:output_type -> nimbus.v1.SetQueueAttributesResponse
-	13, // 49: nimbus.v1.QueueService.PurgeQueue:output_type -> nimbus.v1.PurgeQueueResponse
-	15, // 50: nimbus.v1.QueueService.ListQueueTags:output_type -> nimbus.v1.ListQueueTagsResponse
-	17, // 51: nimbus.v1.QueueService.TagQueue:output_type -> nimbus.v1.TagQueueResponse
-	19, // 52: nimbus.v1.QueueService.UntagQueue:output_type -> nimbus.v1.UntagQueueResponse
-	22, // 53: nimbus.v1.QueueService.SendMessage:output_type -> nimbus.v1.SendMessageResponse
-	27, // 54: nimbus.v1.QueueService.SendMessageBatch:output_type -> nimbus.v1.SendMessageBatchResponse
-	30, // 55: nimbus.v1.QueueService.ReceiveMessage:output_type -> nimbus.v1.ReceiveMessageResponse
-	32, // 56: nimbus.v1.QueueService.DeleteMessage:output_type -> nimbus.v1.DeleteMessageResponse
-	35, // 57: nimbus.v1.QueueService.DeleteMessageBatch:output_type -> nimbus.v1.DeleteMessageBatchResponse
-	37, // 58: nimbus.v1.QueueService.ChangeMessageVisibility:output_type -> nimbus.v1.ChangeMessageVisibilityResponse
-	40, // 59: nimbus.v1.QueueService.ChangeMessageVisibilityBatch:output_type -> nimbus.v1.ChangeMessageVisibilityBatchResponse
-	42, // 60: nimbus.v1.QueueService.ListDeadLetterSourceQueues:output_type -> nimbus.v1.ListDeadLetterSourceQueuesResponse
-	44, // 61: nimbus.v1.QueueService.StartMessageMoveTask:output_type -> nimbus.v1.StartMessageMoveTaskResponse
-	47, // 62: nimbus.v1.QueueService.ListMessageMoveTasks:output_type -> nimbus.v1.ListMessageMoveTasksResponse
-	49, // 63: nimbus.v1.QueueService.CancelMessageMoveTask:output_type -> nimbus.v1.CancelMessageMoveTaskResponse
-	43, // [43:64] is the sub-list for method output_type
-	22, // [22:43] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	51, // 19: nimbus.v1.DescribeQueuePartitionsResponse.partitions:type_name -> nimbus.v1.QueuePartition
+	50, // 20: nimbus.v1.DescribeQueuePartitionsResponse.scaling:type_name -> nimbus.v1.QueueScaling
+	50, // 21: nimbus.v1.DescribeQueuePartitionsResponse.resolved:type_name -> nimbus.v1.QueueScaling
+	52, // 22: nimbus.v1.DescribeQueuePartitionsResponse.last_change:type_name -> nimbus.v1.QueueScaleEvent
+	50, // 23: nimbus.v1.UpdateQueueScalingRequest.scaling:type_name -> nimbus.v1.QueueScaling
+	20, // 24: nimbus.v1.SendMessageRequest.MessageAttributesEntry.value:type_name -> nimbus.v1.MessageAttributeValue
+	20, // 25: nimbus.v1.SendMessageBatchRequestEntry.MessageAttributesEntry.value:type_name -> nimbus.v1.MessageAttributeValue
+	20, // 26: nimbus.v1.Message.MessageAttributesEntry.value:type_name -> nimbus.v1.MessageAttributeValue
+	0,  // 27: nimbus.v1.QueueService.CreateQueue:input_type -> nimbus.v1.CreateQueueRequest
+	2,  // 28: nimbus.v1.QueueService.DeleteQueue:input_type -> nimbus.v1.DeleteQueueRequest
+	4,  // 29: nimbus.v1.QueueService.ListQueues:input_type -> nimbus.v1.ListQueuesRequest
+	6,  // 30: nimbus.v1.QueueService.GetQueueUrl:input_type -> nimbus.v1.GetQueueUrlRequest
+	8,  // 31: nimbus.v1.QueueService.GetQueueAttributes:input_type -> nimbus.v1.GetQueueAttributesRequest
+	10, // 32: nimbus.v1.QueueService.SetQueueAttributes:input_type -> nimbus.v1.SetQueueAttributesRequest
+	12, // 33: nimbus.v1.QueueService.PurgeQueue:input_type -> nimbus.v1.PurgeQueueRequest
+	14, // 34: nimbus.v1.QueueService.ListQueueTags:input_type -> nimbus.v1.ListQueueTagsRequest
+	16, // 35: nimbus.v1.QueueService.TagQueue:input_type -> nimbus.v1.TagQueueRequest
+	18, // 36: nimbus.v1.QueueService.UntagQueue:input_type -> nimbus.v1.UntagQueueRequest
+	21, // 37: nimbus.v1.QueueService.SendMessage:input_type -> nimbus.v1.SendMessageRequest
+	24, // 38: nimbus.v1.QueueService.SendMessageBatch:input_type -> nimbus.v1.SendMessageBatchRequest
+	28, // 39: nimbus.v1.QueueService.ReceiveMessage:input_type -> nimbus.v1.ReceiveMessageRequest
+	31, // 40: nimbus.v1.QueueService.DeleteMessage:input_type -> nimbus.v1.DeleteMessageRequest
+	34, // 41: nimbus.v1.QueueService.DeleteMessageBatch:input_type -> nimbus.v1.DeleteMessageBatchRequest
+	36, // 42: nimbus.v1.QueueService.ChangeMessageVisibility:input_type -> nimbus.v1.ChangeMessageVisibilityRequest
+	39, // 43: nimbus.v1.QueueService.ChangeMessageVisibilityBatch:input_type -> nimbus.v1.ChangeMessageVisibilityBatchRequest
+	41, // 44: nimbus.v1.QueueService.ListDeadLetterSourceQueues:input_type -> nimbus.v1.ListDeadLetterSourceQueuesRequest
+	43, // 45: nimbus.v1.QueueService.StartMessageMoveTask:input_type -> nimbus.v1.StartMessageMoveTaskRequest
+	46, // 46: nimbus.v1.QueueService.ListMessageMoveTasks:input_type -> nimbus.v1.ListMessageMoveTasksRequest
+	48, // 47: nimbus.v1.QueueService.CancelMessageMoveTask:input_type -> nimbus.v1.CancelMessageMoveTaskRequest
+	53, // 48: nimbus.v1.QueueService.DescribeQueuePartitions:input_type -> nimbus.v1.DescribeQueuePartitionsRequest
+	55, // 49: nimbus.v1.QueueService.UpdateQueueScaling:input_type -> nimbus.v1.UpdateQueueScalingRequest
+	1,  // 50: nimbus.v1.QueueService.CreateQueue:output_type -> nimbus.v1.CreateQueueResponse
+	3,  // 51: nimbus.v1.QueueService.DeleteQueue:output_type -> nimbus.v1.DeleteQueueResponse
+	5,  // 52: nimbus.v1.QueueService.ListQueues:output_type -> nimbus.v1.ListQueuesResponse
+	7,  // 53: nimbus.v1.QueueService.GetQueueUrl:output_type -> nimbus.v1.GetQueueUrlResponse
+	9,  // 54: nimbus.v1.QueueService.GetQueueAttributes:output_type -> nimbus.v1.GetQueueAttributesResponse
+	11, // 55: nimbus.v1.QueueService.SetQueueAttributes:output_type -> nimbus.v1.SetQueueAttributesResponse
+	13, // 56: nimbus.v1.QueueService.PurgeQueue:output_type -> nimbus.v1.PurgeQueueResponse
+	15, // 57: nimbus.v1.QueueService.ListQueueTags:output_type -> nimbus.v1.ListQueueTagsResponse
+	17, // 58: nimbus.v1.QueueService.TagQueue:output_type -> nimbus.v1.TagQueueResponse
+	19, // 59: nimbus.v1.QueueService.UntagQueue:output_type -> nimbus.v1.UntagQueueResponse
+	22, // 60: nimbus.v1.QueueService.SendMessage:output_type -> nimbus.v1.SendMessageResponse
+	27, // 61: nimbus.v1.QueueService.SendMessageBatch:output_type -> nimbus.v1.SendMessageBatchResponse
+	30, // 62: nimbus.v1.QueueService.ReceiveMessage:output_type -> nimbus.v1.ReceiveMessageResponse
+	32, // 63: nimbus.v1.QueueService.DeleteMessage:output_type -> nimbus.v1.DeleteMessageResponse
+	35, // 64: nimbus.v1.QueueService.DeleteMessageBatch:output_type -> nimbus.v1.DeleteMessageBatchResponse
+	37, // 65: nimbus.v1.QueueService.ChangeMessageVisibility:output_type -> nimbus.v1.ChangeMessageVisibilityResponse
+	40, // 66: nimbus.v1.QueueService.ChangeMessageVisibilityBatch:output_type -> nimbus.v1.ChangeMessageVisibilityBatchResponse
+	42, // 67: nimbus.v1.QueueService.ListDeadLetterSourceQueues:output_type -> nimbus.v1.ListDeadLetterSourceQueuesResponse
+	44, // 68: nimbus.v1.QueueService.StartMessageMoveTask:output_type -> nimbus.v1.StartMessageMoveTaskResponse
+	47, // 69: nimbus.v1.QueueService.ListMessageMoveTasks:output_type -> nimbus.v1.ListMessageMoveTasksResponse
+	49, // 70: nimbus.v1.QueueService.CancelMessageMoveTask:output_type -> nimbus.v1.CancelMessageMoveTaskResponse
+	54, // 71: nimbus.v1.QueueService.DescribeQueuePartitions:output_type -> nimbus.v1.DescribeQueuePartitionsResponse
+	56, // 72: nimbus.v1.QueueService.UpdateQueueScaling:output_type -> nimbus.v1.UpdateQueueScalingResponse
+	50, // [50:73] is the sub-list for method output_type
+	27, // [27:50] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_proto_nimbus_v1_queue_proto_init() }
@@ -3212,7 +3715,7 @@ func file_proto_nimbus_v1_queue_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_nimbus_v1_queue_proto_rawDesc), len(file_proto_nimbus_v1_queue_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   60,
+			NumMessages:   67,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

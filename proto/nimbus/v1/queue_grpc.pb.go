@@ -42,6 +42,8 @@ const (
 	QueueService_StartMessageMoveTask_FullMethodName         = "/nimbus.v1.QueueService/StartMessageMoveTask"
 	QueueService_ListMessageMoveTasks_FullMethodName         = "/nimbus.v1.QueueService/ListMessageMoveTasks"
 	QueueService_CancelMessageMoveTask_FullMethodName        = "/nimbus.v1.QueueService/CancelMessageMoveTask"
+	QueueService_DescribeQueuePartitions_FullMethodName      = "/nimbus.v1.QueueService/DescribeQueuePartitions"
+	QueueService_UpdateQueueScaling_FullMethodName           = "/nimbus.v1.QueueService/UpdateQueueScaling"
 )
 
 // QueueServiceClient is the client API for QueueService service.
@@ -76,6 +78,9 @@ type QueueServiceClient interface {
 	StartMessageMoveTask(ctx context.Context, in *StartMessageMoveTaskRequest, opts ...grpc.CallOption) (*StartMessageMoveTaskResponse, error)
 	ListMessageMoveTasks(ctx context.Context, in *ListMessageMoveTasksRequest, opts ...grpc.CallOption) (*ListMessageMoveTasksResponse, error)
 	CancelMessageMoveTask(ctx context.Context, in *CancelMessageMoveTaskRequest, opts ...grpc.CallOption) (*CancelMessageMoveTaskResponse, error)
+	// Partitions and their autoscaling (a Nimbus extension).
+	DescribeQueuePartitions(ctx context.Context, in *DescribeQueuePartitionsRequest, opts ...grpc.CallOption) (*DescribeQueuePartitionsResponse, error)
+	UpdateQueueScaling(ctx context.Context, in *UpdateQueueScalingRequest, opts ...grpc.CallOption) (*UpdateQueueScalingResponse, error)
 }
 
 type queueServiceClient struct {
@@ -296,6 +301,26 @@ func (c *queueServiceClient) CancelMessageMoveTask(ctx context.Context, in *Canc
 	return out, nil
 }
 
+func (c *queueServiceClient) DescribeQueuePartitions(ctx context.Context, in *DescribeQueuePartitionsRequest, opts ...grpc.CallOption) (*DescribeQueuePartitionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DescribeQueuePartitionsResponse)
+	err := c.cc.Invoke(ctx, QueueService_DescribeQueuePartitions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *queueServiceClient) UpdateQueueScaling(ctx context.Context, in *UpdateQueueScalingRequest, opts ...grpc.CallOption) (*UpdateQueueScalingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateQueueScalingResponse)
+	err := c.cc.Invoke(ctx, QueueService_UpdateQueueScaling_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QueueServiceServer is the server API for QueueService service.
 // All implementations must embed UnimplementedQueueServiceServer
 // for forward compatibility.
@@ -328,6 +353,9 @@ type QueueServiceServer interface {
 	StartMessageMoveTask(context.Context, *StartMessageMoveTaskRequest) (*StartMessageMoveTaskResponse, error)
 	ListMessageMoveTasks(context.Context, *ListMessageMoveTasksRequest) (*ListMessageMoveTasksResponse, error)
 	CancelMessageMoveTask(context.Context, *CancelMessageMoveTaskRequest) (*CancelMessageMoveTaskResponse, error)
+	// Partitions and their autoscaling (a Nimbus extension).
+	DescribeQueuePartitions(context.Context, *DescribeQueuePartitionsRequest) (*DescribeQueuePartitionsResponse, error)
+	UpdateQueueScaling(context.Context, *UpdateQueueScalingRequest) (*UpdateQueueScalingResponse, error)
 	mustEmbedUnimplementedQueueServiceServer()
 }
 
@@ -400,6 +428,12 @@ func (UnimplementedQueueServiceServer) ListMessageMoveTasks(context.Context, *Li
 }
 func (UnimplementedQueueServiceServer) CancelMessageMoveTask(context.Context, *CancelMessageMoveTaskRequest) (*CancelMessageMoveTaskResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelMessageMoveTask not implemented")
+}
+func (UnimplementedQueueServiceServer) DescribeQueuePartitions(context.Context, *DescribeQueuePartitionsRequest) (*DescribeQueuePartitionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DescribeQueuePartitions not implemented")
+}
+func (UnimplementedQueueServiceServer) UpdateQueueScaling(context.Context, *UpdateQueueScalingRequest) (*UpdateQueueScalingResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateQueueScaling not implemented")
 }
 func (UnimplementedQueueServiceServer) mustEmbedUnimplementedQueueServiceServer() {}
 func (UnimplementedQueueServiceServer) testEmbeddedByValue()                      {}
@@ -800,6 +834,42 @@ func _QueueService_CancelMessageMoveTask_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QueueService_DescribeQueuePartitions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DescribeQueuePartitionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueueServiceServer).DescribeQueuePartitions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueueService_DescribeQueuePartitions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueueServiceServer).DescribeQueuePartitions(ctx, req.(*DescribeQueuePartitionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QueueService_UpdateQueueScaling_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateQueueScalingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QueueServiceServer).UpdateQueueScaling(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QueueService_UpdateQueueScaling_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QueueServiceServer).UpdateQueueScaling(ctx, req.(*UpdateQueueScalingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QueueService_ServiceDesc is the grpc.ServiceDesc for QueueService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -890,6 +960,14 @@ var QueueService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelMessageMoveTask",
 			Handler:    _QueueService_CancelMessageMoveTask_Handler,
+		},
+		{
+			MethodName: "DescribeQueuePartitions",
+			Handler:    _QueueService_DescribeQueuePartitions_Handler,
+		},
+		{
+			MethodName: "UpdateQueueScaling",
+			Handler:    _QueueService_UpdateQueueScaling_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
