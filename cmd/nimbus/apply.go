@@ -34,7 +34,7 @@ func newApplyCmd(a *app) *cobra.Command {
 			"an error names the file, line and field, and nothing is applied. A declared resource is the\n" +
 			"whole truth about it: attributes, tags and subscriptions it leaves out are reset or removed.\n" +
 			"Resources the file leaves out are kept unless --prune. `nimbus export` writes the current setup\n" +
-			"in the same format; see examples/nimbus.yaml.",
+			"in the same format; see examples/nimbus.yaml. --timeout bounds the whole run: raise it for a large file.",
 		Example: "  nimbus apply -f nimbus.yaml --dry-run\n" +
 			"  nimbus apply -f nimbus.yaml\n" +
 			"  nimbus apply -f nimbus.yaml --prune\n" +

@@ -321,6 +321,37 @@ func (p *planner) checkRefs() {
 			}
 		}
 	}
+	// A replication factor above the active nodes is refused by the
+	// broker (the nodes are known to admins only).
+	rf := func(path string, n int) {
+		if n > 0 && p.st.ActiveNodes > 0 && n > p.st.ActiveNodes {
+			p.errorf(path+".replicationFactor", "must be from 1 to %d (the cluster's active nodes), got %d", p.st.ActiveNodes, n)
+		}
+	}
+	for _, q := range p.cfg.queues {
+		rf(q.path, q.rf)
+	}
+	for _, t := range p.cfg.topics {
+		rf(t.path, t.rf)
+	}
+	for _, s := range p.cfg.streams {
+		rf(s.path, s.rf)
+	}
+	// A topic trigger's subscription (protocol function, endpoint the
+	// trigger's name) is the trigger's: the file declares the trigger.
+	ownSubs := map[string]bool{}
+	for _, t := range p.cfg.triggers {
+		if kind, topic := broker.SplitResource(t.cfg.Source); kind == broker.SourceTopic {
+			ownSubs[topic+"/"+t.name] = true
+		}
+	}
+	for _, t := range p.cfg.topics {
+		for _, s := range t.subs {
+			if s.protocol == broker.ProtocolFunction && ownSubs[t.name+"/"+s.endpoint] {
+				p.errorf(s.path, "trigger %q makes this subscription itself: declare the trigger only", s.endpoint)
+			}
+		}
+	}
 	for _, t := range p.cfg.triggers {
 		kind, name := broker.SplitResource(t.cfg.Source)
 		p.resourceRef(t.path+".source", kind, name)
