@@ -19,7 +19,7 @@ func newQueueCmd(a *app) *cobra.Command {
 		RunE:  groupRunE,
 	}
 	cmd.AddCommand(newQueueCreateCmd(a), newQueueDeleteCmd(a), newQueueListCmd(a),
-		newQueueGetCmd(a), newQueueSetCmd(a), newQueuePurgeCmd(a))
+		newQueueGetCmd(a), newQueueSetCmd(a), newQueuePurgeCmd(a), newQueueScalingCmd(a))
 	cmd.AddCommand(redriveCmds(a)...)
 	return cmd
 }
@@ -209,6 +209,13 @@ func newQueueGetCmd(a *app) *cobra.Command {
 				attrs, err := c.GetQueueAttributes(ctx, args[0], args[1:]...)
 				if err != nil {
 					return err
+				}
+				if len(args) == 1 {
+					// Every attribute: the partitions and their last change too.
+					if d, err := c.DescribeQueuePartitions(ctx, args[0]); err == nil {
+						attrs["Partitions"] = partitionSummary(d)
+						attrs["LastPartitionChange"] = changeSummary(d.LastChange)
+					}
 				}
 				return writeMap(a.stdout, a.output, []string{"ATTRIBUTE", "VALUE"}, attrs)
 			})
