@@ -24,13 +24,29 @@ func (n *Node) mountConsole(mux *http.ServeMux) {
 
 // newConsoleHandler returns the web console. Like the AWS handler it calls
 // the public gRPC API through this node's own listener, so it works from
-// any node and follows the routing a client gets. There is no
-// authentication yet (Config.Authenticate is nil): see package console.
+// any node and follows the routing a client gets.
+//
+// With authentication on, a console request needs a credential as the
+// operator endpoints do (HTTP basic auth with an access key id and secret,
+// or a signed header), and its gRPC calls carry the caller's access key,
+// so the node authorizes and maps them as that caller's: a tenant's
+// credential sees its tenant's resources, the cluster page needs an admin,
+// and only an admin sees the metrics (rates, trigger counts). Without
+// authentication the console calls as the node itself.
 func (n *Node) newConsoleHandler() http.Handler {
 	cc := loopback{n}
 	// Other nodes' metrics are read over their HTTP ports, with TLS when
 	// this node's has it (and the system's roots to verify them).
 	cfg := console.Config{Logger: n.logger.With("component", "console"), LocalMetrics: n.reg, MetricsScheme: n.tls.httpScheme()}
+	if n.authn != nil {
+		cfg.Authenticate = func(r *http.Request) (console.Caller, error) {
+			p, err := n.authHTTP(r)
+			if err != nil {
+				return console.Caller{}, err
+			}
+			return console.Caller{AccessKeyID: p.AccessKeyID, Metrics: p.Admin}, nil
+		}
+	}
 	return console.New(cfg, console.Clients{
 		Cluster:   nimbusv1.NewClusterServiceClient(cc),
 		Queues:    nimbusv1.NewQueueServiceClient(cc),

@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	nimbusv1 "github.com/nimbusmq/nimbus/proto/nimbus/v1"
 )
 
@@ -96,19 +99,38 @@ func (h *Handler) status(ctx context.Context) (*nimbusv1.ClusterStatusResponse, 
 	return h.c.Cluster.Status(ctx, &nimbusv1.ClusterStatusRequest{})
 }
 
-// statusAndMetrics returns the cluster status and the nodes' metrics.
-func (h *Handler) statusAndMetrics(ctx context.Context) (*nimbusv1.ClusterStatusResponse, *metricsView, error) {
+// resourceStatus is the cluster status for a resource page (its raft
+// groups and leaders): empty for a caller the cluster status is refused to
+// (not an admin), who sees the resource without them.
+func (h *Handler) resourceStatus(ctx context.Context) (*nimbusv1.ClusterStatusResponse, error) {
 	st, err := h.status(ctx)
+	if status.Code(err) == codes.PermissionDenied {
+		return &nimbusv1.ClusterStatusResponse{}, nil
+	}
+	return st, err
+}
+
+// statusAndMetrics returns the cluster status (as resourceStatus) and the
+// nodes' metrics.
+func (h *Handler) statusAndMetrics(ctx context.Context) (*nimbusv1.ClusterStatusResponse, *metricsView, error) {
+	st, err := h.resourceStatus(ctx)
 	if err != nil {
 		return nil, nil, err
+	}
+	if !callerOf(ctx).Metrics {
+		return st, hiddenMetrics(), nil
 	}
 	return st, h.metrics.view(ctx, h.metrics.targets(st)), nil
 }
 
 func (h *Handler) cluster(ctx context.Context, _ *http.Request) (any, error) {
-	st, mv, err := h.statusAndMetrics(ctx)
+	st, err := h.status(ctx) // a refusal is the page's answer
 	if err != nil {
 		return nil, err
+	}
+	mv := hiddenMetrics()
+	if callerOf(ctx).Metrics {
+		mv = h.metrics.view(ctx, h.metrics.targets(st))
 	}
 	out := clusterView{NodeID: st.GetNodeId(), Nodes: []nodeView{}, Groups: []groupView{}}
 	leads, holds := map[string]int{}, map[string]int{}
@@ -121,8 +143,12 @@ func (h *Handler) cluster(ctx context.Context, _ *http.Request) (any, error) {
 		}
 	}
 	for _, n := range st.GetNodes() {
+		merr, hidden := mv.cur.errs[""]
+		if !hidden {
+			merr = mv.cur.errs[n.GetId()]
+		}
 		out.Nodes = append(out.Nodes, nodeView{ID: n.GetId(), PeerAddr: n.GetPeerAddr(), GRPCAddr: n.GetGrpcAddr(), HTTPAddr: n.GetHttpAddr(),
-			State: n.GetState(), MetaRole: n.GetMetaRole(), Leads: leads[n.GetId()], Replicas: holds[n.GetId()], MetricsError: mv.cur.errs[n.GetId()]})
+			State: n.GetState(), MetaRole: n.GetMetaRole(), Leads: leads[n.GetId()], Replicas: holds[n.GetId()], MetricsError: merr})
 	}
 	return out, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	nimbusv1 "github.com/nimbusmq/nimbus/proto/nimbus/v1"
@@ -45,25 +46,54 @@ type Clients struct {
 	Triggers  nimbusv1.TriggerServiceClient
 }
 
-// Authenticator checks a console request. A nil error lets it through; an
-// error answers 401 with the error's text. It runs on the request's
+// Authenticator checks a console request and says whom it acts for. An
+// error answers 401 with the error's text and a Basic challenge (so a
+// browser asks for an access key id and secret). It runs on the request's
 // goroutine, for every page and API request, and must be safe for
 // concurrent use.
-type Authenticator func(r *http.Request) error
+type Authenticator func(r *http.Request) (Caller, error)
+
+// Caller is whom a console request acts for.
+type Caller struct {
+	// AccessKeyID goes with every gRPC call as the nimbus-principal
+	// metadata (as the AWS handler sends it), so the node authorizes and
+	// maps each call as this caller's; "" calls as the node itself, which
+	// only an unauthenticated console may do.
+	AccessKeyID string
+	// Metrics lets the caller see the nodes' metrics (rates, ages,
+	// trigger counts): operator data, series named by internal names, as
+	// /metrics is admin-only. Without it those fields are null.
+	Metrics bool
+	// authorization is the request's Authorization header, sent with the
+	// other nodes' /metrics requests.
+	authorization string
+}
+
+type callerKey struct{}
+
+// callerOf returns the caller a request context carries.
+func callerOf(ctx context.Context) Caller {
+	c, _ := ctx.Value(callerKey{}).(Caller)
+	return c
+}
+
+// principalMetadataKey carries the caller's access key id to the node's
+// gRPC API (see Caller.AccessKeyID).
+const principalMetadataKey = "nimbus-principal"
 
 // Config configures a Handler. The zero value works: no authentication,
 // metrics scraped over plain HTTP.
 type Config struct {
 	// Authenticate, when set, is called before every request is served
-	// (see Authenticator). Nil: the console is open (Nimbus has no API
-	// authentication yet; this is the hook for it).
+	// (see Authenticator). Nil: the console is open and calls the API as
+	// the node itself (a node without authentication).
 	Authenticate Authenticator
 	// LocalMetrics is this node's metric registry; the node's own series
 	// are read from it instead of over HTTP. Nil: scraped over HTTP like
 	// every other node's.
 	LocalMetrics prometheus.Gatherer
 	// MetricsClient fetches other nodes' /metrics. Nil: a client with a
-	// one-second timeout.
+	// one-second timeout, no keep-alive and no proxy.
 	MetricsClient *http.Client
 	// MetricsScheme is the scheme of the nodes' HTTP ports: "http" when
 	// empty.
@@ -96,7 +126,10 @@ func New(cfg Config, c Clients) *Handler {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.MetricsClient == nil {
-		cfg.MetricsClient = &http.Client{Timeout: time.Second}
+		// No keep-alive: at most one scrape a second per node, and no
+		// idle connection (and its goroutines) outlives the node. No
+		// proxy: the nodes talk directly.
+		cfg.MetricsClient = &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	}
 	if cfg.MetricsScheme == "" {
 		cfg.MetricsScheme = "http"
@@ -145,13 +178,22 @@ func (h *Handler) routes() {
 
 // ServeHTTP authenticates the request (when configured) and serves it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	caller := Caller{Metrics: true}
 	if h.cfg.Authenticate != nil {
-		if err := h.cfg.Authenticate(r); err != nil {
+		c, err := h.cfg.Authenticate(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Basic realm="nimbus console"`)
 			writeError(w, &apiError{status: http.StatusUnauthorized, code: "UNAUTHENTICATED", msg: err.Error()})
 			return
 		}
+		caller = c
 	}
-	h.mux.ServeHTTP(w, r)
+	caller.authorization = r.Header.Get("Authorization")
+	ctx := context.WithValue(r.Context(), callerKey{}, caller)
+	if caller.AccessKeyID != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, principalMetadataKey, caller.AccessKeyID)
+	}
+	h.mux.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // json adapts an API function: it bounds the call's time and writes the

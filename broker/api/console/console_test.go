@@ -17,7 +17,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/nimbusmq/nimbus/broker/api/console"
+	"github.com/nimbusmq/nimbus/broker/auth"
+	"github.com/nimbusmq/nimbus/broker/node"
 	"github.com/nimbusmq/nimbus/broker/node/nodetest"
+	"github.com/nimbusmq/nimbus/client"
 	nimbusv1 "github.com/nimbusmq/nimbus/proto/nimbus/v1"
 )
 
@@ -484,14 +487,14 @@ func TestConsoleAPI(t *testing.T) {
 	})
 }
 
-// TestConsoleAuthenticateHook: an authenticator's refusal is a 401 on
-// pages and API alike, before anything else runs.
+// TestConsoleAuthenticateHook: an authenticator's refusal is a 401 with a
+// Basic challenge on pages and API alike, before anything else runs.
 func TestConsoleAuthenticateHook(t *testing.T) {
-	h := console.New(console.Config{Authenticate: func(r *http.Request) error {
+	h := console.New(console.Config{Authenticate: func(r *http.Request) (console.Caller, error) {
 		if r.Header.Get("Authorization") == "Bearer ok" {
-			return nil
+			return console.Caller{AccessKeyID: "k"}, nil
 		}
-		return errors.New("no token")
+		return console.Caller{}, errors.New("no token")
 	}}, console.Clients{})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
@@ -502,8 +505,8 @@ func TestConsoleAuthenticateHook(t *testing.T) {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), "no token") {
-			t.Errorf("GET %s: %d %s", path, resp.StatusCode, b)
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), "no token") || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic ") {
+			t.Errorf("GET %s: %d %s %v", path, resp.StatusCode, b, resp.Header)
 		}
 	}
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/console/", nil)
@@ -515,5 +518,87 @@ func TestConsoleAuthenticateHook(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("authenticated GET /console/: %d", resp.StatusCode)
+	}
+}
+
+// TestConsoleAuth: on a node with authentication the console needs a
+// credential (basic auth), and acts as its caller: a tenant's credential
+// sees and sends to its own queues, is refused the cluster page and sees
+// no metrics; an admin sees the cluster.
+func TestConsoleAuth(t *testing.T) {
+	const (
+		adminID, adminKey = "CONSOLEADMIN0001", "console-admin-secret-01"
+		acmeID, acmeKey   = "CONSOLEACME00001", "console-acme-secret-001"
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cfg := nodetest.Config(t.TempDir())
+	cfg.Auth = true
+	cfg.BootstrapCredentials = []auth.BootstrapCredential{
+		{Tenant: auth.DefaultTenant, AccessKeyID: adminID, Secret: adminKey, Admin: true},
+		{Tenant: "acme", AccessKeyID: acmeID, Secret: acmeKey},
+	}
+	n, err := node.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop()
+	acme, err := client.New(ctx, client.Config{Addr: n.GRPCAddr(),
+		DialOptions: []grpc.DialOption{client.WithCredentials(client.Credentials{AccessKeyID: acmeID, SecretAccessKey: acmeKey})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acme.Close()
+	if _, err := acme.CreateQueue(ctx, "acme-orders", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + n.HTTPAddr() + console.Prefix
+	call := func(id, secret, path string, body string) (int, string) {
+		t.Helper()
+		method := http.MethodGet
+		if body != "" {
+			method = http.MethodPost
+		}
+		req, _ := http.NewRequestWithContext(ctx, method, base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if id != "" {
+			req.SetBasicAuth(id, secret)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, c := range []struct {
+		id, secret, path, body string
+		status                 int
+		has                    string
+	}{
+		{"", "", "", "", http.StatusUnauthorized, "UNAUTHENTICATED"},
+		{"", "", "api/queues", "", http.StatusUnauthorized, "UNAUTHENTICATED"},
+		{acmeID, "wrong", "api/queues", "", http.StatusUnauthorized, "UNAUTHENTICATED"},
+		{acmeID, acmeKey, "", "", http.StatusOK, "Nimbus console"},
+		{acmeID, acmeKey, "api/queues", "", http.StatusOK, `"name":"acme-orders"`},
+		{acmeID, acmeKey, "api/queues/acme-orders/messages", `{"body":"hi"}`, http.StatusOK, "message_id"},
+		{acmeID, acmeKey, "api/queues/acme-orders", "", http.StatusOK, `"send_rate":null`},
+		{acmeID, acmeKey, "api/cluster", "", http.StatusForbidden, "PERMISSION_DENIED"},
+		{adminID, adminKey, "api/cluster", "", http.StatusOK, `"metrics_role"`},
+	} {
+		code, body := call(c.id, c.secret, c.path, c.body)
+		if c.has == `"metrics_role"` { // the admin's cluster page: every node's metrics read
+			c.has = `"meta_role":"leader"`
+			if strings.Contains(body, "metrics_error") {
+				t.Errorf("admin cluster page: metrics error: %s", body)
+			}
+		}
+		if code != c.status || !strings.Contains(body, c.has) {
+			t.Errorf("%s %s as %q: %d %s, want %d with %s", map[bool]string{true: "POST", false: "GET"}[c.body != ""], c.path, c.id, code, body, c.status, c.has)
+		}
+	}
+	if m, err := acme.Receive(ctx, "acme-orders", client.ReceiveOptions{}); err != nil || len(m) != 1 || m[0].Body != "hi" {
+		t.Errorf("acme's queue after the console's send: %v %v", m, err)
 	}
 }

@@ -11,12 +11,16 @@
 // counts come from the nodes' Prometheus metrics (this node's registry and
 // the other nodes' /metrics), because the gRPC API does not expose them.
 //
-// Authentication: Nimbus has none on its HTTP and gRPC APIs yet. Config.
-// Authenticate is the hook for it: when set, it is called for every request
-// under /console/ (pages and API) before anything is served, and an error
-// answers 401. The node leaves it nil, so the console is open to whoever
-// can reach the HTTP port — as the AWS APIs are without credentials. Give
-// it the APIs' authenticator once one exists.
+// Authentication: Config.Authenticate, when set, is called for every
+// request under /console/ (pages and API) before anything is served; an
+// error answers 401 with a Basic challenge, so a browser asks for an access
+// key id and secret. It returns the Caller the request acts for: its access
+// key goes with every gRPC call as the nimbus-principal metadata, so the
+// node authorizes and maps the calls as the caller's own (tenant, scopes,
+// admin-only cluster status), and only a caller allowed the metrics sees
+// rates. The node sets it when authentication is on (nimbus serve --auth),
+// checking credentials as for /metrics; without it the console is open and
+// calls as the node itself, as the APIs are open then.
 //
 // The package must not import the service, the node, the cluster, the
 // engines or storage (test/deps_test.go): it sees the broker only through

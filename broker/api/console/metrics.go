@@ -165,6 +165,11 @@ func (s *scraper) fetch(ctx context.Context, url string) ([]*dto.MetricFamily, e
 		return nil, err
 	}
 	req.Header.Set("Accept", string(expfmt.NewFormat(expfmt.TypeProtoDelim)))
+	// The caller's credential: /metrics is admin-only on a node with
+	// authentication.
+	if a := callerOf(ctx).authorization; a != "" {
+		req.Header.Set("Authorization", a)
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return nil, err
@@ -234,6 +239,12 @@ func seriesID(s series) string {
 // base, the scrape rates are computed from; nil when there is none yet).
 type metricsView struct {
 	cur, base *sample
+}
+
+// hiddenMetrics is the view of a caller who may not see the metrics:
+// every value is unknown.
+func hiddenMetrics() *metricsView {
+	return &metricsView{cur: &sample{nodes: map[string]map[string]series{}, errs: map[string]string{"": "metrics are shown to admins only"}}}
 }
 
 // matches reports whether s is named name and carries the label pairs
@@ -322,6 +333,19 @@ func ptr[T any](v T) *T { return &v }
 func (v *metricsView) sumPtr(name string, pairs ...string) *float64 {
 	if x, ok := v.sum(name, pairs...); ok {
 		return &x
+	}
+	return nil
+}
+
+// total is a counter's sum over the nodes. A counter no node has is 0
+// when every node's metrics were read (its series appears with its first
+// increment), and unknown (nil) otherwise.
+func (v *metricsView) total(name string, pairs ...string) *float64 {
+	if x, ok := v.sum(name, pairs...); ok {
+		return &x
+	}
+	if len(v.cur.errs) == 0 {
+		return ptr(0.0)
 	}
 	return nil
 }

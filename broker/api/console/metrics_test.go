@@ -44,6 +44,14 @@ func TestMetricsRates(t *testing.T) {
 	if m, ok := v.max(mQueueSent); !ok || m != 999 {
 		t.Errorf("max = %v %v", m, ok)
 	}
+	// A counter no node has is 0 when every node was read, else unknown.
+	if tot := v.total(mQueueDeadLetter, "queue", "q"); tot == nil || *tot != 0 {
+		t.Errorf("total of an absent counter = %v, want 0", tot)
+	}
+	cur.errs = map[string]string{"e": "connection refused"}
+	if tot := v.total(mQueueDeadLetter, "queue", "q"); tot != nil {
+		t.Errorf("total with a node unread = %v, want nil", *tot)
+	}
 	if r := (&metricsView{cur: cur}).rate(mQueueSent); r != nil {
 		t.Errorf("rate without a base scrape = %v, want nil", *r)
 	}

@@ -185,7 +185,7 @@ func (h *Handler) queue(ctx context.Context, r *http.Request) (any, error) {
 		DeadLetterSources: []string{}, MoveTasks: []moveTask{}, Triggers: []triggerLink{}, Partitions: groupsOf(st, kindQueue, name)}
 	d.fill(attrs, mv)
 	d.DeleteRate = mv.rate(mQueueDeleted, "queue", name)
-	d.DeadLetteredTotal = mv.sumPtr(mQueueDeadLetter, "queue", name)
+	d.DeadLetteredTotal = mv.total(mQueueDeadLetter, "queue", name)
 	tags, err := h.c.Queues.ListQueueTags(ctx, &nimbusv1.ListQueueTagsRequest{QueueName: name})
 	if err != nil {
 		return nil, err

@@ -132,7 +132,7 @@ func (h *Handler) topic(ctx context.Context, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := h.status(ctx)
+	st, err := h.resourceStatus(ctx)
 	if err != nil {
 		return nil, err
 	}

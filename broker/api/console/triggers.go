@@ -65,13 +65,9 @@ func triggerOf(t *nimbusv1.Trigger, mv *metricsView) triggerView {
 		v.LastResult = &lastResult{At: msTime(r.GetAtUnixMs()), Outcome: r.GetOutcome(), Error: r.GetError(), Invocations: r.GetInvocations(), Failures: r.GetFailures()}
 	}
 	v.Concurrency = mv.sumPtr(mTriggerConcurrency, "trigger", v.Name)
-	v.Invocations = mv.sumPtr(mTriggerInvocations, "trigger", v.Name)
-	v.Errors = mv.sumPtr(mTriggerErrors, "trigger", v.Name)
-	v.Throttles = mv.sumPtr(mTriggerThrottles, "trigger", v.Name)
-	if v.Invocations != nil {
-		// Errors and throttles have series only once they happened.
-		v.Errors, v.Throttles = orZero(v.Errors), orZero(v.Throttles)
-	}
+	v.Invocations = mv.total(mTriggerInvocations, "trigger", v.Name)
+	v.Errors = mv.total(mTriggerErrors, "trigger", v.Name)
+	v.Throttles = mv.total(mTriggerThrottles, "trigger", v.Name)
 	v.InvocationRate = mv.rate(mTriggerInvocations, "trigger", v.Name)
 	if age, ok := mv.max(mTriggerSourceAge, "trigger", v.Name); ok {
 		v.SourceAgeSeconds = &age
@@ -109,11 +105,4 @@ func (h *Handler) trigger(ctx context.Context, r *http.Request) (any, error) {
 		v.Config = b
 	}
 	return v, nil
-}
-
-func orZero(p *float64) *float64 {
-	if p == nil {
-		return ptr(0.0)
-	}
-	return p
 }
