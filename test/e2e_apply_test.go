@@ -4,6 +4,7 @@ package test
 // in-process node, with the state checked through the SDK.
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -224,6 +225,15 @@ func TestApplyLifecycle(t *testing.T) {
 	out = e.mustCLI("apply", "-f", v2, "--prune", "--dry-run")
 	if !strings.Contains(out, strings.Join(deletes, "\n")+"\nPlan: 0 to create, 0 to update, 3 to delete, 6 unchanged.\nDry run") {
 		t.Errorf("--prune --dry-run printed:\n%s", out)
+	}
+	var plan struct {
+		Changes []struct{ Action, Kind, Name string }
+		DryRun  bool `json:"dry_run"`
+		Applied bool
+	}
+	if out := e.mustCLI("-o", "json", "apply", "-f", v2, "--prune", "--dry-run"); json.Unmarshal([]byte(out), &plan) != nil ||
+		len(plan.Changes) != 9 || plan.Changes[6].Action != "delete" || plan.Changes[6].Name != "audit" || !plan.DryRun || plan.Applied {
+		t.Errorf("-o json --prune --dry-run printed:\n%s", out)
 	}
 	if after := e.inventory(); !slices.Equal(after, before) {
 		t.Errorf("--prune --dry-run changed %v into %v", before, after)

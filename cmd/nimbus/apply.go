@@ -53,7 +53,7 @@ func newApplyCmd(a *app) *cobra.Command {
 				return listProblems(a.stdout, err)
 			}
 			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
-				return listProblems(a.stdout, runApply(ctx, c, a.stdout, cfg, dryRun, prune))
+				return listProblems(a.stdout, runApply(ctx, c, a.stdout, a.output, cfg, dryRun, prune))
 			})
 		},
 	}
@@ -89,8 +89,9 @@ func readDeclFile(stdin io.Reader, file string) (string, []byte, error) {
 }
 
 // runApply plans cfg against the broker, prints the plan and, unless
-// dryRun, applies it.
-func runApply(ctx context.Context, c *client.Client, w io.Writer, cfg *declare.Config, dryRun, prune bool) error {
+// dryRun, applies it. With -o json the plan is one JSON object, printed
+// after the run (jsonPlan).
+func runApply(ctx context.Context, c *client.Client, w io.Writer, format outputFormat, cfg *declare.Config, dryRun, prune bool) error {
 	st, err := declare.ReadState(ctx, c)
 	if err != nil {
 		return err
@@ -99,18 +100,29 @@ func runApply(ctx context.Context, c *client.Client, w io.Writer, cfg *declare.C
 	if err != nil {
 		return err
 	}
+	created, updated, deleted := plan.Count(declare.Create), plan.Count(declare.Update), plan.Count(declare.Delete)
+	blocked := plan.Blocked()
+	apply := !dryRun && blocked == nil && created+updated+deleted > 0
+	if format == outputJSON {
+		var runErr error
+		if apply {
+			runErr = plan.Apply(ctx, c)
+		}
+		if err := writeJSON(w, toJSONPlan(plan, dryRun, apply && runErr == nil)); err != nil {
+			return err
+		}
+		return errors.Join(blocked, runErr)
+	}
 	if err := plan.Write(w); err != nil {
 		return err
 	}
-	if err := plan.Blocked(); err != nil {
-		return err
-	}
-	created, updated, deleted := plan.Count(declare.Create), plan.Count(declare.Update), plan.Count(declare.Delete)
 	switch {
+	case blocked != nil:
+		return blocked
 	case dryRun:
 		_, err = fmt.Fprintln(w, "Dry run: nothing was changed.")
 		return err
-	case created+updated+deleted == 0:
+	case !apply:
 		return nil
 	}
 	if err := plan.Apply(ctx, c); err != nil {
@@ -118,4 +130,33 @@ func runApply(ctx context.Context, c *client.Client, w io.Writer, cfg *declare.C
 	}
 	_, err = fmt.Fprintf(w, "Applied: %d created, %d updated, %d deleted.\n", created, updated, deleted)
 	return err
+}
+
+// jsonPlan is a plan in `apply -o json`: every change (action create,
+// update, unchanged, delete or blocked), whether it was a dry run, and
+// whether the changes were made.
+type jsonPlan struct {
+	Changes    []jsonChange `json:"changes"`
+	Undeclared int          `json:"undeclared"`
+	DryRun     bool         `json:"dry_run"`
+	Applied    bool         `json:"applied"`
+}
+
+type jsonChange struct {
+	Action string         `json:"action"`
+	Kind   string         `json:"kind"`
+	Name   string         `json:"name"`
+	Diffs  []declare.Diff `json:"diffs,omitempty"`
+	Note   string         `json:"note,omitempty"`
+}
+
+var actionNames = map[declare.Action]string{declare.Create: "create", declare.Update: "update", declare.Unchanged: "unchanged",
+	declare.Delete: "delete", declare.Blocked: "blocked"}
+
+func toJSONPlan(p *declare.Plan, dryRun, applied bool) jsonPlan {
+	out := jsonPlan{Changes: []jsonChange{}, Undeclared: p.Undeclared, DryRun: dryRun, Applied: applied}
+	for _, c := range p.Changes {
+		out.Changes = append(out.Changes, jsonChange{Action: actionNames[c.Action], Kind: c.Kind, Name: c.Name, Diffs: c.Diffs, Note: c.Note})
+	}
+	return out
 }

@@ -33,7 +33,9 @@ var actionMarks = [...]string{Unchanged: "=", Create: "+", Update: "~", Delete: 
 // "VisibilityTimeout", "tags.team", "batchSize") from Old to New ("" is
 // unset).
 type Diff struct {
-	Field, Old, New string
+	Field string `json:"field"`
+	Old   string `json:"old"`
+	New   string `json:"new"`
 }
 
 // maxShown bounds a value in a plan line; longer ones are cut.
