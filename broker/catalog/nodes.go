@@ -130,7 +130,7 @@ func (e *Engine) SetReplicas(txn *storage.Txn, name string, replicas []string) (
 	if len(replicas) == 0 {
 		return nil, broker.Errorf(broker.CodeInvalidArgument, "a partition needs at least one replica")
 	}
-	if sn, ok := strings.CutPrefix(name, streamPlacementPrefix); ok {
+	if sn, ok := strings.CutPrefix(name, StreamPlacementPrefix); ok {
 		st, err := e.Stream(txn, sn)
 		if err != nil {
 			return nil, err

@@ -137,15 +137,15 @@ func (s *Stream) Groups() []uint64 {
 // replicas. It is a view: changing it changes nothing.
 func (s *Stream) Placement() *Queue {
 	gs := s.Groups()
-	q := &Queue{Name: streamPlacementPrefix + s.Name, Replicas: slices.Clone(s.Replicas), Initial: slices.Clone(s.Initial)}
+	q := &Queue{Name: StreamPlacementPrefix + s.Name, Replicas: slices.Clone(s.Replicas), Initial: slices.Clone(s.Initial)}
 	if len(gs) > 0 {
 		q.Group, q.Partitions = gs[0], gs[1:]
 	}
 	return q
 }
 
-// streamPlacementPrefix starts the Name of a stream's Placement.
-const streamPlacementPrefix = "stream/"
+// StreamPlacementPrefix starts the Name of a stream's Placement.
+const StreamPlacementPrefix = "stream/"
 
 // ShardID returns the Kinesis id of shard number n.
 func ShardID(n int) string { return fmt.Sprintf("shardId-%012d", n) }

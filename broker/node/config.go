@@ -76,6 +76,9 @@ type Config struct {
 	// load EWMAs (autoscaling decides on the short one); 0 means 10 s and
 	// 60 s.
 	LoadWindow, LongLoadWindow time.Duration
+	// LeaderBalanceAfter is how long a node leads a group before it hands
+	// the leadership to the group's preferred replica (0: 30 s).
+	LeaderBalanceAfter time.Duration
 	// AWSCredentials are the access keys the AWS APIs accept (SigV4 is
 	// verified against them); empty accepts any credentials.
 	AWSCredentials Credentials

@@ -2,7 +2,9 @@ package node
 
 import (
 	"context"
+	"hash/fnv"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nimbusmq/nimbus/broker/catalog"
@@ -135,7 +137,7 @@ func (n *Node) removeGroup(id uint64) error {
 func (n *Node) runReconciler(ctx context.Context) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
-	bal := time.NewTicker(5 * time.Second)
+	bal := time.NewTicker(min(5*time.Second, max(n.preferLeaderAfter(), 100*time.Millisecond)))
 	defer bal.Stop()
 	for {
 		select {
@@ -260,23 +262,27 @@ func (n *Node) onLeadership(group uint64, isLeader bool) {
 // back and forth.
 const preferLeaderAfter = 30 * time.Second
 
-// balanceLeaders hands the leadership of up to 8 partitions this node
-// leads, but which prefer another active replica, to those replicas. Placement
-// spreads preferred leaders across nodes; this restores the spread after
-// failovers.
+// balanceLeaders hands the leadership of up to 8 groups this node leads,
+// but which prefer another active replica, to those replicas. A queue's
+// (and a topic's) partitions are led from one node, its preferred replica,
+// and placement spreads preferred replicas across nodes; a stream's shards
+// are routed one by one, so their preferred leaders go round the stream's
+// replicas (preferredLeader). This restores the spread after failovers and
+// spreads new shards.
 func (n *Node) balanceLeaders() {
-	qs, err := n.svc.Queues()
+	qs, err := n.partitions()
 	if err != nil {
 		return
 	}
 	self, founder := n.host.NodeID(), n.founder()
 	moved := 0
 	for _, q := range qs {
+		spread := strings.HasPrefix(q.Name, catalog.StreamPlacementPrefix)
 		for i, g := range q.Groups() {
 			if moved == 8 {
 				return
 			}
-			if i > 0 {
+			if i > 0 && !spread {
 				// Further partitions follow the first, which alone goes
 				// back to the preferred replica.
 				if n.followFirstPartition(q, g) {
@@ -285,29 +291,53 @@ func (n *Node) balanceLeaders() {
 				continue
 			}
 			ids := q.ReplicaIDs(founder)
-			if len(ids) < 2 || ids[0] == self || !n.host.IsLeader(g) {
+			if len(ids) < 2 || !n.host.IsLeader(g) {
+				continue
+			}
+			want := ids[0]
+			if spread {
+				want = preferredLeader(q.Name, i, ids)
+			}
+			if want == self {
 				continue
 			}
 			n.leadMu.Lock()
 			since, ok := n.leadSince[g]
 			n.leadMu.Unlock()
-			if !ok || time.Since(since) < preferLeaderAfter {
+			if !ok || time.Since(since) < n.preferLeaderAfter() {
 				continue
 			}
-			if x, ok := n.nodeByID(ids[0]); !ok || x.State != catalog.NodeActive {
+			if x, ok := n.nodeByID(want); !ok || x.State != catalog.NodeActive {
 				continue
 			}
 			ms, err := n.host.Members(g)
-			if err != nil || !slices.ContainsFunc(ms, func(m cluster.Member) bool { return m.ID == ids[0] && m.Voter }) {
+			if err != nil || !slices.ContainsFunc(ms, func(m cluster.Member) bool { return m.ID == want && m.Voter }) {
 				continue
 			}
-			n.logger.Info("handing leadership to the preferred replica", "queue", q.Name, "group", g, "to", ids[0])
-			if err := n.host.TransferLeader(g, ids[0]); err != nil {
-				n.logger.Info("leadership transfer", "queue", q.Name, "err", err)
+			n.logger.Info("handing leadership to the preferred replica", "resource", q.Name, "group", g, "to", want)
+			if err := n.host.TransferLeader(g, want); err != nil {
+				n.logger.Info("leadership transfer", "resource", q.Name, "err", err)
 			}
 			moved++
 		}
 	}
+}
+
+// preferredLeader is the preferred leader of a stream's i-th shard: the
+// stream's replicas in turn, from a start fixed by the stream's name, so
+// that the shards of several streams spread over the nodes too.
+func preferredLeader(name string, i int, ids []string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(name))
+	return ids[(int(h.Sum32()%uint32(len(ids)))+i)%len(ids)]
+}
+
+// preferLeaderAfter returns Config.LeaderBalanceAfter or its default.
+func (n *Node) preferLeaderAfter() time.Duration {
+	if d := n.cfg.LeaderBalanceAfter; d > 0 {
+		return d
+	}
+	return preferLeaderAfter
 }
 
 // followFirstPartition hands the leadership of group, a further partition
