@@ -50,6 +50,13 @@ const (
 	// CodeResourceInUse: a stream or trigger of that name exists with
 	// other settings.
 	CodeResourceInUse Code = "RESOURCE_IN_USE"
+	// CodeUnauthenticated: the server runs with authentication and the
+	// call carries no valid credentials (none, an unknown or revoked
+	// key, a wrong secret, a clock more than 5 minutes off).
+	CodeUnauthenticated Code = "UNAUTHENTICATED"
+	// CodePermissionDenied: the credential may not do this (another
+	// tenant's resource, an admin-only call, outside its scopes).
+	CodePermissionDenied Code = "PERMISSION_DENIED"
 )
 
 // Sentinel errors, one per Code. Test with errors.Is: every *Error returned
@@ -195,6 +202,10 @@ func codeFromGRPC(c codes.Code) Code {
 		return CodeUnavailable
 	case codes.InvalidArgument:
 		return CodeInvalidArgument
+	case codes.Unauthenticated:
+		return CodeUnauthenticated
+	case codes.PermissionDenied:
+		return CodePermissionDenied
 	}
 	return CodeUnknown
 }

@@ -373,6 +373,19 @@ func TestAuthTenantIsolation(t *testing.T) {
 		t.Errorf("acme describes its stream: %+v %v", d, err)
 	}
 
+	// Triggers: acme's is acme's; beta's source must be its own.
+	tr, err := acme.CreateTrigger(ctx, "fn", client.TriggerConfig{Source: "queue:orders", Endpoint: "http://127.0.0.1:1/fn", Disabled: true})
+	if err != nil || tr.Name != "fn" || tr.Config.Source != "queue:orders" || !strings.Contains(tr.ARN, acmeAcct+":event-source-mapping:fn") {
+		t.Fatalf("acme CreateTrigger = %+v, %v", tr, err)
+	}
+	if ts, err := beta.ListTriggers(ctx, ""); err != nil || len(ts) != 0 {
+		t.Errorf("beta lists triggers %v, %v", ts, err)
+	}
+	_, err = beta.GetTrigger(ctx, "fn")
+	wantAuthCode(t, err, codes.NotFound, "beta gets acme's trigger")
+	_, err = beta.CreateTrigger(ctx, "fn2", client.TriggerConfig{Source: "queue:acme~orders", Endpoint: "http://127.0.0.1:1/fn", Disabled: true})
+	wantAuthCode(t, err, codes.InvalidArgument, "beta triggers on acme's queue")
+
 	// The AWS APIs, signed with SigV4 by the SDKs.
 	awsCfg := func(id, secret string) aws.Config {
 		return aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(id, secret, ""), BaseEndpoint: aws.String("http://" + e.n.HTTPAddr())}
