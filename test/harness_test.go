@@ -123,7 +123,8 @@ func (s *server) launch() {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	args := []string{"serve", "--data-dir", s.dir, "--grpc-addr", s.grpc, "--http-addr", s.http, "--peer-addr", s.peer}
+	args := []string{"serve", "--data-dir", s.dir, "--grpc-addr", s.grpc, "--http-addr", s.http, "--peer-addr", s.peer,
+		"--rebalance-interval", "-1s"} // replica moves are tested on their own
 	if s.nodeID != "" {
 		args = append(args, "--node-id", s.nodeID)
 	}

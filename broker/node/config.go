@@ -79,6 +79,10 @@ type Config struct {
 	// LeaderBalanceAfter is how long a node leads a group before it hands
 	// the leadership to the group's preferred replica (0: 30 s).
 	LeaderBalanceAfter time.Duration
+	// RebalanceInterval is how often the meta leader evens out the spread
+	// of replicas over the active nodes (a joined node takes its share);
+	// 0 means 30 s, negative turns it off.
+	RebalanceInterval time.Duration
 	// AWSCredentials are the access keys the AWS APIs accept (SigV4 is
 	// verified against them); empty accepts any credentials.
 	AWSCredentials Credentials

@@ -15,6 +15,7 @@ func testConfig(t *testing.T, dir string) Config {
 	cfg.Cluster.HeartbeatTimeout = 100 * time.Millisecond
 	cfg.Cluster.ElectionTimeout = 100 * time.Millisecond
 	cfg.Cluster.LeaderLeaseTimeout = 50 * time.Millisecond
+	cfg.RebalanceInterval = -1 // tests that move replicas turn it on
 	return cfg
 }
 

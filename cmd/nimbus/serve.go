@@ -84,6 +84,8 @@ func newServeCmd(a *app) *cobra.Command {
 		"Default: node.key in --data-dir, created on first start (env NIMBUS_NODE_KEY_FILE)")
 	f.DurationVar(&cfg.AutoscaleInterval, "autoscale-interval", cfg.AutoscaleInterval, "how often the node evaluates the on-demand streams whose shards it leads,\n"+
 		"splitting and merging shards with their write load; 0 turns autoscaling off (env NIMBUS_AUTOSCALE_INTERVAL)")
+	f.DurationVar(&cfg.RebalanceInterval, "rebalance-interval", 30*time.Second, "how often the meta leader evens out the replicas over the nodes (a joined node takes its share);\n"+
+		"negative turns it off (env NIMBUS_REBALANCE_INTERVAL)")
 	f.Uint64Var(&minFreeMiB, "min-free-disk-mib", minFreeMiB, "free space (MiB) kept on --data-dir's filesystem: below it new data is refused\n"+
 		"(consumers can still drain) and /readyz reports not ready, below a quarter of it every write; 0: off (env NIMBUS_MIN_FREE_DISK_MIB)")
 	f.BoolVar(&cfg.InsecureListen, "insecure-listen", false, "allow non-loopback listen addresses without TLS and authentication (there is no authentication yet) (env NIMBUS_INSECURE_LISTEN)")

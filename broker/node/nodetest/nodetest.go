@@ -21,6 +21,7 @@ func Config(dir string) node.Config {
 	cfg.Cluster.ElectionTimeout = 100 * time.Millisecond
 	cfg.Cluster.LeaderLeaseTimeout = 50 * time.Millisecond
 	cfg.SweepInterval = 200 * time.Millisecond
+	cfg.RebalanceInterval = -1 // tests that move replicas turn it on
 	return cfg
 }
 
