@@ -137,6 +137,12 @@ func (f *sqsFakeQueues) ListMessageMoveTasks(_ context.Context, r *nimbusv1.List
 func (f *sqsFakeQueues) CancelMessageMoveTask(_ context.Context, r *nimbusv1.CancelMessageMoveTaskRequest, _ ...grpc.CallOption) (*nimbusv1.CancelMessageMoveTaskResponse, error) {
 	return &nimbusv1.CancelMessageMoveTaskResponse{ApproximateNumberOfMessagesMoved: 2}, f.record(r)
 }
+func (f *sqsFakeQueues) DescribeQueuePartitions(_ context.Context, r *nimbusv1.DescribeQueuePartitionsRequest, _ ...grpc.CallOption) (*nimbusv1.DescribeQueuePartitionsResponse, error) {
+	return &nimbusv1.DescribeQueuePartitionsResponse{}, f.record(r)
+}
+func (f *sqsFakeQueues) UpdateQueueScaling(_ context.Context, r *nimbusv1.UpdateQueueScalingRequest, _ ...grpc.CallOption) (*nimbusv1.UpdateQueueScalingResponse, error) {
+	return &nimbusv1.UpdateQueueScalingResponse{}, f.record(r)
+}
 
 var _ nimbusv1.QueueServiceClient = (*sqsFakeQueues)(nil)
 
