@@ -22,6 +22,7 @@ const applyV1 = `queues:
       VisibilityTimeout: 60
     deadLetter: {queue: orders-dlq, maxReceiveCount: 5}
     tags: {team: billing}
+    scaling: {maxPartitions: 4}
   - name: orders-dlq
 topics:
   - name: events
@@ -51,6 +52,7 @@ const applyV2 = `queues:
       VisibilityTimeout: 90
     deadLetter: {queue: orders-dlq, maxReceiveCount: 5}
     tags: {team: ops}
+    scaling: {maxPartitions: 6}
   - name: orders-dlq
 topics:
   - name: events
@@ -189,7 +191,7 @@ func TestApplyLifecycle(t *testing.T) {
 	// stays without --prune.
 	v2 := writeFile(t, "nimbus.yaml", applyV2)
 	wantOutput(t, "apply of the changed file", e.mustCLI("apply", "-f", v2),
-		"~ queue orders: VisibilityTimeout 60 -> 90, tags.team billing -> ops",
+		"~ queue orders: VisibilityTimeout 60 -> 90, tags.team billing -> ops, scaling.maxPartitions 4 -> 6",
 		"= queue orders-dlq",
 		"= topic events",
 		"~ stream clicks: shards 1 -> 2",
@@ -202,6 +204,9 @@ func TestApplyLifecycle(t *testing.T) {
 	}
 	if tags, err := e.c.ListQueueTags(e.ctx, "orders"); err != nil || tags["team"] != "ops" {
 		t.Errorf("orders tags after the update: %v, %v", tags, err)
+	}
+	if p, err := e.c.DescribeQueuePartitions(e.ctx, "orders"); err != nil || p.Scaling == nil || p.Scaling.MaxPartitions != 6 {
+		t.Errorf("orders scaling after the update: %+v, %v", p, err)
 	}
 	if s, err := e.c.DescribeStreamSummary(e.ctx, "clicks"); err != nil || s.OpenShardCount != 2 {
 		t.Errorf("clicks after the update: %+v, %v", s, err)
@@ -300,12 +305,11 @@ func TestApplyInvalidFileChangesNothing(t *testing.T) {
 
 	// A change that cannot be made in place blocks the whole plan, even
 	// the changes that could be made.
-	ht := "queues:\n  - name: a\n    attributes: {VisibilityTimeout: %s}\n" +
-		"  - name: jobs.fifo\n    attributes: {DeduplicationScope: messageGroup, FifoThroughputLimit: perMessageGroupId}\n    partitions: %s\n"
-	e.mustCLI("apply", "-f", writeFile(t, "ht.yaml", strings.NewReplacer("%s", "2").Replace(strings.Replace(ht, "%s", "30", 1))))
-	r = e.cli("apply", "-f", writeFile(t, "ht.yaml", strings.Replace(strings.Replace(ht, "%s", "45", 1), "%s", "4", 1)))
-	if r.code != 1 || !strings.Contains(r.stdout, "~ queue a: VisibilityTimeout 30 -> 45\n! queue jobs.fifo: partitions 2 -> 4 (cannot change in place") ||
-		!strings.HasPrefix(r.stderr, "nimbus: cannot apply: queue jobs.fifo: partitions 2 -> 4") {
+	sized := "queues:\n  - name: a\n    attributes: {VisibilityTimeout: %s}\nstreams:\n  - {name: s, shards: 1, maxRecordSizeKiB: %s}\n"
+	e.mustCLI("apply", "-f", writeFile(t, "sized.yaml", strings.Replace(strings.Replace(sized, "%s", "30", 1), "%s", "1024", 1)))
+	r = e.cli("apply", "-f", writeFile(t, "sized.yaml", strings.Replace(strings.Replace(sized, "%s", "45", 1), "%s", "2048", 1)))
+	if r.code != 1 || !strings.Contains(r.stdout, "~ queue a: VisibilityTimeout 30 -> 45\n! stream s: maxRecordSizeKiB 1024 -> 2048 (cannot change in place") ||
+		!strings.HasPrefix(r.stderr, "nimbus: cannot apply: stream s: maxRecordSizeKiB 1024 -> 2048") {
 		t.Errorf("blocked plan: exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
 	}
 	if a, err := e.c.GetQueueAttributes(e.ctx, "a", "VisibilityTimeout"); err != nil || a["VisibilityTimeout"] != "30" {

@@ -27,7 +27,7 @@ func newApplyCmd(a *app) *cobra.Command {
 			"  ~ queue orders: VisibilityTimeout 30 -> 60   to update (what changes)\n" +
 			"  = queue orders                               unchanged\n" +
 			"  - queue old                                  to delete (--prune only)\n" +
-			"  ! queue jobs.fifo: partitions 4 -> 8 (...)   cannot change in place: nothing is applied\n\n" +
+			"  ! stream s: maxRecordSizeKiB 1024 -> 2048    cannot change in place: nothing is applied\n\n" +
 			"then make the changes: dead-letter queues before the queues that use them, queues, topics and\n" +
 			"streams before subscriptions and triggers, deletes last. Applying the same file again changes\n" +
 			"nothing. The whole file is checked first (fields, types, names, attribute values, references):\n" +

@@ -90,6 +90,9 @@ func (p *planner) queueChange(w *wantQueue) *Change {
 		c.run = func(ctx context.Context, cl *client.Client) error {
 			_, err := cl.CreateQueueWithOptions(ctx, w.name, client.CreateQueueOptions{Attributes: mapValues(w.create, p.st.local), Tags: w.tags,
 				ReplicationFactor: w.rf, Partitions: w.partitions})
+			if err == nil && w.scaling != (broker.QueueScaling{}) {
+				err = cl.UpdateQueueScaling(ctx, w.name, clientQueueScaling(w.scaling))
+			}
 			return err
 		}
 		return c
@@ -98,15 +101,17 @@ func (p *planner) queueChange(w *wantQueue) *Change {
 	set = mapValues(set, p.st.local)
 	tagDiffs, tag, untag := diffTags(h.tags, w.tags)
 	diffs = append(diffs, tagDiffs...)
+	var scalingDiffs []Diff
+	if h.scalingKnown {
+		scalingDiffs = queueScalingDiffs(h.scaling, w.scaling)
+		diffs = append(diffs, scalingDiffs...)
+	}
 	var blocked []Diff
 	reason := "cannot change in place: delete the queue (or change the file) and apply again"
-	if h.partitions != 0 && h.partitions != w.partitions {
-		blocked = append(blocked, Diff{"partitions", strconv.Itoa(h.partitions), strconv.Itoa(w.partitions)})
-	}
 	if w.rf != 0 && h.rf != 0 && w.rf != h.rf {
 		blocked = append(blocked, Diff{"replicationFactor", strconv.Itoa(h.rf), strconv.Itoa(w.rf)})
 	}
-	if len(blocked) == 0 && h.partitions > 1 && !w.typed.DedupPerGroup {
+	if len(blocked) == 0 && h.partitions > 1 && w.typed.Fifo && !w.typed.DedupPerGroup {
 		blocked = append(blocked, Diff{broker.AttrDeduplicationScope, h.attrs[broker.AttrDeduplicationScope], w.attrs[broker.AttrDeduplicationScope]})
 		reason = "a queue with " + strconv.Itoa(h.partitions) + " partitions keeps DeduplicationScope messageGroup"
 	}
@@ -122,12 +127,50 @@ func (p *planner) queueChange(w *wantQueue) *Change {
 			}
 		}
 		if len(untag) > 0 {
-			return cl.UntagQueue(ctx, w.name, untag...)
+			if err := cl.UntagQueue(ctx, w.name, untag...); err != nil {
+				return err
+			}
+		}
+		if len(scalingDiffs) > 0 {
+			return cl.UpdateQueueScaling(ctx, w.name, clientQueueScaling(w.scaling))
 		}
 		return nil
 	}
 	settle(c, diffs, blocked, reason)
 	return c
+}
+
+// queueScalingDiffs compares autoscaling settings as set (zero fields:
+// the defaults).
+func queueScalingDiffs(have, want broker.QueueScaling) []Diff {
+	var out []Diff
+	add := func(field, h, w string) {
+		if h != w {
+			out = append(out, Diff{"scaling." + field, h, w})
+		}
+	}
+	num := func(n int64) string {
+		if n == 0 {
+			return ""
+		}
+		return strconv.FormatInt(n, 10)
+	}
+	add("disabled", strconv.FormatBool(have.Disabled), strconv.FormatBool(want.Disabled))
+	add("partitionMessagesPerSec", num(have.PartitionMessagesPerSec), num(want.PartitionMessagesPerSec))
+	add("minPartitions", num(int64(have.MinPartitions)), num(int64(want.MinPartitions)))
+	add("maxPartitions", num(int64(have.MaxPartitions)), num(int64(want.MaxPartitions)))
+	add("cooldown", msString(have.CooldownMs), msString(want.CooldownMs))
+	add("window", msString(have.WindowMs), msString(want.WindowMs))
+	return out
+}
+
+// clientQueueScaling is the SDK's form of s (nil for the defaults).
+func clientQueueScaling(s broker.QueueScaling) *client.QueueScaling {
+	if s == (broker.QueueScaling{}) {
+		return nil
+	}
+	return &client.QueueScaling{Disabled: s.Disabled, PartitionMessagesPerSec: s.PartitionMessagesPerSec,
+		MinPartitions: s.MinPartitions, MaxPartitions: s.MaxPartitions, Cooldown: msDuration(s.CooldownMs), Window: msDuration(s.WindowMs)}
 }
 
 func (p *planner) topicChange(w *wantTopic) *Change {

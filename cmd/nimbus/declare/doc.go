@@ -17,7 +17,8 @@
 //   - ReadState reads what the broker has, through the Go SDK.
 //   - NewPlan compares the two and returns one Change per resource
 //     (create, update, unchanged, delete, or blocked when a setting
-//     cannot change in place), after checking the references that need
+//     cannot change in place: a stream's maximum record size, a
+//     trigger's source), after checking the references that need
 //     the server (a dead-letter queue that is neither declared nor
 //     exists). Deletes are planned only with Options.Prune.
 //   - Plan.Apply makes the changes in dependency order: dead-letter
@@ -34,9 +35,10 @@
 // Semantics: a declared resource is the whole truth about that resource.
 // An attribute, tag or subscription the file leaves out is reset to its
 // default or removed, as in any declarative tool; a resource the file
-// leaves out is left alone unless Options.Prune. Settings chosen only at
-// creation (replicationFactor) are compared only when the file gives
-// them.
+// leaves out is left alone unless Options.Prune. A replication factor is
+// compared only when the file gives one; a queue's partitions are used
+// when it is created and not compared afterwards (its partition
+// autoscaling, the queue's scaling settings, moves the count).
 //
 // Export is the inverse of Parse: it writes a State in the file format,
 // leaving out every setting at its default, so that applying an exported

@@ -36,8 +36,15 @@ func Export(st *State) *File {
 			dlq, _ := broker.QueueNameFromArn(r.DeadLetterTargetArn)
 			q.DeadLetter = &DeadLetter{Queue: dlq, MaxReceiveCount: r.MaxReceiveCount}
 		}
-		if def, err := broker.ResolvePartitions(h.typed, 0); err == nil && h.partitions != 0 && h.partitions != def {
-			q.Partitions = h.partitions
+		if def, err := broker.ResolvePartitions(h.typed, 0); err == nil && h.base != 0 && h.base != def {
+			if _, err := broker.ResolvePartitions(h.typed, h.base); err == nil {
+				q.Partitions = h.base
+			}
+		}
+		if sc := h.scaling; sc != (broker.QueueScaling{}) {
+			q.Scaling = &QueueScaling{Disabled: sc.Disabled, PartitionMessagesPerSec: sc.PartitionMessagesPerSec,
+				MinPartitions: sc.MinPartitions, MaxPartitions: sc.MaxPartitions,
+				Cooldown: Duration(msDuration(sc.CooldownMs)), Window: Duration(msDuration(sc.WindowMs))}
 		}
 		f.Queues = append(f.Queues, q)
 	}

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/nimbusmq/nimbus/broker"
 	"github.com/nimbusmq/nimbus/broker/topic/filter"
@@ -35,8 +36,9 @@ type wantQueue struct {
 	attrs      map[string]string
 	typed      broker.QueueAttributes
 	tags       map[string]string
-	partitions int // resolved (broker.ResolvePartitions)
-	rf         int // 0: not declared
+	partitions int                 // at creation, resolved (broker.ResolvePartitions)
+	scaling    broker.QueueScaling // as declared (zero: the defaults)
+	rf         int                 // 0: not declared
 	dlq        string
 	dlqPath    string // the field naming the dead-letter queue
 }
@@ -264,6 +266,17 @@ func (v *validator) queue(path string, q *Queue) {
 	if q.ReplicationFactor < 0 {
 		v.errorf(path+".replicationFactor", "must not be negative (0: the cluster's default)")
 	}
+	if sc := q.Scaling; sc != nil {
+		w.scaling = broker.QueueScaling{Disabled: sc.Disabled, PartitionMessagesPerSec: sc.PartitionMessagesPerSec,
+			MinPartitions: sc.MinPartitions, MaxPartitions: sc.MaxPartitions,
+			CooldownMs: v.wholeMs(path+".scaling.cooldown", sc.Cooldown), WindowMs: v.wholeMs(path+".scaling.window", sc.Window)}
+		if err := w.scaling.Validate(); err != nil {
+			field, msg := brokerMsg(err)
+			v.errorf(subPath(path+".scaling", queueScalingFields[field]), "%s", msg)
+		} else if !sc.Disabled && typed.Fifo && !(typed.ThroughputPerGroup && typed.DedupPerGroup) {
+			v.errorf(path+".scaling", "a FIFO queue keeps one partition unless FifoThroughputLimit is perMessageGroupId: only disabled applies")
+		}
+	}
 	if typed.Redrive != nil {
 		w.dlq, _ = broker.QueueNameFromArn(typed.Redrive.DeadLetterTargetArn)
 		w.dlqPath = attrPath(path, q.Attributes, broker.AttrRedrivePolicy, dlPath+".queue")
@@ -273,6 +286,21 @@ func (v *validator) queue(path string, q *Queue) {
 	}
 	v.tags(path+".tags", q.Tags)
 	v.c.queues = append(v.c.queues, w)
+}
+
+// queueScalingFields maps broker.QueueScaling.Validate's field names to
+// the file's.
+var queueScalingFields = map[string]string{
+	"PartitionMessagesPerSec": "partitionMessagesPerSec", "MinPartitions": "minPartitions",
+	"MaxPartitions": "maxPartitions", "ScaleCooldown": "cooldown", "ScaleWindow": "window",
+}
+
+// wholeMs returns d in milliseconds, refusing a fraction of one.
+func (v *validator) wholeMs(path string, d Duration) int64 {
+	if d < 0 || time.Duration(d)%time.Millisecond != 0 {
+		v.errorf(path, "must be a whole number of milliseconds")
+	}
+	return time.Duration(d).Milliseconds()
 }
 
 // topicAttrNames are the settable topic attributes (the others that

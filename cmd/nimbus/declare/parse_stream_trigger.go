@@ -46,16 +46,8 @@ func (v *validator) stream(path string, s *Stream) {
 		v.errorf(path+".scaling", "scaling applies to on-demand streams (onDemand: true)")
 	}
 	if sc := s.Scaling; sc != nil {
-		for _, d := range []struct {
-			name string
-			v    Duration
-		}{{"cooldown", sc.Cooldown}, {"window", sc.Window}} {
-			if d.v < 0 || time.Duration(d.v)%time.Millisecond != 0 {
-				v.errorf(path+".scaling."+d.name, "must be a whole number of milliseconds")
-			}
-		}
 		w.scaling = broker.StreamScaling{ShardRecordsPerSec: sc.ShardRecordsPerSec, ShardBytesPerSec: sc.ShardBytesPerSec,
-			MaxShards: sc.MaxShards, CooldownMs: time.Duration(sc.Cooldown).Milliseconds(), WindowMs: time.Duration(sc.Window).Milliseconds()}
+			MaxShards: sc.MaxShards, CooldownMs: v.wholeMs(path+".scaling.cooldown", sc.Cooldown), WindowMs: v.wholeMs(path+".scaling.window", sc.Window)}
 		if err := w.scaling.Validate(); err != nil {
 			field, msg := brokerMsg(err)
 			v.errorf(subPath(path+".scaling", scalingFields[field]), "%s", msg)

@@ -109,6 +109,8 @@ func TestParseErrors(t *testing.T) {
 		{"maxReceiveCount", "queues:\n  - name: a\n    deadLetter:\n      queue: b\n      maxReceiveCount: 0\n", "nimbus.yaml:5: queues[0].deadLetter.maxReceiveCount: must be from 1 to 1000"},
 		{"own dead-letter queue", "queues:\n  - name: a\n    deadLetter: {queue: a, maxReceiveCount: 1}\n", "queues[0].deadLetter.queue: a queue cannot be its own dead-letter queue"},
 		{"partitions on standard", "queues:\n  - name: a\n    partitions: 2\n", "queues[0].partitions: only a FIFO queue with FifoThroughputLimit perMessageGroupId"},
+		{"queue scaling", "queues:\n  - name: a\n    scaling: {minPartitions: 9, maxPartitions: 4}\n", "queues[0].scaling.minPartitions: minimum partitions 9 is above the maximum 4"},
+		{"queue scaling fifo", "queues:\n  - name: a.fifo\n    scaling: {maxPartitions: 4}\n", "queues[0].scaling: a FIFO queue keeps one partition"},
 		{"tags", "queues:\n  - name: a\n    tags: {'': x}\n", "tag keys must be 1-128 characters"},
 		{"topic attribute", "topics:\n  - name: t\n    attributes: {SignatureVersion: 3}\n", "topics[0].attributes.SignatureVersion: SignatureVersion must be 1 or 2"},
 		{"topic name", "topics:\n  - name: t!\n", `topics[0].name: "t!" may contain only ASCII letters`},

@@ -15,7 +15,8 @@ func stateOf(cfg *Config) *State {
 	st := &State{Queues: map[string]*haveQueue{}, Topics: map[string]*haveTopic{}, Streams: map[string]*haveStream{},
 		Triggers: map[string]*haveTrigger{}, ActiveNodes: 1}
 	for _, q := range cfg.queues {
-		st.Queues[q.name] = &haveQueue{name: q.name, attrs: q.attrs, typed: q.typed, tags: q.tags, partitions: q.partitions, rf: max(q.rf, 1)}
+		st.Queues[q.name] = &haveQueue{name: q.name, attrs: q.attrs, typed: q.typed, tags: q.tags, partitions: q.partitions, base: q.partitions,
+			scaling: q.scaling, scalingKnown: true, rf: max(q.rf, 1)}
 	}
 	for _, t := range cfg.topics {
 		h := &haveTopic{name: t.name, attrs: t.attrs, typed: t.typed, tags: t.tags, partitions: t.partitions, rf: max(t.rf, 1)}
@@ -69,6 +70,7 @@ queues:
     attributes: {VisibilityTimeout: 60}
     deadLetter: {queue: orders-dlq, maxReceiveCount: 5}
     tags: {team: billing}
+    scaling: {maxPartitions: 4}
   - name: orders-dlq
   - name: jobs.fifo
     attributes: {DeduplicationScope: messageGroup, FifoThroughputLimit: perMessageGroupId}
@@ -132,6 +134,7 @@ func TestPlanUpdatesOnlyWhatChanged(t *testing.T) {
 	changed := strings.NewReplacer(
 		"VisibilityTimeout: 60}", "VisibilityTimeout: 90, DelaySeconds: 5}",
 		"tags: {team: billing}", "tags: {env: prod}",
+		"scaling: {maxPartitions: 4}", "scaling: {maxPartitions: 6, window: 2m}",
 		"rawDelivery: true", "rawDelivery: false",
 		"filterPolicy: {store: [example_corp]}", "filterPolicy: '{ \"store\" : [\"example_corp\"] }'", // same JSON, other spelling
 		"shards: 2, retentionHours: 48", "shards: 8, retentionHours: 24",
@@ -141,7 +144,7 @@ func TestPlanUpdatesOnlyWhatChanged(t *testing.T) {
 	).Replace(full)
 	wantLines(t, planLines(t, mustParse(t, changed), st, Options{}),
 		// The dead-letter queue is unchanged: file order.
-		"~ queue orders: DelaySeconds 0 -> 5, VisibilityTimeout 60 -> 90, tags.env (none) -> prod, tags.team billing -> (none)",
+		"~ queue orders: DelaySeconds 0 -> 5, VisibilityTimeout 60 -> 90, tags.env (none) -> prod, tags.team billing -> (none), scaling.maxPartitions 4 -> 6, scaling.window (none) -> 2m",
 		"= queue orders-dlq",
 		"= queue jobs.fifo",
 		"= topic events",
@@ -182,7 +185,7 @@ func TestPlanPrune(t *testing.T) {
 func TestPlanBlocked(t *testing.T) {
 	st := stateOf(mustParse(t, full+"  - {name: fan, source: 'topic:events', endpoint: 'http://fn/'}\n"))
 	blocked := strings.NewReplacer(
-		"partitions: 2", "partitions: 3",
+		"{DeduplicationScope: messageGroup, FifoThroughputLimit: perMessageGroupId}\n    partitions: 2", "{DeduplicationScope: queue}",
 		"shards: 2, retentionHours: 48", "shards: 2, retentionHours: 48, maxRecordSizeKiB: 2048",
 		`source: stream:clicks`, `source: stream:auto`,
 		"batchSize: 5", "batchSize: 6",
@@ -198,11 +201,11 @@ func TestPlanBlocked(t *testing.T) {
 		}
 	}
 	wantLines(t, lines,
-		"! queue jobs.fifo: partitions 2 -> 3 (cannot change in place: delete the queue (or change the file) and apply again)",
+		"! queue jobs.fifo: DeduplicationScope messageGroup -> queue (a queue with 2 partitions keeps DeduplicationScope messageGroup)",
 		"! stream clicks: maxRecordSizeKiB 1024 -> 2048 (cannot change in place: delete the stream (or change the file) and apply again)",
 		"! trigger audit: source stream:clicks -> stream:auto (a trigger's source cannot change: delete the trigger (or change the file) and apply again)")
 	err = p.Apply(t.Context(), nil) // refused before any call: the client is not used
-	if err == nil || !strings.Contains(err.Error(), "cannot apply: queue jobs.fifo: partitions 2 -> 3") {
+	if err == nil || !strings.Contains(err.Error(), "cannot apply: queue jobs.fifo: DeduplicationScope messageGroup -> queue") {
 		t.Errorf("Apply of a blocked plan: %v", err)
 	}
 	// The trigger whose source is a topic keeps its subscription out of
@@ -286,7 +289,8 @@ func TestExportRoundTrip(t *testing.T) {
 	}
 	out := string(data)
 	for _, want := range []string{"  - name: orders\n    attributes:\n      VisibilityTimeout: 60\n    deadLetter:\n      queue: orders-dlq\n      maxReceiveCount: 5\n",
-		"filterPolicy: {store: [example_corp]}", "timeout: 1500ms", "maxRecordAge: 1h", "cooldown: 2m", "partitions: 2", "protocol: https"} {
+		"filterPolicy: {store: [example_corp]}", "timeout: 1500ms", "maxRecordAge: 1h", "cooldown: 2m", "partitions: 2", "protocol: https",
+		"    scaling:\n      maxPartitions: 4\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("export lacks %q:\n%s", want, out)
 		}

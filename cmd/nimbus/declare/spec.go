@@ -26,13 +26,28 @@ type Queue struct {
 	DeadLetter *DeadLetter `yaml:"deadLetter,omitempty"`
 	// Tags are the queue's tags, all of them: others are removed.
 	Tags map[string]string `yaml:"tags,omitempty"`
-	// Partitions is the partition count of a FIFO high-throughput queue
-	// (FifoThroughputLimit perMessageGroupId), 1-16; 0 is the default (4
-	// in that mode, else 1). It cannot change after creation.
+	// Partitions is the partition count at creation of a FIFO
+	// high-throughput queue (FifoThroughputLimit perMessageGroupId),
+	// 1-16; 0 is the default (4 in that mode, else 1). Afterwards
+	// autoscaling moves the count (Scaling), so it is not compared.
 	Partitions int `yaml:"partitions,omitempty"`
+	// Scaling is the queue's partition autoscaling settings (left-out
+	// fields take their defaults).
+	Scaling *QueueScaling `yaml:"scaling,omitempty"`
 	// ReplicationFactor is the replica count chosen at creation (0: the
 	// cluster's default); compared only when given.
 	ReplicationFactor int `yaml:"replicationFactor,omitempty"`
+}
+
+// QueueScaling is client.QueueScaling in the file: how a standard or
+// high-throughput FIFO queue's partitions follow its send rate.
+type QueueScaling struct {
+	Disabled                bool     `yaml:"disabled,omitempty"`
+	PartitionMessagesPerSec int64    `yaml:"partitionMessagesPerSec,omitempty"`
+	MinPartitions           int      `yaml:"minPartitions,omitempty"`
+	MaxPartitions           int      `yaml:"maxPartitions,omitempty"`
+	Cooldown                Duration `yaml:"cooldown,omitempty"`
+	Window                  Duration `yaml:"window,omitempty"`
 }
 
 // DeadLetter is a queue's redrive: after MaxReceiveCount receives (1-1000)

@@ -33,12 +33,18 @@ type State struct {
 }
 
 type haveQueue struct {
-	name       string
-	attrs      map[string]string
-	typed      broker.QueueAttributes
-	tags       map[string]string
-	partitions int // 0: unknown
-	rf         int // 0: unknown
+	name  string
+	attrs map[string]string
+	typed broker.QueueAttributes
+	tags  map[string]string
+	// partitions is the current count (autoscaling moves it), base the
+	// count at creation, scaling the autoscaling settings as set (zero:
+	// the defaults); all unknown (scalingKnown false) when the broker
+	// does not tell this credential.
+	partitions, base int
+	scaling          broker.QueueScaling
+	scalingKnown     bool
+	rf               int // 0: unknown
 }
 
 type haveTopic struct {
@@ -105,8 +111,10 @@ func ReadState(ctx context.Context, c *client.Client) (*State, error) {
 		return nil, fmt.Errorf("read the credential's account: %w", err)
 	}
 	// groups counts each resource's raft groups and notes its replicas:
-	// "NAME" and "NAME#i" for a queue's partitions, "topic/NAME" for a
-	// topic's (queue names contain neither '#' nor '/').
+	// "NAME" and "NAME#i" for a queue's partitions, "topic/NAME" and
+	// "topic/NAME#i" for a topic's (queue names contain neither '#' nor
+	// '/'). A queue's count comes from DescribeQueuePartitions instead,
+	// which tells active partitions from draining ones.
 	type groupInfo struct{ count, rf int }
 	groups := map[string]*groupInfo{}
 	cs, err := c.ClusterStatus(ctx)
@@ -154,7 +162,22 @@ func ReadState(ctx context.Context, c *client.Client) (*State, error) {
 		}
 		q := &haveQueue{name: name, attrs: typed.Map(), typed: typed, tags: tags}
 		if gi := groups[name]; gi != nil {
-			q.partitions, q.rf = gi.count, gi.rf
+			q.rf = gi.rf
+		}
+		parts, err := c.DescribeQueuePartitions(ctx, name)
+		switch {
+		case err == nil:
+			q.partitions, q.base, q.scalingKnown = len(parts.Partitions), parts.Resolved.MinPartitions, true
+			if sc := parts.Scaling; sc != nil {
+				q.scaling = broker.QueueScaling{Disabled: sc.Disabled, PartitionMessagesPerSec: sc.PartitionMessagesPerSec,
+					MinPartitions: sc.MinPartitions, MaxPartitions: sc.MaxPartitions,
+					CooldownMs: sc.Cooldown.Milliseconds(), WindowMs: sc.Window.Milliseconds()}
+				if sc.MinPartitions != 0 {
+					q.base = 0 // the count at creation is not told
+				}
+			}
+		case !refused(err):
+			return nil, fmt.Errorf("queue %s: %w", name, err)
 		}
 		st.Queues[name] = q
 	}
