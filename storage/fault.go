@@ -163,14 +163,19 @@ type health struct {
 	reserve, floor uint64
 	faults         *Faults
 
-	// mu guards the fields below.
+	// mu guards failed, probing and lastProbe; hasFailed is failed != nil,
+	// for WriteErr's lock-free path.
 	mu        sync.Mutex
 	failed    error // the commit failure that made writes fail; nil: none
 	probing   bool
 	lastProbe time.Time
-	sampledAt time.Time
-	free      uint64
-	freeOK    bool
+	hasFailed atomic.Bool
+
+	// The last free-space sample (fields updated one by one: a reader may
+	// mix two samples, which is as good as either).
+	sampledAt atomic.Int64 // unix ns
+	free      atomic.Uint64
+	freeOK    atomic.Bool
 
 	writeErrors atomic.Int64 // commits and syncs failed or refused
 }
@@ -192,20 +197,17 @@ func (h *health) freeSpace(maxAge time.Duration) (free uint64, ok bool) {
 	if h.dir == "" {
 		return 0, false
 	}
-	h.mu.Lock()
-	if maxAge > 0 && time.Since(h.sampledAt) < maxAge {
-		free, ok = h.free, h.freeOK
-		h.mu.Unlock()
-		return free, ok
+	now := time.Now().UnixNano()
+	if maxAge > 0 && now-h.sampledAt.Load() < int64(maxAge) {
+		return h.free.Load(), h.freeOK.Load()
 	}
-	h.mu.Unlock()
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(h.dir, &st); err == nil {
 		free, ok = st.Bavail*uint64(st.Bsize), true
 	}
-	h.mu.Lock()
-	h.free, h.freeOK, h.sampledAt = free, ok, time.Now()
-	h.mu.Unlock()
+	h.free.Store(free)
+	h.freeOK.Store(ok)
+	h.sampledAt.Store(now)
 	return free, ok
 }
 
@@ -243,6 +245,7 @@ func (h *health) failure(err error) error {
 	if h.failed == nil {
 		h.failed = err
 		h.lastProbe = time.Now()
+		h.hasFailed.Store(true)
 	}
 	h.mu.Unlock()
 	return err
@@ -255,6 +258,28 @@ func (h *health) failure(err error) error {
 // failed commit, until a probe write succeeds) or free space is below the
 // floor (every commit is refused). Cheap enough to call per request.
 func (db *DB) WriteErr() error {
+	h := db.health
+	if h.hasFailed.Load() {
+		if err := db.failedErr(); err != nil {
+			return err
+		}
+	}
+	if h.reserve == 0 {
+		return nil
+	}
+	free, ok := h.freeSpace(freeSpaceTTL)
+	switch {
+	case !ok || free >= h.reserve:
+		return nil
+	case free < h.floor:
+		return h.belowFloor(free)
+	}
+	return fmt.Errorf("%w: %s free on %s, below the %s reserve: new data refused", ErrNoSpace, mib(free), h.dir, mib(h.reserve))
+}
+
+// failedErr returns the failure that made writes fail, after a probe
+// write if one is due (nil if it succeeded).
+func (db *DB) failedErr() error {
 	h := db.health
 	h.mu.Lock()
 	failed := h.failed
@@ -269,24 +294,12 @@ func (db *DB) WriteErr() error {
 		h.probing, h.lastProbe = false, time.Now()
 		if err == nil {
 			h.failed = nil
+			h.hasFailed.Store(false)
 		}
 		failed = h.failed
 		h.mu.Unlock()
 	}
-	if failed != nil {
-		return failed
-	}
-	if h.reserve == 0 {
-		return nil
-	}
-	free, ok := h.freeSpace(freeSpaceTTL)
-	switch {
-	case !ok || free >= h.reserve:
-		return nil
-	case free < h.floor:
-		return h.belowFloor(free)
-	}
-	return fmt.Errorf("%w: %s free on %s, below the %s reserve: new data refused", ErrNoSpace, mib(free), h.dir, mib(h.reserve))
+	return failed
 }
 
 // probe commits one small write through the committer (so through the
