@@ -57,6 +57,11 @@ const (
 	// CodePermissionDenied: the credential may not do this (another
 	// tenant's resource, an admin-only call, outside its scopes).
 	CodePermissionDenied Code = "PERMISSION_DENIED"
+	// CodePartitionMoved: the queue's partitions changed while the call
+	// was made (a send reached a draining partition); the server retries
+	// such sends itself, so a client sees it only when that took too long.
+	// Retryable.
+	CodePartitionMoved Code = "PARTITION_MOVED"
 )
 
 // Sentinel errors, one per Code. Test with errors.Is: every *Error returned

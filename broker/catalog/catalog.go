@@ -247,7 +247,7 @@ func (e *Engine) SetQueueAttributes(txn *storage.Txn, now time.Time, name string
 	if typed.Fifo != cur.Fifo {
 		return nil, broker.FieldError(broker.CodeInvalidAttribute, broker.AttrFifoQueue, "FifoQueue can only be set when the queue is created")
 	}
-	if len(q.Partitions) > 0 && !typed.DedupPerGroup {
+	if typed.Fifo && len(q.Groups()) > 1 && !typed.DedupPerGroup {
 		return nil, broker.FieldError(broker.CodeInvalidAttribute, broker.AttrDeduplicationScope,
 			"the queue has %d partitions: deduplication must stay per message group", len(q.Groups()))
 	}

@@ -243,7 +243,8 @@ func TestClientCodesMatchBroker(t *testing.T) {
 		client.CodeEmptyBatch, client.CodeDuplicateEntryID, client.CodeInvalidEntryID, client.CodeMessageTooLarge,
 		client.CodeNotLeader, client.CodePurgeInProgress, client.CodeUnavailable, client.CodeQueueDeleted,
 		client.CodeInvalidAttribute, client.CodeInvalidMessage, client.CodeResourceNotFound, client.CodeUnsupportedOperation,
-		client.CodeResourceInUse, client.CodeTopicNotFound, client.CodeSubscriptionNotFound, client.CodeTopicExists} {
+		client.CodeResourceInUse, client.CodeTopicNotFound, client.CodeSubscriptionNotFound, client.CodeTopicExists,
+		client.CodePartitionMoved, client.CodeUnauthenticated, client.CodePermissionDenied} {
 		known[c] = true
 	}
 	for c := broker.Code(0); c < 100; c++ {
