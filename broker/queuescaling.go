@@ -15,7 +15,9 @@ const (
 
 // QueueScaling is a queue's partition autoscaling settings. Standard
 // queues and FIFO queues in high-throughput mode (FifoThroughputLimit
-// perMessageGroupId) scale; other FIFO queues keep one partition. The zero
+// perMessageGroupId) scale; other FIFO queues keep one partition.
+// Autoscaling is opt-in: a queue scales once it has settings (the zero
+// value turns it on with every default) that are not Disabled. The zero
 // value of a field means its default; Resolve fills them in.
 type QueueScaling struct {
 	// Disabled turns autoscaling off for the queue (its partitions stay).

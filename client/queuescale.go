@@ -8,7 +8,9 @@ import (
 )
 
 // QueueScaling is a queue's partition autoscaling settings (a Nimbus
-// extension). A zero field means its default. Standard queues and FIFO
+// extension). Autoscaling is opt-in: UpdateQueueScaling with any
+// settings (the zero value: every default) turns it on, nil turns it
+// off. A zero field means its default. Standard queues and FIFO
 // queues with FifoThroughputLimit perMessageGroupId scale: while the send
 // rate stays above PartitionMessagesPerSec per partition for Window,
 // partitions are added (up to MaxPartitions); while it stays below half
@@ -86,8 +88,9 @@ func (c *Client) DescribeQueuePartitions(ctx context.Context, queue string) (*Qu
 	return out, nil
 }
 
-// UpdateQueueScaling replaces a queue's partition autoscaling settings
-// (nil: back to the defaults). They apply from the autoscaler's next round.
+// UpdateQueueScaling replaces a queue's partition autoscaling settings;
+// nil turns autoscaling off (the partitions stay). They apply from the
+// autoscaler's next round.
 func (c *Client) UpdateQueueScaling(ctx context.Context, queue string, s *QueueScaling) error {
 	req := &nimbusv1.UpdateQueueScalingRequest{QueueName: QueueName(queue)}
 	if s != nil {

@@ -73,10 +73,13 @@ func (q *Queue) Fifo() bool {
 }
 
 // ScalingSettings returns the queue's resolved autoscaling settings.
+// Autoscaling is opt-in: a queue without settings has it off.
 func (q *Queue) ScalingSettings() broker.QueueScaling {
 	var s broker.QueueScaling
 	if q.Scaling != nil {
 		s = *q.Scaling
+	} else {
+		s.Disabled = true
 	}
 	return s.Resolve(q.BasePartitions)
 }

@@ -31,9 +31,9 @@ func (f *queueScalingFlags) register(cmd *cobra.Command) {
 	fs.IntVar(&f.maxP, "max-partitions", 0, "most partitions scale-out adds up to, 1-16 (0 = 8)")
 	fs.DurationVar(&f.cooldown, "scale-cooldown", 0, "least time between two partition changes, 100ms-24h (0 = 60s)")
 	fs.DurationVar(&f.window, "scale-window", 0, "how long the send rate stays above the budget (or below half of it) before a change, 100ms-24h (0 = 60s)")
-	fs.BoolVar(&f.disable, "disable", false, "turn partition autoscaling off for the queue")
-	fs.BoolVar(&f.enable, "enable", false, "turn partition autoscaling back on")
-	fs.BoolVar(&f.reset, "reset", false, "every setting back to its default")
+	fs.BoolVar(&f.enable, "enable", false, "turn partition autoscaling on (it is off until a queue has settings; any setting flag turns it on too)")
+	fs.BoolVar(&f.disable, "disable", false, "turn partition autoscaling off, keeping the settings")
+	fs.BoolVar(&f.reset, "reset", false, "forget the settings: autoscaling off, every setting back to its default")
 }
 
 func (f *queueScalingFlags) changed(cmd *cobra.Command) bool {
@@ -87,7 +87,8 @@ func newQueueScalingCmd(a *app) *cobra.Command {
 		Short: "Show or change a queue's partitions and their autoscaling",
 		Long: "Without flags, show the queue's partitions (active, draining, pending), its autoscaling settings\n" +
 			"and its last partition change with the reason. With flags, change those settings (the others keep\n" +
-			"their values; 0 restores a default). Standard queues and FIFO queues with FifoThroughputLimit\n" +
+			"their values; 0 restores a default); any setting turns autoscaling on, which is off until then.\n" +
+			"Standard queues and FIFO queues with FifoThroughputLimit\n" +
 			"perMessageGroupId scale: partitions are added while the send rate stays above the budget of the\n" +
 			"partitions for the window, and drained (then removed) while it stays below half the budget of\n" +
 			"fewer. Nothing is lost and FIFO message groups keep their order. The server evaluates every\n" +
@@ -171,6 +172,8 @@ func writeQueuePartitions(w io.Writer, d *client.QueuePartitions) error {
 	switch {
 	case !d.Scalable:
 		state = "off (only standard queues and high-throughput FIFO queues scale)"
+	case d.Scaling == nil:
+		state = "off (turn it on with --enable or any setting)"
 	case r.Disabled:
 		state = "off (disabled)"
 	}

@@ -13,13 +13,15 @@ func TestQueueScalingCommands(t *testing.T) {
 	srv := startServer(t)
 	cli(t, srv, "", "queue", "create", "orders")
 	out := cli(t, srv, "", "queue", "scaling", "orders")
-	if !strings.Contains(out, "1 (groups") || !strings.Contains(out, "2000 messages/s") || !strings.Contains(out, "Last change:  none") {
+	if !strings.Contains(out, "1 (groups") || !strings.Contains(out, "2000 messages/s") || !strings.Contains(out, "Last change:  none") ||
+		!strings.Contains(out, "Autoscaling:  off") {
 		t.Errorf("defaults: %q", out)
 	}
 	// Changing one setting keeps the others.
 	cli(t, srv, "", "queue", "scaling", "orders", "--partition-messages-per-sec", "500", "--scale-window", "2s")
 	out = cli(t, srv, "", "queue", "scaling", "orders", "--max-partitions", "12")
-	if !strings.Contains(out, "500 messages/s") || !strings.Contains(out, "1 to 12") || !strings.Contains(out, "2s") {
+	if !strings.Contains(out, "500 messages/s") || !strings.Contains(out, "1 to 12") || !strings.Contains(out, "2s") ||
+		!strings.Contains(out, "Autoscaling:  on") {
 		t.Errorf("after two changes: %q", out)
 	}
 	var d client.QueuePartitions
@@ -55,7 +57,10 @@ func TestQueueScalingCommands(t *testing.T) {
 		t.Errorf("a refused change changed the settings: %q", out)
 	}
 	out = cli(t, srv, "", "queue", "scaling", "orders", "--reset")
-	if !strings.Contains(out, "2000 messages/s") || !strings.Contains(out, "1 to 8") {
+	if !strings.Contains(out, "2000 messages/s") || !strings.Contains(out, "1 to 8") || !strings.Contains(out, "Autoscaling:  off") {
 		t.Errorf("after --reset: %q", out)
+	}
+	if out = cli(t, srv, "", "queue", "scaling", "orders", "--enable"); !strings.Contains(out, "Autoscaling:  on") {
+		t.Errorf("after --enable: %q", out)
 	}
 }
