@@ -27,8 +27,10 @@ import (
 type Applier interface {
 	// Apply applies every command of entry, in order, to group's state in
 	// txn and returns one result per command (a business error is a result,
-	// not an error). A non-nil error means state could not be written;
-	// storage.ErrTxnTooBig asks the caller to retry the entry alone.
+	// not an error). A non-nil error means state could not be written:
+	// storage.ErrTxnTooBig asks the caller to retry the entry alone; after
+	// any other the caller retries the entry (in a new txn, with backoff)
+	// until it applies, so Apply must change nothing outside txn.
 	Apply(txn *storage.Txn, group uint64, entry *clusterv1.Entry) ([]any, error)
 }
 
