@@ -60,6 +60,17 @@ const (
 	// tenant's resource, an admin-only operation, outside its scopes).
 	// gRPC PermissionDenied; AWS: AccessDenied.
 	CodePermissionDenied Code = 31
+	// CodeThrottled: the tenant's request or byte rate quota is used up
+	// for now (a token bucket on the receiving node); nothing was done,
+	// retry later. gRPC ResourceExhausted; AWS: RequestThrottled (SQS),
+	// Throttled (SNS), ProvisionedThroughputExceededException or
+	// LimitExceededException (Kinesis).
+	CodeThrottled Code = 32
+	// CodeQuotaExceeded: creating the resource would exceed the tenant's
+	// resource count quota; nothing was created. gRPC ResourceExhausted;
+	// AWS: OverLimit (SQS), TopicLimitExceeded (SNS),
+	// LimitExceededException (Kinesis).
+	CodeQuotaExceeded Code = 33
 )
 
 // Sentinel errors. Test with errors.Is; every *Error with the same code
@@ -161,6 +172,8 @@ var codeNames = map[Code]string{
 	CodePartitionMoved:       "PARTITION_MOVED",
 	CodeUnauthenticated:      "UNAUTHENTICATED",
 	CodePermissionDenied:     "PERMISSION_DENIED",
+	CodeThrottled:            "THROTTLED",
+	CodeQuotaExceeded:        "QUOTA_EXCEEDED",
 }
 
 // String returns the stable name of the code, used as the gRPC ErrorInfo

@@ -62,6 +62,13 @@ const (
 	// such sends itself, so a client sees it only when that took too long.
 	// Retryable.
 	CodePartitionMoved Code = "PARTITION_MOVED"
+	// CodeThrottled: the tenant's request or byte rate quota is used up
+	// on the node for now (gRPC ResourceExhausted); nothing was done, so
+	// the call can be made again after a pause.
+	CodeThrottled Code = "THROTTLED"
+	// CodeQuotaExceeded: a create would exceed the tenant's resource
+	// count quota (gRPC ResourceExhausted); nothing was created.
+	CodeQuotaExceeded Code = "QUOTA_EXCEEDED"
 )
 
 // Sentinel errors, one per Code. Test with errors.Is: every *Error returned
@@ -89,6 +96,8 @@ var (
 	ErrResourceNotFound     = &Error{Code: CodeResourceNotFound, Message: "resource does not exist"}
 	ErrUnsupportedOperation = &Error{Code: CodeUnsupportedOperation, Message: "operation not allowed in the resource's current state"}
 	ErrResourceInUse        = &Error{Code: CodeResourceInUse, Message: "resource already exists or is in use"}
+	ErrThrottled            = &Error{Code: CodeThrottled, Message: "request rate quota exceeded"}
+	ErrQuotaExceeded        = &Error{Code: CodeQuotaExceeded, Message: "resource quota exceeded"}
 )
 
 // Error is an error returned by a Nimbus server (or by the transport on the

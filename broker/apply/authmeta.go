@@ -9,7 +9,7 @@ import (
 )
 
 // applyAuthMeta applies the meta-group tenant and credential commands
-// (170-173); ok is false for any other command. Tenant commands return the
+// (170-173, 190); ok is false for any other command. Tenant commands return the
 // *catalog.Tenant, credential commands the *catalog.Credential.
 func applyAuthMeta(c *catalog.Engine, txn *storage.Txn, now time.Time, cmd *clusterv1.Command) (res any, ok bool, err error) {
 	switch cmd.GetType() {
@@ -27,6 +27,11 @@ func applyAuthMeta(c *catalog.Engine, txn *storage.Txn, now time.Time, cmd *clus
 		res, err = c.PutCredential(txn, now, cred, b.GetIfAbsent())
 	case clusterv1.CommandType_COMMAND_TYPE_REVOKE_CREDENTIAL:
 		res, err = c.RevokeCredential(txn, cmd.GetRevokeCredential().GetAccessKeyId())
+	case clusterv1.CommandType_COMMAND_TYPE_SET_TENANT_QUOTAS:
+		b := cmd.GetSetTenantQuotas()
+		res, err = c.SetTenantQuotas(txn, b.GetName(), catalog.QuotaChange{
+			MaxRequestsPerSec: b.MaxRequestsPerSec, MaxBytesPerSec: b.MaxBytesPerSec, MaxQueues: b.MaxQueues,
+			MaxTopics: b.MaxTopics, MaxStreams: b.MaxStreams, MaxTriggers: b.MaxTriggers})
 	default:
 		return nil, false, nil
 	}

@@ -27,6 +27,8 @@ type Tenant struct {
 	Name      string `json:"name"`
 	AccountID string `json:"account_id"`
 	CreatedMs int64  `json:"created_ms"`
+	// Quotas, zero unless set (tenantquota.go): unlimited.
+	Quotas broker.TenantQuotas `json:"quotas,omitzero"`
 }
 
 // CredentialScope allows Actions on Resources (see auth.Scope).

@@ -188,7 +188,8 @@ func authorize(p *auth.Principal, fullMethod string, req any) (auth.Namespace, e
 		}
 		return auth.Namespace{}, nil
 	}
-	if svc == nimbusv1.AuthService_ServiceDesc.ServiceName {
+	if svc == nimbusv1.AuthService_ServiceDesc.ServiceName || svc == nimbusv1.UsageService_ServiceDesc.ServiceName {
+		// Tenant names, not resources; UsageService checks the tenant.
 		return auth.Namespace{}, nil
 	}
 	m, ok := req.(proto.Message)
@@ -337,19 +338,6 @@ func (n *Node) initAuth() error {
 		n.logger.Info("authentication on", "node_key_id", n.authn.sealer.KeyID())
 	}
 	return err
-}
-
-// authServerOptions are the public gRPC listener's authentication
-// interceptors. grpc runs a UnaryInterceptor (StreamInterceptor) before
-// every chained one, so a call is authenticated, authorized and mapped
-// into its tenant's namespace before it is routed. The peer listener has
-// none: it serves calls other nodes received, authorized and mapped, and
-// relies on the cluster transport's own protection (mutual TLS).
-func (n *Node) authServerOptions() []grpc.ServerOption {
-	if n.authn == nil {
-		return nil
-	}
-	return []grpc.ServerOption{grpc.UnaryInterceptor(n.authUnary), grpc.StreamInterceptor(n.authStream)}
 }
 
 // loopbackAuthOptions make the node's own client of its gRPC listener

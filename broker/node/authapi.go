@@ -50,7 +50,51 @@ func (s authServer) read(ctx context.Context, fn func(txn *storage.Txn, c *catal
 }
 
 func tenantPB(t *catalog.Tenant) *nimbusv1.Tenant {
-	return &nimbusv1.Tenant{Name: t.Name, AccountId: t.AccountID, CreatedUnixMs: t.CreatedMs}
+	q := t.Quotas
+	return &nimbusv1.Tenant{Name: t.Name, AccountId: t.AccountID, CreatedUnixMs: t.CreatedMs, Quotas: &nimbusv1.TenantQuotas{
+		MaxRequestsPerSec: &q.MaxRequestsPerSec, MaxBytesPerSec: &q.MaxBytesPerSec, MaxQueues: &q.MaxQueues,
+		MaxTopics: &q.MaxTopics, MaxStreams: &q.MaxStreams, MaxTriggers: &q.MaxTriggers}}
+}
+
+// setQuotasCmd is the SET_TENANT_QUOTAS command of a request's quotas
+// (nil when it sets none), validated.
+func setQuotasCmd(name string, q *nimbusv1.TenantQuotas) (*clusterv1.Command, error) {
+	if q == nil {
+		return nil, nil
+	}
+	b := &clusterv1.SetTenantQuotas{Name: name, MaxRequestsPerSec: q.MaxRequestsPerSec, MaxBytesPerSec: q.MaxBytesPerSec,
+		MaxQueues: q.MaxQueues, MaxTopics: q.MaxTopics, MaxStreams: q.MaxStreams, MaxTriggers: q.MaxTriggers}
+	check := broker.TenantQuotas{MaxRequestsPerSec: q.GetMaxRequestsPerSec(), MaxBytesPerSec: q.GetMaxBytesPerSec(), MaxQueues: q.GetMaxQueues(),
+		MaxTopics: q.GetMaxTopics(), MaxStreams: q.GetMaxStreams(), MaxTriggers: q.GetMaxTriggers()}
+	if err := check.Validate(); err != nil {
+		return nil, grpcapi.Status(err)
+	}
+	if name == auth.DefaultTenant {
+		return nil, grpcapi.Status(broker.Errorf(broker.CodeInvalidArgument, "the default tenant has no quotas (it is the operators' tenant)"))
+	}
+	return &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_SET_TENANT_QUOTAS, Body: &clusterv1.Command_SetTenantQuotas{SetTenantQuotas: b}}, nil
+}
+
+// UpdateTenant changes a tenant's quotas.
+func (s authServer) UpdateTenant(ctx context.Context, r *nimbusv1.UpdateTenantRequest) (*nimbusv1.UpdateTenantResponse, error) {
+	if err := auth.ValidateTenantName(r.GetName()); err != nil {
+		return nil, grpcapi.Status(err)
+	}
+	cmd, err := setQuotasCmd(r.GetName(), r.GetQuotas())
+	if err != nil {
+		return nil, err
+	}
+	if cmd != nil {
+		if err := s.propose(ctx, cmd); err != nil {
+			return nil, err
+		}
+	}
+	var t *catalog.Tenant
+	err = s.read(ctx, func(txn *storage.Txn, c *catalog.Engine) (err error) { t, err = c.Tenant(txn, r.GetName()); return err })
+	if err != nil {
+		return nil, err
+	}
+	return &nimbusv1.UpdateTenantResponse{Tenant: tenantPB(t)}, nil
 }
 
 func credentialPB(c *catalog.Credential) *nimbusv1.Credential {
@@ -71,13 +115,24 @@ func (s authServer) CreateTenant(ctx context.Context, r *nimbusv1.CreateTenantRe
 	if r.GetName() == auth.DefaultTenant {
 		return nil, grpcapi.Status(broker.Errorf(broker.CodeResourceInUse, "the default tenant always exists"))
 	}
+	quotas, err := setQuotasCmd(r.GetName(), r.GetQuotas())
+	if err != nil {
+		return nil, err
+	}
 	cmd := &clusterv1.Command{Type: clusterv1.CommandType_COMMAND_TYPE_PUT_TENANT,
 		Body: &clusterv1.Command_PutTenant{PutTenant: &clusterv1.PutTenant{Name: r.GetName(), AccountId: auth.AccountID(r.GetName())}}}
 	if err := s.propose(ctx, cmd); err != nil {
 		return nil, err
 	}
+	// A second command: a create that fails here leaves the tenant
+	// unlimited, and the error says so; UpdateTenant sets them again.
+	if quotas != nil {
+		if err := s.propose(ctx, quotas); err != nil {
+			return nil, fmt.Errorf("tenant %s created, but its quotas were not set: %w", r.GetName(), err)
+		}
+	}
 	var t *catalog.Tenant
-	err := s.read(ctx, func(txn *storage.Txn, c *catalog.Engine) (err error) { t, err = c.Tenant(txn, r.GetName()); return err })
+	err = s.read(ctx, func(txn *storage.Txn, c *catalog.Engine) (err error) { t, err = c.Tenant(txn, r.GetName()); return err })
 	if err != nil {
 		return nil, err
 	}

@@ -49,6 +49,7 @@ func (n *Node) newAPIServer(opts ...grpc.ServerOption) *grpc.Server {
 	nimbusv1.RegisterTriggerServiceServer(srv, grpcapi.NewTriggerServer(n.svc))
 	nimbusv1.RegisterClusterServiceServer(srv, clusterServer{n: n})
 	nimbusv1.RegisterAuthServiceServer(srv, authServer{n: n})
+	nimbusv1.RegisterUsageServiceServer(srv, usageServer{n: n})
 	healthpb.RegisterHealthServer(srv, health.NewServer())
 	return srv
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/nimbusmq/nimbus/broker/catalog"
 	"github.com/nimbusmq/nimbus/broker/cluster"
 	"github.com/nimbusmq/nimbus/broker/fanout"
+	"github.com/nimbusmq/nimbus/broker/quota"
 	"github.com/nimbusmq/nimbus/broker/service"
 	"github.com/nimbusmq/nimbus/broker/trigger"
 	clusterv1 "github.com/nimbusmq/nimbus/proto/cluster/v1"
@@ -81,6 +82,8 @@ type Node struct {
 	svcPointer atomic.Pointer[service.Service]
 	// authn checks credentials; nil when authentication is off.
 	authn *authenticator
+	// edge meters each tenant's calls and enforces its quotas (quota.go).
+	edge *edge
 }
 
 // Start opens everything and returns a serving node. On error everything
@@ -118,6 +121,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err := n.initAuth(); err != nil {
 		return nil, err
 	}
+	n.edge = newEdge(n.db)
 	if n.peerLn, err = net.Listen("tcp", cfg.PeerAddr); err != nil {
 		return nil, fmt.Errorf("listen peer: %w", err)
 	}
@@ -156,7 +160,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	})
 	n.svc = service.New(service.Config{QueueURLBase: httpBase, MetaGroup: cluster.MetaGroup,
 		Subscribe: cfg.StreamSubscribe, Fanout: service.FanoutConfig{BaseURL: httpBase + "/", Signer: n.signer},
-		PublishAnywhere: n.publishAnywhere, TriggerMetrics: trigger.NewMetrics(n.reg),
+		PublishAnywhere: n.publishAnywhere, TriggerMetrics: trigger.NewMetrics(n.reg), OnTriggerInvoked: n.triggerInvoked,
 		Autoscale: service.AutoscaleConfig{Interval: cfg.AutoscaleInterval, LoadWindow: cfg.LoadWindow, LongLoadWindow: cfg.LongLoadWindow,
 			Reshard: n.reshardAnywhere}},
 		n.db, n.host, groups{n}, service.NewMetrics(n.reg), logger)
@@ -228,6 +232,7 @@ func (n *Node) onApplied(group uint64, _ *clusterv1.Entry, _ []any) {
 	switch {
 	case s == nil:
 	case group == cluster.MetaGroup:
+		n.edge.metaApplied()
 		s.InvalidateCatalog()
 		n.kickReconcile()
 	default:
@@ -236,7 +241,7 @@ func (n *Node) onApplied(group uint64, _ *clusterv1.Entry, _ []any) {
 }
 
 func (n *Node) startGRPC() {
-	n.grpcSrv = n.newAPIServer(append(n.tls.grpcServerOptions(), n.authServerOptions()...)...)
+	n.grpcSrv = n.newAPIServer(append(n.tls.grpcServerOptions(), n.edgeServerOptions()...)...)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -297,6 +302,7 @@ func (n *Node) registerMetrics() {
 	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nimbus_badger_vlog_bytes", Help: "Size of Badger's value log."},
 		func() float64 { _, v := n.db.Size(); return float64(v) }))
 	n.reg.MustRegister(n.db.Collector())
+	n.reg.MustRegister(quota.NewCollector(n.edge.meter))
 }
 
 // GRPCAddr, HTTPAddr and PeerAddr return the bound addresses.

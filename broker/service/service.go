@@ -65,6 +65,10 @@ type Config struct {
 	PublishAnywhere func(ctx context.Context, topicArn, body string) error
 	// TriggerMetrics receives the trigger pollers' metrics (nil: none).
 	TriggerMetrics *trigger.Metrics
+	// OnTriggerInvoked, when set, is called after each invocation a
+	// trigger of this node makes, whatever its outcome, with the
+	// trigger's (internal) name: the node meters it for the tenant.
+	OnTriggerInvoked func(trigger string)
 	// Autoscale configures stream autoscaling and load measuring
 	// (autoscale.go).
 	Autoscale AutoscaleConfig

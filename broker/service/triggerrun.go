@@ -302,6 +302,9 @@ func oldestAge(items []trigger.Item) time.Duration {
 // tallyTrigger records an invocation's result.
 func (s *Service) tallyTrigger(name string, r trigger.Result) {
 	s.cfg.TriggerMetrics.Invoked(name, r)
+	if f := s.cfg.OnTriggerInvoked; f != nil {
+		f(name)
+	}
 	s.trig.mu.Lock()
 	defer s.trig.mu.Unlock()
 	if s.trig.results == nil {

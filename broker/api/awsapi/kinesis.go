@@ -114,6 +114,7 @@ var kinesisUnsupported = map[string]bool{
 // serveKinesis serves one Kinesis action over AWS JSON 1.1.
 func (h *Handler) serveKinesis(w http.ResponseWriter, r *http.Request, action string, body []byte) {
 	c := h.kinesisCallOf(r)
+	c.action = action
 	w.Header().Set("X-Amzn-RequestId", c.requestID)
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-amz-cbor") {
 		// The Java SDKs and the KPL/KCL send CBOR unless told not to.
@@ -176,6 +177,7 @@ func kinesisMarshal(v any) ([]byte, error) {
 // context, and the region and account its ARNs carry.
 type kinesisCall struct {
 	h         *Handler
+	action    string // X-Amz-Target suffix, e.g. "PutRecords"
 	ctx       context.Context
 	region    string
 	account   string

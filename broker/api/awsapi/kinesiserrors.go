@@ -23,6 +23,7 @@ const (
 	kinesisResourceNotFound = "ResourceNotFoundException"
 	kinesisResourceInUse    = "ResourceInUseException"
 	kinesisLimitExceeded    = "LimitExceededException"
+	kinesisThroughput       = "ProvisionedThroughputExceededException"
 	kinesisExpiredIterator  = "ExpiredIteratorException"
 	kinesisExpiredNextToken = "ExpiredNextTokenException"
 	kinesisInternalFailure  = "InternalFailureException"
@@ -114,6 +115,17 @@ func (c *kinesisCall) fromRPC(err error, stream string) *kinesisError {
 		return kinesisErrorf(kinesisResourceInUse, "%s", msg)
 	case broker.CodePermissionDenied.String():
 		return kinesisErrorf("AccessDeniedException", "%s", msg)
+	case broker.CodeThrottled.String():
+		// A tenant's rate quota: Kinesis answers a data-plane call over
+		// its throughput with ProvisionedThroughputExceededException, a
+		// control-plane call over its rate with LimitExceededException
+		// (both HTTP 400; the SDKs retry both as throttling).
+		if kinesisDataPlane[c.action] {
+			return kinesisErrorf(kinesisThroughput, "%s", msg)
+		}
+		return kinesisErrorf(kinesisLimitExceeded, "%s", msg)
+	case broker.CodeQuotaExceeded.String():
+		return kinesisErrorf(kinesisLimitExceeded, "%s", msg)
 	case broker.CodeInvalidArgument.String(), broker.CodeMessageTooLarge.String(), broker.CodeInvalidAttribute.String():
 		switch {
 		case e.field == "ShardIterator" && strings.Contains(e.msg, "expired"):
@@ -137,6 +149,10 @@ func (c *kinesisCall) fromRPC(err error, stream string) *kinesisError {
 	// Unavailable, not the leader, unknown, internal: the client retries.
 	return kinesisInternal("%s", msg)
 }
+
+// kinesisDataPlane are the record actions, throttled with
+// ProvisionedThroughputExceededException.
+var kinesisDataPlane = map[string]bool{"PutRecord": true, "PutRecords": true, "GetRecords": true, "GetShardIterator": true, "SubscribeToShard": true}
 
 // kinesisPutRecordsCode maps a PutRecords per-record error code (a Nimbus
 // code name) to its Kinesis code.

@@ -34,6 +34,7 @@ const (
 	snsInvalidBatchEntryID = "InvalidBatchEntryId"
 	snsBatchTooLong        = "BatchRequestTooLong"
 	snsTagLimitExceeded    = "TagLimitExceeded"
+	snsTopicLimitExceeded  = "TopicLimitExceeded"
 	snsInvalidAction       = "InvalidAction"
 	snsMissingAction       = "MissingAction"
 )
@@ -48,6 +49,7 @@ var snsStatus = map[string]int{
 	snsInternalError:        http.StatusInternalServerError,
 	snsServiceUnavailable:   http.StatusServiceUnavailable,
 	snsThrottled:            http.StatusTooManyRequests,
+	snsTopicLimitExceeded:   http.StatusForbidden,
 	"InvalidClientTokenId":  http.StatusForbidden,
 	"SignatureDoesNotMatch": http.StatusForbidden,
 	"InvalidSecurity":       http.StatusForbidden,
@@ -102,6 +104,10 @@ var snsCodes = map[string]string{
 	broker.CodeUnavailable.String():          snsServiceUnavailable,
 	broker.CodeNotLeader.String():            snsServiceUnavailable,
 	broker.CodePermissionDenied.String():     snsAuthorizationError,
+	broker.CodeThrottled.String():            snsThrottled,
+	// Only CreateTopic (and a function subscription's trigger) meets a
+	// count quota through SNS.
+	broker.CodeQuotaExceeded.String(): snsTopicLimitExceeded,
 }
 
 // snsCodeOf returns the SNS code of a Nimbus code name.

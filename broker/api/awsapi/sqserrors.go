@@ -54,6 +54,10 @@ var (
 	sqsAccessDenied        = sqsKind{"AccessDenied", "", 403, true}
 	sqsUnsupported         = sqsKind{"AWS.SimpleQueueService.UnsupportedOperation", "UnsupportedOperation", 400, true}
 	sqsInvalidAddress      = sqsKind{"InvalidAddress", "InvalidAddress", 404, true}
+	// A tenant's rate quota (the SDKs retry it as throttling) and its
+	// queue count quota.
+	sqsRequestThrottled = sqsKind{"RequestThrottled", "RequestThrottled", 403, true}
+	sqsOverLimit        = sqsKind{"OverLimit", "OverLimit", 403, true}
 
 	// Common errors, without a shape in the SQS model: the SDKs report
 	// them as generic API errors with this code.
@@ -89,6 +93,8 @@ var sqsByReason = map[string]sqsKind{
 	"RESOURCE_NOT_FOUND":       sqsResourceNotFound,
 	"UNSUPPORTED_OPERATION":    sqsUnsupported,
 	"PERMISSION_DENIED":        sqsAccessDenied,
+	"THROTTLED":                sqsRequestThrottled,
+	"QUOTA_EXCEEDED":           sqsOverLimit,
 }
 
 // newSQSError returns an error of kind k with message msg.

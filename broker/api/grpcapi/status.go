@@ -44,6 +44,8 @@ var grpcCodes = map[broker.Code]codes.Code{
 	broker.CodePartitionMoved:       codes.Unavailable,
 	broker.CodeUnauthenticated:      codes.Unauthenticated,
 	broker.CodePermissionDenied:     codes.PermissionDenied,
+	broker.CodeThrottled:            codes.ResourceExhausted,
+	broker.CodeQuotaExceeded:        codes.ResourceExhausted,
 }
 
 // Status converts err to a gRPC status error as the Nimbus services do; an

@@ -112,6 +112,8 @@ const (
 	CommandType_COMMAND_TYPE_DELETE_TENANT     CommandType = 171
 	CommandType_COMMAND_TYPE_PUT_CREDENTIAL    CommandType = 172
 	CommandType_COMMAND_TYPE_REVOKE_CREDENTIAL CommandType = 173
+	// Meta group: tenant quotas (broker/catalog tenantquota.go, 190-199).
+	CommandType_COMMAND_TYPE_SET_TENANT_QUOTAS CommandType = 190
 )
 
 // Enum value maps for CommandType.
@@ -185,6 +187,7 @@ var (
 		171: "COMMAND_TYPE_DELETE_TENANT",
 		172: "COMMAND_TYPE_PUT_CREDENTIAL",
 		173: "COMMAND_TYPE_REVOKE_CREDENTIAL",
+		190: "COMMAND_TYPE_SET_TENANT_QUOTAS",
 	}
 	CommandType_value = map[string]int32{
 		"COMMAND_TYPE_UNSPECIFIED":                 0,
@@ -255,6 +258,7 @@ var (
 		"COMMAND_TYPE_DELETE_TENANT":               171,
 		"COMMAND_TYPE_PUT_CREDENTIAL":              172,
 		"COMMAND_TYPE_REVOKE_CREDENTIAL":           173,
+		"COMMAND_TYPE_SET_TENANT_QUOTAS":           190,
 	}
 )
 
@@ -408,6 +412,7 @@ type Command struct {
 	//	*Command_DeleteTenant
 	//	*Command_PutCredential
 	//	*Command_RevokeCredential
+	//	*Command_SetTenantQuotas
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -995,6 +1000,15 @@ func (x *Command) GetRevokeCredential() *RevokeCredential {
 	return nil
 }
 
+func (x *Command) GetSetTenantQuotas() *SetTenantQuotas {
+	if x != nil {
+		if x, ok := x.Body.(*Command_SetTenantQuotas); ok {
+			return x.SetTenantQuotas
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -1235,6 +1249,10 @@ type Command_RevokeCredential struct {
 	RevokeCredential *RevokeCredential `protobuf:"bytes,173,opt,name=revoke_credential,json=revokeCredential,proto3,oneof"`
 }
 
+type Command_SetTenantQuotas struct {
+	SetTenantQuotas *SetTenantQuotas `protobuf:"bytes,190,opt,name=set_tenant_quotas,json=setTenantQuotas,proto3,oneof"`
+}
+
 func (*Command_CreateQueue) isCommand_Body() {}
 
 func (*Command_DeleteQueue) isCommand_Body() {}
@@ -1352,6 +1370,8 @@ func (*Command_DeleteTenant) isCommand_Body() {}
 func (*Command_PutCredential) isCommand_Body() {}
 
 func (*Command_RevokeCredential) isCommand_Body() {}
+
+func (*Command_SetTenantQuotas) isCommand_Body() {}
 
 type CreateQueue struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -5505,6 +5525,100 @@ func (x *RevokeCredential) GetAccessKeyId() string {
 	return ""
 }
 
+// SetTenantQuotas changes the quotas of an existing tenant: each field
+// present is set (0: unlimited), an absent one is kept.
+type SetTenantQuotas struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Name              string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	MaxRequestsPerSec *int64                 `protobuf:"varint,2,opt,name=max_requests_per_sec,json=maxRequestsPerSec,proto3,oneof" json:"max_requests_per_sec,omitempty"`
+	MaxBytesPerSec    *int64                 `protobuf:"varint,3,opt,name=max_bytes_per_sec,json=maxBytesPerSec,proto3,oneof" json:"max_bytes_per_sec,omitempty"`
+	MaxQueues         *int64                 `protobuf:"varint,4,opt,name=max_queues,json=maxQueues,proto3,oneof" json:"max_queues,omitempty"`
+	MaxTopics         *int64                 `protobuf:"varint,5,opt,name=max_topics,json=maxTopics,proto3,oneof" json:"max_topics,omitempty"`
+	MaxStreams        *int64                 `protobuf:"varint,6,opt,name=max_streams,json=maxStreams,proto3,oneof" json:"max_streams,omitempty"`
+	MaxTriggers       *int64                 `protobuf:"varint,7,opt,name=max_triggers,json=maxTriggers,proto3,oneof" json:"max_triggers,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *SetTenantQuotas) Reset() {
+	*x = SetTenantQuotas{}
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetTenantQuotas) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetTenantQuotas) ProtoMessage() {}
+
+func (x *SetTenantQuotas) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_cluster_v1_command_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetTenantQuotas.ProtoReflect.Descriptor instead.
+func (*SetTenantQuotas) Descriptor() ([]byte, []int) {
+	return file_proto_cluster_v1_command_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *SetTenantQuotas) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetTenantQuotas) GetMaxRequestsPerSec() int64 {
+	if x != nil && x.MaxRequestsPerSec != nil {
+		return *x.MaxRequestsPerSec
+	}
+	return 0
+}
+
+func (x *SetTenantQuotas) GetMaxBytesPerSec() int64 {
+	if x != nil && x.MaxBytesPerSec != nil {
+		return *x.MaxBytesPerSec
+	}
+	return 0
+}
+
+func (x *SetTenantQuotas) GetMaxQueues() int64 {
+	if x != nil && x.MaxQueues != nil {
+		return *x.MaxQueues
+	}
+	return 0
+}
+
+func (x *SetTenantQuotas) GetMaxTopics() int64 {
+	if x != nil && x.MaxTopics != nil {
+		return *x.MaxTopics
+	}
+	return 0
+}
+
+func (x *SetTenantQuotas) GetMaxStreams() int64 {
+	if x != nil && x.MaxStreams != nil {
+		return *x.MaxStreams
+	}
+	return 0
+}
+
+func (x *SetTenantQuotas) GetMaxTriggers() int64 {
+	if x != nil && x.MaxTriggers != nil {
+		return *x.MaxTriggers
+	}
+	return 0
+}
+
 var File_proto_cluster_v1_command_proto protoreflect.FileDescriptor
 
 const file_proto_cluster_v1_command_proto_rawDesc = "" +
@@ -5513,7 +5627,7 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"cluster.v1\"b\n" +
 	"\x05Entry\x12(\n" +
 	"\x10proposed_unix_ms\x18\x01 \x01(\x03R\x0eproposedUnixMs\x12/\n" +
-	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\xdc \n" +
+	"\bcommands\x18\x02 \x03(\v2\x13.cluster.v1.CommandR\bcommands\"\xa8!\n" +
 	"\aCommand\x12+\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x17.cluster.v1.CommandTypeR\x04type\x12*\n" +
 	"\x11ignore_if_unknown\x18\x02 \x01(\bR\x0fignoreIfUnknown\x12<\n" +
@@ -5587,7 +5701,8 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"put_tenant\x18\xaa\x01 \x01(\v2\x15.cluster.v1.PutTenantH\x00R\tputTenant\x12@\n" +
 	"\rdelete_tenant\x18\xab\x01 \x01(\v2\x18.cluster.v1.DeleteTenantH\x00R\fdeleteTenant\x12C\n" +
 	"\x0eput_credential\x18\xac\x01 \x01(\v2\x19.cluster.v1.PutCredentialH\x00R\rputCredential\x12L\n" +
-	"\x11revoke_credential\x18\xad\x01 \x01(\v2\x1c.cluster.v1.RevokeCredentialH\x00R\x10revokeCredentialB\x06\n" +
+	"\x11revoke_credential\x18\xad\x01 \x01(\v2\x1c.cluster.v1.RevokeCredentialH\x00R\x10revokeCredential\x12J\n" +
+	"\x11set_tenant_quotas\x18\xbe\x01 \x01(\v2\x1b.cluster.v1.SetTenantQuotasH\x00R\x0fsetTenantQuotasB\x06\n" +
 	"\x04body\"\xd5\x02\n" +
 	"\vCreateQueue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12G\n" +
@@ -5928,7 +6043,24 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\aactions\x18\x01 \x03(\tR\aactions\x12\x1c\n" +
 	"\tresources\x18\x02 \x03(\tR\tresources\"6\n" +
 	"\x10RevokeCredential\x12\"\n" +
-	"\raccess_key_id\x18\x01 \x01(\tR\vaccessKeyId*\x99\x12\n" +
+	"\raccess_key_id\x18\x01 \x01(\tR\vaccessKeyId\"\x8f\x03\n" +
+	"\x0fSetTenantQuotas\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x124\n" +
+	"\x14max_requests_per_sec\x18\x02 \x01(\x03H\x00R\x11maxRequestsPerSec\x88\x01\x01\x12.\n" +
+	"\x11max_bytes_per_sec\x18\x03 \x01(\x03H\x01R\x0emaxBytesPerSec\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"max_queues\x18\x04 \x01(\x03H\x02R\tmaxQueues\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"max_topics\x18\x05 \x01(\x03H\x03R\tmaxTopics\x88\x01\x01\x12$\n" +
+	"\vmax_streams\x18\x06 \x01(\x03H\x04R\n" +
+	"maxStreams\x88\x01\x01\x12&\n" +
+	"\fmax_triggers\x18\a \x01(\x03H\x05R\vmaxTriggers\x88\x01\x01B\x17\n" +
+	"\x15_max_requests_per_secB\x14\n" +
+	"\x12_max_bytes_per_secB\r\n" +
+	"\v_max_queuesB\r\n" +
+	"\v_max_topicsB\x0e\n" +
+	"\f_max_streamsB\x0f\n" +
+	"\r_max_triggers*\xbe\x12\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19COMMAND_TYPE_CREATE_QUEUE\x10\x01\x12\x1d\n" +
@@ -5998,7 +6130,8 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x17COMMAND_TYPE_PUT_TENANT\x10\xaa\x01\x12\x1f\n" +
 	"\x1aCOMMAND_TYPE_DELETE_TENANT\x10\xab\x01\x12 \n" +
 	"\x1bCOMMAND_TYPE_PUT_CREDENTIAL\x10\xac\x01\x12#\n" +
-	"\x1eCOMMAND_TYPE_REVOKE_CREDENTIAL\x10\xad\x01B7Z5github.com/nimbusmq/nimbus/proto/cluster/v1;clusterv1b\x06proto3"
+	"\x1eCOMMAND_TYPE_REVOKE_CREDENTIAL\x10\xad\x01\x12#\n" +
+	"\x1eCOMMAND_TYPE_SET_TENANT_QUOTAS\x10\xbe\x01B7Z5github.com/nimbusmq/nimbus/proto/cluster/v1;clusterv1b\x06proto3"
 
 var (
 	file_proto_cluster_v1_command_proto_rawDescOnce sync.Once
@@ -6013,7 +6146,7 @@ func file_proto_cluster_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_cluster_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 80)
+var file_proto_cluster_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
 var file_proto_cluster_v1_command_proto_goTypes = []any{
 	(CommandType)(0),                  // 0: cluster.v1.CommandType
 	(*Entry)(nil),                     // 1: cluster.v1.Entry
@@ -6086,16 +6219,17 @@ var file_proto_cluster_v1_command_proto_goTypes = []any{
 	(*PutCredential)(nil),             // 68: cluster.v1.PutCredential
 	(*CredentialScope)(nil),           // 69: cluster.v1.CredentialScope
 	(*RevokeCredential)(nil),          // 70: cluster.v1.RevokeCredential
-	nil,                               // 71: cluster.v1.CreateQueue.AttributesEntry
-	nil,                               // 72: cluster.v1.CreateQueue.TagsEntry
-	nil,                               // 73: cluster.v1.SetQueueAttributes.AttributesEntry
-	nil,                               // 74: cluster.v1.TagQueue.TagsEntry
-	nil,                               // 75: cluster.v1.CreateTopic.AttributesEntry
-	nil,                               // 76: cluster.v1.CreateTopic.TagsEntry
-	nil,                               // 77: cluster.v1.SetTopicAttributes.AttributesEntry
-	nil,                               // 78: cluster.v1.TagTopic.TagsEntry
-	nil,                               // 79: cluster.v1.Subscribe.AttributesEntry
-	nil,                               // 80: cluster.v1.SetSubscriptionAttributes.AttributesEntry
+	(*SetTenantQuotas)(nil),           // 71: cluster.v1.SetTenantQuotas
+	nil,                               // 72: cluster.v1.CreateQueue.AttributesEntry
+	nil,                               // 73: cluster.v1.CreateQueue.TagsEntry
+	nil,                               // 74: cluster.v1.SetQueueAttributes.AttributesEntry
+	nil,                               // 75: cluster.v1.TagQueue.TagsEntry
+	nil,                               // 76: cluster.v1.CreateTopic.AttributesEntry
+	nil,                               // 77: cluster.v1.CreateTopic.TagsEntry
+	nil,                               // 78: cluster.v1.SetTopicAttributes.AttributesEntry
+	nil,                               // 79: cluster.v1.TagTopic.TagsEntry
+	nil,                               // 80: cluster.v1.Subscribe.AttributesEntry
+	nil,                               // 81: cluster.v1.SetSubscriptionAttributes.AttributesEntry
 }
 var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	2,  // 0: cluster.v1.Entry.commands:type_name -> cluster.v1.Command
@@ -6159,34 +6293,35 @@ var file_proto_cluster_v1_command_proto_depIdxs = []int32{
 	67, // 58: cluster.v1.Command.delete_tenant:type_name -> cluster.v1.DeleteTenant
 	68, // 59: cluster.v1.Command.put_credential:type_name -> cluster.v1.PutCredential
 	70, // 60: cluster.v1.Command.revoke_credential:type_name -> cluster.v1.RevokeCredential
-	71, // 61: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
-	72, // 62: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
-	73, // 63: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
-	74, // 64: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
-	12, // 65: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
-	13, // 66: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
-	20, // 67: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
-	20, // 68: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
-	22, // 69: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
-	33, // 70: cluster.v1.CreateStream.ranges:type_name -> cluster.v1.ShardRange
-	32, // 71: cluster.v1.CreateStream.scaling:type_name -> cluster.v1.StreamScaling
-	36, // 72: cluster.v1.StreamPut.records:type_name -> cluster.v1.StreamRecord
-	33, // 73: cluster.v1.BeginReshard.ranges:type_name -> cluster.v1.ShardRange
-	32, // 74: cluster.v1.SetStreamScaling.scaling:type_name -> cluster.v1.StreamScaling
-	51, // 75: cluster.v1.TopicPublish.messages:type_name -> cluster.v1.TopicMessage
-	12, // 76: cluster.v1.TopicMessage.attributes:type_name -> cluster.v1.MessageAttribute
-	75, // 77: cluster.v1.CreateTopic.attributes:type_name -> cluster.v1.CreateTopic.AttributesEntry
-	76, // 78: cluster.v1.CreateTopic.tags:type_name -> cluster.v1.CreateTopic.TagsEntry
-	77, // 79: cluster.v1.SetTopicAttributes.attributes:type_name -> cluster.v1.SetTopicAttributes.AttributesEntry
-	78, // 80: cluster.v1.TagTopic.tags:type_name -> cluster.v1.TagTopic.TagsEntry
-	79, // 81: cluster.v1.Subscribe.attributes:type_name -> cluster.v1.Subscribe.AttributesEntry
-	80, // 82: cluster.v1.SetSubscriptionAttributes.attributes:type_name -> cluster.v1.SetSubscriptionAttributes.AttributesEntry
-	69, // 83: cluster.v1.PutCredential.scopes:type_name -> cluster.v1.CredentialScope
-	84, // [84:84] is the sub-list for method output_type
-	84, // [84:84] is the sub-list for method input_type
-	84, // [84:84] is the sub-list for extension type_name
-	84, // [84:84] is the sub-list for extension extendee
-	0,  // [0:84] is the sub-list for field type_name
+	71, // 61: cluster.v1.Command.set_tenant_quotas:type_name -> cluster.v1.SetTenantQuotas
+	72, // 62: cluster.v1.CreateQueue.attributes:type_name -> cluster.v1.CreateQueue.AttributesEntry
+	73, // 63: cluster.v1.CreateQueue.tags:type_name -> cluster.v1.CreateQueue.TagsEntry
+	74, // 64: cluster.v1.SetQueueAttributes.attributes:type_name -> cluster.v1.SetQueueAttributes.AttributesEntry
+	75, // 65: cluster.v1.TagQueue.tags:type_name -> cluster.v1.TagQueue.TagsEntry
+	12, // 66: cluster.v1.SendEntry.attributes:type_name -> cluster.v1.MessageAttribute
+	13, // 67: cluster.v1.QueueSend.entries:type_name -> cluster.v1.SendEntry
+	20, // 68: cluster.v1.QueueDelete.receipts:type_name -> cluster.v1.ReceiptRef
+	20, // 69: cluster.v1.VisibilityChange.receipt:type_name -> cluster.v1.ReceiptRef
+	22, // 70: cluster.v1.QueueChangeVisibility.changes:type_name -> cluster.v1.VisibilityChange
+	33, // 71: cluster.v1.CreateStream.ranges:type_name -> cluster.v1.ShardRange
+	32, // 72: cluster.v1.CreateStream.scaling:type_name -> cluster.v1.StreamScaling
+	36, // 73: cluster.v1.StreamPut.records:type_name -> cluster.v1.StreamRecord
+	33, // 74: cluster.v1.BeginReshard.ranges:type_name -> cluster.v1.ShardRange
+	32, // 75: cluster.v1.SetStreamScaling.scaling:type_name -> cluster.v1.StreamScaling
+	51, // 76: cluster.v1.TopicPublish.messages:type_name -> cluster.v1.TopicMessage
+	12, // 77: cluster.v1.TopicMessage.attributes:type_name -> cluster.v1.MessageAttribute
+	76, // 78: cluster.v1.CreateTopic.attributes:type_name -> cluster.v1.CreateTopic.AttributesEntry
+	77, // 79: cluster.v1.CreateTopic.tags:type_name -> cluster.v1.CreateTopic.TagsEntry
+	78, // 80: cluster.v1.SetTopicAttributes.attributes:type_name -> cluster.v1.SetTopicAttributes.AttributesEntry
+	79, // 81: cluster.v1.TagTopic.tags:type_name -> cluster.v1.TagTopic.TagsEntry
+	80, // 82: cluster.v1.Subscribe.attributes:type_name -> cluster.v1.Subscribe.AttributesEntry
+	81, // 83: cluster.v1.SetSubscriptionAttributes.attributes:type_name -> cluster.v1.SetSubscriptionAttributes.AttributesEntry
+	69, // 84: cluster.v1.PutCredential.scopes:type_name -> cluster.v1.CredentialScope
+	85, // [85:85] is the sub-list for method output_type
+	85, // [85:85] is the sub-list for method input_type
+	85, // [85:85] is the sub-list for extension type_name
+	85, // [85:85] is the sub-list for extension extendee
+	0,  // [0:85] is the sub-list for field type_name
 }
 
 func init() { file_proto_cluster_v1_command_proto_init() }
@@ -6254,14 +6389,16 @@ func file_proto_cluster_v1_command_proto_init() {
 		(*Command_DeleteTenant)(nil),
 		(*Command_PutCredential)(nil),
 		(*Command_RevokeCredential)(nil),
+		(*Command_SetTenantQuotas)(nil),
 	}
+	file_proto_cluster_v1_command_proto_msgTypes[70].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_cluster_v1_command_proto_rawDesc), len(file_proto_cluster_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   80,
+			NumMessages:   81,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

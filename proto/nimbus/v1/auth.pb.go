@@ -24,18 +24,107 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// TenantQuotas are a tenant's limits; 0 is unlimited (the default). In a
+// request an unset field is left as it is. Rates are enforced per node
+// (a token bucket on each node that receives calls); counts on the
+// creates the receiving node admits.
+type TenantQuotas struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	MaxRequestsPerSec *int64                 `protobuf:"varint,1,opt,name=max_requests_per_sec,json=maxRequestsPerSec,proto3,oneof" json:"max_requests_per_sec,omitempty"`
+	MaxBytesPerSec    *int64                 `protobuf:"varint,2,opt,name=max_bytes_per_sec,json=maxBytesPerSec,proto3,oneof" json:"max_bytes_per_sec,omitempty"` // request bytes
+	MaxQueues         *int64                 `protobuf:"varint,3,opt,name=max_queues,json=maxQueues,proto3,oneof" json:"max_queues,omitempty"`
+	MaxTopics         *int64                 `protobuf:"varint,4,opt,name=max_topics,json=maxTopics,proto3,oneof" json:"max_topics,omitempty"`
+	MaxStreams        *int64                 `protobuf:"varint,5,opt,name=max_streams,json=maxStreams,proto3,oneof" json:"max_streams,omitempty"`
+	MaxTriggers       *int64                 `protobuf:"varint,6,opt,name=max_triggers,json=maxTriggers,proto3,oneof" json:"max_triggers,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *TenantQuotas) Reset() {
+	*x = TenantQuotas{}
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenantQuotas) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenantQuotas) ProtoMessage() {}
+
+func (x *TenantQuotas) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenantQuotas.ProtoReflect.Descriptor instead.
+func (*TenantQuotas) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *TenantQuotas) GetMaxRequestsPerSec() int64 {
+	if x != nil && x.MaxRequestsPerSec != nil {
+		return *x.MaxRequestsPerSec
+	}
+	return 0
+}
+
+func (x *TenantQuotas) GetMaxBytesPerSec() int64 {
+	if x != nil && x.MaxBytesPerSec != nil {
+		return *x.MaxBytesPerSec
+	}
+	return 0
+}
+
+func (x *TenantQuotas) GetMaxQueues() int64 {
+	if x != nil && x.MaxQueues != nil {
+		return *x.MaxQueues
+	}
+	return 0
+}
+
+func (x *TenantQuotas) GetMaxTopics() int64 {
+	if x != nil && x.MaxTopics != nil {
+		return *x.MaxTopics
+	}
+	return 0
+}
+
+func (x *TenantQuotas) GetMaxStreams() int64 {
+	if x != nil && x.MaxStreams != nil {
+		return *x.MaxStreams
+	}
+	return 0
+}
+
+func (x *TenantQuotas) GetMaxTriggers() int64 {
+	if x != nil && x.MaxTriggers != nil {
+		return *x.MaxTriggers
+	}
+	return 0
+}
+
 type Tenant struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	AccountId     string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	CreatedUnixMs int64                  `protobuf:"varint,3,opt,name=created_unix_ms,json=createdUnixMs,proto3" json:"created_unix_ms,omitempty"`
+	Quotas        *TenantQuotas          `protobuf:"bytes,4,opt,name=quotas,proto3" json:"quotas,omitempty"` // every field set (0: unlimited)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Tenant) Reset() {
 	*x = Tenant{}
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[0]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -47,7 +136,7 @@ func (x *Tenant) String() string {
 func (*Tenant) ProtoMessage() {}
 
 func (x *Tenant) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[0]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -60,7 +149,7 @@ func (x *Tenant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
 func (*Tenant) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{0}
+	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Tenant) GetName() string {
@@ -84,6 +173,13 @@ func (x *Tenant) GetCreatedUnixMs() int64 {
 	return 0
 }
 
+func (x *Tenant) GetQuotas() *TenantQuotas {
+	if x != nil {
+		return x.Quotas
+	}
+	return nil
+}
+
 // Scope allows actions (gRPC method names such as "SendMessage"; "*" or a
 // trailing "*" for a prefix) on resources (queue, topic, stream or trigger
 // names of the credential's tenant; same wildcards). A credential with
@@ -98,7 +194,7 @@ type Scope struct {
 
 func (x *Scope) Reset() {
 	*x = Scope{}
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[1]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -110,7 +206,7 @@ func (x *Scope) String() string {
 func (*Scope) ProtoMessage() {}
 
 func (x *Scope) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[1]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -123,7 +219,7 @@ func (x *Scope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Scope.ProtoReflect.Descriptor instead.
 func (*Scope) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{1}
+	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Scope) GetActions() []string {
@@ -153,7 +249,7 @@ type Credential struct {
 
 func (x *Credential) Reset() {
 	*x = Credential{}
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[2]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -165,7 +261,7 @@ func (x *Credential) String() string {
 func (*Credential) ProtoMessage() {}
 
 func (x *Credential) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[2]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -178,7 +274,7 @@ func (x *Credential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Credential.ProtoReflect.Descriptor instead.
 func (*Credential) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{2}
+	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Credential) GetAccessKeyId() string {
@@ -219,13 +315,14 @@ func (x *Credential) GetCreatedUnixMs() int64 {
 type CreateTenantRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Quotas        *TenantQuotas          `protobuf:"bytes,2,opt,name=quotas,proto3" json:"quotas,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[3]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -237,7 +334,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[3]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -250,7 +347,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{3}
+	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateTenantRequest) GetName() string {
@@ -258,6 +355,109 @@ func (x *CreateTenantRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *CreateTenantRequest) GetQuotas() *TenantQuotas {
+	if x != nil {
+		return x.Quotas
+	}
+	return nil
+}
+
+type UpdateTenantRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Quotas        *TenantQuotas          `protobuf:"bytes,2,opt,name=quotas,proto3" json:"quotas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTenantRequest) Reset() {
+	*x = UpdateTenantRequest{}
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTenantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTenantRequest) ProtoMessage() {}
+
+func (x *UpdateTenantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTenantRequest.ProtoReflect.Descriptor instead.
+func (*UpdateTenantRequest) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *UpdateTenantRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UpdateTenantRequest) GetQuotas() *TenantQuotas {
+	if x != nil {
+		return x.Quotas
+	}
+	return nil
+}
+
+type UpdateTenantResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        *Tenant                `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTenantResponse) Reset() {
+	*x = UpdateTenantResponse{}
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTenantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTenantResponse) ProtoMessage() {}
+
+func (x *UpdateTenantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTenantResponse.ProtoReflect.Descriptor instead.
+func (*UpdateTenantResponse) Descriptor() ([]byte, []int) {
+	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *UpdateTenantResponse) GetTenant() *Tenant {
+	if x != nil {
+		return x.Tenant
+	}
+	return nil
 }
 
 type CreateTenantResponse struct {
@@ -269,7 +469,7 @@ type CreateTenantResponse struct {
 
 func (x *CreateTenantResponse) Reset() {
 	*x = CreateTenantResponse{}
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[4]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -281,7 +481,7 @@ func (x *CreateTenantResponse) String() string {
 func (*CreateTenantResponse) ProtoMessage() {}
 
 func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[4]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -294,7 +494,7 @@ func (x *CreateTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantResponse.ProtoReflect.Descriptor instead.
 func (*CreateTenantResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{4}
+	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateTenantResponse) GetTenant() *Tenant {
@@ -312,7 +512,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[5]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -324,7 +524,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[5]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -337,7 +537,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{5}
+	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{8}
 }
 
 type ListTenantsResponse struct {
@@ -349,7 +549,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[6]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -361,7 +561,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[6]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -374,7 +574,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{6}
+	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -393,7 +593,7 @@ type DeleteTenantRequest struct {
 
 func (x *DeleteTenantRequest) Reset() {
 	*x = DeleteTenantRequest{}
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[7]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -405,7 +605,7 @@ func (x *DeleteTenantRequest) String() string {
 func (*DeleteTenantRequest) ProtoMessage() {}
 
 func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[7]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -418,7 +618,7 @@ func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTenantRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{7}
+	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeleteTenantRequest) GetName() string {
@@ -436,7 +636,7 @@ type DeleteTenantResponse struct {
 
 func (x *DeleteTenantResponse) Reset() {
 	*x = DeleteTenantResponse{}
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[8]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -448,7 +648,7 @@ func (x *DeleteTenantResponse) String() string {
 func (*DeleteTenantResponse) ProtoMessage() {}
 
 func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[8]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -461,7 +661,7 @@ func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTenantResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{8}
+	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{11}
 }
 
 type CreateCredentialRequest struct {
@@ -475,7 +675,7 @@ type CreateCredentialRequest struct {
 
 func (x *CreateCredentialRequest) Reset() {
 	*x = CreateCredentialRequest{}
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[9]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -487,7 +687,7 @@ func (x *CreateCredentialRequest) String() string {
 func (*CreateCredentialRequest) ProtoMessage() {}
 
 func (x *CreateCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[9]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -500,7 +700,7 @@ func (x *CreateCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCredentialRequest.ProtoReflect.Descriptor instead.
 func (*CreateCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{9}
+	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateCredentialRequest) GetTenant() string {
@@ -534,7 +734,7 @@ type CreateCredentialResponse struct {
 
 func (x *CreateCredentialResponse) Reset() {
 	*x = CreateCredentialResponse{}
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[10]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +746,7 @@ func (x *CreateCredentialResponse) String() string {
 func (*CreateCredentialResponse) ProtoMessage() {}
 
 func (x *CreateCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[10]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +759,7 @@ func (x *CreateCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCredentialResponse.ProtoReflect.Descriptor instead.
 func (*CreateCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{10}
+	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateCredentialResponse) GetCredential() *Credential {
@@ -585,7 +785,7 @@ type ListCredentialsRequest struct {
 
 func (x *ListCredentialsRequest) Reset() {
 	*x = ListCredentialsRequest{}
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[11]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -597,7 +797,7 @@ func (x *ListCredentialsRequest) String() string {
 func (*ListCredentialsRequest) ProtoMessage() {}
 
 func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[11]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -610,7 +810,7 @@ func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCredentialsRequest.ProtoReflect.Descriptor instead.
 func (*ListCredentialsRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{11}
+	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListCredentialsRequest) GetTenant() string {
@@ -629,7 +829,7 @@ type ListCredentialsResponse struct {
 
 func (x *ListCredentialsResponse) Reset() {
 	*x = ListCredentialsResponse{}
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[12]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -641,7 +841,7 @@ func (x *ListCredentialsResponse) String() string {
 func (*ListCredentialsResponse) ProtoMessage() {}
 
 func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[12]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -654,7 +854,7 @@ func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCredentialsResponse.ProtoReflect.Descriptor instead.
 func (*ListCredentialsResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{12}
+	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListCredentialsResponse) GetCredentials() []*Credential {
@@ -673,7 +873,7 @@ type RevokeCredentialRequest struct {
 
 func (x *RevokeCredentialRequest) Reset() {
 	*x = RevokeCredentialRequest{}
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[13]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +885,7 @@ func (x *RevokeCredentialRequest) String() string {
 func (*RevokeCredentialRequest) ProtoMessage() {}
 
 func (x *RevokeCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[13]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +898,7 @@ func (x *RevokeCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCredentialRequest.ProtoReflect.Descriptor instead.
 func (*RevokeCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{13}
+	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RevokeCredentialRequest) GetAccessKeyId() string {
@@ -716,7 +916,7 @@ type RevokeCredentialResponse struct {
 
 func (x *RevokeCredentialResponse) Reset() {
 	*x = RevokeCredentialResponse{}
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[14]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +928,7 @@ func (x *RevokeCredentialResponse) String() string {
 func (*RevokeCredentialResponse) ProtoMessage() {}
 
 func (x *RevokeCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[14]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +941,7 @@ func (x *RevokeCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeCredentialResponse.ProtoReflect.Descriptor instead.
 func (*RevokeCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{14}
+	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{17}
 }
 
 type WhoAmIRequest struct {
@@ -752,7 +952,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[15]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -764,7 +964,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[15]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -777,7 +977,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{15}
+	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{18}
 }
 
 type WhoAmIResponse struct {
@@ -790,7 +990,7 @@ type WhoAmIResponse struct {
 
 func (x *WhoAmIResponse) Reset() {
 	*x = WhoAmIResponse{}
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[16]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -802,7 +1002,7 @@ func (x *WhoAmIResponse) String() string {
 func (*WhoAmIResponse) ProtoMessage() {}
 
 func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[16]
+	mi := &file_proto_nimbus_v1_auth_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -815,7 +1015,7 @@ func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
 func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
-	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{16}
+	return file_proto_nimbus_v1_auth_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *WhoAmIResponse) GetCredential() *Credential {
@@ -836,12 +1036,29 @@ var File_proto_nimbus_v1_auth_proto protoreflect.FileDescriptor
 
 const file_proto_nimbus_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x1aproto/nimbus/v1/auth.proto\x12\tnimbus.v1\"c\n" +
+	"\x1aproto/nimbus/v1/auth.proto\x12\tnimbus.v1\"\xf8\x02\n" +
+	"\fTenantQuotas\x124\n" +
+	"\x14max_requests_per_sec\x18\x01 \x01(\x03H\x00R\x11maxRequestsPerSec\x88\x01\x01\x12.\n" +
+	"\x11max_bytes_per_sec\x18\x02 \x01(\x03H\x01R\x0emaxBytesPerSec\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"max_queues\x18\x03 \x01(\x03H\x02R\tmaxQueues\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"max_topics\x18\x04 \x01(\x03H\x03R\tmaxTopics\x88\x01\x01\x12$\n" +
+	"\vmax_streams\x18\x05 \x01(\x03H\x04R\n" +
+	"maxStreams\x88\x01\x01\x12&\n" +
+	"\fmax_triggers\x18\x06 \x01(\x03H\x05R\vmaxTriggers\x88\x01\x01B\x17\n" +
+	"\x15_max_requests_per_secB\x14\n" +
+	"\x12_max_bytes_per_secB\r\n" +
+	"\v_max_queuesB\r\n" +
+	"\v_max_topicsB\x0e\n" +
+	"\f_max_streamsB\x0f\n" +
+	"\r_max_triggers\"\x94\x01\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x02 \x01(\tR\taccountId\x12&\n" +
-	"\x0fcreated_unix_ms\x18\x03 \x01(\x03R\rcreatedUnixMs\"?\n" +
+	"\x0fcreated_unix_ms\x18\x03 \x01(\x03R\rcreatedUnixMs\x12/\n" +
+	"\x06quotas\x18\x04 \x01(\v2\x17.nimbus.v1.TenantQuotasR\x06quotas\"?\n" +
 	"\x05Scope\x12\x18\n" +
 	"\aactions\x18\x01 \x03(\tR\aactions\x12\x1c\n" +
 	"\tresources\x18\x02 \x03(\tR\tresources\"\xb0\x01\n" +
@@ -851,9 +1068,15 @@ const file_proto_nimbus_v1_auth_proto_rawDesc = "" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x14\n" +
 	"\x05admin\x18\x03 \x01(\bR\x05admin\x12(\n" +
 	"\x06scopes\x18\x04 \x03(\v2\x10.nimbus.v1.ScopeR\x06scopes\x12&\n" +
-	"\x0fcreated_unix_ms\x18\x05 \x01(\x03R\rcreatedUnixMs\")\n" +
+	"\x0fcreated_unix_ms\x18\x05 \x01(\x03R\rcreatedUnixMs\"Z\n" +
 	"\x13CreateTenantRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"A\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12/\n" +
+	"\x06quotas\x18\x02 \x01(\v2\x17.nimbus.v1.TenantQuotasR\x06quotas\"Z\n" +
+	"\x13UpdateTenantRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12/\n" +
+	"\x06quotas\x18\x02 \x01(\v2\x17.nimbus.v1.TenantQuotasR\x06quotas\"A\n" +
+	"\x14UpdateTenantResponse\x12)\n" +
+	"\x06tenant\x18\x01 \x01(\v2\x11.nimbus.v1.TenantR\x06tenant\"A\n" +
 	"\x14CreateTenantResponse\x12)\n" +
 	"\x06tenant\x18\x01 \x01(\v2\x11.nimbus.v1.TenantR\x06tenant\"\x14\n" +
 	"\x12ListTenantsRequest\"B\n" +
@@ -884,7 +1107,7 @@ const file_proto_nimbus_v1_auth_proto_rawDesc = "" +
 	"credential\x18\x01 \x01(\v2\x15.nimbus.v1.CredentialR\n" +
 	"credential\x12\x1d\n" +
 	"\n" +
-	"account_id\x18\x02 \x01(\tR\taccountId2\xd0\x04\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId2\xa1\x05\n" +
 	"\vAuthService\x12O\n" +
 	"\fCreateTenant\x12\x1e.nimbus.v1.CreateTenantRequest\x1a\x1f.nimbus.v1.CreateTenantResponse\x12L\n" +
 	"\vListTenants\x12\x1d.nimbus.v1.ListTenantsRequest\x1a\x1e.nimbus.v1.ListTenantsResponse\x12O\n" +
@@ -892,7 +1115,8 @@ const file_proto_nimbus_v1_auth_proto_rawDesc = "" +
 	"\x10CreateCredential\x12\".nimbus.v1.CreateCredentialRequest\x1a#.nimbus.v1.CreateCredentialResponse\x12X\n" +
 	"\x0fListCredentials\x12!.nimbus.v1.ListCredentialsRequest\x1a\".nimbus.v1.ListCredentialsResponse\x12[\n" +
 	"\x10RevokeCredential\x12\".nimbus.v1.RevokeCredentialRequest\x1a#.nimbus.v1.RevokeCredentialResponse\x12=\n" +
-	"\x06WhoAmI\x12\x18.nimbus.v1.WhoAmIRequest\x1a\x19.nimbus.v1.WhoAmIResponseB5Z3github.com/nimbusmq/nimbus/proto/nimbus/v1;nimbusv1b\x06proto3"
+	"\x06WhoAmI\x12\x18.nimbus.v1.WhoAmIRequest\x1a\x19.nimbus.v1.WhoAmIResponse\x12O\n" +
+	"\fUpdateTenant\x12\x1e.nimbus.v1.UpdateTenantRequest\x1a\x1f.nimbus.v1.UpdateTenantResponseB5Z3github.com/nimbusmq/nimbus/proto/nimbus/v1;nimbusv1b\x06proto3"
 
 var (
 	file_proto_nimbus_v1_auth_proto_rawDescOnce sync.Once
@@ -906,53 +1130,62 @@ func file_proto_nimbus_v1_auth_proto_rawDescGZIP() []byte {
 	return file_proto_nimbus_v1_auth_proto_rawDescData
 }
 
-var file_proto_nimbus_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_proto_nimbus_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_proto_nimbus_v1_auth_proto_goTypes = []any{
-	(*Tenant)(nil),                   // 0: nimbus.v1.Tenant
-	(*Scope)(nil),                    // 1: nimbus.v1.Scope
-	(*Credential)(nil),               // 2: nimbus.v1.Credential
-	(*CreateTenantRequest)(nil),      // 3: nimbus.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),     // 4: nimbus.v1.CreateTenantResponse
-	(*ListTenantsRequest)(nil),       // 5: nimbus.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),      // 6: nimbus.v1.ListTenantsResponse
-	(*DeleteTenantRequest)(nil),      // 7: nimbus.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),     // 8: nimbus.v1.DeleteTenantResponse
-	(*CreateCredentialRequest)(nil),  // 9: nimbus.v1.CreateCredentialRequest
-	(*CreateCredentialResponse)(nil), // 10: nimbus.v1.CreateCredentialResponse
-	(*ListCredentialsRequest)(nil),   // 11: nimbus.v1.ListCredentialsRequest
-	(*ListCredentialsResponse)(nil),  // 12: nimbus.v1.ListCredentialsResponse
-	(*RevokeCredentialRequest)(nil),  // 13: nimbus.v1.RevokeCredentialRequest
-	(*RevokeCredentialResponse)(nil), // 14: nimbus.v1.RevokeCredentialResponse
-	(*WhoAmIRequest)(nil),            // 15: nimbus.v1.WhoAmIRequest
-	(*WhoAmIResponse)(nil),           // 16: nimbus.v1.WhoAmIResponse
+	(*TenantQuotas)(nil),             // 0: nimbus.v1.TenantQuotas
+	(*Tenant)(nil),                   // 1: nimbus.v1.Tenant
+	(*Scope)(nil),                    // 2: nimbus.v1.Scope
+	(*Credential)(nil),               // 3: nimbus.v1.Credential
+	(*CreateTenantRequest)(nil),      // 4: nimbus.v1.CreateTenantRequest
+	(*UpdateTenantRequest)(nil),      // 5: nimbus.v1.UpdateTenantRequest
+	(*UpdateTenantResponse)(nil),     // 6: nimbus.v1.UpdateTenantResponse
+	(*CreateTenantResponse)(nil),     // 7: nimbus.v1.CreateTenantResponse
+	(*ListTenantsRequest)(nil),       // 8: nimbus.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),      // 9: nimbus.v1.ListTenantsResponse
+	(*DeleteTenantRequest)(nil),      // 10: nimbus.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),     // 11: nimbus.v1.DeleteTenantResponse
+	(*CreateCredentialRequest)(nil),  // 12: nimbus.v1.CreateCredentialRequest
+	(*CreateCredentialResponse)(nil), // 13: nimbus.v1.CreateCredentialResponse
+	(*ListCredentialsRequest)(nil),   // 14: nimbus.v1.ListCredentialsRequest
+	(*ListCredentialsResponse)(nil),  // 15: nimbus.v1.ListCredentialsResponse
+	(*RevokeCredentialRequest)(nil),  // 16: nimbus.v1.RevokeCredentialRequest
+	(*RevokeCredentialResponse)(nil), // 17: nimbus.v1.RevokeCredentialResponse
+	(*WhoAmIRequest)(nil),            // 18: nimbus.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil),           // 19: nimbus.v1.WhoAmIResponse
 }
 var file_proto_nimbus_v1_auth_proto_depIdxs = []int32{
-	1,  // 0: nimbus.v1.Credential.scopes:type_name -> nimbus.v1.Scope
-	0,  // 1: nimbus.v1.CreateTenantResponse.tenant:type_name -> nimbus.v1.Tenant
-	0,  // 2: nimbus.v1.ListTenantsResponse.tenants:type_name -> nimbus.v1.Tenant
-	1,  // 3: nimbus.v1.CreateCredentialRequest.scopes:type_name -> nimbus.v1.Scope
-	2,  // 4: nimbus.v1.CreateCredentialResponse.credential:type_name -> nimbus.v1.Credential
-	2,  // 5: nimbus.v1.ListCredentialsResponse.credentials:type_name -> nimbus.v1.Credential
-	2,  // 6: nimbus.v1.WhoAmIResponse.credential:type_name -> nimbus.v1.Credential
-	3,  // 7: nimbus.v1.AuthService.CreateTenant:input_type -> nimbus.v1.CreateTenantRequest
-	5,  // 8: nimbus.v1.AuthService.ListTenants:input_type -> nimbus.v1.ListTenantsRequest
-	7,  // 9: nimbus.v1.AuthService.DeleteTenant:input_type -> nimbus.v1.DeleteTenantRequest
-	9,  // 10: nimbus.v1.AuthService.CreateCredential:input_type -> nimbus.v1.CreateCredentialRequest
-	11, // 11: nimbus.v1.AuthService.ListCredentials:input_type -> nimbus.v1.ListCredentialsRequest
-	13, // 12: nimbus.v1.AuthService.RevokeCredential:input_type -> nimbus.v1.RevokeCredentialRequest
-	15, // 13: nimbus.v1.AuthService.WhoAmI:input_type -> nimbus.v1.WhoAmIRequest
-	4,  // 14: nimbus.v1.AuthService.CreateTenant:output_type -> nimbus.v1.CreateTenantResponse
-	6,  // 15: nimbus.v1.AuthService.ListTenants:output_type -> nimbus.v1.ListTenantsResponse
-	8,  // 16: nimbus.v1.AuthService.DeleteTenant:output_type -> nimbus.v1.DeleteTenantResponse
-	10, // 17: nimbus.v1.AuthService.CreateCredential:output_type -> nimbus.v1.CreateCredentialResponse
-	12, // 18: nimbus.v1.AuthService.ListCredentials:output_type -> nimbus.v1.ListCredentialsResponse
-	14, // 19: nimbus.v1.AuthService.RevokeCredential:output_type -> nimbus.v1.RevokeCredentialResponse
-	16, // 20: nimbus.v1.AuthService.WhoAmI:output_type -> nimbus.v1.WhoAmIResponse
-	14, // [14:21] is the sub-list for method output_type
-	7,  // [7:14] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	0,  // 0: nimbus.v1.Tenant.quotas:type_name -> nimbus.v1.TenantQuotas
+	2,  // 1: nimbus.v1.Credential.scopes:type_name -> nimbus.v1.Scope
+	0,  // 2: nimbus.v1.CreateTenantRequest.quotas:type_name -> nimbus.v1.TenantQuotas
+	0,  // 3: nimbus.v1.UpdateTenantRequest.quotas:type_name -> nimbus.v1.TenantQuotas
+	1,  // 4: nimbus.v1.UpdateTenantResponse.tenant:type_name -> nimbus.v1.Tenant
+	1,  // 5: nimbus.v1.CreateTenantResponse.tenant:type_name -> nimbus.v1.Tenant
+	1,  // 6: nimbus.v1.ListTenantsResponse.tenants:type_name -> nimbus.v1.Tenant
+	2,  // 7: nimbus.v1.CreateCredentialRequest.scopes:type_name -> nimbus.v1.Scope
+	3,  // 8: nimbus.v1.CreateCredentialResponse.credential:type_name -> nimbus.v1.Credential
+	3,  // 9: nimbus.v1.ListCredentialsResponse.credentials:type_name -> nimbus.v1.Credential
+	3,  // 10: nimbus.v1.WhoAmIResponse.credential:type_name -> nimbus.v1.Credential
+	4,  // 11: nimbus.v1.AuthService.CreateTenant:input_type -> nimbus.v1.CreateTenantRequest
+	8,  // 12: nimbus.v1.AuthService.ListTenants:input_type -> nimbus.v1.ListTenantsRequest
+	10, // 13: nimbus.v1.AuthService.DeleteTenant:input_type -> nimbus.v1.DeleteTenantRequest
+	12, // 14: nimbus.v1.AuthService.CreateCredential:input_type -> nimbus.v1.CreateCredentialRequest
+	14, // 15: nimbus.v1.AuthService.ListCredentials:input_type -> nimbus.v1.ListCredentialsRequest
+	16, // 16: nimbus.v1.AuthService.RevokeCredential:input_type -> nimbus.v1.RevokeCredentialRequest
+	18, // 17: nimbus.v1.AuthService.WhoAmI:input_type -> nimbus.v1.WhoAmIRequest
+	5,  // 18: nimbus.v1.AuthService.UpdateTenant:input_type -> nimbus.v1.UpdateTenantRequest
+	7,  // 19: nimbus.v1.AuthService.CreateTenant:output_type -> nimbus.v1.CreateTenantResponse
+	9,  // 20: nimbus.v1.AuthService.ListTenants:output_type -> nimbus.v1.ListTenantsResponse
+	11, // 21: nimbus.v1.AuthService.DeleteTenant:output_type -> nimbus.v1.DeleteTenantResponse
+	13, // 22: nimbus.v1.AuthService.CreateCredential:output_type -> nimbus.v1.CreateCredentialResponse
+	15, // 23: nimbus.v1.AuthService.ListCredentials:output_type -> nimbus.v1.ListCredentialsResponse
+	17, // 24: nimbus.v1.AuthService.RevokeCredential:output_type -> nimbus.v1.RevokeCredentialResponse
+	19, // 25: nimbus.v1.AuthService.WhoAmI:output_type -> nimbus.v1.WhoAmIResponse
+	6,  // 26: nimbus.v1.AuthService.UpdateTenant:output_type -> nimbus.v1.UpdateTenantResponse
+	19, // [19:27] is the sub-list for method output_type
+	11, // [11:19] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_proto_nimbus_v1_auth_proto_init() }
@@ -960,13 +1193,14 @@ func file_proto_nimbus_v1_auth_proto_init() {
 	if File_proto_nimbus_v1_auth_proto != nil {
 		return
 	}
+	file_proto_nimbus_v1_auth_proto_msgTypes[0].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_nimbus_v1_auth_proto_rawDesc), len(file_proto_nimbus_v1_auth_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
