@@ -1031,8 +1031,14 @@ type SendMessageRequest struct {
 	// visible at this time, up to the queue's retention period ahead.
 	// Excludes delay_seconds. 0: unset.
 	DeliverAtUnixMs int64 `protobuf:"varint,7,opt,name=deliver_at_unix_ms,json=deliverAtUnixMs,proto3" json:"deliver_at_unix_ms,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The producer's trace context, stored with the message and shown to
+	// consumers as the AWSTraceHeader (X-Ray form) and traceparent (W3C)
+	// system attributes: a W3C traceparent or an X-Ray trace header (SQS's
+	// AWSTraceHeader), at most 512 printable ASCII bytes. Empty: the call's
+	// traceparent gRPC metadata, if any.
+	TraceHeader   string `protobuf:"bytes,8,opt,name=trace_header,json=traceHeader,proto3" json:"trace_header,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SendMessageRequest) Reset() {
@@ -1114,6 +1120,13 @@ func (x *SendMessageRequest) GetDeliverAtUnixMs() int64 {
 	return 0
 }
 
+func (x *SendMessageRequest) GetTraceHeader() string {
+	if x != nil {
+		return x.TraceHeader
+	}
+	return ""
+}
+
 type SendMessageResponse struct {
 	state                  protoimpl.MessageState `protogen:"open.v1"`
 	MessageId              string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
@@ -1191,6 +1204,7 @@ type SendMessageBatchRequestEntry struct {
 	MessageGroupId         string                            `protobuf:"bytes,5,opt,name=message_group_id,json=messageGroupId,proto3" json:"message_group_id,omitempty"`
 	MessageDeduplicationId string                            `protobuf:"bytes,6,opt,name=message_deduplication_id,json=messageDeduplicationId,proto3" json:"message_deduplication_id,omitempty"`
 	DeliverAtUnixMs        int64                             `protobuf:"varint,7,opt,name=deliver_at_unix_ms,json=deliverAtUnixMs,proto3" json:"deliver_at_unix_ms,omitempty"`
+	TraceHeader            string                            `protobuf:"bytes,8,opt,name=trace_header,json=traceHeader,proto3" json:"trace_header,omitempty"` // as in SendMessageRequest
 	unknownFields          protoimpl.UnknownFields
 	sizeCache              protoimpl.SizeCache
 }
@@ -1272,6 +1286,13 @@ func (x *SendMessageBatchRequestEntry) GetDeliverAtUnixMs() int64 {
 		return x.DeliverAtUnixMs
 	}
 	return 0
+}
+
+func (x *SendMessageBatchRequestEntry) GetTraceHeader() string {
+	if x != nil {
+		return x.TraceHeader
+	}
+	return ""
 }
 
 type SendMessageBatchRequest struct {
@@ -3310,7 +3331,7 @@ const file_proto_nimbus_v1_queue_proto_rawDesc = "" +
 	"\x15MessageAttributeValue\x12\x1b\n" +
 	"\tdata_type\x18\x01 \x01(\tR\bdataType\x12!\n" +
 	"\fstring_value\x18\x02 \x01(\tR\vstringValue\x12!\n" +
-	"\fbinary_value\x18\x03 \x01(\fR\vbinaryValue\"\xf0\x03\n" +
+	"\fbinary_value\x18\x03 \x01(\fR\vbinaryValue\"\x93\x04\n" +
 	"\x12SendMessageRequest\x12\x1d\n" +
 	"\n" +
 	"queue_name\x18\x01 \x01(\tR\tqueueName\x12!\n" +
@@ -3319,7 +3340,8 @@ const file_proto_nimbus_v1_queue_proto_rawDesc = "" +
 	"\x12message_attributes\x18\x04 \x03(\v24.nimbus.v1.SendMessageRequest.MessageAttributesEntryR\x11messageAttributes\x12(\n" +
 	"\x10message_group_id\x18\x05 \x01(\tR\x0emessageGroupId\x128\n" +
 	"\x18message_deduplication_id\x18\x06 \x01(\tR\x16messageDeduplicationId\x12+\n" +
-	"\x12deliver_at_unix_ms\x18\a \x01(\x03R\x0fdeliverAtUnixMs\x1af\n" +
+	"\x12deliver_at_unix_ms\x18\a \x01(\x03R\x0fdeliverAtUnixMs\x12!\n" +
+	"\ftrace_header\x18\b \x01(\tR\vtraceHeader\x1af\n" +
 	"\x16MessageAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
 	"\x05value\x18\x02 \x01(\v2 .nimbus.v1.MessageAttributeValueR\x05value:\x028\x01B\x10\n" +
@@ -3329,7 +3351,7 @@ const file_proto_nimbus_v1_queue_proto_rawDesc = "" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12-\n" +
 	"\x13md5_of_message_body\x18\x02 \x01(\tR\x10md5OfMessageBody\x129\n" +
 	"\x19md5_of_message_attributes\x18\x03 \x01(\tR\x16md5OfMessageAttributes\x12'\n" +
-	"\x0fsequence_number\x18\x04 \x01(\tR\x0esequenceNumber\"\xf5\x03\n" +
+	"\x0fsequence_number\x18\x04 \x01(\tR\x0esequenceNumber\"\x98\x04\n" +
 	"\x1cSendMessageBatchRequestEntry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fmessage_body\x18\x02 \x01(\tR\vmessageBody\x12(\n" +
@@ -3337,7 +3359,8 @@ const file_proto_nimbus_v1_queue_proto_rawDesc = "" +
 	"\x12message_attributes\x18\x04 \x03(\v2>.nimbus.v1.SendMessageBatchRequestEntry.MessageAttributesEntryR\x11messageAttributes\x12(\n" +
 	"\x10message_group_id\x18\x05 \x01(\tR\x0emessageGroupId\x128\n" +
 	"\x18message_deduplication_id\x18\x06 \x01(\tR\x16messageDeduplicationId\x12+\n" +
-	"\x12deliver_at_unix_ms\x18\a \x01(\x03R\x0fdeliverAtUnixMs\x1af\n" +
+	"\x12deliver_at_unix_ms\x18\a \x01(\x03R\x0fdeliverAtUnixMs\x12!\n" +
+	"\ftrace_header\x18\b \x01(\tR\vtraceHeader\x1af\n" +
 	"\x16MessageAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
 	"\x05value\x18\x02 \x01(\v2 .nimbus.v1.MessageAttributeValueR\x05value:\x028\x01B\x10\n" +

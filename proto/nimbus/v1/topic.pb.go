@@ -1562,8 +1562,12 @@ type PublishRequest struct {
 	// (required unless the topic has ContentBasedDeduplication).
 	MessageGroupId         string `protobuf:"bytes,5,opt,name=message_group_id,json=messageGroupId,proto3" json:"message_group_id,omitempty"`
 	MessageDeduplicationId string `protobuf:"bytes,6,opt,name=message_deduplication_id,json=messageDeduplicationId,proto3" json:"message_deduplication_id,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// The producer's trace context (see SendMessageRequest.trace_header),
+	// carried to every subscription. Empty: the call's traceparent gRPC
+	// metadata, if any.
+	TraceHeader   string `protobuf:"bytes,7,opt,name=trace_header,json=traceHeader,proto3" json:"trace_header,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PublishRequest) Reset() {
@@ -1638,6 +1642,13 @@ func (x *PublishRequest) GetMessageDeduplicationId() string {
 	return ""
 }
 
+func (x *PublishRequest) GetTraceHeader() string {
+	if x != nil {
+		return x.TraceHeader
+	}
+	return ""
+}
+
 type PublishResponse struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	MessageId      string                 `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
@@ -1698,6 +1709,7 @@ type PublishBatchRequestEntry struct {
 	MessageAttributes      map[string]*MessageAttributeValue `protobuf:"bytes,4,rep,name=message_attributes,json=messageAttributes,proto3" json:"message_attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	MessageGroupId         string                            `protobuf:"bytes,5,opt,name=message_group_id,json=messageGroupId,proto3" json:"message_group_id,omitempty"`
 	MessageDeduplicationId string                            `protobuf:"bytes,6,opt,name=message_deduplication_id,json=messageDeduplicationId,proto3" json:"message_deduplication_id,omitempty"`
+	TraceHeader            string                            `protobuf:"bytes,7,opt,name=trace_header,json=traceHeader,proto3" json:"trace_header,omitempty"` // as in PublishRequest
 	unknownFields          protoimpl.UnknownFields
 	sizeCache              protoimpl.SizeCache
 }
@@ -1770,6 +1782,13 @@ func (x *PublishBatchRequestEntry) GetMessageGroupId() string {
 func (x *PublishBatchRequestEntry) GetMessageDeduplicationId() string {
 	if x != nil {
 		return x.MessageDeduplicationId
+	}
+	return ""
+}
+
+func (x *PublishBatchRequestEntry) GetTraceHeader() string {
+	if x != nil {
+		return x.TraceHeader
 	}
 	return ""
 }
@@ -2158,28 +2177,30 @@ const file_proto_nimbus_v1_topic_proto_rawDesc = "" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"#\n" +
-	"!SetSubscriptionAttributesResponse\"\x8e\x03\n" +
+	"!SetSubscriptionAttributesResponse\"\xb1\x03\n" +
 	"\x0ePublishRequest\x12\x1b\n" +
 	"\ttopic_arn\x18\x01 \x01(\tR\btopicArn\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x18\n" +
 	"\asubject\x18\x03 \x01(\tR\asubject\x12_\n" +
 	"\x12message_attributes\x18\x04 \x03(\v20.nimbus.v1.PublishRequest.MessageAttributesEntryR\x11messageAttributes\x12(\n" +
 	"\x10message_group_id\x18\x05 \x01(\tR\x0emessageGroupId\x128\n" +
-	"\x18message_deduplication_id\x18\x06 \x01(\tR\x16messageDeduplicationId\x1af\n" +
+	"\x18message_deduplication_id\x18\x06 \x01(\tR\x16messageDeduplicationId\x12!\n" +
+	"\ftrace_header\x18\a \x01(\tR\vtraceHeader\x1af\n" +
 	"\x16MessageAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
 	"\x05value\x18\x02 \x01(\v2 .nimbus.v1.MessageAttributeValueR\x05value:\x028\x01\"Y\n" +
 	"\x0fPublishResponse\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12'\n" +
-	"\x0fsequence_number\x18\x02 \x01(\tR\x0esequenceNumber\"\x95\x03\n" +
+	"\x0fsequence_number\x18\x02 \x01(\tR\x0esequenceNumber\"\xb8\x03\n" +
 	"\x18PublishBatchRequestEntry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x18\n" +
 	"\asubject\x18\x03 \x01(\tR\asubject\x12i\n" +
 	"\x12message_attributes\x18\x04 \x03(\v2:.nimbus.v1.PublishBatchRequestEntry.MessageAttributesEntryR\x11messageAttributes\x12(\n" +
 	"\x10message_group_id\x18\x05 \x01(\tR\x0emessageGroupId\x128\n" +
-	"\x18message_deduplication_id\x18\x06 \x01(\tR\x16messageDeduplicationId\x1af\n" +
+	"\x18message_deduplication_id\x18\x06 \x01(\tR\x16messageDeduplicationId\x12!\n" +
+	"\ftrace_header\x18\a \x01(\tR\vtraceHeader\x1af\n" +
 	"\x16MessageAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
 	"\x05value\x18\x02 \x01(\v2 .nimbus.v1.MessageAttributeValueR\x05value:\x028\x01\"q\n" +
