@@ -11,6 +11,7 @@ import (
 type Tenant struct {
 	Name      string
 	AccountID string
+	Quotas    TenantQuotas
 }
 
 // Scope allows Actions (gRPC method names such as "SendMessage"; "*", or
@@ -31,13 +32,34 @@ type Credential struct {
 
 func (c *Client) auth() nimbusv1.AuthServiceClient { return nimbusv1.NewAuthServiceClient(c.conns) }
 
-// CreateTenant creates a tenant (admin only).
-func (c *Client) CreateTenant(ctx context.Context, name string) (Tenant, error) {
-	r, err := c.auth().CreateTenant(ctx, &nimbusv1.CreateTenantRequest{Name: name})
+// CreateTenant creates a tenant (admin only), with the quotas of q when
+// given (unlimited otherwise).
+func (c *Client) CreateTenant(ctx context.Context, name string, q ...QuotaUpdate) (Tenant, error) {
+	req := &nimbusv1.CreateTenantRequest{Name: name}
+	if len(q) > 0 {
+		req.Quotas = q[0].pb()
+	}
+	r, err := c.auth().CreateTenant(ctx, req)
 	if err != nil {
 		return Tenant{}, fromRPC(ctx, err)
 	}
-	return Tenant{Name: r.GetTenant().GetName(), AccountID: r.GetTenant().GetAccountId()}, nil
+	return tenantOf(r.GetTenant()), nil
+}
+
+// UpdateTenant changes a tenant's quotas: those q sets (admin only).
+func (c *Client) UpdateTenant(ctx context.Context, name string, q QuotaUpdate) (Tenant, error) {
+	r, err := c.auth().UpdateTenant(ctx, &nimbusv1.UpdateTenantRequest{Name: name, Quotas: q.pb()})
+	if err != nil {
+		return Tenant{}, fromRPC(ctx, err)
+	}
+	return tenantOf(r.GetTenant()), nil
+}
+
+func tenantOf(t *nimbusv1.Tenant) Tenant {
+	q := t.GetQuotas()
+	return Tenant{Name: t.GetName(), AccountID: t.GetAccountId(), Quotas: TenantQuotas{
+		MaxRequestsPerSec: q.GetMaxRequestsPerSec(), MaxBytesPerSec: q.GetMaxBytesPerSec(), MaxQueues: q.GetMaxQueues(),
+		MaxTopics: q.GetMaxTopics(), MaxStreams: q.GetMaxStreams(), MaxTriggers: q.GetMaxTriggers()}}
 }
 
 // ListTenants lists the tenants, the default one first (admin only).
@@ -48,7 +70,7 @@ func (c *Client) ListTenants(ctx context.Context) ([]Tenant, error) {
 	}
 	var out []Tenant
 	for _, t := range r.GetTenants() {
-		out = append(out, Tenant{Name: t.GetName(), AccountID: t.GetAccountId()})
+		out = append(out, tenantOf(t))
 	}
 	return out, nil
 }

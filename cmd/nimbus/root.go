@@ -104,7 +104,7 @@ func newRootCmd(a *app) *cobra.Command {
 
 	root.AddCommand(newServeCmd(a), newQueueCmd(a), newSendCmd(a), newReceiveCmd(a), newDeleteCmd(a),
 		newStreamCmd(a), newTopicCmd(a), newTriggerCmd(a), newClusterCmd(a), newBenchCmd(a), newApplyCmd(a), newExportCmd(a),
-		newTenantCmd(a), newCredentialsCmd(a))
+		newTenantCmd(a), newCredentialsCmd(a), newUsageCmd(a))
 	markStarts(root, a)
 	return root
 }

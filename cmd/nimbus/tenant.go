@@ -16,16 +16,20 @@ import (
 func newTenantCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tenant",
-		Short: "Create, list and delete tenants (accounts with their own resources; admin only)",
+		Short: "Create, update, list and delete tenants (accounts with their own resources and quotas; admin only)",
 		RunE:  groupRunE,
 	}
 	create := &cobra.Command{
 		Use:   "create NAME",
-		Short: "Create a tenant: 1-32 lower-case letters, digits and '-'",
+		Short: "Create a tenant: 1-32 lower-case letters, digits and '-' (quotas unlimited unless given)",
 		Args:  exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			q, err := quotaFlagValues(cmd)
+			if err != nil {
+				return err
+			}
 			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
-				t, err := c.CreateTenant(ctx, args[0])
+				t, err := c.CreateTenant(ctx, args[0], q)
 				if err != nil {
 					return err
 				}
@@ -33,6 +37,26 @@ func newTenantCmd(a *app) *cobra.Command {
 			})
 		},
 	}
+	update := &cobra.Command{
+		Use:   "update NAME",
+		Short: "Change a tenant's quotas: the flags given (0 is unlimited); the others stay",
+		Args:  exactArgs("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q, err := quotaFlagValues(cmd)
+			if err != nil {
+				return err
+			}
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
+				t, err := c.UpdateTenant(ctx, args[0], q)
+				if err != nil {
+					return err
+				}
+				return writeTenants(a, []client.Tenant{t})
+			})
+		},
+	}
+	addQuotaFlags(create)
+	addQuotaFlags(update)
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the tenants with their account ids",
@@ -57,27 +81,94 @@ func newTenantCmd(a *app) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(create, list, del)
+	cmd.AddCommand(create, update, list, del)
 	return cmd
 }
 
 func writeTenants(a *app, ts []client.Tenant) error {
 	if a.output == outputJSON {
+		type jq struct {
+			MaxRequestsPerSec int64 `json:"max_requests_per_sec"`
+			MaxBytesPerSec    int64 `json:"max_bytes_per_sec"`
+			MaxQueues         int64 `json:"max_queues"`
+			MaxTopics         int64 `json:"max_topics"`
+			MaxStreams        int64 `json:"max_streams"`
+			MaxTriggers       int64 `json:"max_triggers"`
+		}
 		type jt struct {
 			Name      string `json:"name"`
 			AccountID string `json:"account_id"`
+			Quotas    jq     `json:"quotas"`
 		}
 		out := []jt{}
 		for _, t := range ts {
-			out = append(out, jt{t.Name, t.AccountID})
+			q := t.Quotas
+			out = append(out, jt{t.Name, t.AccountID, jq{q.MaxRequestsPerSec, q.MaxBytesPerSec, q.MaxQueues, q.MaxTopics, q.MaxStreams, q.MaxTriggers}})
 		}
 		return writeJSON(a.stdout, out)
 	}
 	var rows [][]string
 	for _, t := range ts {
-		rows = append(rows, []string{t.Name, t.AccountID})
+		rows = append(rows, []string{t.Name, t.AccountID, quotaSummary(t.Quotas)})
 	}
-	return writeTable(a.stdout, []string{"TENANT", "ACCOUNT"}, rows)
+	return writeTable(a.stdout, []string{"TENANT", "ACCOUNT", "QUOTAS"}, rows)
+}
+
+// quotaFlags are the quota flags of tenant create and update, with the
+// client.QuotaUpdate field each sets.
+var quotaFlags = []struct {
+	name, usage string
+	field       func(*client.QuotaUpdate) **int64
+}{
+	{"max-requests-per-sec", "calls per second each node admits from the tenant (0: unlimited)", func(q *client.QuotaUpdate) **int64 { return &q.MaxRequestsPerSec }},
+	{"max-bytes-per-sec", "request bytes per second each node admits from the tenant (0: unlimited)", func(q *client.QuotaUpdate) **int64 { return &q.MaxBytesPerSec }},
+	{"max-queues", "queues the tenant may own (0: unlimited)", func(q *client.QuotaUpdate) **int64 { return &q.MaxQueues }},
+	{"max-topics", "topics the tenant may own (0: unlimited)", func(q *client.QuotaUpdate) **int64 { return &q.MaxTopics }},
+	{"max-streams", "streams the tenant may own (0: unlimited)", func(q *client.QuotaUpdate) **int64 { return &q.MaxStreams }},
+	{"max-triggers", "triggers the tenant may own (0: unlimited)", func(q *client.QuotaUpdate) **int64 { return &q.MaxTriggers }},
+}
+
+func addQuotaFlags(cmd *cobra.Command) {
+	for _, f := range quotaFlags {
+		cmd.Flags().Int64(f.name, 0, f.usage)
+	}
+}
+
+// quotaFlagValues returns the quotas the flags given set.
+func quotaFlagValues(cmd *cobra.Command) (client.QuotaUpdate, error) {
+	var q client.QuotaUpdate
+	for _, f := range quotaFlags {
+		if !cmd.Flags().Changed(f.name) {
+			continue
+		}
+		v, err := cmd.Flags().GetInt64(f.name)
+		if err != nil {
+			return q, err
+		}
+		if v < 0 {
+			return q, usageError{fmt.Errorf("--%s: a quota is 0 (unlimited) or more, not %d", f.name, v)}
+		}
+		*f.field(&q) = &v
+	}
+	return q, nil
+}
+
+// quotaSummary is the QUOTAS column: the quotas set, or "unlimited".
+func quotaSummary(q client.TenantQuotas) string {
+	var parts []string
+	for _, x := range []struct {
+		name string
+		v    int64
+	}{{"requests/s", q.MaxRequestsPerSec}, {"bytes/s", q.MaxBytesPerSec}, {"queues", q.MaxQueues},
+		{"topics", q.MaxTopics}, {"streams", q.MaxStreams}, {"triggers", q.MaxTriggers}} {
+		if x.v != 0 {
+			parts = append(parts, x.name+"="+strconv.FormatInt(x.v, 10))
+		}
+	}
+	if len(parts) == 0 {
+		return "unlimited"
+	}
+	return strings.Join(parts, " ")
 }
 
 // newCredentialsCmd is `nimbus credentials`: manage access keys (admin
