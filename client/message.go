@@ -17,6 +17,10 @@ const (
 	AttrMessageDeduplicationID           = "MessageDeduplicationId" // FIFO queues
 	AttrSequenceNumber                   = "SequenceNumber"         // FIFO queues
 	AttrDeadLetterQueueSourceArn         = "DeadLetterQueueSourceArn"
+	// The producer's trace context (when it sent one): AWSTraceHeader in
+	// X-Ray form, traceparent in W3C form (when the header parses).
+	AttrAWSTraceHeader = "AWSTraceHeader"
+	AttrTraceparent    = "traceparent"
 )
 
 // AttributeValue is a typed message attribute. DataType is "String",
@@ -85,6 +89,11 @@ func (m Message) SentTime() time.Time {
 // when it was not asked for.
 func (m Message) GroupID() string { return m.Attributes[AttrMessageGroupID] }
 
+// Traceparent returns the W3C trace context its producer sent the
+// message with (the traceparent system attribute), or "" when there is
+// none or it was not asked for.
+func (m Message) Traceparent() string { return m.Attributes[AttrTraceparent] }
+
 // SequenceNumber returns the SequenceNumber system attribute (FIFO
 // queues), or "" when it was not asked for.
 func (m Message) SequenceNumber() string { return m.Attributes[AttrSequenceNumber] }
@@ -133,6 +142,16 @@ func WithDeliverAt(t time.Time) SendOption {
 	return func(e *SendEntry) { e.DeliverAt = t }
 }
 
+// WithTraceparent sends the message with a W3C trace context
+// ("00-<trace id>-<parent id>-<flags>"), or any trace header of at most
+// 512 printable ASCII bytes (an X-Ray header): the message keeps it, its
+// consumers see it (Message.Traceparent, the AWSTraceHeader attribute)
+// and trigger invocations carry it as the traceparent header. Without
+// it, the call's traceparent metadata (ContextWithTraceparent) is used.
+func WithTraceparent(tp string) SendOption {
+	return func(e *SendEntry) { e.Traceparent = tp }
+}
+
 // WithAttribute adds a message attribute (at most 10 per message).
 func WithAttribute(name string, v AttributeValue) SendOption {
 	return func(e *SendEntry) {
@@ -157,6 +176,8 @@ type SendEntry struct {
 	GroupID, DeduplicationID string
 	// DeliverAt: see WithDeliverAt. The zero time means unset.
 	DeliverAt time.Time
+	// Traceparent: see WithTraceparent.
+	Traceparent string
 }
 
 // DeleteEntry is one receipt of DeleteBatch. An empty ID means the entry's

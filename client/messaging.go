@@ -28,6 +28,7 @@ func (c *Client) Send(ctx context.Context, queue, body string, opts ...SendOptio
 		MessageGroupId:         e.GroupID,
 		MessageDeduplicationId: e.DeduplicationID,
 		DeliverAtUnixMs:        unixMs(e.DeliverAt),
+		TraceHeader:            e.Traceparent,
 	})
 	if err != nil {
 		return SendResult{}, fromRPC(ctx, err)
@@ -57,6 +58,7 @@ func (c *Client) SendBatch(ctx context.Context, queue string, entries []SendEntr
 			MessageGroupId:         e.GroupID,
 			MessageDeduplicationId: e.DeduplicationID,
 			DeliverAtUnixMs:        unixMs(e.DeliverAt),
+			TraceHeader:            e.Traceparent,
 		}
 	}
 	resp, err := c.svc.SendMessageBatch(ctx, req)

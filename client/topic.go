@@ -410,10 +410,20 @@ type PublishEntry struct {
 	// GroupID and DeduplicationID: see WithMessageGroup and
 	// WithMessageDeduplicationID.
 	GroupID, DeduplicationID string
+	// Traceparent: see WithPublishTraceparent.
+	Traceparent string
 }
 
 // PublishOption is a per-call option of Publish.
 type PublishOption func(*PublishEntry)
+
+// WithPublishTraceparent publishes the message with a W3C trace context
+// (see WithTraceparent): every subscription's delivery carries it (queue
+// messages keep it, HTTP deliveries and trigger invocations send it as
+// the traceparent header).
+func WithPublishTraceparent(tp string) PublishOption {
+	return func(e *PublishEntry) { e.Traceparent = tp }
+}
 
 // WithSubject sets the message's subject (at most 100 characters).
 func WithSubject(s string) PublishOption {
@@ -481,6 +491,7 @@ func (c *Client) Publish(ctx context.Context, topic, body string, opts ...Publis
 		MessageAttributes:      toProtoAttrs(e.Attributes),
 		MessageGroupId:         e.GroupID,
 		MessageDeduplicationId: e.DeduplicationID,
+		TraceHeader:            e.Traceparent,
 	})
 	if err != nil {
 		return PublishResult{}, fromRPC(ctx, err)
@@ -502,6 +513,7 @@ func (c *Client) PublishBatch(ctx context.Context, topic string, entries []Publi
 			MessageAttributes:      toProtoAttrs(e.Attributes),
 			MessageGroupId:         e.GroupID,
 			MessageDeduplicationId: e.DeduplicationID,
+			TraceHeader:            e.Traceparent,
 		}
 	}
 	resp, err := c.topics().PublishBatch(ctx, req)

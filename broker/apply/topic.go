@@ -39,8 +39,12 @@ func applyTopic(txn *storage.Txn, e *topic.Engine, now time.Time, cmd *clusterv1
 			if err != nil {
 				return nil, err
 			}
+			trace := broker.SplitTrace(attrs)
+			if len(attrs) == 0 {
+				attrs = nil
+			}
 			entries[i] = topic.PublishEntry{MessageID: m.GetMessageId(), Subject: m.GetSubject(), Body: m.GetBody(),
-				Attributes: attrs, GroupID: m.GetGroupId(), DeduplicationID: m.GetDeduplicationId(), DedupKey: m.GetDedupKey()}
+				Attributes: attrs, Trace: trace, GroupID: m.GetGroupId(), DeduplicationID: m.GetDeduplicationId(), DedupKey: m.GetDedupKey()}
 		}
 		return e.Publish(txn, now, msDuration(b.GetDedupWindowMs()), entries)
 	case clusterv1.CommandType_COMMAND_TYPE_TOPIC_START_CURSOR:

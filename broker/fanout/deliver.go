@@ -70,7 +70,7 @@ func (w *Worker) body(sub *Subscription, m *topic.Message) string {
 // envelope carries them inside, and a dead-lettered envelope carries them
 // both ways.
 func (w *Worker) queueMessage(sub *Subscription, m *topic.Message, deadLetter bool) QueueMessage {
-	q := QueueMessage{Body: w.body(sub, m)}
+	q := QueueMessage{Body: w.body(sub, m), Trace: m.Trace}
 	if sub.Raw || deadLetter {
 		q.Attributes = m.Attributes
 	}
@@ -109,6 +109,9 @@ func (w *Worker) NotificationRequest(ctx context.Context, sub *Subscription, m *
 	h[HeaderSubscriptionArn] = []string{sub.Arn}
 	if sub.Raw {
 		h[HeaderRawDelivery] = []string{"true"}
+	}
+	if tc, ok := broker.ParseTraceHeader(m.Trace); ok {
+		h.Set("Traceparent", tc.Traceparent())
 	}
 	h.Set("Content-Type", sub.httpPolicy().ContentType())
 	h.Set("User-Agent", UserAgent)

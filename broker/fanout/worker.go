@@ -55,6 +55,9 @@ type QueueMessage struct {
 	// deduplicates a redelivery by DeduplicationID.
 	GroupID         string
 	DeduplicationID string
+	// Trace is the publisher's trace header, stored with the queue message
+	// ("" for none).
+	Trace string
 }
 
 // StreamRecord is one record for PutToStream.

@@ -37,9 +37,9 @@ func newNodeMetrics(reg prometheus.Registerer) nodeMetrics {
 // needs the process to answer) and the routing interceptor; opts are
 // added (the client listener's TLS).
 func (n *Node) newAPIServer(opts ...grpc.ServerOption) *grpc.Server {
-	srv := grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(32 << 20), grpc.MaxSendMsgSize(32 << 20), grpc.ChainUnaryInterceptor(n.route, n.routeStream, n.routeStreamSettings, n.routeStreamGroup, n.routeTopic,
+	srv := grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(32 << 20), grpc.MaxSendMsgSize(32 << 20), grpc.ChainUnaryInterceptor(n.requestIDUnary, n.route, n.routeStream, n.routeStreamSettings, n.routeStreamGroup, n.routeTopic,
 		n.routeTrigger),
-		grpc.ChainStreamInterceptor(n.routeServerStream)}, opts...)...)
+		grpc.ChainStreamInterceptor(n.requestIDStream, n.routeServerStream)}, opts...)...)
 	nimbusv1.RegisterQueueServiceServer(srv, grpcapi.NewQueueServer(n.svc))
 	nimbusv1.RegisterStreamServiceServer(srv, grpcapi.NewStreamServer(n.svc))
 	nimbusv1.RegisterStreamGroupServiceServer(srv, grpcapi.NewStreamGroupServer(n.svc))

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 
+	"github.com/nimbusmq/nimbus/broker"
 	"github.com/nimbusmq/nimbus/broker/apply"
 	"github.com/nimbusmq/nimbus/broker/catalog"
 	"github.com/nimbusmq/nimbus/broker/cluster"
@@ -96,6 +97,8 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	// Lines logged with a request's context carry its request_id.
+	logger = slog.New(broker.RequestIDHandler(logger.Handler()))
 	n = &Node{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), reconcileKick: make(chan struct{}, 1), balanceKick: make(chan struct{}, 1), leadSince: map[uint64]time.Time{}}
 	started := n // a failed start returns (nil, err): stop what was started
 	defer func() {

@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/xml"
 	"net/http"
 	"time"
@@ -11,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/nimbusmq/nimbus/broker"
 	nimbusv1 "github.com/nimbusmq/nimbus/proto/nimbus/v1"
 )
 
@@ -44,7 +43,7 @@ func (n *Node) serveSNSLinks(w http.ResponseWriter, r *http.Request) {
 		Result    *result `xml:",omitempty"`
 		RequestID string  `xml:"ResponseMetadata>RequestId"`
 	}
-	resp := response{Xmlns: "http://sns.amazonaws.com/doc/2010-03-31/", RequestID: newRequestID()}
+	resp := response{Xmlns: "http://sns.amazonaws.com/doc/2010-03-31/", RequestID: broker.NewRequestID()}
 	switch q.Get("Action") {
 	case "ConfirmSubscription":
 		out, err := tc.ConfirmSubscription(ctx, &nimbusv1.ConfirmSubscriptionRequest{TopicArn: q.Get("TopicArn"), Token: q.Get("Token"),
@@ -80,12 +79,4 @@ func snsLinkError(w http.ResponseWriter, err error) {
 		code = http.StatusServiceUnavailable
 	}
 	http.Error(w, st.Message(), code)
-}
-
-// newRequestID returns a random UUID-shaped request id.
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

@@ -455,7 +455,7 @@ func (k fanoutSinks) SendToQueue(ctx context.Context, queueArn string, msgs []fa
 	byPart := map[uint64][]*clusterv1.SendEntry{}
 	var parts []uint64
 	for i, m := range msgs {
-		in := SendInput{Body: m.Body, Attributes: sqsAttributes(m.Attributes), GroupID: m.GroupID, DeduplicationID: m.DeduplicationID}
+		in := SendInput{Body: m.Body, Attributes: sqsAttributes(m.Attributes), GroupID: m.GroupID, DeduplicationID: m.DeduplicationID, TraceHeader: m.Trace}
 		e, err := buildSendEntry(fmt.Sprintf("Entries[%d].", i), in, attrs, now)
 		if err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
@@ -33,6 +34,10 @@ type SendInput struct {
 	// DeliverAt (native API, standard queues) schedules the message up to
 	// the queue's retention period ahead; it excludes Delay.
 	DeliverAt time.Time
+	// TraceHeader is the producer's trace context (a W3C traceparent or an
+	// X-Ray AWSTraceHeader), stored with the message under
+	// broker.TraceAttribute; "" for none.
+	TraceHeader string
 }
 
 // SendOutput is the outcome of one SendInput: Err, or the message id, the
@@ -233,10 +238,13 @@ func buildSendEntry(prefix string, e SendInput, a broker.QueueAttributes, now ti
 		d := e.DeliverAt.Sub(now.Truncate(time.Millisecond))
 		delay = max((d + time.Millisecond - 1).Truncate(time.Millisecond), 0)
 	}
+	if err := broker.ValidateTraceHeader(prefix+"TraceHeader", e.TraceHeader); err != nil {
+		return nil, err
+	}
 	entry := &clusterv1.SendEntry{
 		MessageId:   newMessageID(),
 		Body:        e.Body,
-		Attributes:  attributesToProto(e.Attributes),
+		Attributes:  attributesToProto(withTrace(e.Attributes, e.TraceHeader)),
 		DelayMs:     delay.Milliseconds(),
 		RetentionMs: a.Retention.Milliseconds(),
 	}
@@ -285,6 +293,20 @@ func fifoFields(prefix string, e SendInput, a broker.QueueAttributes, entry *clu
 	}
 	entry.GroupId, entry.DeduplicationId, entry.DedupPerGroup = e.GroupID, dedup, a.DedupPerGroup
 	return nil
+}
+
+// withTrace returns attrs with the trace header h under
+// broker.TraceAttribute (attrs itself when h is ""; a copy otherwise).
+func withTrace(attrs map[string]broker.AttributeValue, h string) map[string]broker.AttributeValue {
+	if h == "" {
+		return attrs
+	}
+	out := maps.Clone(attrs)
+	if out == nil {
+		out = map[string]broker.AttributeValue{}
+	}
+	out[broker.TraceAttribute] = broker.AttributeValue{DataType: "String", StringValue: h}
+	return out
 }
 
 func attributesToProto(m map[string]broker.AttributeValue) []*clusterv1.MessageAttribute {
@@ -469,7 +491,12 @@ func (s *Service) toMessages(q *catalog.Queue, group uint64, ds []queue.Delivery
 	out := make([]Message, len(ds))
 	for i, d := range ds {
 		attrs := map[string]broker.AttributeValue{}
+		trace := ""
 		for _, a := range d.Attributes {
+			if a.Name == broker.TraceAttribute {
+				trace = a.StringValue
+				continue
+			}
 			if wantMessageAttribute(in.MessageAttributeNames, a.Name) {
 				attrs[a.Name] = broker.AttributeValue{DataType: a.DataType, StringValue: a.StringValue, BinaryValue: a.BinaryValue}
 			}
@@ -486,6 +513,7 @@ func (s *Service) toMessages(q *catalog.Queue, group uint64, ds []queue.Delivery
 		if d.DeadLetterSourceArn != "" {
 			sys["DeadLetterQueueSourceArn"] = d.DeadLetterSourceArn
 		}
+		maps.Copy(sys, broker.TraceSystemAttributes(trace))
 		if d.GroupID != "" {
 			sys["MessageGroupId"] = d.GroupID
 			sys["MessageDeduplicationId"] = d.DeduplicationID

@@ -23,6 +23,9 @@ type PublishInput struct {
 	Subject, Body            string
 	Attributes               map[string]broker.AttributeValue
 	GroupID, DeduplicationID string
+	// TraceHeader is the producer's trace context (see SendInput), carried
+	// to every subscription; "" for none.
+	TraceHeader string
 }
 
 // PublishOutput is the outcome of one PublishInput: Err, or the message id
@@ -219,7 +222,10 @@ func buildTopicMessage(prefix string, e PublishInput, a broker.TopicAttributes) 
 		return nil, broker.FieldError(broker.CodeMessageTooLarge, field,
 			"Invalid parameter: Message too long: %d bytes (message, subject and attributes), more than the topic's MaximumMessageSize %d", n, a.MaximumMessageSize)
 	}
-	m := &clusterv1.TopicMessage{MessageId: newMessageID(), Subject: e.Subject, Body: e.Body, Attributes: attributesToProto(e.Attributes)}
+	if err := broker.ValidateTraceHeader(prefix+"TraceHeader", e.TraceHeader); err != nil {
+		return nil, err
+	}
+	m := &clusterv1.TopicMessage{MessageId: newMessageID(), Subject: e.Subject, Body: e.Body, Attributes: attributesToProto(withTrace(e.Attributes, e.TraceHeader))}
 	if !a.Fifo {
 		if e.GroupID != "" {
 			return nil, broker.FieldError(broker.CodeInvalidArgument, prefix+"MessageGroupId",

@@ -75,7 +75,8 @@ func (tq *triggerQueue) receive(ctx context.Context, max int, visibility time.Du
 	items := make([]trigger.Item, len(msgs))
 	for i, m := range msgs {
 		items[i] = trigger.Item{ID: m.MessageID, Body: []byte(m.Body), Attributes: m.MessageAttributes,
-			ReceiptHandle: m.ReceiptHandle, SystemAttributes: m.Attributes, MessageGroupID: m.Attributes["MessageGroupId"]}
+			ReceiptHandle: m.ReceiptHandle, SystemAttributes: m.Attributes, MessageGroupID: m.Attributes["MessageGroupId"],
+			Traceparent: m.Attributes[broker.SysAttrTraceparent]}
 		if ms, err := strconv.ParseInt(m.Attributes["SentTimestamp"], 10, 64); err == nil {
 			items[i].Timestamp = time.UnixMilli(ms)
 		}

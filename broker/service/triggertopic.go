@@ -60,6 +60,9 @@ func (s *Service) invokeTopicTrigger(ctx context.Context, subscriptionArn, name 
 	for _, m := range msgs {
 		it := trigger.Item{ID: m.MessageID, Body: []byte(m.Body), Attributes: m.Attributes, Subject: m.Subject,
 			Timestamp: m.PublishedAt, MessageGroupID: m.GroupID}
+		if tc, ok := broker.ParseTraceHeader(m.Trace); ok {
+			it.Traceparent = tc.Traceparent()
+		}
 		if match == nil || match(it) {
 			items = append(items, it)
 		}

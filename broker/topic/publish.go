@@ -109,6 +109,9 @@ func validatePublish(window time.Duration, entries []PublishEntry) error {
 		if err := validateAttributes(field("MessageAttributes"), p.Attributes); err != nil {
 			return err
 		}
+		if err := broker.ValidateTraceHeader(field("TraceHeader"), p.Trace); err != nil {
+			return err
+		}
 		size := MessageSize(p.Subject, p.Body, p.Attributes)
 		if size > MaxMessageSize {
 			return broker.FieldError(broker.CodeMessageTooLarge, field("Message"), "message of %d bytes (body, subject and attributes) is larger than %d", size, MaxMessageSize)

@@ -90,8 +90,11 @@ func newMsgRecord(p *PublishEntry, publishedMs uint64) *msgRecord {
 		for name, v := range p.Attributes {
 			m.attrs = append(m.attrs, attr{name: name, dataType: v.DataType, str: v.StringValue, bin: nilIfEmpty(v.BinaryValue)})
 		}
-		slices.SortFunc(m.attrs, func(a, b attr) int { return strings.Compare(a.name, b.name) })
 	}
+	if p.Trace != "" {
+		m.attrs = append(m.attrs, attr{name: broker.TraceAttribute, dataType: "String", str: p.Trace})
+	}
+	slices.SortFunc(m.attrs, func(a, b attr) int { return strings.Compare(a.name, b.name) })
 	return m
 }
 
@@ -163,7 +166,14 @@ func (m *msgRecord) message(seq uint64) Message {
 	if len(m.attrs) > 0 {
 		out.Attributes = make(map[string]broker.AttributeValue, len(m.attrs))
 		for _, a := range m.attrs {
+			if a.name == broker.TraceAttribute {
+				out.Trace = a.str
+				continue
+			}
 			out.Attributes[a.name] = broker.AttributeValue{DataType: a.dataType, StringValue: a.str, BinaryValue: a.bin}
+		}
+		if len(out.Attributes) == 0 {
+			out.Attributes = nil
 		}
 	}
 	return out

@@ -21,6 +21,9 @@ type Message struct {
 	// GroupID and DeduplicationID are set on FIFO topics.
 	GroupID         string
 	DeduplicationID string
+	// Trace is the publisher's trace header ("" for none), stored as the
+	// reserved broker.TraceAttribute attribute; Attributes never hold it.
+	Trace string
 }
 
 // PublishEntry is one message to append.
@@ -33,6 +36,8 @@ type PublishEntry struct {
 	DeduplicationID string
 	// DedupKey is what deduplication compares ("" = no deduplication).
 	DedupKey string
+	// Trace is the publisher's trace header ("" for none).
+	Trace string
 }
 
 // PublishResult is the outcome of one entry: the message's id and

@@ -47,7 +47,12 @@ var reserved = map[string]bool{
 	"dataschema": true, "subject": true, "time": true, "data": true,
 	ExtTrigger: true, ExtPartitionKey: true, ExtSequence: true, ExtShardID: true,
 	ExtMessageGroupID: true, ExtDeduplicationID: true, ExtReceiveCount: true, ExtSubscription: true,
+	ExtTraceparent: true,
 }
+
+// ExtTraceparent is the CloudEvents distributed-tracing extension
+// attribute: the item's W3C trace context.
+const ExtTraceparent = "traceparent"
 
 // ceType is the CloudEvents type of b's events.
 func ceType(k SourceKind) string {
@@ -82,6 +87,7 @@ func ceAttrs(b *Batch, it *Item) map[string]string {
 		}
 	}
 	set(ExtTrigger, b.Trigger)
+	set(ExtTraceparent, it.Traceparent)
 	set(ExtSequence, it.sequence(b.Source))
 	set(ExtMessageGroupID, it.groupID())
 	switch b.Source {

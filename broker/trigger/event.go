@@ -103,6 +103,11 @@ type Item struct {
 	// MessageGroupID is the FIFO message group (FIFO topics and queues;
 	// for queues SystemAttributes["MessageGroupId"] is used when empty).
 	MessageGroupID string
+	// Traceparent is the W3C trace context its producer gave the message
+	// (queue and topic sources), "" for none. It is sent as the
+	// traceparent HTTP header (see Encode) and, in CloudEvents, as the
+	// distributed-tracing extension attribute.
+	Traceparent string
 }
 
 // Batch is what one invocation carries: items of one source, in source
@@ -195,8 +200,36 @@ func Encode(f Format, b Batch) ([]Request, error) {
 	}
 	for i := range reqs {
 		reqs[i].Header.Set(HeaderTrigger, headerValue(b.Trigger))
+		if reqs[i].Header.Get(HeaderTraceparent) == "" {
+			if tp := b.traceparent(reqs[i].IDs); tp != "" {
+				reqs[i].Header.Set(HeaderTraceparent, tp)
+			}
+		}
 	}
 	return reqs, nil
+}
+
+// HeaderTraceparent is the W3C trace context header of an invocation: the
+// Traceparent of the first item of the request that has one (a batch
+// mixes messages of several traces; each item's own is in its record:
+// attributes.AWSTraceHeader in Lambda SQS events, the traceparent
+// extension in CloudEvents, the header itself in raw requests, which
+// carry one item each).
+const HeaderTraceparent = "Traceparent"
+
+// traceparent returns the Traceparent of the first item among ids that
+// has one.
+func (b *Batch) traceparent(ids []string) string {
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	for i := range b.Items {
+		if it := &b.Items[i]; it.Traceparent != "" && want[it.ID] {
+			return it.Traceparent
+		}
+	}
+	return ""
 }
 
 func validate(f Format, b *Batch) error {

@@ -118,6 +118,8 @@ func sqsEventOf(b *Batch) sqsEvent {
 		for k, v := range it.SystemAttributes {
 			attrs[k] = v
 		}
+		// Lambda's SQS record knows AWSTraceHeader only.
+		delete(attrs, broker.SysAttrTraceparent)
 		if g := it.MessageGroupID; g != "" && attrs["MessageGroupId"] == "" {
 			attrs["MessageGroupId"] = g
 		}

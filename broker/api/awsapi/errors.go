@@ -1,11 +1,13 @@
 package awsapi
 
 import (
-	"crypto/rand"
-	"encoding/hex"
+	"net/http"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/nimbusmq/nimbus/broker"
 )
 
 // Shared error helpers. Each service maps reasons to its own AWS error
@@ -33,13 +35,25 @@ func reasonOf(err error) (reason, msg string) {
 	return "", st.Message()
 }
 
-// newRequestID returns a random request id in the UUID shape AWS uses
-// (8-4-4-4-12 hex digits), for x-amzn-RequestId and RequestId elements.
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+// requestIDOf returns the request id ServeHTTP gave r (the caller's
+// X-Request-Id when acceptable, else a new one in the UUID shape AWS
+// uses), for x-amzn-RequestId and RequestId elements.
+func requestIDOf(r *http.Request) string {
+	if id := broker.RequestIDOf(r.Context()); id != "" {
+		return id
+	}
+	return broker.NewRequestID()
+}
+
+// withRequestID returns r with its request id in its context and in the
+// outgoing metadata of the gRPC calls made with it, so the service logs
+// the same id, and sets the x-amzn-RequestId response header.
+func withRequestID(w http.ResponseWriter, r *http.Request) *http.Request {
+	id := r.Header.Get(broker.RequestIDKey)
+	if !broker.ValidRequestID(id) {
+		id = broker.NewRequestID()
+	}
+	w.Header().Set("x-amzn-RequestId", id)
+	ctx := metadata.AppendToOutgoingContext(broker.WithRequestID(r.Context(), id), broker.RequestIDKey, id)
+	return r.WithContext(ctx)
 }

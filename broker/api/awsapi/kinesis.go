@@ -185,7 +185,7 @@ type kinesisCall struct {
 }
 
 func (h *Handler) kinesisCallOf(r *http.Request) *kinesisCall {
-	return &kinesisCall{h: h, ctx: r.Context(), region: kinesisRegionOf(r, h.cfg.Region), account: h.accountOf(r.Context()), requestID: newRequestID()}
+	return &kinesisCall{h: h, ctx: r.Context(), region: kinesisRegionOf(r, h.cfg.Region), account: h.accountOf(r.Context()), requestID: requestIDOf(r)}
 }
 
 // kinesisRegionOf returns the region of the request's SigV4 credential

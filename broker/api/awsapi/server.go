@@ -93,6 +93,7 @@ const (
 // ServeHTTP routes one AWS request: by X-Amz-Target for the JSON
 // protocols, else by the form's Action and Version.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r = withRequestID(w, r)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
 	if err != nil {
 		http.Error(w, "request body too large or unreadable", http.StatusRequestEntityTooLarge)
@@ -104,7 +105,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	svc := serviceOf(target, r, body)
 	akid, err := h.authenticate(r, body)
 	if err != nil {
-		h.writeAuthError(w, svc, err)
+		h.writeAuthError(w, requestIDOf(r), svc, err)
 		return
 	}
 	if akid != "" && h.cfg.AccountOf != nil {

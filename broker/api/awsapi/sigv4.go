@@ -370,13 +370,12 @@ const snsNamespaceForAuth = "http://sns.amazonaws.com/doc/2010-03-31/"
 // writeAuthError writes an authentication failure in svc's error format:
 // SQS JSON as AWS JSON 1.0 with x-amzn-query-error, SQS query and SNS as
 // an XML ErrorResponse, Kinesis (and an unknown target) as AWS JSON 1.1.
-func (h *Handler) writeAuthError(w http.ResponseWriter, svc service, err error) {
+func (h *Handler) writeAuthError(w http.ResponseWriter, requestID string, svc service, err error) {
 	var ae *authError
 	if !errors.As(err, &ae) {
 		ae = &authError{kind: authBadSignature, msg: err.Error()}
 	}
 	c := authCodes[ae.kind]
-	requestID := newRequestID()
 	switch svc {
 	case serviceSQSJSON:
 		writeSQSJSONError(w, &sqsError{Code: c.query, Type: "com.amazon.coral.service#" + c.json, Status: c.status, Sender: true, Msg: ae.msg}, requestID)

@@ -158,7 +158,7 @@ func TestSigV4ErrorFormats(t *testing.T) {
 		{serviceKinesis, 400, "application/x-amz-json-1.1", `"__type":"UnrecognizedClientException"`, ""},
 	} {
 		w := httptest.NewRecorder()
-		h.writeAuthError(w, c.svc, &authError{kind: authUnknownKey, msg: "The security token included in the request is invalid."})
+		h.writeAuthError(w, "r1", c.svc, &authError{kind: authUnknownKey, msg: "The security token included in the request is invalid."})
 		if w.Code != c.status || w.Header().Get("Content-Type") != c.contentType || !strings.Contains(w.Body.String(), c.has) ||
 			w.Header().Get("x-amzn-query-error") != c.extra {
 			t.Errorf("service %d: %d %s %q %s", c.svc, w.Code, w.Header().Get("Content-Type"), w.Header().Get("x-amzn-query-error"), w.Body)

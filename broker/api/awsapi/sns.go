@@ -71,7 +71,7 @@ var snsUnsupported = map[string]string{
 // serveSNS serves one SNS action over the query protocol: the form in,
 // an XML response (or ErrorResponse) in the 2010-03-31 namespace out.
 func (h *Handler) serveSNS(w http.ResponseWriter, r *http.Request, form map[string][]string) {
-	requestID := newRequestID()
+	requestID := requestIDOf(r)
 	f := snsForm(form)
 	name := f.get("Action")
 	action, ok := snsActions[name]

@@ -121,7 +121,7 @@ func sqsValidRegion(s string) bool {
 
 // serveSQSJSON serves one SQS action over AWS JSON 1.0.
 func (h *Handler) serveSQSJSON(w http.ResponseWriter, r *http.Request, action string, body []byte) {
-	requestID := newRequestID()
+	requestID := requestIDOf(r)
 	a, aerr := lookupSQSAction(action)
 	if aerr != nil {
 		if aerr.Code == sqsInvalidAction.code {
@@ -185,7 +185,7 @@ func jsonErrorText(err error) string {
 // URL may come from the form (QueueUrl) or, as older SDKs send it, from
 // the request path /ACCOUNT/NAME.
 func (h *Handler) serveSQSQuery(w http.ResponseWriter, r *http.Request, form map[string][]string) {
-	requestID := newRequestID()
+	requestID := requestIDOf(r)
 	values := url.Values(form)
 	action := values.Get("Action")
 	a, aerr := lookupSQSAction(action)

@@ -54,24 +54,25 @@ func sqsAttrsFromProto(m map[string]*nimbusv1.MessageAttributeValue) map[string]
 
 // sqsSystemAttrsMD5 checks MessageSystemAttributes (SQS allows only
 // AWSTraceHeader, a String) and returns their MD5OfMessageSystemAttributes
-// ("" for none). Nimbus does not store them: a received message has no
-// AWSTraceHeader attribute.
-func sqsSystemAttrsMD5(field string, m map[string]sqsAttrValue) (string, error) {
+// ("" for none) and the AWSTraceHeader, which the message is stored with
+// (the trace_header of the gRPC send) and a receive returns as the
+// AWSTraceHeader system attribute.
+func sqsSystemAttrsMD5(field string, m map[string]sqsAttrValue) (string, string, error) {
 	if len(m) == 0 {
-		return "", nil
+		return "", "", nil
 	}
 	attrs := make(map[string]broker.AttributeValue, len(m))
 	for k, v := range m {
-		if k != "AWSTraceHeader" {
-			return "", newSQSError(sqsInvalidParameter, field+": the only message system attribute is AWSTraceHeader, not "+k)
+		if k != broker.SysAttrAWSTraceHeader {
+			return "", "", newSQSError(sqsInvalidParameter, field+": the only message system attribute is AWSTraceHeader, not "+k)
 		}
 		if v.DataType != "String" || v.StringValue == nil || *v.StringValue == "" || v.BinaryValue != nil ||
 			len(v.StringListValues) > 0 || len(v.BinaryListValues) > 0 {
-			return "", newSQSError(sqsInvalidParameter, field+".AWSTraceHeader must be a non-empty String")
+			return "", "", newSQSError(sqsInvalidParameter, field+".AWSTraceHeader must be a non-empty String")
 		}
 		attrs[k] = broker.AttributeValue{DataType: v.DataType, StringValue: *v.StringValue}
 	}
-	return broker.MD5OfAttributes(attrs), nil
+	return broker.MD5OfAttributes(attrs), attrs[broker.SysAttrAWSTraceHeader].StringValue, nil
 }
 
 func sqsSendMessage(h *Handler, ctx context.Context, in *sqsSendMessageInput) (*sqsSendMessageOutput, error) {
@@ -86,13 +87,13 @@ func sqsSendMessage(h *Handler, ctx context.Context, in *sqsSendMessageInput) (*
 	if err != nil {
 		return nil, err
 	}
-	sysMD5, err := sqsSystemAttrsMD5("MessageSystemAttributes", in.MessageSystemAttributes)
+	sysMD5, trace, err := sqsSystemAttrsMD5("MessageSystemAttributes", in.MessageSystemAttributes)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := h.c.Queues.SendMessage(ctx, &nimbusv1.SendMessageRequest{
 		QueueName: name, MessageBody: *in.MessageBody, DelaySeconds: in.DelaySeconds, MessageAttributes: attrs,
-		MessageGroupId: in.MessageGroupId, MessageDeduplicationId: in.MessageDeduplicationId,
+		MessageGroupId: in.MessageGroupId, MessageDeduplicationId: in.MessageDeduplicationId, TraceHeader: trace,
 	})
 	if err != nil {
 		return nil, err
@@ -117,7 +118,7 @@ func sqsSendMessageBatch(h *Handler, ctx context.Context, in *sqsSendMessageBatc
 		if err != nil {
 			return nil, err
 		}
-		md5, err := sqsSystemAttrsMD5(field+".MessageSystemAttributes", e.MessageSystemAttributes)
+		md5, trace, err := sqsSystemAttrsMD5(field+".MessageSystemAttributes", e.MessageSystemAttributes)
 		if err != nil {
 			return nil, err
 		}
@@ -128,7 +129,7 @@ func sqsSendMessageBatch(h *Handler, ctx context.Context, in *sqsSendMessageBatc
 		}
 		req.Entries = append(req.Entries, &nimbusv1.SendMessageBatchRequestEntry{
 			Id: e.Id, MessageBody: body, DelaySeconds: e.DelaySeconds, MessageAttributes: attrs,
-			MessageGroupId: e.MessageGroupId, MessageDeduplicationId: e.MessageDeduplicationId,
+			MessageGroupId: e.MessageGroupId, MessageDeduplicationId: e.MessageDeduplicationId, TraceHeader: trace,
 		})
 	}
 	resp, err := h.c.Queues.SendMessageBatch(ctx, req)

@@ -127,6 +127,7 @@ func (s *QueueServer) SendMessage(ctx context.Context, r *nimbusv1.SendMessageRe
 	out, err := s.svc.Send(ctx, name(r.GetQueueName()), []service.SendInput{{
 		Body: r.GetMessageBody(), Delay: seconds(r.DelaySeconds), Attributes: attrsFromProto(r.GetMessageAttributes()),
 		GroupID: r.GetMessageGroupId(), DeduplicationID: r.GetMessageDeduplicationId(), DeliverAt: unixMs(r.GetDeliverAtUnixMs()),
+		TraceHeader: traceHeader(ctx, r.GetTraceHeader()),
 	}}, false)
 	if err != nil {
 		return nil, toStatus(err)
@@ -139,7 +140,8 @@ func (s *QueueServer) SendMessageBatch(ctx context.Context, r *nimbusv1.SendMess
 	in := make([]service.SendInput, len(r.GetEntries()))
 	for i, e := range r.GetEntries() {
 		in[i] = service.SendInput{ID: e.GetId(), Body: e.GetMessageBody(), Delay: seconds(e.DelaySeconds), Attributes: attrsFromProto(e.GetMessageAttributes()),
-			GroupID: e.GetMessageGroupId(), DeduplicationID: e.GetMessageDeduplicationId(), DeliverAt: unixMs(e.GetDeliverAtUnixMs())}
+			GroupID: e.GetMessageGroupId(), DeduplicationID: e.GetMessageDeduplicationId(), DeliverAt: unixMs(e.GetDeliverAtUnixMs()),
+			TraceHeader: traceHeader(ctx, e.GetTraceHeader())}
 	}
 	outs, err := s.svc.Send(ctx, name(r.GetQueueName()), in, true)
 	if err != nil {

@@ -134,7 +134,8 @@ func (s *TopicServer) SetSubscriptionAttributes(ctx context.Context, r *nimbusv1
 
 func (s *TopicServer) Publish(ctx context.Context, r *nimbusv1.PublishRequest) (*nimbusv1.PublishResponse, error) {
 	id, seq, err := s.svc.Publish(ctx, r.GetTopicArn(), service.PublishInput{Subject: r.GetSubject(), Body: r.GetMessage(),
-		Attributes: attrsFromProto(r.GetMessageAttributes()), GroupID: r.GetMessageGroupId(), DeduplicationID: r.GetMessageDeduplicationId()})
+		Attributes: attrsFromProto(r.GetMessageAttributes()), GroupID: r.GetMessageGroupId(), DeduplicationID: r.GetMessageDeduplicationId(),
+		TraceHeader: traceHeader(ctx, r.GetTraceHeader())})
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -146,13 +147,17 @@ func PublishInputs(r *nimbusv1.PublishBatchRequest) []service.PublishInput {
 	in := make([]service.PublishInput, len(r.GetEntries()))
 	for i, e := range r.GetEntries() {
 		in[i] = service.PublishInput{ID: e.GetId(), Subject: e.GetSubject(), Body: e.GetMessage(), Attributes: attrsFromProto(e.GetMessageAttributes()),
-			GroupID: e.GetMessageGroupId(), DeduplicationID: e.GetMessageDeduplicationId()}
+			GroupID: e.GetMessageGroupId(), DeduplicationID: e.GetMessageDeduplicationId(), TraceHeader: e.GetTraceHeader()}
 	}
 	return in
 }
 
 func (s *TopicServer) PublishBatch(ctx context.Context, r *nimbusv1.PublishBatchRequest) (*nimbusv1.PublishBatchResponse, error) {
-	outs, err := s.svc.PublishBatch(ctx, r.GetTopicArn(), PublishInputs(r))
+	in := PublishInputs(r)
+	for i := range in {
+		in[i].TraceHeader = traceHeader(ctx, in[i].TraceHeader)
+	}
+	outs, err := s.svc.PublishBatch(ctx, r.GetTopicArn(), in)
 	if err != nil {
 		return nil, toStatus(err)
 	}
