@@ -244,7 +244,7 @@ func TestClientCodesMatchBroker(t *testing.T) {
 		client.CodeNotLeader, client.CodePurgeInProgress, client.CodeUnavailable, client.CodeQueueDeleted,
 		client.CodeInvalidAttribute, client.CodeInvalidMessage, client.CodeResourceNotFound, client.CodeUnsupportedOperation,
 		client.CodeResourceInUse, client.CodeTopicNotFound, client.CodeSubscriptionNotFound, client.CodeTopicExists,
-		client.CodePartitionMoved, client.CodeUnauthenticated, client.CodePermissionDenied} {
+		client.CodePartitionMoved, client.CodeUnauthenticated, client.CodePermissionDenied, client.CodeThrottled, client.CodeQuotaExceeded} {
 		known[c] = true
 	}
 	for c := broker.Code(0); c < 100; c++ {

@@ -64,11 +64,18 @@ func TestKinesisErrorMapping(t *testing.T) {
 		{status.Error(codes.NotFound, "gone"), "", 400, kinesisResourceNotFound, ""},
 		{errors.New("plain"), "", 500, kinesisInternalFailure, ""},
 		{kinesisErrorf(kinesisValidation, "as is"), "", 400, kinesisValidation, "as is"},
+		{kinesisStatus(codes.ResourceExhausted, "THROTTLED", "", "over its request rate quota"), "", 400, kinesisLimitExceeded, ""},
+		{kinesisStatus(codes.ResourceExhausted, "QUOTA_EXCEEDED", "", "owns 2 streams"), "", 400, kinesisLimitExceeded, ""},
 	} {
 		e := c.fromRPC(tc.err, tc.stream)
 		if e.status != tc.status || e.typ != tc.typ || (tc.msg != "" && e.msg != tc.msg) {
 			t.Errorf("%v -> %d %s %q, want %d %s %q", tc.err, e.status, e.typ, e.msg, tc.status, tc.typ, tc.msg)
 		}
+	}
+	// A data-plane call over the rate: ProvisionedThroughputExceededException.
+	c.action = "PutRecords"
+	if e := c.fromRPC(kinesisStatus(codes.ResourceExhausted, "THROTTLED", "", "over"), ""); e.typ != kinesisThroughput || e.status != 400 {
+		t.Errorf("throttled PutRecords -> %d %s", e.status, e.typ)
 	}
 }
 

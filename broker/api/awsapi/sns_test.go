@@ -343,7 +343,8 @@ func TestSNSPublishBatchPartial(t *testing.T) {
 func TestSNSStatusTable(t *testing.T) {
 	want := map[string]int{snsNotFound: 404, snsInvalidParameter: 400, snsInvalidValue: 400, snsAuthorizationError: 403, snsInternalError: 500,
 		snsThrottled: 429, snsTooManyEntries: 400, snsEmptyBatch: 400, snsBatchIDsNotDistinct: 400, snsInvalidBatchEntryID: 400,
-		snsBatchTooLong: 400, snsTagLimitExceeded: 400, snsInvalidAction: 400, snsMissingAction: 400, snsServiceUnavailable: 503}
+		snsBatchTooLong: 400, snsTagLimitExceeded: 400, snsInvalidAction: 400, snsMissingAction: 400, snsServiceUnavailable: 503,
+		snsTopicLimitExceeded: 403}
 	for code, st := range want {
 		if got := (&snsError{Code: code}).status(); got != st {
 			t.Errorf("%s: status %d, want %d", code, got, st)

@@ -75,6 +75,8 @@ func TestSQSErrorTable(t *testing.T) {
 		{"UNAVAILABLE", "", "SendMessage", "ServiceUnavailable", "ServiceUnavailable", 503},
 		{"NOT_LEADER", "", "SendMessage", "ServiceUnavailable", "ServiceUnavailable", 503},
 		{"UNKNOWN", "", "SendMessage", "InternalError", "InternalError", 500},
+		{"THROTTLED", "", "SendMessage", "RequestThrottled", "com.amazonaws.sqs#RequestThrottled", 403},
+		{"QUOTA_EXCEEDED", "", "CreateQueue", "OverLimit", "com.amazonaws.sqs#OverLimit", 403},
 	} {
 		gc := codes.InvalidArgument
 		if c.reason == "UNKNOWN" {
