@@ -111,7 +111,7 @@ func TestStreamClusterRouting(t *testing.T) {
 	for _, m := range []string{"PutRecords", "PutRecord", "GetRecords", "GetShardIterator"} {
 		n := 0
 		for _, nd := range nodes {
-			v, _ := strconv.Atoi(scrape(t, nd.HTTPAddr())[`nimbus_forwarded_requests_total{method="`+m+`"}`])
+			v, _ := strconv.Atoi(scrape(t, nd.HTTPAddr())[`nimbus_api_forwarded_requests_total{method="`+m+`"}`])
 			n += v
 		}
 		if n == 0 {

@@ -1034,7 +1034,7 @@ func TestE2EMetricsEndpoint(t *testing.T) {
 	positive("nimbus_raft_commit_latency_seconds_count")
 	// Badger's LSM holds no table before the first memtable flush: only
 	// presence is certain.
-	for _, series := range []string{"nimbus_badger_lsm_bytes", "nimbus_badger_vlog_bytes"} {
+	for _, series := range []string{"nimbus_storage_lsm_bytes", "nimbus_storage_vlog_bytes"} {
 		if _, ok := got[series]; !ok {
 			t.Errorf("%s missing from /metrics", series)
 		}

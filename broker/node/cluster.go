@@ -25,7 +25,7 @@ type nodeMetrics struct {
 
 func newNodeMetrics(reg prometheus.Registerer) nodeMetrics {
 	m := nodeMetrics{forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "nimbus_forwarded_requests_total",
+		Name: "nimbus_api_forwarded_requests_total",
 		Help: "API requests forwarded to the node leading the group they need, by method.",
 	}, []string{"method"})}
 	reg.MustRegister(m.forwarded)

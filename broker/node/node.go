@@ -284,8 +284,14 @@ func (n *Node) startHTTP() {
 	// queue URL's path, which the handler accepts too).
 	mux.Handle("POST /", n.newAWSHandler())
 	n.mountConsole(mux) // the web console: GET and POST under /console/
+	// pprof: the index serves the named profiles too (heap, goroutine,
+	// allocs, block, mutex, threadcreate: /debug/pprof/NAME); symbol takes
+	// POST as well (go tool pprof posts addresses).
 	mux.Handle("GET /debug/pprof/", n.adminHTTP(http.HandlerFunc(pprof.Index)))
+	mux.Handle("GET /debug/pprof/cmdline", n.adminHTTP(http.HandlerFunc(pprof.Cmdline)))
 	mux.Handle("GET /debug/pprof/profile", n.adminHTTP(http.HandlerFunc(pprof.Profile)))
+	mux.Handle("GET /debug/pprof/symbol", n.adminHTTP(http.HandlerFunc(pprof.Symbol)))
+	mux.Handle("POST /debug/pprof/symbol", n.adminHTTP(http.HandlerFunc(pprof.Symbol)))
 	mux.Handle("GET /debug/pprof/trace", n.adminHTTP(http.HandlerFunc(pprof.Trace)))
 	n.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	n.wg.Add(1)
@@ -300,9 +306,9 @@ func (n *Node) startHTTP() {
 func (n *Node) registerMetrics() {
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.reg.MustRegister(service.NewQueueCollector(n.svc), service.NewFanoutCollector(n.svc), service.NewStreamLoadCollector(n.svc))
-	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nimbus_badger_lsm_bytes", Help: "Size of Badger's LSM tree."},
+	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nimbus_storage_lsm_bytes", Help: "Size of Badger's LSM tree."},
 		func() float64 { l, _ := n.db.Size(); return float64(l) }))
-	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nimbus_badger_vlog_bytes", Help: "Size of Badger's value log."},
+	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nimbus_storage_vlog_bytes", Help: "Size of Badger's value log."},
 		func() float64 { _, v := n.db.Size(); return float64(v) }))
 	n.reg.MustRegister(n.db.Collector())
 	n.reg.MustRegister(quota.NewCollector(n.edge.meter))

@@ -15,7 +15,7 @@ type Metrics struct {
 	invocations *prometheus.CounterVec   // nimbus_trigger_invocations_total{trigger,outcome}
 	errors      *prometheus.CounterVec   // nimbus_trigger_errors_total{trigger}
 	throttles   *prometheus.CounterVec   // nimbus_trigger_throttles_total{trigger}
-	duration    *prometheus.HistogramVec // nimbus_trigger_duration_seconds{trigger}
+	duration    *prometheus.HistogramVec // nimbus_trigger_invocation_duration_seconds{trigger}
 	concurrency *prometheus.GaugeVec     // nimbus_trigger_concurrency{trigger}
 	sourceAge   *prometheus.GaugeVec     // nimbus_trigger_source_age_seconds{trigger}
 	steps       *prometheus.CounterVec   // nimbus_trigger_scaling_steps_total{trigger,direction}
@@ -38,7 +38,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		// Buckets: 1 ms to ~9 min, factor 2 (20 buckets): functions run
 		// from a millisecond up to Lambda's 15-minute timeout.
 		duration: f.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "nimbus", Subsystem: "trigger", Name: "duration_seconds",
+			Namespace: "nimbus", Subsystem: "trigger", Name: "invocation_duration_seconds",
 			Help:    "Invocation time, from sending the batch to the end of the answer (requests that got an answer).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 20),
 		}, []string{"trigger"}),

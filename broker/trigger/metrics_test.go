@@ -83,7 +83,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, c.got, c.want)
 		}
 	}
-	d := series(t, reg, p+"duration_seconds")
+	d := series(t, reg, p+"invocation_duration_seconds")
 	if len(d) != 2 { // a, and b's 429
 		t.Errorf("%d duration series", len(d))
 	}
@@ -92,7 +92,7 @@ func TestMetrics(t *testing.T) {
 	}
 
 	m.Forget("a")
-	for _, name := range []string{"invocations_total", "errors_total", "throttles_total", "duration_seconds", "concurrency",
+	for _, name := range []string{"invocations_total", "errors_total", "throttles_total", "invocation_duration_seconds", "concurrency",
 		"source_age_seconds", "scaling_steps_total"} {
 		for key := range series(t, reg, p+name) {
 			if key == "a" || strings.HasSuffix(key, ",a") {
