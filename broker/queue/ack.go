@@ -95,7 +95,7 @@ func (e *Engine) ChangeVisibility(txn *storage.Txn, now time.Time, changes []Vis
 				"a message may stay invisible at most %v after it was received; %v from now exceeds that by %v",
 				broker.MaxVisibilityTimeout, c.Timeout, time.Duration(at-addMs(m.lastReceiveAt, durMs(broker.MaxVisibilityTimeout)))*time.Millisecond)
 		default:
-			if err := o.setVisible(r.Seq, m, at); err != nil {
+			if err := o.setVisible(r.Seq, m, at, m.flag()); err != nil {
 				return nil, err
 			}
 			if m.gnum != 0 {

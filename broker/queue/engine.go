@@ -45,6 +45,9 @@ type Delivery struct {
 	// GroupID and DeduplicationID are a FIFO message's MessageGroupId and
 	// MessageDeduplicationId (empty in a standard queue).
 	GroupID, DeduplicationID string
+	// Tenant is a standard queue message's MessageGroupId: its fair-queue
+	// tenant (empty when it has none).
+	Tenant string
 }
 
 // contentSuffix follows a meta key (PrefixQueueMsg, group, seq) to form
@@ -90,6 +93,11 @@ type op struct {
 	// dropping makes unready delete keys outright: nothing will scan the
 	// partition again.
 	dropping bool
+	// tenants are the fair-queue tenant records the op loaded; finish
+	// writes back those it changed.
+	tenants []*tenantRef
+	// parkBudget is how many more messages a fair receive may park.
+	parkBudget int
 }
 
 // begin loads the state record and computes the effective time. A command
@@ -114,6 +122,9 @@ func (o *op) finish() error {
 		if err := o.advanceHead(); err != nil {
 			return err
 		}
+	}
+	if err := o.flushTenants(); err != nil {
+		return err
 	}
 	if !o.dirty {
 		return nil
@@ -270,13 +281,17 @@ func (o *op) erase(seq uint64, m *message) error {
 	return o.del(o.e.expKey(m.expireAt, seq), seq)
 }
 
-// leaveReady takes a live message off the ready index: its own key, or
-// its group's membership in a FIFO partition.
+// leaveReady takes a live message off the ready index: its own key (or
+// lane key) and its tenant's members, or its group's membership in a FIFO
+// partition.
 func (o *op) leaveReady(seq uint64, m *message) error {
 	if m.gnum != 0 {
 		return o.leaveGroup(seq, m)
 	}
-	return o.unready(m.visibleAt, seq)
+	if err := o.unreadyMsg(seq, m, m.flag()); err != nil {
+		return err
+	}
+	return o.leaveTenant(m)
 }
 
 // dropLive erases a live message and takes it off the live count (unless a
@@ -301,20 +316,21 @@ func (o *op) dec(c *uint64, name string) error {
 	return nil
 }
 
-// setVisible moves a live message's ready key to at and writes the
-// record. The caller has already updated the other fields of m.
-// A FIFO message has no ready key of its own: the caller updates its
-// group's (headMoved).
-func (o *op) setVisible(seq uint64, m *message, at uint64) error {
+// setVisible moves a live message's ready key (or lane key) to at in the
+// ready index and writes the record. The caller has already updated the
+// other fields of m; was is the flag of the key being moved (m's flag
+// before a receive counted it). A FIFO message has no ready key of its
+// own: the caller updates its group's (headMoved).
+func (o *op) setVisible(seq uint64, m *message, at uint64, was byte) error {
 	if m.gnum != 0 {
 		m.visibleAt = at
 		return o.put(seq, m)
 	}
-	if err := o.unready(m.visibleAt, seq); err != nil {
+	if err := o.unreadyMsg(seq, m, was); err != nil {
 		return err
 	}
 	m.visibleAt = at
-	if err := o.setReady(at, seq, m.flag()); err != nil {
+	if err := o.readyMsg(seq, m); err != nil {
 		return err
 	}
 	return o.put(seq, m)
@@ -351,7 +367,7 @@ func (m *message) delivery(seq uint64) Delivery {
 	if m.receiveCount > 0 {
 		d.FirstReceiveAt = timeOf(m.firstReceiveAt)
 	}
-	d.GroupID, d.DeduplicationID = m.groupID, m.dedupID
+	d.GroupID, d.DeduplicationID, d.Tenant = m.groupID, m.dedupID, m.tenant
 	return d
 }
 

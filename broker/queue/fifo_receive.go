@@ -187,12 +187,13 @@ func (o *op) serveGroup(at, gnum uint64, req *ReceiveRequest, res *ReceiveResult
 // deliver makes m (visible, live) received: count, receive times, hidden
 // until now+Visibility; it appends the delivery to res.
 func (o *op) deliver(seq uint64, m *message, req *ReceiveRequest, res *ReceiveResult) error {
+	was := m.flag()
 	m.receiveCount++
 	if m.receiveCount == 1 {
 		m.firstReceiveAt = o.now
 	}
 	m.lastReceiveAt = o.now
-	if err := o.setVisible(seq, m, addMs(o.now, durMs(req.Visibility))); err != nil {
+	if err := o.setVisible(seq, m, addMs(o.now, durMs(req.Visibility)), was); err != nil {
 		return err
 	}
 	if err := o.loadContent(seq, m); err != nil {
@@ -241,7 +242,7 @@ func (o *op) retryAttempt(req *ReceiveRequest, res *ReceiveResult) (bool, error)
 	}
 	at := addMs(o.now, durMs(req.Visibility))
 	for _, h := range still {
-		if err := o.setVisible(h.seq, h.m, at); err != nil {
+		if err := o.setVisible(h.seq, h.m, at, h.m.flag()); err != nil {
 			return false, err
 		}
 		if h.m.gnum != 0 {

@@ -288,6 +288,7 @@ func (h *harness) check() {
 			})
 		}
 		contents := map[uint64]bool{}
+		tenants := map[uint64]string{} // seq -> tenant of its content record
 		iter(keys.PrefixQueueMsg, func(k, v []byte) {
 			seq := keys.U64(k, keys.PartOffset(0))
 			if len(k) == msgKeyLen+1 {
@@ -296,6 +297,7 @@ func (h *harness) check() {
 					fail("content record %x without meta, or bad: %v", k, err)
 				}
 				contents[seq] = true
+				tenants[seq] = c.tenant
 				return
 			}
 			m, err := decodeMeta(v)
@@ -319,6 +321,13 @@ func (h *harness) check() {
 			if m.state == msgLive && st.fifo {
 				if !has(h.e.memberKey(m.gnum, seq)) {
 					fail("message %d: not a member of its group %d", seq, m.gnum)
+				}
+				if !has(h.e.expKey(m.expireAt, seq)) || has(h.e.deadKey(seq)) {
+					fail("message %d: live but expire key missing or dead key present", seq)
+				}
+			} else if m.state == msgLive && m.parked {
+				if !has(h.e.laneKey(m.tnum, m.visibleAt, seq)) || m.visibleAt > st.lastMs {
+					fail("message %d: parked without a lane key, or not visible", seq)
 				}
 				if !has(h.e.expKey(m.expireAt, seq)) || has(h.e.deadKey(seq)) {
 					fail("message %d: live but expire key missing or dead key present", seq)
@@ -347,13 +356,14 @@ func (h *harness) check() {
 		if st.fifo {
 			h.checkFifo(txn, st, msgs, fail)
 		}
+		h.checkFair(txn, st, msgs, tenants, fail)
 		iter(keys.PrefixQueueVis, func(k, v []byte) {
 			at, seq := keys.U64(k, keys.PartOffset(0)), keys.U64(k, keys.PartOffset(1))
 			if at < st.readyFloor {
 				fail("ready key (%d, %d) below the floor", at, seq)
 			}
 			m := msgs[seq]
-			real := m != nil && m.state == msgLive && m.visibleAt == at
+			real := m != nil && m.state == msgLive && m.visibleAt == at && !m.parked
 			if len(v) != 1 || real != (v[0] != flagGone) {
 				fail("ready key (%d, %d) = %x, record %+v", at, seq, v, m)
 			}

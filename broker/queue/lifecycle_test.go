@@ -333,28 +333,40 @@ func FuzzDecodeRecords(f *testing.F) {
 	fst := st
 	fst.fifo, fst.nextGnum, fst.dedupFloor = true, 4, 7
 	g := &fifoGroup{name: "g", count: 2, head: 3, readyAt: 4, flag: flagReceived, inflight: 2}
+	tm := *m
+	tm.state, tm.tnum, tm.parked, tm.tenant = msgLive, 2, true, "t"
+	tst := st
+	tst.fair, tst.nextTnum, tst.inflight, tst.sweptAt, tst.sweptSeq = true, 3, 4, 5, 6
+	tst.addParked(2)
+	tn := &tenant{name: "t", members: 3, inflight: 1, parked: 1, laneFloor: 5, lastSentAt: 6}
 	for _, p := range [][]byte{m.encodeMeta(), m.encodeContent(), st.encode(), fm.encodeMeta(), fm.encodeContent(), fst.encode(),
-		g.encode(), (&dedupRecord{seq: 1, id: "m", expireAt: 5}).encode(), (&attemptRecord{expireAt: 5, receipts: []Receipt{{1, 2}}}).encode()} {
+		g.encode(), (&dedupRecord{seq: 1, id: "m", expireAt: 5}).encode(), (&attemptRecord{expireAt: 5, receipts: []Receipt{{1, 2}}}).encode(),
+		tm.encodeMeta(), tm.encodeContent(), tst.encode(), tn.encode()} {
 		payload, _ := codec.Decode(p)
 		f.Add(payload)
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		frame := codec.Encode(nil, payload)
 		if m, err := decodeMeta(frame); err == nil {
-			if _, err := decodeMeta(m.encodeMeta()); err != nil {
-				t.Fatalf("meta re-encode: %v", err)
+			if m2, err := decodeMeta(m.encodeMeta()); err != nil || m2.tnum != m.tnum || m2.parked != m.parked || m2.gnum != m.gnum || m2.visibleAt != m.visibleAt {
+				t.Fatalf("meta re-encode: %+v, %v", m2, err)
 			}
 		}
 		var c message
 		if err := c.decodeContent(frame); err == nil {
 			var c2 message
-			if err := c2.decodeContent(c.encodeContent()); err != nil || c2.body != c.body || len(c2.attrs) != len(c.attrs) {
+			if err := c2.decodeContent(c.encodeContent()); err != nil || c2.body != c.body || len(c2.attrs) != len(c.attrs) || c2.tenant != c.tenant || c2.groupID != c.groupID {
 				t.Fatalf("content re-encode: %v", err)
 			}
 		}
 		if s, err := decodeState(frame); err == nil {
 			if s2, err := decodeState(s.encode()); err != nil || s2 != s {
 				t.Fatalf("state re-encode: %+v, %v", s2, err)
+			}
+		}
+		if tn, err := decodeTenant(frame); err == nil {
+			if tn2, err := decodeTenant(tn.encode()); err != nil || *tn2 != *tn {
+				t.Fatalf("tenant re-encode: %+v, %v", tn2, err)
 			}
 		}
 		if g, err := decodeGroup(frame); err == nil {

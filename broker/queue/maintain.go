@@ -326,6 +326,9 @@ func (e *Engine) Drop(txn *storage.Txn, limit int) (done bool, err error) {
 		}
 		return false, o.finish()
 	}
+	if err := o.flushTenants(); err != nil {
+		return false, err
+	}
 	if err := txn.Delete(e.stateKey()); err != nil {
 		return false, fmt.Errorf("drop queue partition %d: %w", e.group, err)
 	}

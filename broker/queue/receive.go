@@ -77,6 +77,9 @@ func (e *Engine) Receive(txn *storage.Txn, now time.Time, req ReceiveRequest) (R
 	if o.st.fifo {
 		return o.fifoReceive(&req)
 	}
+	if o.st.fair {
+		return o.fairReceive(&req)
+	}
 	budget, markers := req.Max+MaxReceiveSkips, maxMarkerSkips
 	var delivered []uint64 // a message made visible again (Visibility 0) is not delivered twice
 	prefix := keys.Group(keys.PrefixQueueVis, e.group)
@@ -135,17 +138,20 @@ const (
 	keyDelivered = iota
 	keySkipped   // purged, expired, dead-lettered, or delivered already
 	keyMarker    // a flagGone marker, deleted
+	keyParked    // a noisy tenant's message, moved to its lane (fair.go)
+	keyStop      // a noisy tenant's message left in place: the receive may park no more
 )
 
 // receiveOne applies a receive to one ready key: it deletes a flagGone
 // marker, reclaims a message that was purged or has expired, dead-letters
-// one received MaxReceiveCount times, and otherwise delivers it.
+// one received MaxReceiveCount times, in a fair partition parks a noisy
+// tenant's message (parkNoisy), and otherwise delivers it.
 func (o *op) receiveOne(c ready, req *ReceiveRequest, res *ReceiveResult, delivered []uint64) (Delivery, int, error) {
 	m, err := o.get(c.seq)
 	if err != nil {
 		return Delivery{}, 0, err
 	}
-	if m == nil || m.state != msgLive || m.visibleAt != c.at {
+	if m == nil || m.state != msgLive || m.visibleAt != c.at || m.parked {
 		// Not the message's ready key: it must be a marker.
 		k := o.e.visKey(c.at, c.seq)
 		if v, err := o.txn.Get(k); err != nil || len(v) != 1 || v[0] != flagGone {
@@ -165,12 +171,18 @@ func (o *op) receiveOne(c ready, req *ReceiveRequest, res *ReceiveResult, delive
 		res.DeadLettered++
 		return Delivery{}, keySkipped, o.kill(c.seq, m)
 	}
+	if o.st.fair && m.tnum != 0 {
+		if kind, err := o.parkNoisy(c.seq, m); err != nil || kind != keyDelivered {
+			return Delivery{}, kind, err
+		}
+	}
+	was := m.flag()
 	m.receiveCount++
 	if m.receiveCount == 1 {
 		m.firstReceiveAt = o.now
 	}
 	m.lastReceiveAt = o.now
-	if err := o.setVisible(c.seq, m, addMs(o.now, durMs(req.Visibility))); err != nil {
+	if err := o.setVisible(c.seq, m, addMs(o.now, durMs(req.Visibility)), was); err != nil {
 		return Delivery{}, 0, err
 	}
 	if err := o.loadContent(c.seq, m); err != nil {
@@ -187,8 +199,14 @@ func (o *op) receiveOne(c ready, req *ReceiveRequest, res *ReceiveResult, delive
 // it answers with the key it stopped at.
 func (e *Engine) NextVisible(txn *storage.Txn, now time.Time) (visibleNow bool, next time.Time, ok bool, err error) {
 	o, err := e.begin(txn, now)
-	if err != nil || o.st.readyFloor == maxMs {
+	if err != nil {
 		return false, time.Time{}, false, err
+	}
+	if o.st.nparked > 0 {
+		return true, time.Time{}, true, nil // lane keys are visible when written
+	}
+	if o.st.readyFloor == maxMs {
+		return false, time.Time{}, false, nil
 	}
 	skipped := 0
 	var at uint64

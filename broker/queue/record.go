@@ -21,6 +21,12 @@ const (
 	stateVersion3  byte = 3
 	metaVersion    byte = 2
 	contentVersion byte = 2
+	// Version 4 of the state, 3 of the meta and 3 of the content record
+	// add the fair-queue fields (fair.go); a partition that never took a
+	// message with a tenant keeps writing the older versions.
+	stateVersion4   byte = 4
+	metaVersion3    byte = 3
+	contentVersion3 byte = 3
 )
 
 // Message states (the state byte of a message record).
@@ -66,10 +72,19 @@ type state struct {
 	sealed   bool   // the partition is draining: every send is refused
 	epoch    uint64 // the queue's partition epoch; a send of an older one is refused
 	holdFrom uint64 // >0: FIFO messages with seq >= holdFrom are not delivered
+	// Version 4 (fair queues; see fair.go).
+	fair     bool   // set by the first send with a tenant; in-flight counting is on
+	nextTnum uint64 // next tenant number to assign; >= 1
+	inflight uint64 // ready keys counted in flight (see op.counted)
+	// sweptAt, sweptSeq: the in-flight sweep cursor. A flagReceived ready
+	// key is counted in flight iff it sorts after (sweptAt, sweptSeq).
+	sweptAt, sweptSeq uint64
+	nparked           int                      // entries of parked in use
+	parked            [maxParkedTenants]uint64 // tenants with parked messages, in the order they got them
 }
 
 func newState() state {
-	return state{nextSeq: 1, head: 1, readyFloor: maxMs, expireFloor: maxMs, nextGnum: 1, dedupFloor: maxMs}
+	return state{nextSeq: 1, head: 1, readyFloor: maxMs, expireFloor: maxMs, nextGnum: 1, dedupFloor: maxMs, nextTnum: 1}
 }
 
 // purged reports whether seq was removed by a purge (its record, if it is
@@ -81,7 +96,8 @@ func (s *state) purgeLeft() bool { return s.head < s.purgeBelow }
 
 func (s *state) encode() []byte {
 	b := make([]byte, 0, 1+12*binary.MaxVarintLen64)
-	v3 := s.sealed || s.epoch != 0 || s.holdFrom != 0
+	v4 := s.fair
+	v3 := v4 || s.sealed || s.epoch != 0 || s.holdFrom != 0
 	v2 := v3 || s.fifo || s.nextGnum != 1 || s.dedupFloor != maxMs
 	b = append(b, 1)
 	if v2 {
@@ -89,6 +105,9 @@ func (s *state) encode() []byte {
 	}
 	if v3 {
 		b[0] = stateVersion3
+	}
+	if v4 {
+		b[0] = stateVersion4
 	}
 	for _, v := range [...]uint64{s.nextSeq, s.lastMs, s.live, s.dead, s.purgeBelow, s.head, s.readyFloor, s.expireFloor, s.lastPurgeMs} {
 		b = binary.AppendUvarint(b, v)
@@ -111,6 +130,16 @@ func (s *state) encode() []byte {
 			b = binary.AppendUvarint(b, v)
 		}
 	}
+	if v4 {
+		// fair is always 1 here: a version 4 record is written only once
+		// the partition is fair.
+		for _, v := range [...]uint64{1, s.nextTnum, s.inflight, s.sweptAt, s.sweptSeq, uint64(s.nparked)} {
+			b = binary.AppendUvarint(b, v)
+		}
+		for _, t := range s.parked[:s.nparked] {
+			b = binary.AppendUvarint(b, t)
+		}
+	}
 	return codec.Encode(nil, b)
 }
 
@@ -121,13 +150,13 @@ func decodeState(frame []byte) (state, error) {
 	}
 	r := codec.NewReader(p, "queue")
 	version := r.Byte()
-	if r.Err() == nil && version != 1 && version != stateVersion && version != stateVersion3 {
+	if r.Err() == nil && (version == 0 || version > stateVersion4) {
 		return state{}, corruptf("queue state version %d", version)
 	}
 	s := state{
 		nextSeq: r.Uvarint(), lastMs: r.Uvarint(), live: r.Uvarint(), dead: r.Uvarint(),
 		purgeBelow: r.Uvarint(), head: r.Uvarint(), readyFloor: r.Uvarint(), expireFloor: r.Uvarint(),
-		lastPurgeMs: r.Uvarint(), nextGnum: 1, dedupFloor: maxMs,
+		lastPurgeMs: r.Uvarint(), nextGnum: 1, dedupFloor: maxMs, nextTnum: 1,
 	}
 	if version >= stateVersion {
 		fifo := r.Uvarint()
@@ -136,18 +165,21 @@ func decodeState(frame []byte) (state, error) {
 			r.Fail("malformed fifo flag")
 		}
 	}
-	if version == stateVersion3 {
+	if version >= stateVersion3 {
 		sealed := r.Uvarint()
 		s.sealed, s.epoch, s.holdFrom = sealed == 1, r.Uvarint(), r.Uvarint()
 		if sealed > 1 {
 			r.Fail("malformed sealed flag")
 		}
 	}
+	if version >= stateVersion4 {
+		decodeFairState(r, &s)
+	}
 	if err := r.Done(); err != nil {
 		return state{}, fmt.Errorf("decode queue state: %w", err)
 	}
 	if s.nextSeq == 0 || s.purgeBelow > s.nextSeq || s.head > s.nextSeq || s.readyFloor > maxMs || s.expireFloor > maxMs ||
-		s.nextGnum == 0 || s.dedupFloor > maxMs || s.holdFrom > s.nextSeq {
+		s.nextGnum == 0 || s.dedupFloor > maxMs || s.holdFrom > s.nextSeq || s.nextTnum == 0 || s.sweptAt > maxMs || s.fair && s.fifo {
 		return state{}, corruptf("queue state out of range: %+v", s)
 	}
 	return s, nil
@@ -167,6 +199,8 @@ type message struct {
 	firstReceiveAt uint64 // meaningful only when receiveCount > 0
 	lastReceiveAt  uint64 // meaningful only when receiveCount > 0
 	gnum           uint64 // FIFO message group number (meta v2); 0 in a standard queue
+	tnum           uint64 // fair-queue tenant number (meta v3); 0: no tenant
+	parked         bool   // (meta v3) the ready key is in the tenant's lane (fair.go), not PrefixQueueVis
 	// Content record, loaded on demand (loadContent).
 	id        string
 	body      string
@@ -174,6 +208,7 @@ type message struct {
 	dlqSource string
 	groupID   string // FIFO MessageGroupId (content v2)
 	dedupID   string // FIFO MessageDeduplicationId as resolved at send (content v2)
+	tenant    string // a standard queue's MessageGroupId: the fair-queue tenant (content v3)
 }
 
 // flag is the ready-index value of the message.
@@ -187,15 +222,25 @@ func (m *message) flag() byte {
 func (m *message) encodeMeta() []byte {
 	b := make([]byte, 0, 2+7*binary.MaxVarintLen64)
 	version := byte(1)
-	if m.gnum != 0 {
+	switch {
+	case m.gnum != 0:
 		version = metaVersion
+	case m.tnum != 0:
+		version = metaVersion3
 	}
 	b = append(b, version, m.state)
 	for _, v := range [...]uint64{m.visibleAt, m.expireAt, m.sentAt, m.receiveCount, m.firstReceiveAt, m.lastReceiveAt} {
 		b = binary.AppendUvarint(b, v)
 	}
-	if m.gnum != 0 {
+	switch version {
+	case metaVersion:
 		b = binary.AppendUvarint(b, m.gnum)
+	case metaVersion3:
+		parked := uint64(0)
+		if m.parked {
+			parked = 1
+		}
+		b = binary.AppendUvarint(binary.AppendUvarint(b, m.tnum), parked)
 	}
 	return codec.Encode(nil, b)
 }
@@ -207,7 +252,7 @@ func decodeMeta(frame []byte) (*message, error) {
 	}
 	r := codec.NewReader(p, "queue")
 	version := r.Byte()
-	if r.Err() == nil && version != 1 && version != metaVersion {
+	if r.Err() == nil && version != 1 && version != metaVersion && version != metaVersion3 {
 		return nil, corruptf("message meta version %d", version)
 	}
 	m := &message{state: r.Byte()}
@@ -216,6 +261,14 @@ func decodeMeta(frame []byte) (*message, error) {
 	if version == metaVersion {
 		if m.gnum = r.Uvarint(); r.Err() == nil && m.gnum == 0 {
 			r.Fail("malformed message group number")
+		}
+	}
+	if version == metaVersion3 {
+		m.tnum = r.Uvarint()
+		parked := r.Uvarint()
+		m.parked = parked == 1
+		if r.Err() == nil && (m.tnum == 0 || parked > 1) {
+			r.Fail("malformed tenant fields")
 		}
 	}
 	if err := r.Done(); err != nil {
@@ -228,15 +281,19 @@ func decodeMeta(frame []byte) (*message, error) {
 }
 
 func (m *message) encodeContent() []byte {
-	n := 1 + 6*binary.MaxVarintLen64 + len(m.id) + len(m.body) + len(m.dlqSource) + len(m.groupID) + len(m.dedupID)
+	n := 1 + 7*binary.MaxVarintLen64 + len(m.id) + len(m.body) + len(m.dlqSource) + len(m.groupID) + len(m.dedupID) + len(m.tenant)
 	for _, a := range m.attrs {
 		n += 4*binary.MaxVarintLen64 + len(a.Name) + len(a.DataType) + len(a.StringValue) + len(a.BinaryValue)
 	}
 	b := make([]byte, 0, n)
-	v2 := m.groupID != "" || m.dedupID != ""
-	if v2 {
+	v3 := m.tenant != ""
+	v2 := v3 || m.groupID != "" || m.dedupID != ""
+	switch {
+	case v3:
+		b = append(b, contentVersion3)
+	case v2:
 		b = append(b, contentVersion)
-	} else {
+	default:
 		b = append(b, 1)
 	}
 	b = appendString(b, m.id)
@@ -252,6 +309,9 @@ func (m *message) encodeContent() []byte {
 	if v2 {
 		b = appendString(b, m.groupID)
 		b = appendString(b, m.dedupID)
+	}
+	if v3 {
+		b = appendString(b, m.tenant)
 	}
 	return codec.Encode(nil, b)
 }
@@ -269,7 +329,7 @@ func (m *message) decodeContent(frame []byte) error {
 	}
 	r := codec.NewReader(p, "queue")
 	version := r.Byte()
-	if r.Err() == nil && version != 1 && version != contentVersion {
+	if r.Err() == nil && version != 1 && version != contentVersion && version != contentVersion3 {
 		return corruptf("message content version %d", version)
 	}
 	m.id, m.body = r.Str(), r.Str()
@@ -289,9 +349,14 @@ func (m *message) decodeContent(frame []byte) error {
 		}
 	}
 	m.dlqSource = r.Str()
-	m.groupID, m.dedupID = "", ""
-	if version == contentVersion {
+	m.groupID, m.dedupID, m.tenant = "", "", ""
+	if version >= contentVersion {
 		m.groupID, m.dedupID = r.Str(), r.Str()
+	}
+	if version == contentVersion3 {
+		if m.tenant = r.Str(); r.Err() == nil && m.tenant == "" {
+			r.Fail("empty tenant")
+		}
 	}
 	if err := r.Done(); err != nil {
 		return fmt.Errorf("decode message content: %w", err)

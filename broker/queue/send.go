@@ -3,6 +3,7 @@ package queue
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,6 +37,10 @@ type SendEntry struct {
 	// message shows instead of DeduplicationID (a dead-letter move keys
 	// on the move and keeps showing the sender's id).
 	ShownDeduplicationID string
+	// Tenant is a standard queue's MessageGroupId: the message's fair-queue
+	// tenant (see fair.go). The first send with a tenant makes the
+	// partition fair. Not with GroupID.
+	Tenant string
 }
 
 // SendResult is the outcome of one SendEntry.
@@ -98,6 +103,10 @@ func (e *Engine) send(txn *storage.Txn, now time.Time, entries []SendEntry, l *l
 		return nil, broker.FieldError(broker.CodeInvalidArgument, "MessageGroupId", "the partition holds a FIFO queue: a message group id is required")
 	case fifo && !o.st.fifo:
 		o.st.fifo, o.dirty = true, true
+	case !fifo && !o.st.fair && slices.ContainsFunc(entries, func(s SendEntry) bool { return s.Tenant != "" }):
+		if err := o.enableFair(); err != nil {
+			return nil, err
+		}
 	}
 	out := make([]SendResult, len(entries))
 	for i := range entries {
@@ -136,8 +145,10 @@ func (s *SendEntry) validate(i int) error {
 		return broker.FieldError(broker.CodeInvalidArgument, fmt.Sprintf("Entries[%d].MessageRetentionPeriod", i), "retention %v is not positive", s.Retention)
 	case s.GroupID == "" && (s.DeduplicationID != "" || s.DedupPerGroup):
 		return broker.FieldError(broker.CodeInvalidArgument, fmt.Sprintf("Entries[%d].MessageDeduplicationId", i), "deduplication needs a message group id")
-	case strings.ContainsRune(s.GroupID, 0):
+	case strings.ContainsRune(s.GroupID, 0) || strings.ContainsRune(s.Tenant, 0):
 		return broker.FieldError(broker.CodeInvalidArgument, fmt.Sprintf("Entries[%d].MessageGroupId", i), "message group id holds a NUL byte")
+	case s.GroupID != "" && s.Tenant != "":
+		return broker.FieldError(broker.CodeInvalidArgument, fmt.Sprintf("Entries[%d].MessageGroupId", i), "a message has a FIFO group or a fair-queue tenant, not both")
 	}
 	return nil
 }
@@ -178,12 +189,18 @@ func (o *op) send(s *SendEntry) (uint64, error) {
 		dlqSource: s.DeadLetterSourceArn,
 		groupID:   s.GroupID,
 		dedupID:   cmp.Or(s.ShownDeduplicationID, s.DeduplicationID),
+		tenant:    s.Tenant,
 	}
-	if m.groupID != "" {
-		if err := o.joinGroup(seq, m); err != nil { // sets m.gnum
-			return 0, err
-		}
-	} else if err := o.setReady(m.visibleAt, seq, flagDelayed); err != nil {
+	var err error
+	switch {
+	case m.groupID != "":
+		err = o.joinGroup(seq, m) // sets m.gnum
+	case m.tenant != "":
+		err = o.joinTenant(seq, m) // sets m.tnum, maybe parks
+	default:
+		err = o.setReady(m.visibleAt, seq, flagDelayed)
+	}
+	if err != nil {
 		return 0, err
 	}
 	if err := o.put(seq, m); err != nil {

@@ -28,6 +28,9 @@ const (
 	PrefixFifoDedup   byte = 0x29 // group u64, dedup key bytes -> dedup record (5-minute window)
 	PrefixFifoAttempt byte = 0x2A // group u64, receive attempt id bytes -> attempt record
 	PrefixFifoExpire  byte = 0x2B // group u64, expireAt ms u64, kind byte, id bytes -> empty
+	PrefixFairTenant  byte = 0x2C // group u64, tnum u64 -> fair-queue tenant record (standard queues)
+	PrefixFairName    byte = 0x2D // group u64, tenant id (MessageGroupId) bytes -> tnum u64
+	PrefixFairLane    byte = 0x2E // group u64, tnum u64, parkedAt ms u64, seq u64 -> empty (a noisy tenant's parked messages)
 
 	PrefixStreamShard    byte = 0x30 // group u64 -> stream shard state record
 	PrefixStreamRecord   byte = 0x31 // group u64, offset u64 -> stream record
@@ -45,6 +48,7 @@ const (
 // its raft log), for snapshots and restores.
 var GroupStatePrefixes = []byte{PrefixApplied, PrefixMeta, PrefixQueueState, PrefixQueueMsg, PrefixQueueVis, PrefixQueueExpire, PrefixQueueDead,
 	PrefixFifoGroup, PrefixFifoName, PrefixFifoMember, PrefixFifoReady, PrefixFifoDedup, PrefixFifoAttempt, PrefixFifoExpire,
+	PrefixFairTenant, PrefixFairName, PrefixFairLane,
 	PrefixStreamShard, PrefixStreamRecord, PrefixStreamTime, PrefixStreamConsumer,
 	PrefixTopicState, PrefixTopicMsg, PrefixTopicCursor, PrefixTopicDedup, PrefixTopicDedupExpire}
 
