@@ -13,7 +13,7 @@ const (
 	AttrApproximateReceiveCount          = "ApproximateReceiveCount"
 	AttrApproximateFirstReceiveTimestamp = "ApproximateFirstReceiveTimestamp"
 	AttrSentTimestamp                    = "SentTimestamp"
-	AttrMessageGroupID                   = "MessageGroupId"         // FIFO queues
+	AttrMessageGroupID                   = "MessageGroupId"         // FIFO queues; a standard queue's tenant
 	AttrMessageDeduplicationID           = "MessageDeduplicationId" // FIFO queues
 	AttrSequenceNumber                   = "SequenceNumber"         // FIFO queues
 	AttrDeadLetterQueueSourceArn         = "DeadLetterQueueSourceArn"
@@ -85,8 +85,9 @@ func (m Message) SentTime() time.Time {
 	return time.UnixMilli(ms)
 }
 
-// GroupID returns the MessageGroupId system attribute (FIFO queues), or ""
-// when it was not asked for.
+// GroupID returns the MessageGroupId system attribute (a FIFO queue's
+// message group, a standard queue's fair-queue tenant), or "" when the
+// message has none or it was not asked for.
 func (m Message) GroupID() string { return m.Attributes[AttrMessageGroupID] }
 
 // Traceparent returns the W3C trace context its producer sent the
@@ -122,7 +123,10 @@ func WithDelay(d time.Duration) SendOption {
 }
 
 // WithGroup sets the MessageGroupId, required on a FIFO queue: messages of
-// one group are delivered in order, one batch at a time.
+// one group are delivered in order, one batch at a time. On a standard
+// queue it names the message's tenant (fair queues): while a tenant has
+// many messages in flight, the other tenants' messages are delivered
+// first.
 func WithGroup(group string) SendOption {
 	return func(e *SendEntry) { e.GroupID = group }
 }

@@ -145,6 +145,7 @@ func applyQueue(txn *storage.Txn, e *queue.Engine, now time.Time, cmd *clusterv1
 				DeduplicationID:      s.GetDeduplicationId(),
 				DedupPerGroup:        s.GetDedupPerGroup(),
 				ShownDeduplicationID: s.GetShownDeduplicationId(),
+				Tenant:               s.GetTenantId(),
 			}
 			if ms := s.GetSentUnixMs(); ms != 0 {
 				entries[i].SentAt = time.UnixMilli(ms)

@@ -257,15 +257,19 @@ func buildSendEntry(prefix string, e SendInput, a broker.QueueAttributes, now ti
 // fifoFields checks and resolves the FIFO fields of a send into entry:
 // a FIFO queue needs a group, a deduplication id (or
 // ContentBasedDeduplication: the SHA-256 of the body) and no per-message
-// delay; a standard queue takes no deduplication id, and ignores a group
-// id (SQS fair queues' tenant, which Nimbus does not use).
+// delay; a standard queue takes no deduplication id, and takes a group id
+// as the message's tenant (SQS fair queues: a noisy tenant does not delay
+// the others; see broker/queue/fair.go).
 func fifoFields(prefix string, e SendInput, a broker.QueueAttributes, entry *clusterv1.SendEntry) error {
 	if !a.Fifo {
 		if e.DeduplicationID != "" {
 			return broker.FieldError(broker.CodeInvalidArgument, prefix+"MessageDeduplicationId", "only a FIFO queue takes a deduplication id")
 		}
 		if e.GroupID != "" {
-			return broker.ValidateFifoID(prefix+"MessageGroupId", e.GroupID)
+			if err := broker.ValidateFifoID(prefix+"MessageGroupId", e.GroupID); err != nil {
+				return err
+			}
+			entry.TenantId = e.GroupID
 		}
 		return nil
 	}
@@ -518,6 +522,9 @@ func (s *Service) toMessages(q *catalog.Queue, group uint64, ds []queue.Delivery
 			sys["MessageGroupId"] = d.GroupID
 			sys["MessageDeduplicationId"] = d.DeduplicationID
 			sys["SequenceNumber"] = SequenceNumber(d.Seq, partIndex(q, group))
+		}
+		if d.Tenant != "" {
+			sys["MessageGroupId"] = d.Tenant // a fair queue's tenant
 		}
 		out[i] = Message{
 			MessageID:         d.MessageID,

@@ -571,6 +571,8 @@ func moveEntry(d queue.Delivery, a broker.QueueAttributes, part uint64) (*cluste
 		e.GroupId, e.DedupPerGroup = d.GroupID, a.DedupPerGroup
 		e.DeduplicationId = fmt.Sprintf("%s-%d-%d", d.MessageID, part, d.Seq)
 		e.ShownDeduplicationId = d.DeduplicationID
+	} else {
+		e.TenantId = d.Tenant // a standard message keeps its tenant
 	}
 	return e, ""
 }

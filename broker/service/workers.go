@@ -161,6 +161,9 @@ func (s *Service) moveDeadLetters(ctx context.Context, q *catalog.Queue, group u
 				entries[i].ShownDeduplicationId = d.DeduplicationID
 				entries[i].DedupPerGroup = dlqAttrs.DedupPerGroup
 			}
+			if !dlqAttrs.Fifo {
+				entries[i].TenantId = d.Tenant // a standard message keeps its fair-queue tenant
+			}
 			seqs[i] = d.Seq
 			p := dlq.PartitionOf(d.GroupID)
 			if byPart[p] == nil {

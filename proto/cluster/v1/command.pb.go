@@ -1958,8 +1958,11 @@ type SendEntry struct {
 	// key deduplication_id (a move into or out of a dead-letter queue keys
 	// on the move, and keeps showing the sender's id).
 	ShownDeduplicationId string `protobuf:"bytes,11,opt,name=shown_deduplication_id,json=shownDeduplicationId,proto3" json:"shown_deduplication_id,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// Standard queues: the MessageGroupId, the message's fair-queue tenant
+	// (never with group_id).
+	TenantId      string `protobuf:"bytes,12,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SendEntry) Reset() {
@@ -2065,6 +2068,13 @@ func (x *SendEntry) GetDedupPerGroup() bool {
 func (x *SendEntry) GetShownDeduplicationId() string {
 	if x != nil {
 		return x.ShownDeduplicationId
+	}
+	return ""
+}
+
+func (x *SendEntry) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
 	}
 	return ""
 }
@@ -5758,7 +5768,7 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tdata_type\x18\x02 \x01(\tR\bdataType\x12!\n" +
 	"\fstring_value\x18\x03 \x01(\tR\vstringValue\x12!\n" +
-	"\fbinary_value\x18\x04 \x01(\fR\vbinaryValue\"\xb5\x03\n" +
+	"\fbinary_value\x18\x04 \x01(\fR\vbinaryValue\"\xd2\x03\n" +
 	"\tSendEntry\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x12\n" +
@@ -5775,7 +5785,8 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\x10deduplication_id\x18\t \x01(\tR\x0fdeduplicationId\x12&\n" +
 	"\x0fdedup_per_group\x18\n" +
 	" \x01(\bR\rdedupPerGroup\x124\n" +
-	"\x16shown_deduplication_id\x18\v \x01(\tR\x14shownDeduplicationId\"o\n" +
+	"\x16shown_deduplication_id\x18\v \x01(\tR\x14shownDeduplicationId\x12\x1b\n" +
+	"\ttenant_id\x18\f \x01(\tR\btenantId\"o\n" +
 	"\tQueueSend\x12/\n" +
 	"\aentries\x18\x01 \x03(\v2\x15.cluster.v1.SendEntryR\aentries\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x1b\n" +
