@@ -320,11 +320,13 @@ func (o *op) noisy(t *tenant) bool {
 }
 
 // shouldPark reports whether a visible message of tr goes to its lane: the
-// tenant is noisy, some other live message could be served before it,
-// and the tenant has (or can get) a place in the parked list.
+// tenant is noisy and has (or can get) a place in the parked list. A lone
+// tenant is parked too: its backlog is then out of the way when another
+// tenant's message arrives, and its later sends go to the lane directly,
+// so parking costs each message at most once per time it becomes visible
+// while its tenant is noisy.
 func (o *op) shouldPark(tr *tenantRef) bool {
-	t := tr.t
-	return o.noisy(t) && o.st.live > t.members && (t.parked > 0 || o.st.nparked < maxParkedTenants)
+	return o.noisy(tr.t) && (tr.t.parked > 0 || o.st.nparked < maxParkedTenants)
 }
 
 // joinTenant adds the new message seq to its tenant (creating it) and

@@ -337,10 +337,7 @@ func TestFairSeveralNoisyFewestInFlightFirst(t *testing.T) {
 	h := newHarness(t)
 	vis := time.Hour
 	h.send(tentries("a", 1, 100)...)
-	h.receiveN(100, vis) // a alone: nothing to park for
-	if st := h.state(); st.nparked != 0 {
-		t.Fatalf("a lone tenant's messages were parked: %v", st.parked[:st.nparked])
-	}
+	h.receiveN(100, vis)
 	h.send(tentries("b", 1, 100)...)
 	h.receiveN(50, vis)
 	h.wantNoisy("a", 100, true)
