@@ -163,11 +163,11 @@ type health struct {
 	reserve, floor uint64
 	faults         *Faults
 
-	// mu guards failed, probing and lastProbe; hasFailed is failed != nil,
-	// for WriteErr's lock-free path.
+	// mu guards failed, probeDone and lastProbe; hasFailed is failed !=
+	// nil, for WriteErr's lock-free path.
 	mu        sync.Mutex
-	failed    error // the commit failure that made writes fail; nil: none
-	probing   bool
+	failed    error         // the commit failure that made writes fail; nil: none
+	probeDone chan struct{} // non-nil while a probe runs; closed when it ends
 	lastProbe time.Time
 	hasFailed atomic.Bool
 
@@ -277,26 +277,44 @@ func (db *DB) WriteErr() error {
 	return fmt.Errorf("%w: %s free on %s, below the %s reserve: new data refused", ErrNoSpace, mib(free), h.dir, mib(h.reserve))
 }
 
+// probeWait is how long WriteErr waits for a probe another caller runs
+// before it answers with the failure the probe is testing.
+const probeWait = 100 * time.Millisecond
+
 // failedErr returns the failure that made writes fail, after a probe
-// write if one is due (nil if it succeeded).
+// write if one is due (nil if it succeeded). A caller that finds a probe
+// running waits for its outcome (up to probeWait), so that it does not
+// answer with a failure the probe is about to clear.
 func (db *DB) failedErr() error {
 	h := db.health
 	h.mu.Lock()
+	if done := h.probeDone; done != nil {
+		h.mu.Unlock()
+		t := time.NewTimer(probeWait)
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
+		h.mu.Lock()
+	}
 	failed := h.failed
-	probe := failed != nil && !h.probing && time.Since(h.lastProbe) >= probeInterval
+	probe := failed != nil && h.probeDone == nil && time.Since(h.lastProbe) >= probeInterval
 	if probe {
-		h.probing = true
+		h.probeDone = make(chan struct{})
 	}
 	h.mu.Unlock()
 	if probe {
 		err := db.probe()
 		h.mu.Lock()
-		h.probing, h.lastProbe = false, time.Now()
+		h.lastProbe = time.Now()
 		if err == nil {
 			h.failed = nil
 			h.hasFailed.Store(false)
 		}
 		failed = h.failed
+		close(h.probeDone)
+		h.probeDone = nil
 		h.mu.Unlock()
 	}
 	return failed

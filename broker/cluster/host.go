@@ -280,7 +280,7 @@ func (h *Host) watchLeadership(g *group) {
 
 // handOffEvery is how often, at most, a group's leader on a node whose
 // storage refuses writes asks raft to hand its leadership over.
-const handOffEvery = 5 * time.Second
+const handOffEvery = 2 * time.Second
 
 // handOff asks raft to transfer g's leadership to another voter when this
 // node's storage refuses writes: the leader refuses new commands, a
