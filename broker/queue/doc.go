@@ -1,9 +1,11 @@
 // Package queue is the deterministic engine of queue partitions: standard
 // (SQS standard semantics: at-least-once delivery with visibility
 // timeouts, per-message delays, retention, receive counts, dead-lettering
-// after maxReceiveCount, and purge) and FIFO (the same, plus message
-// groups delivered in order under a group lock, fair group scheduling,
-// 5-minute deduplication and receive request attempt ids).
+// after maxReceiveCount, and purge; with fair queues, a tenant with many
+// messages in flight does not delay the others: fair.go) and FIFO (the
+// same, plus message groups delivered in order under a group lock, fair
+// group scheduling, 5-minute deduplication and receive request attempt
+// ids).
 //
 // An Engine applies commands to one partition, identified by its raft
 // group, inside a storage transaction the caller owns. The raft FSM calls
