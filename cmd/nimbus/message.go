@@ -74,7 +74,7 @@ func newSendCmd(a *app) *cobra.Command {
 	}
 	cmd.Flags().StringArrayVar(&attrList, "attr", nil, "message attribute NAME=VALUE, NAME:Number=VALUE or NAME:Binary=BASE64 (repeatable)")
 	cmd.Flags().Var(newSecondsValue(&delay, 0), "delay", "delay before the first delivery, seconds or a duration (default: the queue's DelaySeconds)")
-	cmd.Flags().StringVar(&group, "group", "", "message group id (required on a FIFO queue)")
+	cmd.Flags().StringVar(&group, "group", "", "message group id (required on a FIFO queue; on a standard queue, the fair-queue tenant)")
 	cmd.Flags().StringVar(&dedupID, "dedup-id", "", "deduplication id (FIFO queues; required unless the queue has ContentBasedDeduplication)")
 	cmd.Flags().StringVar(&deliverAt, "deliver-at", "", "deliver at this RFC 3339 time, up to the queue's retention period ahead (standard queues)")
 	return cmd
