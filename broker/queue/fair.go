@@ -154,9 +154,15 @@ func (s *state) isParked(tnum uint64) bool {
 	return false
 }
 
-func (s *state) addParked(tnum uint64) {
+// addParked appends tnum to the parked list; the callers check for room
+// first (shouldPark), so a full list is corruption.
+func (s *state) addParked(tnum uint64) error {
+	if s.nparked == maxParkedTenants {
+		return corruptf("parked tenant list is full")
+	}
 	s.parked[s.nparked] = tnum
 	s.nparked++
+	return nil
 }
 
 func (s *state) removeParked(tnum uint64) {
@@ -392,7 +398,9 @@ func (o *op) park(seq uint64, m *message, tr *tenantRef) error {
 func (o *op) toLane(seq uint64, m *message, tr *tenantRef) error {
 	t := tr.t
 	if t.parked++; t.parked == 1 {
-		o.st.addParked(tr.tnum)
+		if err := o.st.addParked(tr.tnum); err != nil {
+			return err
+		}
 		o.dirty = true
 	}
 	t.laneFloor = min(t.laneFloor, m.visibleAt)

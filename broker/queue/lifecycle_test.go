@@ -337,7 +337,7 @@ func FuzzDecodeRecords(f *testing.F) {
 	tm.state, tm.tnum, tm.parked, tm.tenant = msgLive, 2, true, "t"
 	tst := st
 	tst.fair, tst.nextTnum, tst.inflight, tst.sweptAt, tst.sweptSeq = true, 3, 4, 5, 6
-	tst.addParked(2)
+	_ = tst.addParked(2)
 	tn := &tenant{name: "t", members: 3, inflight: 1, parked: 1, laneFloor: 5, lastSentAt: 6}
 	for _, p := range [][]byte{m.encodeMeta(), m.encodeContent(), st.encode(), fm.encodeMeta(), fm.encodeContent(), fst.encode(),
 		g.encode(), (&dedupRecord{seq: 1, id: "m", expireAt: 5}).encode(), (&attemptRecord{expireAt: 5, receipts: []Receipt{{1, 2}}}).encode(),
