@@ -2,7 +2,7 @@ GO ?= go
 BIN ?= bin
 PROTOC ?= protoc
 
-.PHONY: build run test test-short proto bench soak lint fuzz tidy-check rie
+.PHONY: build run test test-short proto bench bench-baseline bench-queue benchstat soak lint fuzz tidy-check rie
 
 build:
 	$(GO) build ./...
@@ -32,7 +32,28 @@ proto:
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
 		proto/nimbus/v1/*.proto proto/cluster/v1/*.proto proto/peer/v1/*.proto
 
-bench:
+# bench runs the Go benchmark suite (BENCH_PKGS) BENCH_COUNT times into
+# bench/current.txt and compares it with the recorded baseline
+# (bench/baseline.txt, benchstat format); `make bench-baseline` records a
+# new baseline. The machine should be otherwise idle.
+BENCH_PKGS ?= ./broker/... ./storage/...
+BENCH_COUNT ?= 6
+BENCHSTAT_VERSION ?= v0.0.0-20260908200009-22c9c6c9d4da
+BENCHSTAT := $(CURDIR)/$(BIN)/tools/benchstat
+
+benchstat:
+	@test -x $(BENCHSTAT) || GOBIN=$(CURDIR)/$(BIN)/tools $(GO) install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
+
+bench: benchstat
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) $(BENCH_PKGS) > bench/current.txt
+	$(BENCHSTAT) bench/baseline.txt bench/current.txt
+
+bench-baseline:
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) $(BENCH_PKGS) > bench/baseline.txt
+
+# bench-queue is the end-to-end queue benchmark against the running node
+# (make run in another shell; --addr or NIMBUS_ADDR for another).
+bench-queue:
 	$(GO) run ./cmd/nimbus bench queue --producers 4 --consumers 4 --size 1024 --batch 10 --duration 20s
 
 soak:
