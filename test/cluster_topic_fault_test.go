@@ -185,7 +185,7 @@ func TestClusterTopicKillLeader(t *testing.T) {
 	}, client.WithTopicReplicationFactor(3))
 	t.Logf("topic partitions: %+v", parts)
 	order := faultOrder(parts)
-	duration := scale(18*time.Second, 90*time.Second)
+	duration := scale(10*time.Second, 90*time.Second)
 	topicFaultRun(t, clients, cfgs, duration, func(ctx context.Context) []time.Time {
 		round := 0
 		times := leaderFaults(ctx, duration, func() int {
@@ -236,7 +236,7 @@ func TestClusterTopicLeaderPartitioned(t *testing.T) {
 	}
 	t.Logf("topic partitions: %+v", parts)
 	order := faultOrder(parts)
-	duration := scale(18*time.Second, 90*time.Second)
+	duration := scale(10*time.Second, 90*time.Second)
 	topicFaultRun(t, clients, cfgs, duration, func(ctx context.Context) []time.Time {
 		round := 0
 		times := leaderFaults(ctx, duration, func() int {

@@ -60,7 +60,10 @@ func TestCrashKill9LosesNoAcknowledgedWrite(t *testing.T) {
 	c.Close()
 
 	h := &history{sent: map[string]bool{}, deleted: map[string]bool{}, attempted: map[string]bool{}}
-	const cycles = 5
+	cycles := 3 // make test; make soak runs 10
+	if soak() {
+		cycles = 10
+	}
 	for cycle := 0; cycle < cycles; cycle++ {
 		if cycle > 0 {
 			srv.start()

@@ -187,7 +187,7 @@ func TestCrashTopicFanout(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
-	duration := scale(15*time.Second, 90*time.Second)
+	duration := scale(10*time.Second, 90*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	srv := startCrashServer(t)

@@ -67,6 +67,7 @@ func TestStreamAutoscaleFollowsLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 30-second load ramp")
 	}
+	t.Parallel() // mostly waiting: it overlaps the other parallel tests
 	const (
 		name     = "auto"
 		budget   = 200

@@ -170,6 +170,7 @@ func TestQueueAutoscaleFollowsLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 20-second load ramp")
 	}
+	t.Parallel() // mostly waiting: it overlaps the other parallel tests
 	const budget = 100
 	e := startAutoscaleE2E(t, 250*time.Millisecond, 500*time.Millisecond)
 	scaling := &client.QueueScaling{PartitionMessagesPerSec: budget, MaxPartitions: 8, Window: time.Second, Cooldown: time.Second}
