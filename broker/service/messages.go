@@ -156,7 +156,7 @@ func (s *Service) Send(ctx context.Context, name string, in []SendInput, batch b
 	if len(entries) == 0 {
 		return out, nil
 	}
-	results, partOf, errs := s.sendEntries(ctx, name, q, entries)
+	results, partOf, errs, q := s.sendEntries(ctx, name, q, entries)
 	// With one partition (most queues) a failure fails the call, as
 	// before; otherwise a partition's failure fails its entries.
 	if !batch || len(q.SendGroups()) == 1 {
@@ -165,9 +165,6 @@ func (s *Service) Send(ctx context.Context, name string, in []SendInput, batch b
 				return nil, err
 			}
 		}
-	}
-	if q, _, err = s.lookup(name); err != nil { // the layout the entries went to
-		return nil, err
 	}
 	sent := 0
 	for n := range entries {

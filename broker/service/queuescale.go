@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"sync"
 	"time"
@@ -84,8 +83,7 @@ func (m *queueMeter) fold(now time.Time, tau time.Duration) {
 	if dt <= 0 {
 		return
 	}
-	a := 1 - math.Exp(-dt/tau.Seconds())
-	m.rate += a * (m.pending/dt - m.rate)
+	m.rate += ewmaWeight(dt, tau) * (m.pending/dt - m.rate)
 	m.pending, m.last = 0, now
 }
 

@@ -23,8 +23,9 @@ const sendRetryFor = 5 * time.Second
 // partition that refuses with CodePartitionMoved gets its entries again,
 // routed by the catalogue once it changed, for up to sendRetryFor. It
 // returns, per entry, the result, the partition that holds the message,
-// and the error.
-func (s *Service) sendEntries(ctx context.Context, name string, q *catalog.Queue, entries []*clusterv1.SendEntry) ([]queue.SendResult, []uint64, []error) {
+// and the error, and the catalogue record it routed by last (in whose
+// Groups() every partition of the results has its index).
+func (s *Service) sendEntries(ctx context.Context, name string, q *catalog.Queue, entries []*clusterv1.SendEntry) ([]queue.SendResult, []uint64, []error, *catalog.Queue) {
 	results := make([]queue.SendResult, len(entries))
 	partOf := make([]uint64, len(entries))
 	errs := make([]error, len(entries))
@@ -77,11 +78,11 @@ func (s *Service) sendEntries(ctx context.Context, name string, q *catalog.Queue
 			todo = append(todo, idx...)
 		}
 		if len(todo) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
-			return results, partOf, errs
+			return results, partOf, errs, q
 		}
 		select {
 		case <-ctx.Done():
-			return results, partOf, errs
+			return results, partOf, errs, q
 		case <-time.After(min(5*time.Millisecond<<attempt, 200*time.Millisecond)):
 		}
 		fresh, _, err := s.lookup(name)
@@ -89,7 +90,7 @@ func (s *Service) sendEntries(ctx context.Context, name string, q *catalog.Queue
 			for _, n := range todo {
 				errs[n] = err
 			}
-			return results, partOf, errs
+			return results, partOf, errs, q
 		}
 		q = fresh
 		for _, n := range todo {

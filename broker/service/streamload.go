@@ -59,7 +59,7 @@ func (m *loadMeter) fold(now time.Time, short, long time.Duration) {
 	if dt <= 0 {
 		return
 	}
-	as, al := 1-math.Exp(-dt/short.Seconds()), 1-math.Exp(-dt/long.Seconds())
+	as, al := ewmaWeight(dt, short), ewmaWeight(dt, long)
 	for i := range m.pending {
 		r := m.pending[i] / dt
 		m.short[i] += as * (r - m.short[i])
@@ -72,6 +72,11 @@ func (m *loadMeter) fold(now time.Time, short, long time.Duration) {
 	}
 	m.last = now
 }
+
+// ewmaWeight is the weight of a rate measured over dt seconds in an EWMA
+// of time constant tau: exact for a rate that was constant over the
+// interval, and for any folding cadence.
+func ewmaWeight(dt float64, tau time.Duration) float64 { return 1 - math.Exp(-dt/tau.Seconds()) }
 
 // slice returns the histogram slice of hash key h, or -1 when the range is
 // too narrow to slice by its top 64 bits.
