@@ -261,10 +261,18 @@ func (o *op) setExpire(at, seq uint64) error {
 }
 
 // erase deletes the record of seq and the index keys its state implies.
-// It leaves the counters alone; see dropLive.
+// It takes the message's size off the stored bytes (unless a purge
+// already did) and leaves the message counters alone; see dropLive.
 func (o *op) erase(seq uint64, m *message) error {
 	if seq == o.st.head {
 		o.headErased = true
+	}
+	if m.size != 0 && !o.st.purged(seq) {
+		if o.st.bytes < m.size {
+			return corruptf("stored bytes underflow: %d less than message %d's %d", o.st.bytes, seq, m.size)
+		}
+		o.st.bytes -= m.size
+		o.dirty = true
 	}
 	if err := o.del(o.e.msgKey(seq), seq); err != nil {
 		return err

@@ -110,8 +110,9 @@ func decodeTenant(frame []byte) (*tenant, error) {
 	return t, nil
 }
 
-// decodeFairState reads the version 4 fields of the state record.
-func decodeFairState(r *codec.Reader, s *state) {
+// decodeFairState reads the fair-queue fields of a state record of
+// version 4 or more; in version 4 the partition is fair (mustBeFair).
+func decodeFairState(r *codec.Reader, s *state, mustBeFair bool) {
 	fair := r.Uvarint()
 	s.fair = fair == 1
 	s.nextTnum, s.inflight, s.sweptAt, s.sweptSeq = r.Uvarint(), r.Uvarint(), r.Uvarint(), r.Uvarint()
@@ -119,7 +120,7 @@ func decodeFairState(r *codec.Reader, s *state) {
 	if r.Err() != nil {
 		return
 	}
-	if fair != 1 || n > maxParkedTenants {
+	if fair > 1 || mustBeFair && fair != 1 || n > maxParkedTenants {
 		r.Fail("malformed fair-queue fields")
 		return
 	}

@@ -505,8 +505,9 @@ func TestFairCountsFollowEveryChange(t *testing.T) {
 }
 
 // TestFairOldBytesUntilUsed: a partition that never takes a tenant keeps
-// the old record versions, and a message without a tenant keeps them in a
-// fair partition too.
+// the old content record version, and a message without a tenant keeps it
+// in a fair partition too. (Every message records its stored size, so
+// meta records are version 4 and the state version 5.)
 func TestFairOldBytesUntilUsed(t *testing.T) {
 	h := newHarness(t)
 	h.send(entries(3)...)
@@ -527,13 +528,13 @@ func TestFairOldBytesUntilUsed(t *testing.T) {
 		})
 		return out
 	}
-	if s, m, c := versionOf(keys.PrefixQueueState, false), versionOf(keys.PrefixQueueMsg, false), versionOf(keys.PrefixQueueMsg, true); !slices.Equal(s, []byte{1}) ||
-		!slices.Equal(m, []byte{1, 1, 1}) || !slices.Equal(c, []byte{1, 1, 1}) {
-		t.Fatalf("record versions state %v meta %v content %v; want 1s", s, m, c)
+	if s, m, c := versionOf(keys.PrefixQueueState, false), versionOf(keys.PrefixQueueMsg, false), versionOf(keys.PrefixQueueMsg, true); !slices.Equal(s, []byte{stateVersion5}) ||
+		!slices.Equal(m, []byte{4, 4, 4}) || !slices.Equal(c, []byte{1, 1, 1}) {
+		t.Fatalf("record versions state %v meta %v content %v; want 5, 4s and 1s", s, m, c)
 	}
 	h.send(tentry("t1", "t"), entry("free"))
-	if s, m, c := versionOf(keys.PrefixQueueState, false), versionOf(keys.PrefixQueueMsg, false), versionOf(keys.PrefixQueueMsg, true); !slices.Equal(s, []byte{stateVersion4}) ||
-		!slices.Equal(m, []byte{1, 1, 1, metaVersion3, 1}) || !slices.Equal(c, []byte{1, 1, 1, contentVersion3, 1}) {
+	if s, m, c := versionOf(keys.PrefixQueueState, false), versionOf(keys.PrefixQueueMsg, false), versionOf(keys.PrefixQueueMsg, true); !slices.Equal(s, []byte{stateVersion5}) ||
+		!slices.Equal(m, []byte{4, 4, 4, metaVersion4, 4}) || !slices.Equal(c, []byte{1, 1, 1, contentVersion3, 1}) {
 		t.Fatalf("record versions state %v meta %v content %v", s, m, c)
 	}
 	got := h.receive(10, time.Minute)

@@ -279,7 +279,7 @@ func (h *harness) check() {
 			h.t.Fatalf("invariant: "+format+" (state %+v)", append(args, st)...)
 		}
 		msgs := map[uint64]*message{}
-		var live, dead uint64
+		var live, dead, stored uint64
 		first := st.nextSeq
 		iter := func(p byte, fn func(k, v []byte)) {
 			txn.Iterate(keys.Group(p, testGroup), storage.IterOptions{}, func(k, v []byte) (bool, error) {
@@ -314,6 +314,9 @@ func (h *harness) check() {
 			} else if !st.purged(seq) {
 				dead++
 			}
+			if !st.purged(seq) {
+				stored += m.size
+			}
 			has := func(k []byte) bool { ok, _ := txn.Has(k); return ok }
 			if m.state == msgLive && (m.gnum != 0) != st.fifo {
 				fail("message %d: group %d in a partition with fifo=%v", seq, m.gnum, st.fifo)
@@ -346,6 +349,9 @@ func (h *harness) check() {
 		})
 		if len(contents) != len(msgs) {
 			fail("%d content records for %d messages", len(contents), len(msgs))
+		}
+		if stored != st.bytes {
+			fail("stored bytes %d, the messages' sizes add up to %d", st.bytes, stored)
 		}
 		if live != st.live || dead != st.dead {
 			fail("counted %d live, %d dead", live, dead)

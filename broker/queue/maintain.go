@@ -33,7 +33,7 @@ func (e *Engine) Purge(txn *storage.Txn, now time.Time) (removed int, err error)
 	o.st.lastPurgeMs, o.dirty = o.now, true
 	if o.st.purgeBelow != o.st.nextSeq {
 		o.st.purgeBelow = o.st.nextSeq
-		o.st.live, o.st.dead = 0, 0
+		o.st.live, o.st.dead, o.st.bytes = 0, 0, 0
 		o.dirty = true
 	}
 	return removed, o.finish()

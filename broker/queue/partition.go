@@ -36,6 +36,11 @@ type PartitionState struct {
 	NextSeq, Head uint64
 	// Live and Dead count the messages the partition still holds.
 	Live, Dead uint64
+	// Bytes is the stored size (SendEntry.StoredSize) of the live and
+	// dead messages, maintained by every apply: deterministic, the same
+	// on every replica at the same applied index. Messages stored by a
+	// version before the counter are not in it.
+	Bytes uint64
 }
 
 // Drained reports whether no message sent before the hold is left (always
@@ -56,7 +61,7 @@ func (e *Engine) Partition(txn *storage.Txn) (PartitionState, error) {
 
 func partitionState(st state) PartitionState {
 	return PartitionState{Sealed: st.sealed, Epoch: st.epoch, HoldFrom: st.holdFrom,
-		NextSeq: st.nextSeq, Head: st.head, Live: st.live, Dead: st.dead}
+		NextSeq: st.nextSeq, Head: st.head, Live: st.live, Dead: st.dead, Bytes: st.bytes}
 }
 
 // Seal makes the partition refuse every later send. Idempotent.

@@ -27,6 +27,15 @@ const (
 	stateVersion4   byte = 4
 	metaVersion3    byte = 3
 	contentVersion3 byte = 3
+	// Version 5 of the state adds the stored-bytes counter, version 4 of
+	// the meta record the message's stored size (body and attributes,
+	// message.size) with every optional meta field: a message sent by
+	// this version always has a size, so its meta record is version 4,
+	// and a partition that stores one writes state version 5. Messages
+	// stored before (meta versions 1-3, size 0) are not in the counter
+	// and take nothing from it when they leave.
+	stateVersion5 byte = 5
+	metaVersion4  byte = 4
 )
 
 // Message states (the state byte of a message record).
@@ -81,6 +90,8 @@ type state struct {
 	sweptAt, sweptSeq uint64
 	nparked           int                      // entries of parked in use
 	parked            [maxParkedTenants]uint64 // tenants with parked messages, in the order they got them
+	// Version 5 (stored bytes).
+	bytes uint64 // sum of size of the live and dead messages with seq >= purgeBelow that have one
 }
 
 func newState() state {
@@ -95,8 +106,9 @@ func (s *state) purged(seq uint64) bool { return seq < s.purgeBelow }
 func (s *state) purgeLeft() bool { return s.head < s.purgeBelow }
 
 func (s *state) encode() []byte {
-	b := make([]byte, 0, 1+12*binary.MaxVarintLen64)
-	v4 := s.fair
+	b := make([]byte, 0, 1+13*binary.MaxVarintLen64)
+	v5 := s.bytes != 0
+	v4 := v5 || s.fair
 	v3 := v4 || s.sealed || s.epoch != 0 || s.holdFrom != 0
 	v2 := v3 || s.fifo || s.nextGnum != 1 || s.dedupFloor != maxMs
 	b = append(b, 1)
@@ -108,6 +120,9 @@ func (s *state) encode() []byte {
 	}
 	if v4 {
 		b[0] = stateVersion4
+	}
+	if v5 {
+		b[0] = stateVersion5
 	}
 	for _, v := range [...]uint64{s.nextSeq, s.lastMs, s.live, s.dead, s.purgeBelow, s.head, s.readyFloor, s.expireFloor, s.lastPurgeMs} {
 		b = binary.AppendUvarint(b, v)
@@ -131,14 +146,21 @@ func (s *state) encode() []byte {
 		}
 	}
 	if v4 {
-		// fair is always 1 here: a version 4 record is written only once
-		// the partition is fair.
-		for _, v := range [...]uint64{1, s.nextTnum, s.inflight, s.sweptAt, s.sweptSeq, uint64(s.nparked)} {
+		// fair is 1 in a version 4 record (written only once the
+		// partition is fair); version 5 writes it as it is.
+		fair := uint64(0)
+		if s.fair {
+			fair = 1
+		}
+		for _, v := range [...]uint64{fair, s.nextTnum, s.inflight, s.sweptAt, s.sweptSeq, uint64(s.nparked)} {
 			b = binary.AppendUvarint(b, v)
 		}
 		for _, t := range s.parked[:s.nparked] {
 			b = binary.AppendUvarint(b, t)
 		}
+	}
+	if v5 {
+		b = binary.AppendUvarint(b, s.bytes)
 	}
 	return codec.Encode(nil, b)
 }
@@ -150,7 +172,7 @@ func decodeState(frame []byte) (state, error) {
 	}
 	r := codec.NewReader(p, "queue")
 	version := r.Byte()
-	if r.Err() == nil && (version == 0 || version > stateVersion4) {
+	if r.Err() == nil && (version == 0 || version > stateVersion5) {
 		return state{}, corruptf("queue state version %d", version)
 	}
 	s := state{
@@ -173,7 +195,10 @@ func decodeState(frame []byte) (state, error) {
 		}
 	}
 	if version >= stateVersion4 {
-		decodeFairState(r, &s)
+		decodeFairState(r, &s, version == stateVersion4)
+	}
+	if version >= stateVersion5 {
+		s.bytes = r.Uvarint()
 	}
 	if err := r.Done(); err != nil {
 		return state{}, fmt.Errorf("decode queue state: %w", err)
@@ -201,6 +226,7 @@ type message struct {
 	gnum           uint64 // FIFO message group number (meta v2); 0 in a standard queue
 	tnum           uint64 // fair-queue tenant number (meta v3); 0: no tenant
 	parked         bool   // (meta v3) the ready key is in the tenant's lane (fair.go), not PrefixQueueVis
+	size           uint64 // (meta v4) stored bytes: body and attributes (storedSize); 0 before version 4
 	// Content record, loaded on demand (loadContent).
 	id        string
 	body      string
@@ -220,9 +246,11 @@ func (m *message) flag() byte {
 }
 
 func (m *message) encodeMeta() []byte {
-	b := make([]byte, 0, 2+7*binary.MaxVarintLen64)
+	b := make([]byte, 0, 2+10*binary.MaxVarintLen64)
 	version := byte(1)
 	switch {
+	case m.size != 0:
+		version = metaVersion4
 	case m.gnum != 0:
 		version = metaVersion
 	case m.tnum != 0:
@@ -241,6 +269,14 @@ func (m *message) encodeMeta() []byte {
 			parked = 1
 		}
 		b = binary.AppendUvarint(binary.AppendUvarint(b, m.tnum), parked)
+	case metaVersion4:
+		parked := uint64(0)
+		if m.parked {
+			parked = 1
+		}
+		for _, v := range [...]uint64{m.gnum, m.tnum, parked, m.size} {
+			b = binary.AppendUvarint(b, v)
+		}
 	}
 	return codec.Encode(nil, b)
 }
@@ -252,7 +288,7 @@ func decodeMeta(frame []byte) (*message, error) {
 	}
 	r := codec.NewReader(p, "queue")
 	version := r.Byte()
-	if r.Err() == nil && version != 1 && version != metaVersion && version != metaVersion3 {
+	if r.Err() == nil && (version == 0 || version > metaVersion4) {
 		return nil, corruptf("message meta version %d", version)
 	}
 	m := &message{state: r.Byte()}
@@ -269,6 +305,14 @@ func decodeMeta(frame []byte) (*message, error) {
 		m.parked = parked == 1
 		if r.Err() == nil && (m.tnum == 0 || parked > 1) {
 			r.Fail("malformed tenant fields")
+		}
+	}
+	if version == metaVersion4 {
+		m.gnum, m.tnum = r.Uvarint(), r.Uvarint()
+		parked := r.Uvarint()
+		m.parked, m.size = parked == 1, r.Uvarint()
+		if r.Err() == nil && (m.gnum != 0 && m.tnum != 0 || parked > 1 || m.parked && m.tnum == 0 || m.size == 0) {
+			r.Fail("malformed message fields")
 		}
 	}
 	if err := r.Done(); err != nil {

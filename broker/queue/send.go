@@ -135,6 +135,18 @@ func (e *Engine) send(txn *storage.Txn, now time.Time, entries []SendEntry, l *l
 	return out, o.finish()
 }
 
+// StoredSize is the bytes a message counts against its partition's
+// stored bytes: its body and its attributes' names, types and values
+// (what SQS counts in a message's size). At least 1, so that every
+// message sent by this version records a size.
+func (s *SendEntry) StoredSize() uint64 {
+	n := len(s.Body)
+	for _, a := range s.Attributes {
+		n += len(a.Name) + len(a.DataType) + len(a.StringValue) + len(a.BinaryValue)
+	}
+	return uint64(max(n, 1))
+}
+
 func (s *SendEntry) validate(i int) error {
 	switch {
 	case s.MessageID == "":
@@ -190,7 +202,9 @@ func (o *op) send(s *SendEntry) (uint64, error) {
 		groupID:   s.GroupID,
 		dedupID:   cmp.Or(s.ShownDeduplicationID, s.DeduplicationID),
 		tenant:    s.Tenant,
+		size:      s.StoredSize(),
 	}
+	o.st.bytes += m.size
 	var err error
 	switch {
 	case m.groupID != "":
