@@ -2,7 +2,7 @@ GO ?= go
 BIN ?= bin
 PROTOC ?= protoc
 
-.PHONY: build run test test-short proto bench bench-baseline bench-queue benchstat soak lint fuzz tidy-check rie
+.PHONY: build run test test-short proto bench bench-baseline bench-queue compare benchstat soak lint fuzz tidy-check rie
 
 build:
 	$(GO) build ./...
@@ -55,6 +55,14 @@ bench-baseline:
 # (make run in another shell; --addr or NIMBUS_ADDR for another).
 bench-queue:
 	$(GO) run ./cmd/nimbus bench queue --producers 4 --consumers 4 --size 1024 --batch 10 --duration 20s
+
+# compare is issue 12's comparison in one run: Nimbus and the durable peers
+# of ../shared/tools/peerbench (installed when missing) back to back,
+# PASSES times (default 3), then one markdown table of the targets. Quick
+# check: make compare ROWS="queue stream" PASSES=1 DURATION=3s. The
+# machine should be otherwise idle.
+compare:
+	ROWS="$(ROWS)" PASSES="$(PASSES)" DURATION="$(DURATION)" INFLIGHT="$(INFLIGHT)" bash bench/compare.sh
 
 soak:
 	NIMBUS_SOAK=1 $(GO) test -race -count=1 -timeout 60m -run 'Soak|Crash|RetentionExpiry|Cluster' ./test/...

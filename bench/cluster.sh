@@ -7,6 +7,7 @@
 # FSMs per write on the same hardware.
 #
 #   bench/cluster.sh              # 1 KiB, batches of 10, 4 producers + 4 consumers, 8 calls in flight
+#   NIMBUS_BIN=path bench/cluster.sh   # use a built nimbus (bench/compare.sh does)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 passes=${PASSES:-3}
@@ -15,7 +16,7 @@ dur=${DURATION:-15s}
 tmp=$(mktemp -d)
 pids=()
 trap 'kill ${pids[@]+"${pids[@]}"} 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
-(cd "$root" && go build -o "$tmp/nimbus" ./cmd/nimbus)
+if [ -n "${NIMBUS_BIN:-}" ]; then ln -s "$NIMBUS_BIN" "$tmp/nimbus"; else (cd "$root" && go build -o "$tmp/nimbus" ./cmd/nimbus); fi
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 bench() { # label addr [queue]
   "$tmp/nimbus" bench queue --addr "$2" ${3:+--queue "$3"} --producers 4 --consumers 4 --inflight "$inflight" \
