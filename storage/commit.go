@@ -18,7 +18,11 @@ import (
 //   - a write set is never split across Badger transactions, so each
 //     Commit stays atomic across a crash;
 //   - Commit returns only after the Badger transaction holding its writes
-//     was committed with SyncWrites (synced), or with its error;
+//     was committed and the DB synced (WAL and value log), or with its
+//     error; CommitUnsynced returns once its transaction is committed, and
+//     its writes become durable with the next synced commit or Sync (Badger
+//     appends every transaction to one WAL in commit order, so a sync makes
+//     every earlier transaction durable too);
 //   - write sets are applied in the order their Commits queued, so where
 //     two concurrent sets touch the same key the later one wins, as with
 //     serial commits (the package's one-writer-per-key-range rule makes
@@ -43,6 +47,7 @@ func entrySize(key, val []byte) int64 { return int64(len(key)+len(val)) + 12 }
 type writeSet struct {
 	writes      []write
 	count, size int64
+	unsynced    bool // CommitUnsynced: the commit need not wait for a sync
 	err         error
 	done        bool
 }
@@ -51,6 +56,7 @@ type committer struct {
 	db     *badger.DB
 	max    txnLimits
 	health *health
+	sync   func() error // makes every Badger commit so far durable
 
 	mu      sync.Mutex
 	cond    sync.Cond
@@ -60,8 +66,8 @@ type committer struct {
 	onBadgerCommit func() // tests only: called before each Badger commit
 }
 
-func newCommitter(db *badger.DB, max txnLimits, h *health) *committer {
-	c := &committer{db: db, max: max, health: h}
+func newCommitter(db *badger.DB, max txnLimits, h *health, sync func() error) *committer {
+	c := &committer{db: db, max: max, health: h, sync: sync}
 	c.cond.L = &c.mu
 	return c
 }
@@ -122,10 +128,17 @@ func (c *committer) write(batch []*writeSet) {
 }
 
 // commitSets writes sets in one Badger transaction (unless the DB's
-// health refuses it: see fault.go).
+// health refuses it: see fault.go), then syncs the DB unless every set is
+// unsynced. Badger runs without SyncWrites: with it, it syncs the WAL and
+// the value log (twice) for every transaction, also when no value went to
+// the value log; one Sync per batch is all the batch needs.
 func (c *committer) commitSets(sets []*writeSet) error {
 	if c.onBadgerCommit != nil {
 		c.onBadgerCommit()
+	}
+	needSync := false
+	for _, ws := range sets {
+		needSync = needSync || !ws.unsynced
 	}
 	return c.health.write(sets, func() error {
 		txn := c.db.NewTransaction(true)
@@ -143,6 +156,12 @@ func (c *committer) commitSets(sets []*writeSet) error {
 				}
 			}
 		}
-		return txn.Commit()
+		if err := txn.Commit(); err != nil {
+			return err
+		}
+		if !needSync {
+			return nil
+		}
+		return c.sync()
 	})
 }

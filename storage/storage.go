@@ -39,6 +39,8 @@ type Options struct {
 	MinFreeBytes uint64
 	// Faults (tests only) injects write failures and a fake free space.
 	Faults *Faults
+
+	memTableSize int64 // tests only: 0 is 128 MiB
 }
 
 // DB is a Badger database. It is safe for concurrent use.
@@ -47,19 +49,23 @@ type DB struct {
 	max    txnLimits
 	commit *committer
 	health *health
+	wal    *walSyncer
 }
 
 // Open opens (creating if needed) the database described by opts.
 func Open(opts Options) (*DB, error) {
 	bo := badger.DefaultOptions(opts.Dir).
 		WithInMemory(opts.InMemory).
-		WithSyncWrites(true).
+		WithSyncWrites(false). // the committer syncs (commit.go)
 		WithMemTableSize(128 << 20).
 		WithNumVersionsToKeep(1).
 		WithDetectConflicts(false).
 		WithCompression(options.None).
 		WithLogger(badgerLogger{opts.Logger}).
 		WithMetricsEnabled(false)
+	if opts.memTableSize > 0 {
+		bo = bo.WithMemTableSize(opts.memTableSize).WithValueThreshold(opts.memTableSize / 16)
+	}
 	if opts.InMemory {
 		bo.Dir, bo.ValueDir = "", ""
 	}
@@ -67,9 +73,16 @@ func Open(opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open badger %q: %w", opts.Dir, err)
 	}
+	wal, err := newWALSyncer(bo.Dir, opts.InMemory)
+	if err != nil {
+		bdb.Close()
+		return nil, err
+	}
 	max := newTxnLimits(bo)
 	h := newHealth(opts)
-	return &DB{bdb: bdb, max: max, commit: newCommitter(bdb, max, h), health: h}, nil
+	db := &DB{bdb: bdb, max: max, health: h, wal: wal}
+	db.commit = newCommitter(bdb, max, h, db.syncBadger)
+	return db, nil
 }
 
 // Close flushes and closes the database.
@@ -101,22 +114,40 @@ func (db *DB) NewTxn(update bool) *Txn {
 	return &Txn{db: db, view: db.bdb.NewTransaction(false), writes: newOverlay()}
 }
 
-// DropPrefix deletes every key with one of the prefixes.
-func (db *DB) DropPrefix(prefixes ...[]byte) error { return translate(db.bdb.DropPrefix(prefixes...)) }
+// DropPrefix deletes every key with one of the prefixes, durably.
+func (db *DB) DropPrefix(prefixes ...[]byte) error {
+	if err := db.bdb.DropPrefix(prefixes...); err != nil {
+		return translate(err)
+	}
+	return db.Sync()
+}
 
-// Sync flushes the value log and the active memtable's WAL.
-func (db *DB) Sync() error { return db.health.write(nil, db.bdb.Sync) }
+// Sync makes every commit made so far durable: it fsyncs the memtable WALs
+// (see wal.go) and the value log.
+func (db *DB) Sync() error { return db.health.write(nil, db.syncBadger) }
+
+func (db *DB) syncBadger() error { return db.wal.sync(db.bdb.Sync) }
 
 // Size returns the LSM and value-log sizes in bytes.
 func (db *DB) Size() (lsm, vlog int64) { return db.bdb.Size() }
 
 // RunGC runs one round of value-log garbage collection; ErrNoRewrite-style
-// "nothing to do" results are not errors.
+// "nothing to do" results are not errors. Badger runs without SyncWrites
+// and deletes a rewritten value-log file as soon as no iterator is open,
+// before the values it moved are synced; an iterator held across the round
+// defers that deletion until after the Sync below.
 func (db *DB) RunGC(discardRatio float64) error {
+	txn := db.bdb.NewTransaction(false)
+	it := txn.NewIterator(badger.IteratorOptions{})
 	err := db.bdb.RunValueLogGC(discardRatio)
 	if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
-		return nil
+		err = nil
 	}
+	if serr := db.Sync(); err == nil {
+		err = serr
+	}
+	it.Close()
+	txn.Discard()
 	return err
 }
 
@@ -203,7 +234,18 @@ func (t *Txn) put(w write) error {
 
 // Commit commits an update transaction: it returns once the writes are on
 // disk (fsync), or with an error and nothing written.
-func (t *Txn) Commit() error {
+func (t *Txn) Commit() error { return t.commit(false) }
+
+// CommitUnsynced commits an update transaction without waiting for an
+// fsync: the writes are visible at once and atomic, and become durable
+// with the next synced commit or Sync of the DB. A crash of the machine
+// (not of the process: the writes are in the page cache) can lose them,
+// so use it only for writes that are rebuilt after such a loss. The raft
+// FSM's state is: the raft log is synced, and restart replays every entry
+// above the durable applied index (DESIGN.md).
+func (t *Txn) CommitUnsynced() error { return t.commit(true) }
+
+func (t *Txn) commit(unsynced bool) error {
 	if t.writes == nil {
 		return translate(t.t.Commit())
 	}
@@ -215,7 +257,7 @@ func (t *Txn) Commit() error {
 	if t.writes.Len() == 0 {
 		return nil
 	}
-	ws := &writeSet{writes: make([]write, 0, t.writes.Len()), count: t.count, size: t.size}
+	ws := &writeSet{writes: make([]write, 0, t.writes.Len()), count: t.count, size: t.size, unsynced: unsynced}
 	t.writes.Ascend(func(w write) bool {
 		ws.writes = append(ws.writes, w)
 		return true

@@ -241,7 +241,10 @@ func (f *fsm) commit(logs []*raft.Log, entries []*clusterv1.Entry, idx []int, ap
 	if err := txn.Set(appliedKey(f.group), v[:]); err != nil {
 		return err
 	}
-	if err := txn.Commit(); err != nil {
+	// Unsynced: the entries are in the synced raft log, and a restart
+	// replays every entry above the durable applied index; FSMSnapshot's
+	// Persist syncs before raft may compact the log (DESIGN.md).
+	if err := txn.CommitUnsynced(); err != nil {
 		return err
 	}
 	for n, i := range idx {

@@ -1,0 +1,74 @@
+package storage
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSyncCoversReplacedWALs: unsynced commits that filled a memtable sit
+// in a WAL Badger no longer syncs; the next Sync (or synced commit) must
+// fsync it before returning, and Sync must not keep re-syncing old WALs.
+func TestSyncCoversReplacedWALs(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(Options{Dir: dir, memTableSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var synced []string
+	onFsyncFile = func(p string) { synced = append(synced, filepath.Base(p)) }
+	defer func() { onFsyncFile = nil }()
+
+	first := db.wal.fid
+	val := make([]byte, 1000)
+	for i := 0; db.wal.fid == first && i < 20000; i++ {
+		txn := db.NewTxn(true)
+		if err := txn.Set([]byte(fmt.Sprintf("k%06d", i)), val); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			err = txn.CommitUnsynced()
+		} else {
+			err = txn.Commit()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if db.wal.fid == first {
+		t.Fatalf("no memtable rotation after 20,000 KiB of writes with a 1 MiB memtable")
+	}
+	if len(synced) == 0 || synced[0] != fmt.Sprintf("%05d.mem", first) {
+		t.Fatalf("WAL %05d.mem was replaced but not fsynced (fsynced: %v)", first, synced)
+	}
+	if newest := newestWAL(t, dir); db.wal.fid != newest {
+		t.Fatalf("syncer at WAL %d, Badger's newest is %d", db.wal.fid, newest)
+	}
+	n := len(synced)
+	if err := db.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != n {
+		t.Fatalf("a Sync with no new WAL fsynced old ones again: %v", synced[n:])
+	}
+}
+
+func newestWAL(t *testing.T, dir string) int {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newest := -1
+	for _, e := range entries {
+		var n int
+		if strings.HasSuffix(e.Name(), walExt) {
+			if _, err := fmt.Sscanf(e.Name(), "%05d.mem", &n); err == nil && n > newest {
+				newest = n
+			}
+		}
+	}
+	return newest
+}
