@@ -16,6 +16,11 @@ type TenantQuotas struct {
 	MaxTopics   int64 `json:"max_topics,omitempty"`
 	MaxStreams  int64 `json:"max_streams,omitempty"`
 	MaxTriggers int64 `json:"max_triggers,omitempty"`
+	// MaxStoredBytes bounds the bytes the tenant's queues, topics and
+	// streams hold (message bodies and attributes, record data and
+	// partition keys), checked on sends, publishes and puts against a
+	// total refreshed every second.
+	MaxStoredBytes int64 `json:"max_stored_bytes,omitempty"`
 }
 
 // Validate refuses negative limits.
@@ -24,7 +29,7 @@ func (q TenantQuotas) Validate() error {
 		name string
 		v    int64
 	}{{"MaxRequestsPerSec", q.MaxRequestsPerSec}, {"MaxBytesPerSec", q.MaxBytesPerSec}, {"MaxQueues", q.MaxQueues},
-		{"MaxTopics", q.MaxTopics}, {"MaxStreams", q.MaxStreams}, {"MaxTriggers", q.MaxTriggers}} {
+		{"MaxTopics", q.MaxTopics}, {"MaxStreams", q.MaxStreams}, {"MaxTriggers", q.MaxTriggers}, {"MaxStoredBytes", q.MaxStoredBytes}} {
 		if f.v < 0 {
 			return FieldError(CodeInvalidArgument, f.name, "a quota is 0 (unlimited) or more, not %d", f.v)
 		}

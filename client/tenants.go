@@ -59,7 +59,7 @@ func tenantOf(t *nimbusv1.Tenant) Tenant {
 	q := t.GetQuotas()
 	return Tenant{Name: t.GetName(), AccountID: t.GetAccountId(), Quotas: TenantQuotas{
 		MaxRequestsPerSec: q.GetMaxRequestsPerSec(), MaxBytesPerSec: q.GetMaxBytesPerSec(), MaxQueues: q.GetMaxQueues(),
-		MaxTopics: q.GetMaxTopics(), MaxStreams: q.GetMaxStreams(), MaxTriggers: q.GetMaxTriggers()}}
+		MaxTopics: q.GetMaxTopics(), MaxStreams: q.GetMaxStreams(), MaxTriggers: q.GetMaxTriggers(), MaxStoredBytes: q.GetMaxStoredBytes()}}
 }
 
 // ListTenants lists the tenants, the default one first (admin only).

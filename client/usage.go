@@ -17,6 +17,7 @@ type TenantQuotas struct {
 	MaxTopics         int64
 	MaxStreams        int64
 	MaxTriggers       int64
+	MaxStoredBytes    int64 // bytes the tenant's queues, topics and streams may hold
 }
 
 // QuotaUpdate sets the quotas whose field is not nil (0: unlimited) and
@@ -24,11 +25,12 @@ type TenantQuotas struct {
 type QuotaUpdate struct {
 	MaxRequestsPerSec, MaxBytesPerSec             *int64
 	MaxQueues, MaxTopics, MaxStreams, MaxTriggers *int64
+	MaxStoredBytes                                *int64
 }
 
 func (q QuotaUpdate) pb() *nimbusv1.TenantQuotas {
 	return &nimbusv1.TenantQuotas{MaxRequestsPerSec: q.MaxRequestsPerSec, MaxBytesPerSec: q.MaxBytesPerSec, MaxQueues: q.MaxQueues,
-		MaxTopics: q.MaxTopics, MaxStreams: q.MaxStreams, MaxTriggers: q.MaxTriggers}
+		MaxTopics: q.MaxTopics, MaxStreams: q.MaxStreams, MaxTriggers: q.MaxTriggers, MaxStoredBytes: q.MaxStoredBytes}
 }
 
 // TenantUsage is what a tenant used on the nodes summed, since each
@@ -42,6 +44,13 @@ type TenantUsage struct {
 	TriggerInvocations int64
 	ThrottledRequests  int64 // refused by a rate quota
 	RefusedCreates     int64 // refused by a count quota
+	// StoredBytes is what the tenant's queues, topics and streams hold, as
+	// last counted (every second) by their partitions' leaders.
+	StoredBytes int64
+	// StoredByteHours integrates StoredBytes over time (since each node
+	// started).
+	StoredByteHours float64
+	RefusedWrites   int64 // sends, publishes and puts refused by the stored bytes quota
 }
 
 // NodeUsage names a node whose meters a UsageReport sums, or that did
@@ -78,7 +87,8 @@ func (c *Client) Usage(ctx context.Context, o UsageOptions) (UsageReport, error)
 	for _, t := range r.GetTenants() {
 		out.Tenants = append(out.Tenants, TenantUsage{Tenant: t.GetTenant(), Requests: t.GetRequests(), RequestUnits: t.GetRequestUnits(),
 			ReceivedBytes: t.GetReceivedBytes(), SentBytes: t.GetSentBytes(), TriggerInvocations: t.GetTriggerInvocations(),
-			ThrottledRequests: t.GetThrottledRequests(), RefusedCreates: t.GetRefusedCreates()})
+			ThrottledRequests: t.GetThrottledRequests(), RefusedCreates: t.GetRefusedCreates(), StoredBytes: t.GetStoredBytes(),
+			StoredByteHours: t.GetStoredByteHours(), RefusedWrites: t.GetRefusedWrites()})
 	}
 	for _, n := range r.GetNodes() {
 		nu := NodeUsage{NodeID: n.GetNodeId(), Err: n.GetError()}

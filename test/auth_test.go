@@ -73,13 +73,16 @@ type authEnv struct {
 	logs *syncBuffer
 }
 
-func startAuthNode(t *testing.T) *authEnv {
+func startAuthNode(t *testing.T, tune ...func(*node.Config)) *authEnv {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	dir := t.TempDir()
 	cfg := nodetest.Config(dir)
 	cfg.Auth = true
+	for _, f := range tune {
+		f(&cfg)
+	}
 	cfg.BootstrapCredentials = []auth.BootstrapCredential{
 		{Tenant: auth.DefaultTenant, AccessKeyID: authAdminID, Secret: authAdminKey, Admin: true},
 		{Tenant: "acme", AccessKeyID: authAcmeID, Secret: authAcmeKey},

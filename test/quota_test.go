@@ -338,7 +338,7 @@ func TestQuotaUsageMetering(t *testing.T) {
 	creds := []string{"--addr", e.n.GRPCAddr(), "--access-key-id", authAdminID, "--secret-access-key", authAdminKey}
 	r := runCLI(t, append([]string{"usage", "--tenant", "beta"}, creds...)...)
 	rows := tableRows(r.stdout)
-	if r.code != 0 || len(rows) != 2 || strings.Join(rows[0], " ") != "TENANT REQUESTS UNITS BYTES_IN BYTES_OUT INVOCATIONS THROTTLED REFUSED" || rows[1][0] != "beta" {
+	if r.code != 0 || len(rows) != 2 || strings.Join(rows[0], " ") != "TENANT REQUESTS UNITS BYTES_IN BYTES_OUT INVOCATIONS THROTTLED REFUSED STORED_BYTES BYTE_HOURS REFUSED_WRITES" || rows[1][0] != "beta" {
 		t.Fatalf("nimbus usage: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	r = runCLI(t, append([]string{"usage", "-o", "json"}, creds...)...)

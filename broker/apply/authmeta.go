@@ -31,7 +31,7 @@ func applyAuthMeta(c *catalog.Engine, txn *storage.Txn, now time.Time, cmd *clus
 		b := cmd.GetSetTenantQuotas()
 		res, err = c.SetTenantQuotas(txn, b.GetName(), catalog.QuotaChange{
 			MaxRequestsPerSec: b.MaxRequestsPerSec, MaxBytesPerSec: b.MaxBytesPerSec, MaxQueues: b.MaxQueues,
-			MaxTopics: b.MaxTopics, MaxStreams: b.MaxStreams, MaxTriggers: b.MaxTriggers})
+			MaxTopics: b.MaxTopics, MaxStreams: b.MaxStreams, MaxTriggers: b.MaxTriggers, MaxStoredBytes: b.MaxStoredBytes})
 	default:
 		return nil, false, nil
 	}

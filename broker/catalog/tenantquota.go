@@ -11,6 +11,7 @@ import (
 type QuotaChange struct {
 	MaxRequestsPerSec, MaxBytesPerSec             *int64
 	MaxQueues, MaxTopics, MaxStreams, MaxTriggers *int64
+	MaxStoredBytes                                *int64
 }
 
 // SetTenantQuotas changes the quotas of an existing tenant other than
@@ -29,7 +30,7 @@ func (e *Engine) SetTenantQuotas(txn *storage.Txn, name string, c QuotaChange) (
 		dst *int64
 		src *int64
 	}{{&q.MaxRequestsPerSec, c.MaxRequestsPerSec}, {&q.MaxBytesPerSec, c.MaxBytesPerSec}, {&q.MaxQueues, c.MaxQueues},
-		{&q.MaxTopics, c.MaxTopics}, {&q.MaxStreams, c.MaxStreams}, {&q.MaxTriggers, c.MaxTriggers}} {
+		{&q.MaxTopics, c.MaxTopics}, {&q.MaxStreams, c.MaxStreams}, {&q.MaxTriggers, c.MaxTriggers}, {&q.MaxStoredBytes, c.MaxStoredBytes}} {
 		if f.src != nil {
 			*f.dst = *f.src
 		}

@@ -53,7 +53,7 @@ func tenantPB(t *catalog.Tenant) *nimbusv1.Tenant {
 	q := t.Quotas
 	return &nimbusv1.Tenant{Name: t.Name, AccountId: t.AccountID, CreatedUnixMs: t.CreatedMs, Quotas: &nimbusv1.TenantQuotas{
 		MaxRequestsPerSec: &q.MaxRequestsPerSec, MaxBytesPerSec: &q.MaxBytesPerSec, MaxQueues: &q.MaxQueues,
-		MaxTopics: &q.MaxTopics, MaxStreams: &q.MaxStreams, MaxTriggers: &q.MaxTriggers}}
+		MaxTopics: &q.MaxTopics, MaxStreams: &q.MaxStreams, MaxTriggers: &q.MaxTriggers, MaxStoredBytes: &q.MaxStoredBytes}}
 }
 
 // setQuotasCmd is the SET_TENANT_QUOTAS command of a request's quotas
@@ -63,9 +63,9 @@ func setQuotasCmd(name string, q *nimbusv1.TenantQuotas) (*clusterv1.Command, er
 		return nil, nil
 	}
 	b := &clusterv1.SetTenantQuotas{Name: name, MaxRequestsPerSec: q.MaxRequestsPerSec, MaxBytesPerSec: q.MaxBytesPerSec,
-		MaxQueues: q.MaxQueues, MaxTopics: q.MaxTopics, MaxStreams: q.MaxStreams, MaxTriggers: q.MaxTriggers}
+		MaxQueues: q.MaxQueues, MaxTopics: q.MaxTopics, MaxStreams: q.MaxStreams, MaxTriggers: q.MaxTriggers, MaxStoredBytes: q.MaxStoredBytes}
 	check := broker.TenantQuotas{MaxRequestsPerSec: q.GetMaxRequestsPerSec(), MaxBytesPerSec: q.GetMaxBytesPerSec(), MaxQueues: q.GetMaxQueues(),
-		MaxTopics: q.GetMaxTopics(), MaxStreams: q.GetMaxStreams(), MaxTriggers: q.GetMaxTriggers()}
+		MaxTopics: q.GetMaxTopics(), MaxStreams: q.GetMaxStreams(), MaxTriggers: q.GetMaxTriggers(), MaxStoredBytes: q.GetMaxStoredBytes()}
 	if err := check.Validate(); err != nil {
 		return nil, grpcapi.Status(err)
 	}

@@ -83,6 +83,11 @@ type Config struct {
 	// of replicas over the active nodes (a joined node takes its share);
 	// 0 means 30 s, negative turns it off.
 	RebalanceInterval time.Duration
+	// StoredBytesInterval is how often the node counts the stored bytes of
+	// the partitions it leads (usage meters) and refreshes each tenant's
+	// cluster total (the stored bytes quota); 0 means 1 s. A stored bytes
+	// quota can be passed by at most one interval's worth of writes.
+	StoredBytesInterval time.Duration
 	// AWSCredentials are the access keys the AWS APIs accept (SigV4 is
 	// verified against them); empty accepts any credentials.
 	AWSCredentials Credentials
@@ -132,6 +137,9 @@ func (c Config) Validate() error {
 	}
 	if c.AutoscaleInterval < 0 || c.LoadWindow < 0 || c.LongLoadWindow < 0 {
 		return fmt.Errorf("autoscale interval %v and load windows %v, %v must not be negative", c.AutoscaleInterval, c.LoadWindow, c.LongLoadWindow)
+	}
+	if c.StoredBytesInterval < 0 {
+		return fmt.Errorf("stored bytes interval %v must not be negative", c.StoredBytesInterval)
 	}
 	if c.MetaVoters < 1 || c.MetaVoters%2 == 0 {
 		return fmt.Errorf("meta voters must be a positive odd number, not %d", c.MetaVoters)

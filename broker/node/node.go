@@ -221,6 +221,8 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	go func() { defer n.wg.Done(); n.runReconciler(wctx) }()
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.runRebalancer(wctx) }()
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); n.runStoredBytes(wctx) }()
 	n.startGRPC()
 	n.ready.Store(true)
 	logger.Info("nimbus node started", "node", nodeID, "grpc", n.GRPCAddr(), "http", n.HTTPAddr(), "peer", n.PeerAddr(), "queues", len(qs))

@@ -34,6 +34,8 @@ type edge struct {
 	limiter *quota.Limiter
 	meter   *quota.Meter
 	now     func() time.Time
+	// stored are the tenants' cluster-wide stored bytes (stored.go).
+	stored storedTotals
 
 	// gen counts meta-group applies; a cached tenant record older than
 	// it is read again, so a quota change takes effect on a node when it
@@ -174,6 +176,10 @@ func (e *edge) admit(tenant, fullMethod string, req any, size int) error {
 		if broker.CodeOf(err) == broker.CodeQuotaExceeded {
 			e.meter.Refused(tenant)
 		}
+		return err
+	}
+	if err := e.checkStored(tenant, q, req, size); err != nil {
+		e.meter.RefusedWrite(tenant)
 		return err
 	}
 	return nil
@@ -387,12 +393,14 @@ func (s usageServer) GetUsage(ctx context.Context, r *nimbusv1.GetUsageRequest) 
 
 func usagePB(u quota.Usage) *nimbusv1.TenantUsage {
 	return &nimbusv1.TenantUsage{Tenant: u.Tenant, Requests: u.Requests, RequestUnits: u.RequestUnits, ReceivedBytes: u.ReceivedBytes,
-		SentBytes: u.SentBytes, TriggerInvocations: u.TriggerInvocations, ThrottledRequests: u.ThrottledRequests, RefusedCreates: u.RefusedCreates}
+		SentBytes: u.SentBytes, TriggerInvocations: u.TriggerInvocations, ThrottledRequests: u.ThrottledRequests, RefusedCreates: u.RefusedCreates,
+		StoredBytes: u.StoredBytes, StoredByteHours: u.StoredByteHours(), RefusedWrites: u.RefusedWrites}
 }
 
 func usageOf(t *nimbusv1.TenantUsage) quota.Usage {
 	return quota.Usage{Tenant: t.GetTenant(), Requests: t.GetRequests(), RequestUnits: t.GetRequestUnits(), ReceivedBytes: t.GetReceivedBytes(),
-		SentBytes: t.GetSentBytes(), TriggerInvocations: t.GetTriggerInvocations(), ThrottledRequests: t.GetThrottledRequests(), RefusedCreates: t.GetRefusedCreates()}
+		SentBytes: t.GetSentBytes(), TriggerInvocations: t.GetTriggerInvocations(), ThrottledRequests: t.GetThrottledRequests(), RefusedCreates: t.GetRefusedCreates(),
+		StoredBytes: t.GetStoredBytes(), StoredByteSeconds: t.GetStoredByteHours() * 3600, RefusedWrites: t.GetRefusedWrites()}
 }
 
 func sortUsage(r *nimbusv1.GetUsageResponse) {

@@ -19,11 +19,17 @@ var (
 	descInvocations = prometheus.NewDesc("nimbus_tenant_trigger_invocations_total", "Function invocations of the tenant's triggers made by this node.", []string{"tenant"}, nil)
 	descThrottled   = prometheus.NewDesc("nimbus_tenant_throttled_requests_total", "Calls refused by the tenant's request or byte rate quota.", []string{"tenant"}, nil)
 	descRefused     = prometheus.NewDesc("nimbus_tenant_refused_creates_total", "Creates refused by the tenant's resource count quotas.", []string{"tenant"}, nil)
+	descRefusedW    = prometheus.NewDesc("nimbus_tenant_refused_writes_total", "Sends, publishes and puts refused by the tenant's stored bytes quota.", []string{"tenant"}, nil)
+	descStored      = prometheus.NewDesc("nimbus_tenant_stored_bytes",
+		"Bytes the tenant's queue partitions, topic partitions and stream shards led by this node hold, counted every second (sum over the nodes: the cluster's).", []string{"tenant"}, nil)
+	descByteSeconds = prometheus.NewDesc("nimbus_tenant_stored_byte_seconds_total",
+		"nimbus_tenant_stored_bytes integrated over time on this node (divide by 3600 for byte-hours).", []string{"tenant"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descUnits, descReceived, descSent, descInvocations, descThrottled, descRefused} {
+	for _, d := range []*prometheus.Desc{descRequests, descUnits, descReceived, descSent, descInvocations, descThrottled, descRefused,
+		descRefusedW, descStored, descByteSeconds} {
 		ch <- d
 	}
 }
@@ -35,8 +41,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			d *prometheus.Desc
 			v int64
 		}{{descRequests, u.Requests}, {descUnits, u.RequestUnits}, {descReceived, u.ReceivedBytes}, {descSent, u.SentBytes},
-			{descInvocations, u.TriggerInvocations}, {descThrottled, u.ThrottledRequests}, {descRefused, u.RefusedCreates}} {
+			{descInvocations, u.TriggerInvocations}, {descThrottled, u.ThrottledRequests}, {descRefused, u.RefusedCreates},
+			{descRefusedW, u.RefusedWrites}} {
 			ch <- prometheus.MustNewConstMetric(x.d, prometheus.CounterValue, float64(x.v), u.Tenant)
 		}
+		ch <- prometheus.MustNewConstMetric(descStored, prometheus.GaugeValue, float64(u.StoredBytes), u.Tenant)
+		ch <- prometheus.MustNewConstMetric(descByteSeconds, prometheus.CounterValue, u.StoredByteSeconds, u.Tenant)
 	}
 }

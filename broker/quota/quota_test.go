@@ -131,3 +131,34 @@ func TestMeter(t *testing.T) {
 		t.Fatalf("Add: %+v", sum)
 	}
 }
+
+// TestMeterStored: SetStored keeps the last counts as gauges and
+// integrates each count over the interval after it (left sum); a tenant
+// left out of a count holds nothing from then on, and a clock that does
+// not move integrates nothing.
+func TestMeterStored(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	m := NewMeter(t0)
+	m.SetStored(map[string]int64{"acme": 3600}, t0)
+	m.SetStored(map[string]int64{"acme": 7200, "beta": 10}, t0.Add(2*time.Second))
+	m.SetStored(map[string]int64{"beta": 10}, t0.Add(3*time.Second))
+	m.SetStored(map[string]int64{"beta": 20}, t0.Add(3*time.Second)) // no time passed
+	m.RefusedWrite("acme")
+	got := map[string]Usage{}
+	for _, u := range m.Snapshot("") {
+		got[u.Tenant] = u
+	}
+	a, b := got["acme"], got["beta"]
+	if a.StoredBytes != 0 || a.StoredByteSeconds != 3600*2+7200 || a.StoredByteHours() != 4 || a.RefusedWrites != 1 {
+		t.Errorf("acme %+v", a)
+	}
+	if b.StoredBytes != 20 || b.StoredByteSeconds != 10 {
+		t.Errorf("beta %+v", b)
+	}
+	var sum Usage
+	sum.Add(a)
+	sum.Add(b)
+	if sum.StoredBytes != 20 || sum.StoredByteSeconds != 3600*2+7200+10 || sum.RefusedWrites != 1 {
+		t.Errorf("sum %+v", sum)
+	}
+}

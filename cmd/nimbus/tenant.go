@@ -94,6 +94,7 @@ func writeTenants(a *app, ts []client.Tenant) error {
 			MaxTopics         int64 `json:"max_topics"`
 			MaxStreams        int64 `json:"max_streams"`
 			MaxTriggers       int64 `json:"max_triggers"`
+			MaxStoredBytes    int64 `json:"max_stored_bytes"`
 		}
 		type jt struct {
 			Name      string `json:"name"`
@@ -103,7 +104,7 @@ func writeTenants(a *app, ts []client.Tenant) error {
 		out := []jt{}
 		for _, t := range ts {
 			q := t.Quotas
-			out = append(out, jt{t.Name, t.AccountID, jq{q.MaxRequestsPerSec, q.MaxBytesPerSec, q.MaxQueues, q.MaxTopics, q.MaxStreams, q.MaxTriggers}})
+			out = append(out, jt{t.Name, t.AccountID, jq{q.MaxRequestsPerSec, q.MaxBytesPerSec, q.MaxQueues, q.MaxTopics, q.MaxStreams, q.MaxTriggers, q.MaxStoredBytes}})
 		}
 		return writeJSON(a.stdout, out)
 	}
@@ -126,6 +127,8 @@ var quotaFlags = []struct {
 	{"max-topics", "topics the tenant may own (0: unlimited)", func(q *client.QuotaUpdate) **int64 { return &q.MaxTopics }},
 	{"max-streams", "streams the tenant may own (0: unlimited)", func(q *client.QuotaUpdate) **int64 { return &q.MaxStreams }},
 	{"max-triggers", "triggers the tenant may own (0: unlimited)", func(q *client.QuotaUpdate) **int64 { return &q.MaxTriggers }},
+	{"max-stored-bytes", "bytes the tenant's queues, topics and streams may hold; sends, publishes and puts past it are refused (0: unlimited)",
+		func(q *client.QuotaUpdate) **int64 { return &q.MaxStoredBytes }},
 }
 
 func addQuotaFlags(cmd *cobra.Command) {
@@ -160,7 +163,7 @@ func quotaSummary(q client.TenantQuotas) string {
 		name string
 		v    int64
 	}{{"requests/s", q.MaxRequestsPerSec}, {"bytes/s", q.MaxBytesPerSec}, {"queues", q.MaxQueues},
-		{"topics", q.MaxTopics}, {"streams", q.MaxStreams}, {"triggers", q.MaxTriggers}} {
+		{"topics", q.MaxTopics}, {"streams", q.MaxStreams}, {"triggers", q.MaxTriggers}, {"stored-bytes", q.MaxStoredBytes}} {
 		if x.v != 0 {
 			parts = append(parts, x.name+"="+strconv.FormatInt(x.v, 10))
 		}

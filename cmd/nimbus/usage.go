@@ -28,7 +28,10 @@ Columns: REQUESTS (calls), UNITS (calls in 64 KiB units of request
 payload, as SQS bills), BYTES_IN (request bytes), BYTES_OUT (response
 bytes), INVOCATIONS (function invocations of the tenant's triggers),
 THROTTLED (calls refused by a rate quota), REFUSED (creates refused by a
-count quota).`,
+count quota), STORED_BYTES (what the tenant's queues, topics and streams
+hold, as counted every second by their partitions' leaders), BYTE_HOURS
+(stored bytes integrated over time), REFUSED_WRITES (sends, publishes and
+puts refused by the stored bytes quota).`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
@@ -48,14 +51,17 @@ count quota).`,
 func writeUsage(a *app, r client.UsageReport) error {
 	if a.output == outputJSON {
 		type jt struct {
-			Tenant             string `json:"tenant"`
-			Requests           int64  `json:"requests"`
-			RequestUnits       int64  `json:"request_units"`
-			ReceivedBytes      int64  `json:"received_bytes"`
-			SentBytes          int64  `json:"sent_bytes"`
-			TriggerInvocations int64  `json:"trigger_invocations"`
-			ThrottledRequests  int64  `json:"throttled_requests"`
-			RefusedCreates     int64  `json:"refused_creates"`
+			Tenant             string  `json:"tenant"`
+			Requests           int64   `json:"requests"`
+			RequestUnits       int64   `json:"request_units"`
+			ReceivedBytes      int64   `json:"received_bytes"`
+			SentBytes          int64   `json:"sent_bytes"`
+			TriggerInvocations int64   `json:"trigger_invocations"`
+			ThrottledRequests  int64   `json:"throttled_requests"`
+			RefusedCreates     int64   `json:"refused_creates"`
+			StoredBytes        int64   `json:"stored_bytes"`
+			StoredByteHours    float64 `json:"stored_byte_hours"`
+			RefusedWrites      int64   `json:"refused_writes"`
 		}
 		type jn struct {
 			NodeID string `json:"node_id"`
@@ -67,7 +73,8 @@ func writeUsage(a *app, r client.UsageReport) error {
 			Nodes   []jn `json:"nodes"`
 		}{Tenants: []jt{}, Nodes: []jn{}}
 		for _, u := range r.Tenants {
-			out.Tenants = append(out.Tenants, jt{u.Tenant, u.Requests, u.RequestUnits, u.ReceivedBytes, u.SentBytes, u.TriggerInvocations, u.ThrottledRequests, u.RefusedCreates})
+			out.Tenants = append(out.Tenants, jt{u.Tenant, u.Requests, u.RequestUnits, u.ReceivedBytes, u.SentBytes, u.TriggerInvocations, u.ThrottledRequests, u.RefusedCreates,
+				u.StoredBytes, u.StoredByteHours, u.RefusedWrites})
 		}
 		for _, n := range r.Nodes {
 			x := jn{NodeID: n.NodeID, Error: n.Err}
@@ -81,9 +88,11 @@ func writeUsage(a *app, r client.UsageReport) error {
 	i := func(v int64) string { return strconv.FormatInt(v, 10) }
 	var rows [][]string
 	for _, u := range r.Tenants {
-		rows = append(rows, []string{u.Tenant, i(u.Requests), i(u.RequestUnits), i(u.ReceivedBytes), i(u.SentBytes), i(u.TriggerInvocations), i(u.ThrottledRequests), i(u.RefusedCreates)})
+		rows = append(rows, []string{u.Tenant, i(u.Requests), i(u.RequestUnits), i(u.ReceivedBytes), i(u.SentBytes), i(u.TriggerInvocations), i(u.ThrottledRequests), i(u.RefusedCreates),
+			i(u.StoredBytes), strconv.FormatFloat(u.StoredByteHours, 'f', 1, 64), i(u.RefusedWrites)})
 	}
-	if err := writeTable(a.stdout, []string{"TENANT", "REQUESTS", "UNITS", "BYTES_IN", "BYTES_OUT", "INVOCATIONS", "THROTTLED", "REFUSED"}, rows); err != nil {
+	if err := writeTable(a.stdout, []string{"TENANT", "REQUESTS", "UNITS", "BYTES_IN", "BYTES_OUT", "INVOCATIONS", "THROTTLED", "REFUSED",
+		"STORED_BYTES", "BYTE_HOURS", "REFUSED_WRITES"}, rows); err != nil {
 		return err
 	}
 	for _, n := range r.Nodes {

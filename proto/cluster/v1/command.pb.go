@@ -5546,6 +5546,7 @@ type SetTenantQuotas struct {
 	MaxTopics         *int64                 `protobuf:"varint,5,opt,name=max_topics,json=maxTopics,proto3,oneof" json:"max_topics,omitempty"`
 	MaxStreams        *int64                 `protobuf:"varint,6,opt,name=max_streams,json=maxStreams,proto3,oneof" json:"max_streams,omitempty"`
 	MaxTriggers       *int64                 `protobuf:"varint,7,opt,name=max_triggers,json=maxTriggers,proto3,oneof" json:"max_triggers,omitempty"`
+	MaxStoredBytes    *int64                 `protobuf:"varint,8,opt,name=max_stored_bytes,json=maxStoredBytes,proto3,oneof" json:"max_stored_bytes,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -5625,6 +5626,13 @@ func (x *SetTenantQuotas) GetMaxStreams() int64 {
 func (x *SetTenantQuotas) GetMaxTriggers() int64 {
 	if x != nil && x.MaxTriggers != nil {
 		return *x.MaxTriggers
+	}
+	return 0
+}
+
+func (x *SetTenantQuotas) GetMaxStoredBytes() int64 {
+	if x != nil && x.MaxStoredBytes != nil {
+		return *x.MaxStoredBytes
 	}
 	return 0
 }
@@ -6054,7 +6062,7 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"\aactions\x18\x01 \x03(\tR\aactions\x12\x1c\n" +
 	"\tresources\x18\x02 \x03(\tR\tresources\"6\n" +
 	"\x10RevokeCredential\x12\"\n" +
-	"\raccess_key_id\x18\x01 \x01(\tR\vaccessKeyId\"\x8f\x03\n" +
+	"\raccess_key_id\x18\x01 \x01(\tR\vaccessKeyId\"\xd3\x03\n" +
 	"\x0fSetTenantQuotas\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x124\n" +
 	"\x14max_requests_per_sec\x18\x02 \x01(\x03H\x00R\x11maxRequestsPerSec\x88\x01\x01\x12.\n" +
@@ -6065,13 +6073,15 @@ const file_proto_cluster_v1_command_proto_rawDesc = "" +
 	"max_topics\x18\x05 \x01(\x03H\x03R\tmaxTopics\x88\x01\x01\x12$\n" +
 	"\vmax_streams\x18\x06 \x01(\x03H\x04R\n" +
 	"maxStreams\x88\x01\x01\x12&\n" +
-	"\fmax_triggers\x18\a \x01(\x03H\x05R\vmaxTriggers\x88\x01\x01B\x17\n" +
+	"\fmax_triggers\x18\a \x01(\x03H\x05R\vmaxTriggers\x88\x01\x01\x12-\n" +
+	"\x10max_stored_bytes\x18\b \x01(\x03H\x06R\x0emaxStoredBytes\x88\x01\x01B\x17\n" +
 	"\x15_max_requests_per_secB\x14\n" +
 	"\x12_max_bytes_per_secB\r\n" +
 	"\v_max_queuesB\r\n" +
 	"\v_max_topicsB\x0e\n" +
 	"\f_max_streamsB\x0f\n" +
-	"\r_max_triggers*\xbe\x12\n" +
+	"\r_max_triggersB\x13\n" +
+	"\x11_max_stored_bytes*\xbe\x12\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19COMMAND_TYPE_CREATE_QUEUE\x10\x01\x12\x1d\n" +

@@ -36,8 +36,12 @@ type TenantQuotas struct {
 	MaxTopics         *int64                 `protobuf:"varint,4,opt,name=max_topics,json=maxTopics,proto3,oneof" json:"max_topics,omitempty"`
 	MaxStreams        *int64                 `protobuf:"varint,5,opt,name=max_streams,json=maxStreams,proto3,oneof" json:"max_streams,omitempty"`
 	MaxTriggers       *int64                 `protobuf:"varint,6,opt,name=max_triggers,json=maxTriggers,proto3,oneof" json:"max_triggers,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Bytes of message bodies and attributes (queues, topics) and record
+	// data and partition keys (streams) the tenant may keep stored. Checked
+	// on sends, publishes and puts against a total refreshed every second.
+	MaxStoredBytes *int64 `protobuf:"varint,7,opt,name=max_stored_bytes,json=maxStoredBytes,proto3,oneof" json:"max_stored_bytes,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *TenantQuotas) Reset() {
@@ -108,6 +112,13 @@ func (x *TenantQuotas) GetMaxStreams() int64 {
 func (x *TenantQuotas) GetMaxTriggers() int64 {
 	if x != nil && x.MaxTriggers != nil {
 		return *x.MaxTriggers
+	}
+	return 0
+}
+
+func (x *TenantQuotas) GetMaxStoredBytes() int64 {
+	if x != nil && x.MaxStoredBytes != nil {
+		return *x.MaxStoredBytes
 	}
 	return 0
 }
@@ -1036,7 +1047,7 @@ var File_proto_nimbus_v1_auth_proto protoreflect.FileDescriptor
 
 const file_proto_nimbus_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x1aproto/nimbus/v1/auth.proto\x12\tnimbus.v1\"\xf8\x02\n" +
+	"\x1aproto/nimbus/v1/auth.proto\x12\tnimbus.v1\"\xbc\x03\n" +
 	"\fTenantQuotas\x124\n" +
 	"\x14max_requests_per_sec\x18\x01 \x01(\x03H\x00R\x11maxRequestsPerSec\x88\x01\x01\x12.\n" +
 	"\x11max_bytes_per_sec\x18\x02 \x01(\x03H\x01R\x0emaxBytesPerSec\x88\x01\x01\x12\"\n" +
@@ -1046,13 +1057,15 @@ const file_proto_nimbus_v1_auth_proto_rawDesc = "" +
 	"max_topics\x18\x04 \x01(\x03H\x03R\tmaxTopics\x88\x01\x01\x12$\n" +
 	"\vmax_streams\x18\x05 \x01(\x03H\x04R\n" +
 	"maxStreams\x88\x01\x01\x12&\n" +
-	"\fmax_triggers\x18\x06 \x01(\x03H\x05R\vmaxTriggers\x88\x01\x01B\x17\n" +
+	"\fmax_triggers\x18\x06 \x01(\x03H\x05R\vmaxTriggers\x88\x01\x01\x12-\n" +
+	"\x10max_stored_bytes\x18\a \x01(\x03H\x06R\x0emaxStoredBytes\x88\x01\x01B\x17\n" +
 	"\x15_max_requests_per_secB\x14\n" +
 	"\x12_max_bytes_per_secB\r\n" +
 	"\v_max_queuesB\r\n" +
 	"\v_max_topicsB\x0e\n" +
 	"\f_max_streamsB\x0f\n" +
-	"\r_max_triggers\"\x94\x01\n" +
+	"\r_max_triggersB\x13\n" +
+	"\x11_max_stored_bytes\"\x94\x01\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
 	"\n" +

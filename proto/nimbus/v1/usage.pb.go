@@ -88,8 +88,18 @@ type TenantUsage struct {
 	TriggerInvocations int64                  `protobuf:"varint,6,opt,name=trigger_invocations,json=triggerInvocations,proto3" json:"trigger_invocations,omitempty"` // function invocations of the tenant's triggers
 	ThrottledRequests  int64                  `protobuf:"varint,7,opt,name=throttled_requests,json=throttledRequests,proto3" json:"throttled_requests,omitempty"`    // calls refused by the rate quotas
 	RefusedCreates     int64                  `protobuf:"varint,8,opt,name=refused_creates,json=refusedCreates,proto3" json:"refused_creates,omitempty"`             // creates refused by the count quotas
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// stored_bytes: what the tenant's queues, topics and streams hold, as
+	// last counted (every second) by the leaders of their partitions; a
+	// gauge, summed over the nodes.
+	StoredBytes int64 `protobuf:"varint,9,opt,name=stored_bytes,json=storedBytes,proto3" json:"stored_bytes,omitempty"`
+	// stored_byte_hours: stored_bytes integrated over time on the nodes
+	// summed, since each started.
+	StoredByteHours float64 `protobuf:"fixed64,10,opt,name=stored_byte_hours,json=storedByteHours,proto3" json:"stored_byte_hours,omitempty"`
+	// refused_writes: sends, publishes and puts refused by the stored
+	// bytes quota.
+	RefusedWrites int64 `protobuf:"varint,11,opt,name=refused_writes,json=refusedWrites,proto3" json:"refused_writes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TenantUsage) Reset() {
@@ -174,6 +184,27 @@ func (x *TenantUsage) GetThrottledRequests() int64 {
 func (x *TenantUsage) GetRefusedCreates() int64 {
 	if x != nil {
 		return x.RefusedCreates
+	}
+	return 0
+}
+
+func (x *TenantUsage) GetStoredBytes() int64 {
+	if x != nil {
+		return x.StoredBytes
+	}
+	return 0
+}
+
+func (x *TenantUsage) GetStoredByteHours() float64 {
+	if x != nil {
+		return x.StoredByteHours
+	}
+	return 0
+}
+
+func (x *TenantUsage) GetRefusedWrites() int64 {
+	if x != nil {
+		return x.RefusedWrites
 	}
 	return 0
 }
@@ -298,7 +329,7 @@ const file_proto_nimbus_v1_usage_proto_rawDesc = "" +
 	"\x0fGetUsageRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1d\n" +
 	"\n" +
-	"local_only\x18\x02 \x01(\bR\tlocalOnly\"\xb5\x02\n" +
+	"local_only\x18\x02 \x01(\bR\tlocalOnly\"\xab\x03\n" +
 	"\vTenantUsage\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1a\n" +
 	"\brequests\x18\x02 \x01(\x03R\brequests\x12#\n" +
@@ -308,7 +339,11 @@ const file_proto_nimbus_v1_usage_proto_rawDesc = "" +
 	"sent_bytes\x18\x05 \x01(\x03R\tsentBytes\x12/\n" +
 	"\x13trigger_invocations\x18\x06 \x01(\x03R\x12triggerInvocations\x12-\n" +
 	"\x12throttled_requests\x18\a \x01(\x03R\x11throttledRequests\x12'\n" +
-	"\x0frefused_creates\x18\b \x01(\x03R\x0erefusedCreates\"^\n" +
+	"\x0frefused_creates\x18\b \x01(\x03R\x0erefusedCreates\x12!\n" +
+	"\fstored_bytes\x18\t \x01(\x03R\vstoredBytes\x12*\n" +
+	"\x11stored_byte_hours\x18\n" +
+	" \x01(\x01R\x0fstoredByteHours\x12%\n" +
+	"\x0erefused_writes\x18\v \x01(\x03R\rrefusedWrites\"^\n" +
 	"\tNodeUsage\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\"\n" +
 	"\rsince_unix_ms\x18\x02 \x01(\x03R\vsinceUnixMs\x12\x14\n" +
