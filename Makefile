@@ -62,7 +62,7 @@ bench-queue:
 # check: make compare ROWS="queue stream" PASSES=1 DURATION=3s. The
 # machine should be otherwise idle.
 compare:
-	ROWS="$(ROWS)" PASSES="$(PASSES)" DURATION="$(DURATION)" INFLIGHT="$(INFLIGHT)" bash bench/compare.sh
+	@ROWS="$(ROWS)" PASSES="$(PASSES)" DURATION="$(DURATION)" INFLIGHT="$(INFLIGHT)" bash bench/compare.sh
 
 soak:
 	NIMBUS_SOAK=1 $(GO) test -race -count=1 -timeout 60m -run 'Soak|Crash|RetentionExpiry|Cluster' ./test/...

@@ -33,9 +33,10 @@ rows=${ROWS:-queue stream fifo topic cluster}
 tmp=$(mktemp -d)
 res=$tmp/results # "pass key value" lines
 pid=
-cleanup() {
+cleanup() { # keeps the temp dir (reports, logs) after a failure or with KEEP_LOGS
+  local rc=$?
   [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  if [ -n "${KEEP_LOGS:-}" ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
+  if [ -n "${KEEP_LOGS:-}" ] || [ "$rc" != 0 ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 log() { echo "$*" >&2; }
@@ -47,7 +48,15 @@ record() { # KEY VALUE; a missing value (a failed parse) leaves the row without 
 }
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # jget FILE EXPR: EXPR over the JSON object r in FILE.
-jget() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
+jget() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null || true; }
+# prun NAME CMD...: one peerbench command, stdout to $tmp/NAME.md; a failure
+# leaves its row without data (the peer's own time bounds apply: -dur default).
+prun() {
+  local name=$1
+  shift
+  sync
+  "$@" >"$tmp/$name.md" 2>"$tmp/$name.err" || { log "$name failed: $(grep -m1 error: "$tmp/$name.err")"; }
+}
 # pget FILE METRIC: the median column of a peerbench table row starting with METRIC.
 pget() {
   awk -F'|' -v m="$2" 'index($2, " " m) == 1 { gsub(/ /, "", $3); print $3; found=1 } END { exit !found }' "$1" ||
@@ -74,13 +83,13 @@ serve() { # starts a fresh single node; sets addr
   addr=127.0.0.1:$g
 }
 unserve() { kill "$pid"; wait "$pid" || true; pid=; rm -rf "$tmp/data"; }
-nbench() { # OUT KIND FLAGS...: one `nimbus bench` run into OUT (a failed check still reports)
+nbench() { # OUT KIND FLAGS...: one `nimbus bench` run into OUT (a failed check still reports; none: no data)
   local out=$1
   shift
   sync
   "$tmp/nimbus" bench "$@" --addr "$addr" --json -q >"$out" 2>"$out.err" ||
     log "nimbus bench $1 exited non-zero: $(tail -1 "$out.err")"
-  [ -s "$out" ] || { log "no report from nimbus bench $*"; return 1; }
+  [ -s "$out" ] || log "no report from nimbus bench $*; its row gets no data"
 }
 qflags=(--producers 4 --consumers 4 --inflight "$inflight" --size 1024 --batch 10 --duration "$dur")
 
@@ -91,9 +100,9 @@ queue_base() { # the standard-queue run the queue, fifo and topic rows compare w
   record nimbus.queue.send "$(jget "$out" 'r["send_msgs_per_sec"]')"
   record nimbus.queue.recv "$(jget "$out" 'r["recv_msgs_per_sec"]')"
   log "pass $pass nimbus send msgs/s $(jget "$out" '"%.0f  recv+delete msgs/s %.0f  send p50/p99 %.1f/%.1f ms  e2e p50/p99 %.0f/%.0f ms" % (r["send_msgs_per_sec"], r["recv_msgs_per_sec"], r["send_p50_ms"], r["send_p99_ms"], r["e2e_p50_ms"], r["e2e_p99_ms"])')"
-  if has queue; then # end-to-end latency at half the sustainable peak (the slower of the two sides)
-    local half
-    half=$(jget "$out" 'round(min(r["send_msgs_per_sec"], r["recv_msgs_per_sec"]) / 2)')
+  local half
+  half=$(jget "$out" 'round(min(r["send_msgs_per_sec"], r["recv_msgs_per_sec"]) / 2)')
+  if has queue && [ "${half:-0}" -gt 0 ]; then # end-to-end latency at half the sustainable peak (the slower side)
     nbench "$tmp/queuehalf$pass.json" queue "${qflags[@]}" --rate "$half"
     record nimbus.queue.half_rate "$half"
     record nimbus.queue.e2e_p99_half "$(jget "$tmp/queuehalf$pass.json" 'r["e2e_p99_ms"]')"
@@ -103,8 +112,7 @@ queue_base() { # the standard-queue run the queue, fifo and topic rows compare w
 }
 
 row_queue() {
-  sync
-  "$tmp/rabbitbench" -runs 1 -dur "$dur" >"$tmp/rabbit$pass.md" 2>"$tmp/rabbit$pass.err"
+  prun rabbit$pass "$tmp/rabbitbench" -runs 1
   record rabbit.send "$(pget "$tmp/rabbit$pass.md" 'publish with confirms, ≤1000 unconfirmed: msgs/s')"
   record rabbit.recv "$(pget "$tmp/rabbit$pass.md" 'consume + ack each')"
 }
@@ -112,8 +120,7 @@ row_queue() {
 row_stream() {
   local out=$tmp/stream$pass.json lat=$tmp/streamlat$pass.json
   local sflags=(--shards 4 --record-size 1024 --keys 1000 --consumers 2 --read "${STREAM_READ:-poll}" --duration "$dur")
-  sync
-  "$tmp/redisbench" -fsync always -runs 1 -dur "$dur" >"$tmp/redis$pass.md" 2>"$tmp/redis$pass.err"
+  prun redis$pass "$tmp/redisbench" -fsync always -runs 1
   record redis.xadd "$(pget "$tmp/redis$pass.md" 'XADD pipelined')"
   serve
   nbench "$out" stream "${sflags[@]}" --producers 8 --inflight 1
@@ -128,13 +135,9 @@ row_stream() {
   for name in nats_always nats_debian; do
     srv=(-server "$nats_always" -sync always)
     [ $name = nats_debian ] && srv=(-server nats-server)
-    sync
-    "$tmp/natsbench" "${srv[@]}" -runs 1 -n 40000 -rates 5000 -latdur "$dur" -dur "$dur" \
-      >"$tmp/$name$pass.md" 2>"$tmp/$name$pass.err"
-    record $name.e2e_p99_5k "$(python3 -c 'import sys; print(float(sys.argv[1]) / 1000)' \
-      "$(pget "$tmp/$name$pass.md" '(d) end-to-end latency at 5000 msg/s p99')")"
-    record $name.e2e_p50_5k "$(python3 -c 'import sys; print(float(sys.argv[1]) / 1000)' \
-      "$(pget "$tmp/$name$pass.md" '(d) end-to-end latency at 5000 msg/s p50')")"
+    prun $name$pass "$tmp/natsbench" "${srv[@]}" -runs 1 -n 40000 -rates 5000 -latdur "$dur"
+    record $name.e2e_p99_5k "$(pget "$tmp/$name$pass.md" '(d) end-to-end latency at 5000 msg/s p99' | awk '{ print $1 / 1000 }')"
+    record $name.e2e_p50_5k "$(pget "$tmp/$name$pass.md" '(d) end-to-end latency at 5000 msg/s p50' | awk '{ print $1 / 1000 }')"
     if grep -q 'WARNING: end-to-end' "$tmp/$name$pass.err"; then record $name.saturated 1; fi
   done
 }
