@@ -18,7 +18,8 @@
 # (high-throughput mode, 100 groups, vs the standard queue), topic (fan-out
 # to 4 queues, per subscription vs the standard queue's sends), cluster
 # (bench/cluster.sh: RF 3 vs one node). DURATION (15s): every Nimbus run and
-# the peers' time bounds. INFLIGHT (8): calls in flight per queue worker
+# NATS's latency window (the peers keep their own count and time bounds,
+# as in RESULTS.md). INFLIGHT (8): calls in flight per queue worker
 # (INFLIGHT=1 ROWS=queue is the earlier queue-vs-RabbitMQ run; its per-pass
 # lines are on stderr). FIFO_PARTITIONS (server default), STREAM_READ
 # (poll), NIMBUS_BIN (a built nimbus instead of building the working tree),
