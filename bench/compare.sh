@@ -155,7 +155,8 @@ row_fifo() {
 row_topic() {
   local out=$tmp/topic$pass.json
   serve
-  nbench "$out" topic --queues 4 --publishers 4 --batch 10 --size 1024 --consumers 2 --duration "$dur"
+  # 4 publishers x the queue row's calls in flight each: one call per publisher
+  nbench "$out" topic --queues 4 --publishers $((4 * inflight)) --batch 10 --size 1024 --consumers 2 --duration "$dur"
   record nimbus.topic.per_sub "$(jget "$out" 'r["fanned_out_msgs_per_sec_publishing"] / r["queues"]')"
   record nimbus.topic.missing "$(jget "$out" 'r["missing"]')"
   unserve
