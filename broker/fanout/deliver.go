@@ -18,7 +18,7 @@ import (
 func (w *Worker) notification(sub *Subscription, m *topic.Message) Notification {
 	n := Notification{
 		MessageID: m.MessageID, TopicArn: sub.TopicArn, Subject: m.Subject, Message: m.Body,
-		Timestamp: m.PublishedAt, UnsubscribeURL: UnsubscribeURL(w.cfg.BaseURL, sub.Arn),
+		Timestamp: m.PublishedAt, UnsubscribeURL: UnsubscribeURL(w.cfg.BaseURL, sub.shownArn()),
 		MessageAttributes: m.Attributes,
 	}
 	if sub.Fifo {
@@ -106,7 +106,7 @@ func (w *Worker) NotificationRequest(ctx context.Context, sub *Subscription, m *
 	h[HeaderMessageType] = []string{TypeNotification}
 	h[HeaderMessageID] = []string{m.MessageID}
 	h[HeaderTopicArn] = []string{sub.TopicArn}
-	h[HeaderSubscriptionArn] = []string{sub.Arn}
+	h[HeaderSubscriptionArn] = []string{sub.shownArn()}
 	if sub.Raw {
 		h[HeaderRawDelivery] = []string{"true"}
 	}

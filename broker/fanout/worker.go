@@ -117,8 +117,15 @@ func (m policyMatcher) Match(attrs map[string]broker.AttributeValue, body string
 // The integrator rebuilds it from the catalogue and hands the whole set
 // to SetSubscriptions whenever the catalogue changes.
 type Subscription struct {
-	// ID names the cursor; Arn is the subscription ARN.
-	ID, Arn  string
+	// ID names the cursor; Arn is the subscription ARN (internal names:
+	// the worker hands it to its Sinks).
+	ID, Arn string
+	// ShownArn is the subscription ARN as the topic's tenant sees it (its
+	// account id and plain names), written into what the worker delivers
+	// (UnsubscribeURL, x-amz-sns-subscription-arn); "" means Arn.
+	ShownArn string
+	// TopicArn is the topic ARN as the tenant sees it; it is written only
+	// into what the worker delivers (envelopes, headers).
 	TopicArn string
 	// Protocol is broker.ProtocolSQS (Endpoint: a queue ARN),
 	// broker.ProtocolStream (a stream ARN), broker.ProtocolHTTP/HTTPS (a
@@ -493,4 +500,12 @@ func IsPermanent(err error) bool {
 		return true
 	}
 	return false
+}
+
+// shownArn is the subscription ARN written into deliveries.
+func (s *Subscription) shownArn() string {
+	if s.ShownArn != "" {
+		return s.ShownArn
+	}
+	return s.Arn
 }

@@ -279,7 +279,7 @@ func (s *Service) fanoutSubscriptions(t *catalog.Topic) ([]fanout.Subscription, 
 	out := make([]fanout.Subscription, 0, len(subs))
 	for _, c := range subs {
 		fmt.Fprintf(&sig, "%s:%d:%t;", c.ID, c.ModifiedMs, c.PendingConfirmation)
-		f := fanout.Subscription{ID: c.ID, Arn: c.Arn(), TopicArn: t.Arn(), Protocol: c.Protocol, Endpoint: c.Endpoint,
+		f := fanout.Subscription{ID: c.ID, Arn: c.Arn(), ShownArn: shown(t.Name, c.Arn()), TopicArn: shown(t.Name, t.Arn()), Protocol: c.Protocol, Endpoint: c.Endpoint,
 			CreatedAt: time.UnixMilli(c.CreatedMs), Pending: c.PendingConfirmation, Fifo: ta.Fifo, SignatureVersion: ta.SignatureVersion}
 		if c.ConfirmedMs != 0 {
 			f.ConfirmedAt = time.UnixMilli(c.ConfirmedMs)
@@ -542,8 +542,8 @@ func (k fanoutSinks) PutToStream(ctx context.Context, streamArn string, recs []f
 // HTTP/S subscription in the background (SNS sends it once; a lost one is
 // sent again by subscribing again), retrying a failed POST a few times.
 func (s *Service) sendConfirmation(c *catalog.Subscription) {
-	topicArn := broker.TopicArn(c.Topic)
-	sub := fanout.Subscription{ID: c.ID, Arn: c.Arn(), TopicArn: topicArn, Protocol: c.Protocol, Endpoint: c.Endpoint,
+	topicArn := shown(c.Topic, broker.TopicArn(c.Topic))
+	sub := fanout.Subscription{ID: c.ID, Arn: c.Arn(), ShownArn: shown(c.Topic, c.Arn()), TopicArn: topicArn, Protocol: c.Protocol, Endpoint: c.Endpoint,
 		CreatedAt: time.UnixMilli(c.CreatedMs), Pending: true}
 	if t, err := s.Topic(c.Topic); err == nil {
 		if a, err := t.Attrs(); err == nil {

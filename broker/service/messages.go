@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nimbusmq/nimbus/broker"
+	"github.com/nimbusmq/nimbus/broker/auth"
 	"github.com/nimbusmq/nimbus/broker/catalog"
 	"github.com/nimbusmq/nimbus/broker/queue"
 	clusterv1 "github.com/nimbusmq/nimbus/proto/cluster/v1"
@@ -509,10 +510,10 @@ func (s *Service) toMessages(q *catalog.Queue, group uint64, ds []queue.Delivery
 			"ApproximateReceiveCount":          strconv.FormatUint(d.ReceiveCount, 10),
 			"ApproximateFirstReceiveTimestamp": strconv.FormatInt(d.FirstReceiveAt.UnixMilli(), 10),
 			"SentTimestamp":                    strconv.FormatInt(d.SentAt.UnixMilli(), 10),
-			"SenderId":                         broker.Account,
+			"SenderId":                         auth.AccountID(auth.TenantOf(q.Name)),
 		}
 		if d.DeadLetterSourceArn != "" {
-			sys["DeadLetterQueueSourceArn"] = d.DeadLetterSourceArn
+			sys["DeadLetterQueueSourceArn"] = shown(q.Name, d.DeadLetterSourceArn)
 		}
 		maps.Copy(sys, broker.TraceSystemAttributes(trace))
 		if d.GroupID != "" {

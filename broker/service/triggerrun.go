@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nimbusmq/nimbus/broker"
+	"github.com/nimbusmq/nimbus/broker/auth"
 	"github.com/nimbusmq/nimbus/broker/catalog"
 	"github.com/nimbusmq/nimbus/broker/topic/filter"
 	"github.com/nimbusmq/nimbus/broker/trigger"
@@ -207,7 +208,8 @@ func (s *Service) invoker() trigger.Invoke {
 func triggerCall(t *catalog.Trigger, sourceArn string) trigger.Call {
 	return trigger.Call{Endpoint: t.Config.Endpoint, Format: trigger.Format(t.Config.Format),
 		Timeout: time.Duration(t.Config.TimeoutMs) * time.Millisecond, ReportBatchItemFailures: t.Config.ReportBatchItemFailures,
-		Batch: trigger.Batch{Trigger: t.Name, Source: trigger.SourceKind(t.SourceKind()), SourceArn: sourceArn, Region: broker.Region}}
+		Batch: trigger.Batch{Trigger: t.Name, Source: trigger.SourceKind(t.SourceKind()), SourceArn: sourceArn, Region: broker.Region,
+			Account: auth.AccountID(auth.TenantOf(t.Name))}}
 }
 
 // triggerMatcher compiles t's filters into one predicate over an item's
@@ -241,7 +243,7 @@ func (s *Service) runQueueTrigger(ctx context.Context, t *catalog.Trigger, q *ca
 		src.maxReceives = a.Redrive.MaxReceiveCount
 	}
 	cfg := trigger.QueueConfig{
-		Call:       triggerCall(t, q.Arn()),
+		Call:       triggerCall(t, shown(q.Name, q.Arn())),
 		Fifo:       a.Fifo,
 		BatchSize:  t.Config.BatchSize,
 		Window:     time.Duration(t.Config.BatchWindowMs) * time.Millisecond,

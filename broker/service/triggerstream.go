@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/nimbusmq/nimbus/broker"
+	"github.com/nimbusmq/nimbus/broker/auth"
 	"github.com/nimbusmq/nimbus/broker/catalog"
 	"github.com/nimbusmq/nimbus/broker/fanout"
 	"github.com/nimbusmq/nimbus/broker/stream"
@@ -22,8 +24,16 @@ import (
 const triggerLease = 30 * time.Second
 
 // triggerGroup is the consumer group a trigger reads a stream as: its
-// leases and checkpoints live in the shards' raft groups.
-func triggerGroup(name string) string { return "trigger." + name }
+// leases and checkpoints live in the shards' raft groups. A tenant's
+// trigger drops its tenant prefix (consumer group names take no '~', and
+// every trigger of a tenant's stream is that tenant's, so the plain name
+// is unique on the stream).
+func triggerGroup(name string) string {
+	if _, plain, ok := strings.Cut(name, string(auth.Sep)); ok {
+		name = plain
+	}
+	return "trigger." + name
+}
 
 // superviseStreamTrigger starts t's poller on every shard of its stream
 // that this node leads and that the trigger may read: not finished, and
@@ -89,7 +99,7 @@ func (s *Service) runStreamTrigger(ctx context.Context, t *catalog.Trigger, st *
 	go src.renew(lctx, cancel)
 	c := t.Config
 	cfg := trigger.StreamConfig{
-		Call:            triggerCall(t, st.Arn()),
+		Call:            triggerCall(t, shown(st.Name, st.Arn())),
 		BatchSize:       c.BatchSize,
 		Window:          time.Duration(c.BatchWindowMs) * time.Millisecond,
 		Parallelization: c.ParallelizationFactor,
@@ -303,7 +313,7 @@ func (ts *triggerShard) OnFailure(ctx context.Context, f trigger.GivenUp) error 
 			"shardId": ts.sh.ID, "startSequenceNumber": first.ID, "endSequenceNumber": last.ID,
 			"approximateArrivalOfFirstRecord": first.ArrivalTime.UTC().Format(time.RFC3339Nano),
 			"approximateArrivalOfLastRecord":  last.ArrivalTime.UTC().Format(time.RFC3339Nano),
-			"batchSize":                       len(f.Items), "streamArn": ts.st.Arn(),
+			"batchSize":                       len(f.Items), "streamArn": shown(ts.st.Name, ts.st.Arn()),
 		},
 	}
 	body, err := json.Marshal(rec)

@@ -49,11 +49,11 @@ func (s *Service) invokeTopicTrigger(ctx context.Context, subscriptionArn, name 
 	if err != nil {
 		return err
 	}
-	call := triggerCall(t, broker.TopicArn(t.SourceName()))
-	call.Batch.SubscriptionArn = subscriptionArn
+	call := triggerCall(t, shown(t.SourceName(), broker.TopicArn(t.SourceName())))
+	call.Batch.SubscriptionArn = shown(t.SourceName(), subscriptionArn)
 	if base := s.cfg.Fanout.BaseURL; base != "" {
 		call.Batch.SigningCertURL = base + "sns/SimpleNotificationService.pem"
-		call.Batch.UnsubscribeURL = base + "?Action=Unsubscribe&SubscriptionArn=" + subscriptionArn
+		call.Batch.UnsubscribeURL = base + "?Action=Unsubscribe&SubscriptionArn=" + call.Batch.SubscriptionArn
 	}
 	match := triggerMatcher(t, topicItemDoc)
 	items := make([]trigger.Item, 0, len(msgs))

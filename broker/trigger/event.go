@@ -125,6 +125,10 @@ type Batch struct {
 	SubscriptionArn string
 	// Region is awsRegion in Lambda events; "" means broker.Region.
 	Region string
+	// Account is the trigger's tenant's account id (the account of
+	// invokeIdentityArn in Lambda Kinesis records); "" means
+	// broker.Account. SourceArn and SubscriptionArn carry it already.
+	Account string
 	// SigningCertURL and UnsubscribeURL fill the SNS record's
 	// SigningCertUrl and UnsubscribeUrl (topic sources, Lambda format).
 	SigningCertURL, UnsubscribeURL string

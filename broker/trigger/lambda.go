@@ -91,10 +91,19 @@ type snsAttr struct {
 	Value string `json:"Value"`
 }
 
-// InvokeIdentityArn is the invokeIdentityArn of Kinesis records: Lambda
-// puts the mapping's execution role there; a trigger has none, so a
-// fixed role of the broker's account stands in.
+// InvokeIdentityArn is the invokeIdentityArn of Kinesis records of the
+// default tenant's triggers: Lambda puts the mapping's execution role
+// there; a trigger has none, so a fixed role of the trigger's account
+// stands in (Batch.invokeIdentityArn).
 var InvokeIdentityArn = fmt.Sprintf("arn:aws:iam::%s:role/nimbus-trigger", broker.Account)
+
+// invokeIdentityArn is InvokeIdentityArn in the batch's account.
+func (b *Batch) invokeIdentityArn() string {
+	if b.Account == "" || b.Account == broker.Account {
+		return InvokeIdentityArn
+	}
+	return fmt.Sprintf("arn:aws:iam::%s:role/nimbus-trigger", b.Account)
+}
 
 // snsTimeLayout is SNS's Timestamp: ISO 8601, UTC, milliseconds.
 const snsTimeLayout = "2006-01-02T15:04:05.000Z"
@@ -178,7 +187,7 @@ func kinesisEventOf(b *Batch) kinesisEvent {
 			EventVersion:      "1.0",
 			EventID:           it.ShardID + ":" + it.ID,
 			EventName:         "aws:kinesis:record",
-			InvokeIdentityArn: InvokeIdentityArn,
+			InvokeIdentityArn: b.invokeIdentityArn(),
 			AWSRegion:         b.region(),
 			EventSourceARN:    b.SourceArn,
 		}
