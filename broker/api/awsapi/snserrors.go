@@ -105,8 +105,10 @@ var snsCodes = map[string]string{
 	broker.CodeNotLeader.String():            snsServiceUnavailable,
 	broker.CodePermissionDenied.String():     snsAuthorizationError,
 	broker.CodeThrottled.String():            snsThrottled,
-	// Only CreateTopic (and a function subscription's trigger) meets a
-	// count quota through SNS.
+	// CreateTopic (and a function subscription's trigger) meets a count
+	// quota through SNS, Publish(Batch) the stored bytes quota: SNS has no
+	// storage limit error, and its one limit error is kept for both (the
+	// message names the quota).
 	broker.CodeQuotaExceeded.String(): snsTopicLimitExceeded,
 }
 
