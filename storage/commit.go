@@ -58,6 +58,9 @@ type committer struct {
 	health *health
 	sync   func() error // makes every Badger commit so far durable
 
+	valueThreshold int64  // values this long go to Badger's value log
+	onValueLog     func() // called before committing such a value
+
 	mu      sync.Mutex
 	cond    sync.Cond
 	queue   []*writeSet
@@ -136,9 +139,15 @@ func (c *committer) commitSets(sets []*writeSet) error {
 	if c.onBadgerCommit != nil {
 		c.onBadgerCommit()
 	}
-	needSync := false
+	needSync, vlog := false, false
 	for _, ws := range sets {
 		needSync = needSync || !ws.unsynced
+		for _, w := range ws.writes {
+			vlog = vlog || int64(len(w.val)) >= c.valueThreshold
+		}
+	}
+	if vlog {
+		c.onValueLog()
 	}
 	return c.health.write(sets, func() error {
 		txn := c.db.NewTransaction(true)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -50,6 +51,8 @@ type DB struct {
 	commit *committer
 	health *health
 	wal    *walSyncer
+
+	vlogDirty atomic.Bool // a value went to the value log since the last full sync
 }
 
 // Open opens (creating if needed) the database described by opts.
@@ -81,12 +84,17 @@ func Open(opts Options) (*DB, error) {
 	max := newTxnLimits(bo)
 	h := newHealth(opts)
 	db := &DB{bdb: bdb, max: max, health: h, wal: wal}
-	db.commit = newCommitter(bdb, max, h, db.syncBadger)
+	db.commit = newCommitter(bdb, max, h, db.syncCommitted)
+	db.commit.valueThreshold, db.commit.onValueLog = bo.ValueThreshold, func() { db.vlogDirty.Store(true) }
 	return db, nil
 }
 
 // Close flushes and closes the database.
-func (db *DB) Close() error { return db.bdb.Close() }
+func (db *DB) Close() error {
+	err := db.bdb.Close()
+	db.wal.close()
+	return err
+}
 
 // View runs fn in a read-only transaction over a consistent snapshot.
 func (db *DB) View(fn func(*Txn) error) error {
@@ -124,9 +132,20 @@ func (db *DB) DropPrefix(prefixes ...[]byte) error {
 
 // Sync makes every commit made so far durable: it fsyncs the memtable WALs
 // (see wal.go) and the value log.
-func (db *DB) Sync() error { return db.health.write(nil, db.syncBadger) }
+func (db *DB) Sync() error {
+	return db.health.write(nil, func() error { return db.wal.sync(true, db.bdb.Sync) })
+}
 
-func (db *DB) syncBadger() error { return db.wal.sync(db.bdb.Sync) }
+// syncCommitted is the committer's sync: the value log only when a value
+// went there since the last full sync.
+func (db *DB) syncCommitted() error {
+	full := db.vlogDirty.Swap(false)
+	err := db.wal.sync(full, db.bdb.Sync)
+	if err != nil && full {
+		db.vlogDirty.Store(true)
+	}
+	return err
+}
 
 // Size returns the LSM and value-log sizes in bytes.
 func (db *DB) Size() (lsm, vlog int64) { return db.bdb.Size() }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // walSyncer makes DB.Sync cover every memtable WAL, not only the active one.
@@ -28,8 +29,9 @@ import (
 type walSyncer struct {
 	dir string
 
-	mu  sync.Mutex
-	fid int // the active WAL's number at the last sync; -1 in memory
+	mu     sync.Mutex
+	fid    int      // the active WAL's number at the last sync; -1 in memory
+	active *os.File // WAL fid, opened for syncing; nil until needed
 }
 
 const walExt = ".mem"
@@ -68,25 +70,57 @@ func (w *walSyncer) path(fid int) string {
 	return filepath.Join(w.dir, fmt.Sprintf("%05d%s", fid, walExt))
 }
 
-// sync runs syncActive (Badger's Sync) after fsyncing the WALs that were
-// replaced since the last call. Holding mu across both keeps concurrent
-// Syncs from returning before the older WALs are durable.
-func (w *walSyncer) sync(syncActive func() error) error {
+// sync makes every Badger commit so far durable. It fsyncs the WALs
+// replaced since the last call, then, if full, runs badgerSync (Badger's
+// Sync: the active WAL and the value log), else fdatasyncs the active WAL
+// itself: when no value went to the value log since the last full sync,
+// Badger's Sync would only add a flush of an unchanged file. Holding mu
+// throughout keeps concurrent syncs from returning before older WALs are
+// durable.
+func (w *walSyncer) sync(full bool, badgerSync func() error) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.fid >= 0 {
-		next := w.fid + 1
-		for exists(w.path(next)) {
-			next++
-		}
-		for fid := w.fid; fid < next-1; fid++ {
-			if err := fsyncFile(w.path(fid)); err != nil {
-				return err
-			}
-		}
-		w.fid = next - 1
+	if w.fid < 0 {
+		return badgerSync()
 	}
-	return syncActive()
+	next := w.fid + 1
+	for exists(w.path(next)) {
+		next++
+	}
+	for fid := w.fid; fid < next-1; fid++ {
+		if err := fsyncFile(w.path(fid)); err != nil {
+			return err
+		}
+	}
+	if next-1 != w.fid && w.active != nil {
+		w.active.Close()
+		w.active = nil
+	}
+	w.fid = next - 1
+	if full {
+		return badgerSync()
+	}
+	if w.active == nil {
+		f, err := os.Open(w.path(w.fid))
+		if err != nil {
+			return fmt.Errorf("storage: open WAL for sync: %w", err)
+		}
+		w.active = f
+	}
+	if err := syscall.Fdatasync(int(w.active.Fd())); err != nil {
+		return fmt.Errorf("storage: sync %s: %w", w.active.Name(), err)
+	}
+	return nil
+}
+
+// close releases the active WAL's file.
+func (w *walSyncer) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.active != nil {
+		w.active.Close()
+		w.active = nil
+	}
 }
 
 func exists(path string) bool {

@@ -72,3 +72,45 @@ func newestWAL(t *testing.T, dir string) int {
 	}
 	return newest
 }
+
+// TestValueLogSyncedWhenUsed: a value long enough for Badger's value log,
+// even from an unsynced commit, makes the next sync a full one (value log
+// included); commits of short values sync the WAL alone.
+func TestValueLogSyncedWhenUsed(t *testing.T) {
+	db, err := Open(Options{Dir: t.TempDir(), memTableSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	commit := func(val []byte, unsynced bool) {
+		txn := db.NewTxn(true)
+		if err := txn.Set([]byte("k"), val); err != nil {
+			t.Fatal(err)
+		}
+		if unsynced {
+			err = txn.CommitUnsynced()
+		} else {
+			err = txn.Commit()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit(make([]byte, 100), false)
+	if db.vlogDirty.Load() {
+		t.Fatal("a short value marked the value log dirty")
+	}
+	commit(make([]byte, db.commit.valueThreshold), true)
+	if !db.vlogDirty.Load() {
+		t.Fatal("a value-log value did not mark the value log for the next sync")
+	}
+	commit(make([]byte, 100), false)
+	if db.vlogDirty.Load() {
+		t.Fatal("the synced commit after a value-log value did not sync the value log")
+	}
+	txn := db.NewTxn(false)
+	defer txn.Discard()
+	if v, err := txn.Get([]byte("k")); err != nil || len(v) != 100 {
+		t.Fatalf("read back: %d bytes, %v", len(v), err)
+	}
+}
