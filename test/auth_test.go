@@ -3,6 +3,7 @@ package test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -455,13 +456,57 @@ func TestAuthAWSAndHTTP(t *testing.T) {
 	wantAWSCode(t, err, "SignatureDoesNotMatch", "SNS, wrong secret")
 	_, err = sns.NewFromConfig(awsCfg("NOSUCHKEY0000001", authAcmeKey)).ListTopics(ctx, &sns.ListTopicsInput{})
 	wantAWSCode(t, err, "InvalidClientTokenId", "SNS, unknown key")
+	// Kinesis (AWS JSON 1.1) names them as Kinesis does, all HTTP 400.
+	var re interface{ HTTPStatusCode() int }
 	_, err = kinesis.NewFromConfig(awsCfg(authAcmeID, "wrong-secret-0123456789")).ListStreams(ctx, &kinesis.ListStreamsInput{})
-	if err == nil {
-		t.Errorf("Kinesis, wrong secret: accepted")
+	wantAWSCode(t, err, "InvalidSignatureException", "Kinesis, wrong secret")
+	if !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusBadRequest {
+		t.Errorf("Kinesis, wrong secret: %v, want HTTP 400", err)
 	}
 	_, err = kinesis.NewFromConfig(awsCfg("NOSUCHKEY0000001", authAcmeKey)).ListStreams(ctx, &kinesis.ListStreamsInput{})
-	if err == nil {
-		t.Errorf("Kinesis, unknown key: accepted")
+	wantAWSCode(t, err, "UnrecognizedClientException", "Kinesis, unknown key")
+	if !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusBadRequest {
+		t.Errorf("Kinesis, unknown key: %v, want HTTP 400", err)
+	}
+	kinHdr := map[string]string{"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "Kinesis_20131202.ListStreams"}
+	for _, c := range []struct {
+		what     string
+		signedAt time.Time
+		auth     string // "" signs with acme's key, "-" sends none
+		want     string
+	}{
+		{"expired", time.Now().Add(-20 * time.Minute), "", "InvalidSignatureException"},
+		{"unsigned", time.Time{}, "-", "MissingAuthenticationTokenException"},
+		{"incomplete", time.Now(), "AWS4-HMAC-SHA256 Credential=" + authAcmeID, "IncompleteSignatureException"},
+	} {
+		var st int
+		var body string
+		switch c.auth {
+		case "":
+			st, _, body = sqsSignedPost(t, addr, kinHdr, `{}`, authAcmeID, authAcmeKey, c.signedAt)
+		case "-":
+			st, _, body = sqsSignedPost(t, addr, kinHdr, `{}`, "", "", time.Time{})
+		default:
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/", strings.NewReader(`{}`))
+			for k, v := range kinHdr {
+				req.Header.Set(k, v)
+			}
+			req.Header.Set("Authorization", c.auth)
+			req.Header.Set("X-Amz-Date", c.signedAt.UTC().Format("20060102T150405Z"))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			st, body = resp.StatusCode, string(b)
+		}
+		var ke struct {
+			Type string `json:"__type"`
+		}
+		if err := json.Unmarshal([]byte(body), &ke); err != nil || st != http.StatusBadRequest || ke.Type != c.want {
+			t.Errorf("Kinesis %s: %d %s, want 400 %s", c.what, st, body, c.want)
+		}
 	}
 	// Expired (20 minutes old, beyond AWS's 15) and unsigned, on each protocol.
 	for _, c := range []struct {
