@@ -13,8 +13,10 @@ import (
 // with several busy groups paid one sync per group per raft entry, all in
 // a row. Update transactions therefore commit through a committer: while
 // one commit is being written the next ones queue, and the next writer
-// takes every queued write set into one Badger transaction, so they share
-// one sync. Invariants:
+// takes every queued write set into one Badger transaction. The sync runs
+// after the writer's role is handed on, so the next batch is written while
+// this one syncs, and a sync covers every batch committed before it began
+// (a later syncer finding its batch covered returns at once). Invariants:
 //   - a write set is never split across Badger transactions, so each
 //     Commit stays atomic across a crash;
 //   - Commit returns only after the Badger transaction holding its writes
@@ -49,6 +51,7 @@ type writeSet struct {
 	count, size int64
 	unsynced    bool // CommitUnsynced: the commit need not wait for a sync
 	err         error
+	taken       bool // in a batch being written or synced
 	done        bool
 }
 
@@ -61,10 +64,14 @@ type committer struct {
 	valueThreshold int64  // values this long go to Badger's value log
 	onValueLog     func() // called before committing such a value
 
-	mu      sync.Mutex
-	cond    sync.Cond
-	queue   []*writeSet
-	writing bool
+	mu        sync.Mutex
+	cond      sync.Cond
+	queue     []*writeSet
+	writing   bool
+	committed uint64 // Badger batches committed so far
+
+	syncMu sync.Mutex // one sync at a time; held while syncing
+	synced uint64     // every batch up to this one is durable
 
 	onBadgerCommit func() // tests only: called before each Badger commit
 }
@@ -75,12 +82,15 @@ func newCommitter(db *badger.DB, max txnLimits, h *health, sync func() error) *c
 	return c
 }
 
-// commit queues ws and returns once it is committed. The caller whose set
-// finds no write in progress writes every queued set (its own included).
+// commit queues ws and returns once it is committed (and synced, unless
+// ws is unsynced). The caller whose set finds no write in progress writes
+// every queued set (its own included) to Badger, hands the writer's role
+// on, and then syncs: so the next batch is written to Badger while this
+// one syncs, and one sync covers every batch committed before it started.
 func (c *committer) commit(ws *writeSet) error {
 	c.mu.Lock()
 	c.queue = append(c.queue, ws)
-	for c.writing && !ws.done {
+	for !ws.done && (ws.taken || c.writing) {
 		c.cond.Wait()
 	}
 	if ws.done {
@@ -90,18 +100,59 @@ func (c *committer) commit(ws *writeSet) error {
 	c.writing = true
 	batch := c.queue
 	c.queue = nil
+	for _, b := range batch {
+		b.taken = true
+	}
 	c.mu.Unlock()
 
 	c.write(batch)
 
+	needSync := false
 	c.mu.Lock()
+	c.committed++
+	seq := c.committed
 	for _, b := range batch {
-		b.done = true
+		if b.unsynced || b.err != nil {
+			b.done = true
+		} else {
+			needSync = true
+		}
 	}
 	c.writing = false
 	c.cond.Broadcast()
 	c.mu.Unlock()
+	if !needSync {
+		return ws.err
+	}
+
+	err := c.syncTo(seq)
+	c.mu.Lock()
+	for _, b := range batch {
+		if !b.done {
+			b.err, b.done = err, true
+		}
+	}
+	c.cond.Broadcast()
+	c.mu.Unlock()
 	return ws.err
+}
+
+// syncTo returns once every batch up to seq is durable: at once if a sync
+// that started after seq was committed succeeded, else after its own sync.
+func (c *committer) syncTo(seq uint64) error {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	if c.synced >= seq {
+		return nil
+	}
+	c.mu.Lock()
+	upTo := c.committed
+	c.mu.Unlock()
+	if err := c.health.write(nil, c.sync); err != nil {
+		return err
+	}
+	c.synced = upTo
+	return nil
 }
 
 // write commits batch in as few Badger transactions as the size limits
@@ -131,17 +182,16 @@ func (c *committer) write(batch []*writeSet) {
 }
 
 // commitSets writes sets in one Badger transaction (unless the DB's
-// health refuses it: see fault.go), then syncs the DB unless every set is
-// unsynced. Badger runs without SyncWrites: with it, it syncs the WAL and
-// the value log (twice) for every transaction, also when no value went to
-// the value log; one Sync per batch is all the batch needs.
+// health refuses it: see fault.go), without syncing: commit syncs after.
+// Badger runs without SyncWrites: with it, it syncs the WAL and the value
+// log (twice) for every transaction, also when no value went to the value
+// log.
 func (c *committer) commitSets(sets []*writeSet) error {
 	if c.onBadgerCommit != nil {
 		c.onBadgerCommit()
 	}
-	needSync, vlog := false, false
+	vlog := false
 	for _, ws := range sets {
-		needSync = needSync || !ws.unsynced
 		for _, w := range ws.writes {
 			vlog = vlog || int64(len(w.val)) >= c.valueThreshold
 		}
@@ -165,12 +215,6 @@ func (c *committer) commitSets(sets []*writeSet) error {
 				}
 			}
 		}
-		if err := txn.Commit(); err != nil {
-			return err
-		}
-		if !needSync {
-			return nil
-		}
-		return c.sync()
+		return txn.Commit()
 	})
 }

@@ -292,3 +292,66 @@ func TestMergedCommitsSplitAtTheTxnLimit(t *testing.T) {
 		t.Fatalf("%d keys after reopen, want %d", n, writers*keysPer)
 	}
 }
+
+// TestSyncsAreShared: concurrent synced commits share syncs (a sync covers
+// every batch committed before it started), and each returns only after a
+// sync that began once its writes were committed.
+func TestSyncsAreShared(t *testing.T) {
+	db, err := Open(Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var syncs atomic.Int64
+	var mu sync.Mutex
+	durable := map[string]bool{} // keys visible when a successful sync began
+	orig := db.commit.sync
+	db.commit.sync = func() error {
+		syncs.Add(1)
+		var seen []string
+		if err := db.View(func(txn *Txn) error {
+			return txn.Iterate([]byte("w"), IterOptions{}, func(k, _ []byte) (bool, error) {
+				seen = append(seen, string(k))
+				return true, nil
+			})
+		}); err != nil {
+			return err
+		}
+		if err := orig(); err != nil {
+			return err
+		}
+		mu.Lock()
+		for _, k := range seen {
+			durable[k] = true
+		}
+		mu.Unlock()
+		return nil
+	}
+	const writers, each = 32, 20
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				k := fmt.Sprintf("w%02d-%03d", w, i)
+				if err := db.Update(func(txn *Txn) error { return txn.Set([]byte(k), []byte("v")) }); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				ok := durable[k]
+				mu.Unlock()
+				if !ok {
+					t.Errorf("commit of %s returned before a sync that began after it", k)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	if n := syncs.Load(); n >= writers*each {
+		t.Fatalf("%d syncs for %d concurrent commits: syncs are not shared", n, writers*each)
+	}
+	t.Logf("%d commits, %d syncs", writers*each, syncs.Load())
+}
