@@ -20,9 +20,19 @@ import (
 // and the others join it.
 func startCluster(t *testing.T, ctx context.Context, count int) []*Node {
 	t.Helper()
+	return startClusterWith(t, ctx, count, nil)
+}
+
+// startClusterWith is startCluster with each node's config changed by
+// adjust (if not nil) before it starts.
+func startClusterWith(t *testing.T, ctx context.Context, count int, adjust func(*Config)) []*Node {
+	t.Helper()
 	var nodes []*Node
 	for i := 0; i < count; i++ {
 		cfg := testConfig(t, t.TempDir())
+		if adjust != nil {
+			adjust(&cfg)
+		}
 		cfg.NodeID = fmt.Sprintf("n%d", i+1)
 		if i > 0 {
 			cfg.Join = []string{nodes[0].PeerAddr()}
@@ -286,7 +296,13 @@ func TestLeaveOfTheMetaLeaderAskedOfItself(t *testing.T) {
 func TestConcurrentCreatesKeepEveryReplica(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	nodes := startCluster(t, ctx, 3)
+	// 41 groups on each of 3 nodes in one (race-enabled) process: with the
+	// suite's 100 ms raft timeouts every leader heartbeats each follower of
+	// each group every 10 ms, and under CI load the groups fell into
+	// election storms that outlasted the test. Raft's default timeouts.
+	nodes := startClusterWith(t, ctx, 3, func(cfg *Config) {
+		cfg.Cluster.HeartbeatTimeout, cfg.Cluster.ElectionTimeout, cfg.Cluster.LeaderLeaseTimeout = 500*time.Millisecond, 500*time.Millisecond, 250*time.Millisecond
+	})
 	var apis []nimbusv1.QueueServiceClient
 	for _, n := range nodes {
 		q, _ := dialAPI(t, n)
