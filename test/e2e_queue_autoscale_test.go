@@ -173,6 +173,7 @@ func TestQueueAutoscaleFollowsLoad(t *testing.T) {
 	}
 	t.Parallel() // mostly waiting: it overlaps the other parallel tests
 	const budget = 100
+	const producers = 10 // per queue; divides the 20 FIFO groups
 	e := startAutoscaleE2E(t, 250*time.Millisecond, 500*time.Millisecond)
 	scaling := &client.QueueScaling{PartitionMessagesPerSec: budget, MaxPartitions: 8, Window: time.Second, Cooldown: time.Second}
 	type run struct {
@@ -209,9 +210,13 @@ func TestQueueAutoscaleFollowsLoad(t *testing.T) {
 	cctx, stopConsumers := context.WithCancel(e.ctx)
 	var pwg, cwg sync.WaitGroup
 	for _, r := range runs {
-		for p := range 2 {
+		// 10 producers, each owning 2 of the 20 groups: at ten times the
+		// budget each sends one batch per 100 ms tick, so the offered rate
+		// holds while a call takes up to 100 ms (2 producers needed 20 ms
+		// calls, which a race build on a slow disk did not keep for FIFO).
+		for p := range producers {
 			pwg.Add(1)
-			go func() { defer pwg.Done(); r.load.produce(pctx, p, 2) }()
+			go func() { defer pwg.Done(); r.load.produce(pctx, p, producers) }()
 		}
 		for range 3 {
 			cwg.Add(1)
