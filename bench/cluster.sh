@@ -21,7 +21,8 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 bench() { # label addr [queue]
   "$tmp/nimbus" bench queue --addr "$2" ${3:+--queue "$3"} --producers 4 --consumers 4 --inflight "$inflight" \
     --size 1024 --batch 10 --duration "$dur" --json -q 2>/dev/null |
-    python3 -c 'import json,sys; r=json.load(sys.stdin); print("pass '"$pass"' '"$1"' send msgs/s %.0f  recv+delete msgs/s %.0f  send p99 %.1f ms" % (r["send_msgs_per_sec"], r["recv_msgs_per_sec"], r["send_p99_ms"]))'
+    python3 -c 'import json,sys; r=json.load(sys.stdin); print("pass '"$pass"' '"$1"' send msgs/s %.0f  recv+delete msgs/s %.0f  send p99 %.1f ms" % (r["send_msgs_per_sec"], r["recv_msgs_per_sec"], r["send_p99_ms"]))' ||
+    echo "pass $pass $1: no report (nimbus bench failed)" >&2
 }
 serve() { # name dir grpc http peer [join]
   local args=(serve --node-id "$1" --data-dir "$2" --grpc-addr "127.0.0.1:$3" --http-addr "127.0.0.1:$4" --peer-addr "127.0.0.1:$5")
@@ -43,7 +44,12 @@ for pass in $(seq "$passes"); do
   serve n1 "$tmp/c$pass-1" "${G[1]}" "${H[1]}" "${R[1]}"
   serve n2 "$tmp/c$pass-2" "${G[2]}" "${H[2]}" "${R[2]}" "127.0.0.1:${R[1]}"
   serve n3 "$tmp/c$pass-3" "${G[3]}" "${H[3]}" "${R[3]}" "127.0.0.1:${R[1]}"
-  "$tmp/nimbus" queue create bench --addr "127.0.0.1:${G[1]}" >/dev/null
+  # The joined nodes may still be settling (meta leader, replicas): retry.
+  for try in $(seq 40); do
+    "$tmp/nimbus" queue create bench --addr "127.0.0.1:${G[1]}" >/dev/null 2>"$tmp/create.err" && break
+    [ "$try" = 40 ] && { cat "$tmp/create.err" >&2; exit 1; }
+    sleep 0.5
+  done
   leader=$("$tmp/nimbus" cluster status --addr "127.0.0.1:${G[1]}" -o json |
     python3 -c 'import json,sys; s=json.load(sys.stdin); print([g for g in s["groups"] if g["resource"]=="bench"][0]["leader"])')
   l=${leader#n}; f=$(( l % 3 + 1 ))

@@ -164,7 +164,7 @@ row_topic() {
 
 row_cluster() { # bench/cluster.sh's single node and 3 nodes, one pass of it
   PASSES=1 DURATION=$dur INFLIGHT=$inflight NIMBUS_BIN=$tmp/nimbus "$root/bench/cluster.sh" >"$tmp/cluster$pass.txt" 2>&1 ||
-    { log "bench/cluster.sh failed:"; tail -20 "$tmp/cluster$pass.txt" >&2; return 1; }
+    { log "bench/cluster.sh failed (its row gets no data this pass):"; tail -20 "$tmp/cluster$pass.txt" >&2; return 0; }
   cat "$tmp/cluster$pass.txt" >&2
   local c=$tmp/cluster$pass.txt
   cget() { awk -v m="$1" -v k="$2" 'index($0, m) { for (i = 1; i < NF - 1; i++) if ($i == k && $(i+1) == "msgs/s") print $(i+2) }' "$c"; }
