@@ -473,7 +473,12 @@ func TestPartitionsFollowTheFirstPartitionsLeader(t *testing.T) {
 		}
 		for _, m := range rec.GetMessages() {
 			got[m.GetBody()] = true
-			if _, err := q3.DeleteMessage(ctx, &nimbusv1.DeleteMessageRequest{QueueName: name, ReceiptHandle: m.GetReceiptHandle()}); err != nil {
+			// A leader change can leave a forwarded delete's outcome unknown
+			// (Unavailable); deleting again is safe, as an SQS client would.
+			if err := retryUnavailable(ctx, func() error {
+				_, err := q3.DeleteMessage(ctx, &nimbusv1.DeleteMessageRequest{QueueName: name, ReceiptHandle: m.GetReceiptHandle()})
+				return err
+			}); err != nil {
 				t.Fatalf("delete: %v", err)
 			}
 		}
