@@ -1053,3 +1053,58 @@ func TestE2EMetricsEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestE2ELongPollsShareOneArrival: many long polls wait on an empty queue
+// and messages arrive one at a time. Each message goes to exactly one poll,
+// and the polls it woke do not each propose a receive (which would be
+// answered with nothing): the raft commands applied stay within a few per
+// message, where one receive per waiting poll would be 16+15+...+12 = 70.
+func TestE2ELongPollsShareOneArrival(t *testing.T) {
+	t.Parallel()
+	e := startE2E(t)
+	e.createQueue("herd", nil)
+	const polls, sends = 16, 5
+	got := make(chan []client.Message, polls)
+	errs := make(chan error, polls)
+	for range polls {
+		go func() {
+			msgs, err := e.c.Receive(e.ctx, "herd", client.ReceiveOptions{Max: 10, Wait: dur(8 * time.Second)})
+			if err != nil {
+				errs <- err
+				return
+			}
+			got <- msgs
+		}()
+	}
+	time.Sleep(500 * time.Millisecond) // every poll is waiting
+	commands := func() float64 {
+		return scrapeFamilies(t, e.n.HTTPAddr())["nimbus_raft_entry_commands"].GetMetric()[0].GetHistogram().GetSampleSum()
+	}
+	before := commands()
+	ids := map[string]bool{}
+	for i := range sends {
+		ids[e.send("herd", "m"+strconv.Itoa(i)).MessageID] = true
+		time.Sleep(100 * time.Millisecond)
+	}
+	seen := map[string]bool{}
+	for len(seen) < sends {
+		select {
+		case msgs := <-got:
+			for _, m := range msgs {
+				if !ids[m.ID] || seen[m.ID] {
+					t.Fatalf("poll returned %s: not sent, or returned twice", m.ID)
+				}
+				seen[m.ID] = true
+			}
+		case err := <-errs:
+			t.Fatalf("long poll: %v", err)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("received %d of %d messages", len(seen), sends)
+		}
+	}
+	applied := commands() - before
+	t.Logf("%d long polls, %d messages sent one by one: %.0f raft commands applied", polls, sends, applied)
+	if applied > 4*sends {
+		t.Errorf("%.0f raft commands applied for %d sends under %d long polls, want at most %d: woken polls propose empty receives", applied, sends, polls, 4*sends)
+	}
+}

@@ -244,6 +244,65 @@ func TestNextVisible(t *testing.T) {
 	}
 }
 
+// TestVisibleCountsAndSkips: Visible counts visible messages up to its
+// limit, reports the first later time, and steps over at most visibleSkips
+// gone markers: beyond them it reports an earlier Next (a poll wakes early,
+// never late), and behind now a marker counts as visible (a receive then
+// deletes the markers).
+func TestVisibleCountsAndSkips(t *testing.T) {
+	h := newHarness(t)
+	vis := func(limit int) Visibility {
+		var v Visibility
+		h.view(func(txn *storage.Txn) (err error) {
+			v, err = h.e.Visible(txn, h.now, limit)
+			return err
+		})
+		return v
+	}
+	h.send(entries(5)...)
+	if v := vis(3); v.Now != 3 {
+		t.Fatalf("5 visible, limit 3: Now = %d", v.Now)
+	}
+	if v := vis(100); v.Now != 5 || v.HasNext {
+		t.Fatalf("5 visible, limit 100: %+v", v)
+	}
+	// visibleSkips+10 messages in flight for a minute, then deleted: each
+	// leaves a gone marker a minute ahead; one more is in flight for two.
+	h.send(entries(visibleSkips + 5)...)
+	var receipts []Receipt
+	for {
+		ds := h.receive(10, time.Minute)
+		if len(ds) == 0 {
+			break
+		}
+		for _, d := range ds {
+			receipts = append(receipts, receiptOf(d))
+		}
+	}
+	h.send(entry("late"))
+	late, lateAt := h.receive(1, 2*time.Minute), h.now.Add(2*time.Minute)
+	for _, err := range h.del(receipts...) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	v := vis(10)
+	if v.Now != 0 || !v.HasNext || !v.Next.Equal(h.now.Add(time.Minute)) {
+		t.Fatalf("only markers ahead, then one in flight: %+v, want Next at the markers' time %v (early, not late)", v, h.now.Add(time.Minute))
+	}
+	if len(late) != 1 {
+		t.Fatalf("late message: %d received", len(late))
+	}
+	h.advance(time.Minute)
+	if v := vis(10); v.Now == 0 {
+		t.Fatalf("%d markers behind now: %+v, want them counted so that a receive deletes them", visibleSkips+10, v)
+	}
+	h.receive(10, time.Minute) // deletes the markers; nothing to deliver yet
+	if v := vis(10); v.Now != 0 || !v.HasNext || !v.Next.Equal(lateAt) {
+		t.Fatalf("markers deleted: %+v, want Next at the late message's visibility", v)
+	}
+}
+
 func TestSendRejectsBadEntries(t *testing.T) {
 	tests := []struct {
 		name  string

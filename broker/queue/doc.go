@@ -29,7 +29,7 @@
 // queue leaves behind (see DESIGN.md, "Tombstones").
 //
 // Three read helpers serve the leader's workers and are not commands:
-// NextVisible (long-poll wake-ups), NextExpire (when to propose Expire) and
+// Visible and NextVisible (long-poll wake-ups), NextExpire (when to propose Expire) and
 // DeadLetters (what to copy to the dead-letter queue before RemoveDead).
 // DESIGN.md describes the keyspace, the record formats, the state
 // transitions and the invariants.

@@ -18,6 +18,10 @@ const MaxReceiveSkips = 1000
 // costs one delete and no record read, hence the larger bound.
 const maxMarkerSkips = 10 * MaxReceiveSkips
 
+// visibleSkips bounds the gone markers and purged messages one Visible
+// steps over (see Visible).
+const visibleSkips = 64
+
 // receiveLookahead is how many ready keys a Receive reads beyond the ones
 // it needs, to absorb a few skips without a second seek. Each further
 // chunk is twice as big, up to maxReceiveChunk keys.
@@ -193,40 +197,87 @@ func (o *op) receiveOne(c ready, req *ReceiveRequest, res *ReceiveResult, delive
 
 // NextVisible reports whether a message is visible at now, and otherwise
 // the earliest time one becomes visible (ok is false when there is none),
-// for long-poll wake-ups. It is a hint: an expired message that no receive
-// has reclaimed yet counts as visible (the receive that wakes up reclaims
-// it), and after stepping over MaxReceiveSkips markers and purged messages
-// it answers with the key it stopped at.
+// for long-poll wake-ups. It is Visible with a limit of 1.
 func (e *Engine) NextVisible(txn *storage.Txn, now time.Time) (visibleNow bool, next time.Time, ok bool, err error) {
+	v, err := e.Visible(txn, now, 1)
+	if v.Now > 0 {
+		return true, time.Time{}, true, err
+	}
+	return false, v.Next, v.HasNext, err
+}
+
+// Visibility is what Visible saw in a partition's ready index.
+type Visibility struct {
+	// Now counts the messages a receive at now could find, up to the
+	// limit given. A partition that cannot count them cheaply (a FIFO
+	// partition, whose keys are groups; a fair queue with parked
+	// messages) reports the limit when any is visible.
+	Now int
+	// Next is the time of the first message found that is not visible
+	// yet, when HasNext: the earliest time one becomes visible if the
+	// scan reached it (Now is below the limit), else an earlier time.
+	Next    time.Time
+	HasNext bool
+}
+
+// Lasts reports whether v, seen at a time before now with no entry applied
+// since, still holds as a lower bound at now: counts only grow while time
+// passes, until Next.
+func (v Visibility) Lasts(now time.Time) bool {
+	return !v.HasNext || now.Before(v.Next)
+}
+
+// Visible counts the messages visible at now, up to limit (>= 1), and
+// otherwise reports the earliest time one becomes visible, for long-poll
+// wake-ups and for sizing receives. It is a hint: an expired message that
+// no receive has reclaimed yet counts as visible (the receive that wakes
+// up reclaims it), and after stepping over MaxReceiveSkips markers and
+// purged messages it answers with what it saw. It reads at most limit +
+// visibleSkips + 1 index keys.
+//
+// The bound on skips is small because long polls call Visible on every
+// wake-up, and a busy queue's index ahead of now holds a gone marker for
+// every message received and deleted within the visibility timeout. After
+// visibleSkips markers it stops: a marker at or before now counts as
+// visible (a receive deletes the markers behind now), and a later one is
+// reported as Next, no later than the next real visibility, so a poll that
+// sleeps until Next wakes early, never late.
+func (e *Engine) Visible(txn *storage.Txn, now time.Time, limit int) (Visibility, error) {
+	limit = max(limit, 1)
 	o, err := e.begin(txn, now)
 	if err != nil {
-		return false, time.Time{}, false, err
+		return Visibility{}, err
 	}
 	if o.st.nparked > 0 {
-		return true, time.Time{}, true, nil // lane keys are visible when written
+		return Visibility{Now: limit}, nil // lane keys are visible when written
 	}
 	if o.st.readyFloor == maxMs {
-		return false, time.Time{}, false, nil
+		return Visibility{}, nil
 	}
+	var v Visibility
 	skipped := 0
-	var at uint64
 	_, _, err = o.scanIndex(o.readyPrefix(), o.readyKey(o.st.readyFloor, 0), maxMs, -1, false,
-		func(a, id uint64, v []byte) (bool, error) {
-			at, ok = a, true
+		func(a, id uint64, val []byte) (bool, error) {
 			// In a FIFO partition id is a group number: a purged head is
 			// found (and reclaimed) by the receive.
-			if (!o.st.fifo && o.st.purged(id) || len(v) == 1 && v[0] == flagGone) && skipped < MaxReceiveSkips {
+			gone := !o.st.fifo && o.st.purged(id) || len(val) == 1 && val[0] == flagGone
+			if gone && skipped < visibleSkips {
 				skipped++
-				ok = false
 				return true, nil
 			}
-			return false, nil
+			if a > o.now {
+				v.Next, v.HasNext = timeOf(a), true
+				return false, nil
+			}
+			if o.st.fifo {
+				v.Now = limit
+				return false, nil
+			}
+			v.Now++
+			return v.Now < limit, nil
 		})
-	switch {
-	case err != nil || !ok:
-		return false, time.Time{}, false, err
-	case at <= o.now:
-		return true, time.Time{}, true, nil
+	if err != nil {
+		return Visibility{}, err
 	}
-	return false, timeOf(at), true, nil
+	return v, nil
 }

@@ -378,22 +378,32 @@ func (s *Service) Receive(ctx context.Context, name string, in ReceiveInput) ([]
 		var msgs []Message
 		for k := range groups {
 			g := groups[(start+k)%len(groups)]
+			// A receive is proposed only for messages the receives in
+			// flight have not claimed: a message arriving under many long
+			// polls wakes them all, and without this each would propose a
+			// receive, most of them answered with nothing. A receive that
+			// returns wakes the polls again (unclaim), so none waits on a
+			// message its predecessor left.
 			wakes[k] = s.wakeCh(g)
-			visibleNow, nx, hasNext, err := s.nextVisible(g)
+			want := in.Max - len(msgs)
+			claimed := s.claimedOf(g)
+			v, err := s.visible(g, claimed+want)
 			if err != nil {
 				return nil, err
 			}
-			if hasNext && !visibleNow && (next.IsZero() || nx.Before(next)) {
-				next = nx
+			if v.HasNext && (next.IsZero() || v.Next.Before(next)) {
+				next = v.Next
 			}
-			if !visibleNow && !(retry && s.hasAttempt(g, attempt)) {
+			if v.Now <= claimed && !(retry && s.hasAttempt(g, attempt)) {
 				continue
 			}
+			s.claim(g, want)
 			res, err := s.prop.Propose(ctx, g, &clusterv1.Command{
 				Type: clusterv1.CommandType_COMMAND_TYPE_QUEUE_RECEIVE,
 				Body: &clusterv1.Command_QueueReceive{QueueReceive: &clusterv1.QueueReceive{
-					MaxMessages: int32(in.Max - len(msgs)), VisibilityMs: vis.Milliseconds(), MaxReceiveCount: int32(maxReceives), AttemptId: attempt}},
+					MaxMessages: int32(want), VisibilityMs: vis.Milliseconds(), MaxReceiveCount: int32(maxReceives), AttemptId: attempt}},
 			})
+			s.unclaim(g, want)
 			if err != nil {
 				if len(msgs) > 0 {
 					break // what was received is in flight: return it
@@ -477,15 +487,41 @@ func (s *Service) hasAttempt(group uint64, id string) bool {
 	return has
 }
 
-func (s *Service) nextVisible(group uint64) (bool, time.Time, bool, error) {
-	var visibleNow, ok bool
-	var next time.Time
+// seenVisible is a cached Visible answer of a partition: v, read with
+// limit under the wake channel ch.
+type seenVisible struct {
+	ch    chan struct{}
+	limit int
+	v     queue.Visibility
+}
+
+// visible is queue.Engine.Visible of partition group at the current time.
+// The long polls woken by one applied entry all ask it; the first reads
+// the index and the others reuse its answer, which holds (as a lower
+// bound, see queue.Visibility.Lasts) until the next entry is applied.
+func (s *Service) visible(group uint64, limit int) (queue.Visibility, error) {
+	now := time.Now()
+	s.mu.Lock()
+	ch := s.wake[group]
+	c, ok := s.seen[group]
+	s.mu.Unlock()
+	if ok && c.ch == ch && (c.v.Now >= limit || c.v.Now < c.limit) && c.v.Lasts(now) {
+		return c.v, nil
+	}
+	var v queue.Visibility
 	err := s.db.View(func(txn *storage.Txn) error {
 		var err error
-		visibleNow, next, ok, err = queue.New(group).NextVisible(txn, time.Now())
+		v, err = queue.New(group).Visible(txn, now, limit)
 		return err
 	})
-	return visibleNow, next, ok, err
+	if err == nil && ch != nil {
+		s.mu.Lock()
+		if s.wake[group] == ch {
+			s.seen[group] = seenVisible{ch: ch, limit: limit, v: v}
+		}
+		s.mu.Unlock()
+	}
+	return v, err
 }
 
 // toMessages renders deliveries of partition group.

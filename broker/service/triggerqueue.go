@@ -142,16 +142,16 @@ func (tq *triggerQueue) Backlog() (int64, time.Time) {
 // visibility ends, after d, or when ctx ends.
 func (tq *triggerQueue) Wait(ctx context.Context, d time.Duration) {
 	ch := tq.s.wakeCh(tq.group) // before reading: no wake-up is lost
-	visibleNow, next, ok, err := tq.s.nextVisible(tq.group)
+	v, err := tq.s.visible(tq.group, 1)
 	switch {
 	case err != nil:
-	case visibleNow && !tq.fifo:
+	case v.Now > 0 && !tq.fifo:
 		// Receivable already (the receive raced a send): a short pause
 		// only. A FIFO queue's visible messages may all be behind group
 		// locks, so it waits for an entry.
 		d = min(d, 5*time.Millisecond)
-	case ok && !visibleNow:
-		d = min(d, max(time.Until(next), time.Millisecond))
+	case v.HasNext:
+		d = min(d, max(time.Until(v.Next), time.Millisecond))
 	}
 	_ = waitAny(ctx, []<-chan struct{}{ch}, d)
 }

@@ -32,10 +32,39 @@ func (s *Service) Notify(group uint64) {
 	s.mu.Lock()
 	ch := s.wake[group]
 	delete(s.wake, group)
+	delete(s.seen, group)
 	s.mu.Unlock()
 	if ch != nil {
 		close(ch)
 	}
+}
+
+// claim records that a receive asking for n messages of partition group
+// is being proposed.
+func (s *Service) claim(group uint64, n int) {
+	s.mu.Lock()
+	s.claimed[group] += n
+	s.mu.Unlock()
+}
+
+// unclaim ends a claim once its receive returned, and wakes the long polls
+// of group: one may have left the partition to this receive.
+func (s *Service) unclaim(group uint64, n int) {
+	s.mu.Lock()
+	if c := s.claimed[group] - n; c > 0 {
+		s.claimed[group] = c
+	} else {
+		delete(s.claimed, group)
+	}
+	s.mu.Unlock()
+	s.Notify(group)
+}
+
+// claimedOf returns the messages claimed by the receives of group in flight.
+func (s *Service) claimedOf(group uint64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.claimed[group]
 }
 
 // KickDeadLetters asks the dead-letter mover to run soon.
