@@ -383,19 +383,22 @@ func (s *Service) Receive(ctx context.Context, name string, in ReceiveInput) ([]
 			// polls wakes them all, and without this each would propose a
 			// receive, most of them answered with nothing. A receive that
 			// returns wakes the polls again (unclaim), so none waits on a
-			// message its predecessor left.
+			// message its predecessor left. While the partition has a
+			// backlog (its last receive was full) the count is skipped.
 			wakes[k] = s.wakeCh(g)
 			want := in.Max - len(msgs)
-			claimed := s.claimedOf(g)
-			v, err := s.visible(g, claimed+want)
-			if err != nil {
-				return nil, err
-			}
-			if v.HasNext && (next.IsZero() || v.Next.Before(next)) {
-				next = v.Next
-			}
-			if v.Now <= claimed && !(retry && s.hasAttempt(g, attempt)) {
-				continue
+			claimed, backlog := s.claimedOf(g)
+			if !backlog {
+				v, err := s.visible(g, claimed+want)
+				if err != nil {
+					return nil, err
+				}
+				if v.HasNext && (next.IsZero() || v.Next.Before(next)) {
+					next = v.Next
+				}
+				if v.Now <= claimed && !(retry && s.hasAttempt(g, attempt)) {
+					continue
+				}
 			}
 			s.claim(g, want)
 			res, err := s.prop.Propose(ctx, g, &clusterv1.Command{
@@ -403,14 +406,14 @@ func (s *Service) Receive(ctx context.Context, name string, in ReceiveInput) ([]
 				Body: &clusterv1.Command_QueueReceive{QueueReceive: &clusterv1.QueueReceive{
 					MaxMessages: int32(want), VisibilityMs: vis.Milliseconds(), MaxReceiveCount: int32(maxReceives), AttemptId: attempt}},
 			})
-			s.unclaim(g, want)
+			rr, ok := res.(queue.ReceiveResult)
+			s.unclaim(g, want, err == nil && ok && len(rr.Messages) == want)
 			if err != nil {
 				if len(msgs) > 0 {
 					break // what was received is in flight: return it
 				}
 				return nil, err
 			}
-			rr, ok := res.(queue.ReceiveResult)
 			if !ok {
 				return nil, errNoResult
 			}

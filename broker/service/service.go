@@ -74,6 +74,12 @@ type Config struct {
 	Autoscale AutoscaleConfig
 }
 
+// claims are the receives in flight on a queue partition (see Receive).
+type claims struct {
+	n       int  // messages asked for
+	backlog bool // the last receive got all it asked for
+}
+
 // Service implements queue operations. It is safe for concurrent use.
 type Service struct {
 	cfg     Config
@@ -86,12 +92,13 @@ type Service struct {
 
 	// mu guards wake, claimed and seen. claimed holds, per queue
 	// partition, the messages asked for by the receives proposed and not
-	// yet returned (absent: none). seen caches a partition's last Visible
+	// yet returned, and whether the last receive got all it asked for
+	// (absent: none, no). seen caches a partition's last Visible
 	// answer while wake holds the channel it was read under: Notify drops
 	// both, so a cached answer never outlives an applied entry.
 	mu      sync.Mutex
 	wake    map[uint64]chan struct{}
-	claimed map[uint64]int
+	claimed map[uint64]claims
 	seen    map[uint64]seenVisible
 
 	// cacheMu guards cache and cacheGen. cache holds parsed catalogue
@@ -137,7 +144,7 @@ func New(cfg Config, db *storage.DB, p Proposer, g Groups, m *Metrics, logger *s
 		m = NewMetrics(nil)
 	}
 	return &Service{cfg: cfg, db: db, prop: p, groups: g, catalog: catalog.New(cfg.MetaGroup),
-		metrics: m, logger: logger, wake: map[uint64]chan struct{}{}, claimed: map[uint64]int{}, seen: map[uint64]seenVisible{}, deadKick: make(chan struct{}, 1),
+		metrics: m, logger: logger, wake: map[uint64]chan struct{}{}, claimed: map[uint64]claims{}, seen: map[uint64]seenVisible{}, deadKick: make(chan struct{}, 1),
 		cache: map[string]*cachedQueue{},
 		fan:   fanouts{running: map[uint64]*fanoutRun{}, kick: make(chan struct{}, 1), stats: map[string]fanout.Counters{}},
 		trig:  triggerRuns{kick: make(chan struct{}, 1)},

@@ -43,15 +43,22 @@ func (s *Service) Notify(group uint64) {
 // is being proposed.
 func (s *Service) claim(group uint64, n int) {
 	s.mu.Lock()
-	s.claimed[group] += n
+	c := s.claimed[group]
+	c.n += n
+	s.claimed[group] = c
 	s.mu.Unlock()
 }
 
-// unclaim ends a claim once its receive returned, and wakes the long polls
-// of group: one may have left the partition to this receive.
-func (s *Service) unclaim(group uint64, n int) {
+// unclaim ends a claim of n once its receive returned, full when it got
+// all n (the partition has a backlog until a receive gets fewer), and
+// wakes the long polls of group: one may have left the partition to this
+// receive.
+func (s *Service) unclaim(group uint64, n int, full bool) {
 	s.mu.Lock()
-	if c := s.claimed[group] - n; c > 0 {
+	c := s.claimed[group]
+	c.n -= n
+	c.backlog = full
+	if c.n > 0 || c.backlog {
 		s.claimed[group] = c
 	} else {
 		delete(s.claimed, group)
@@ -60,11 +67,13 @@ func (s *Service) unclaim(group uint64, n int) {
 	s.Notify(group)
 }
 
-// claimedOf returns the messages claimed by the receives of group in flight.
-func (s *Service) claimedOf(group uint64) int {
+// claimedOf returns the messages claimed by the receives of group in
+// flight, and whether its last receive got all it asked for.
+func (s *Service) claimedOf(group uint64) (int, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.claimed[group]
+	c := s.claimed[group]
+	return c.n, c.backlog
 }
 
 // KickDeadLetters asks the dead-letter mover to run soon.
