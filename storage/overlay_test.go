@@ -101,3 +101,43 @@ func TestIterateInUpdateTxnMatchesModel(t *testing.T) {
 		txn.Discard()
 	}
 }
+
+// TestDeletePrefixInChunks: DeletePrefix removes every key under the
+// prefix across many chunks (each chunk resumes after the previous one's
+// last key), keeps the keys around the prefix, and a second call on an
+// empty prefix is a no-op.
+func TestDeletePrefixInChunks(t *testing.T) {
+	db, err := Open(Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	put := func(k string) {
+		if err := db.Update(func(txn *Txn) error { return txn.Set([]byte(k), []byte("v")) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("a")
+	put("b")
+	put("c")
+	for i := range 100 {
+		put(fmt.Sprintf("b/%03d", i))
+	}
+	for range 2 {
+		if err := db.DeletePrefix([]byte("b/"), 7); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var left []string
+	if err := db.View(func(txn *Txn) error {
+		return txn.Iterate(nil, IterOptions{KeysOnly: true}, func(k, _ []byte) (bool, error) {
+			left = append(left, string(k))
+			return true, nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(left) != "[a b c]" {
+		t.Fatalf("after DeletePrefix(b/): keys %v, want [a b c]", left)
+	}
+}

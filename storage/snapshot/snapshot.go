@@ -91,7 +91,7 @@ func restore(r io.Reader, db *storage.DB, group uint64) error {
 		return err
 	}
 	for _, p := range statePrefixes() { // PrefixApplied is the lowest
-		if err := deletePrefix(db, keys.Group(p, group)); err != nil {
+		if err := db.DeletePrefix(keys.Group(p, group), deleteChunk); err != nil {
 			return fmt.Errorf("delete state: %w", err)
 		}
 	}
@@ -209,41 +209,4 @@ func setAll(db *storage.DB, kvs [][2][]byte) error {
 		}
 	}
 	return txn.Commit()
-}
-
-// deletePrefix deletes every key under prefix, deleteChunk keys per commit.
-// Unlike DB.DropPrefix it does not stall the writers of other groups.
-func deletePrefix(db *storage.DB, prefix []byte) error {
-	start := prefix
-	for {
-		var batch [][]byte
-		err := db.View(func(txn *storage.Txn) error {
-			o := storage.IterOptions{Start: start, KeysOnly: true}
-			return txn.Iterate(prefix, o, func(key, _ []byte) (bool, error) {
-				batch = append(batch, bytes.Clone(key))
-				return len(batch) < deleteChunk, nil
-			})
-		})
-		if err != nil || len(batch) == 0 {
-			return err
-		}
-		txn := db.NewTxn(true)
-		for _, k := range batch {
-			if err = txn.Delete(k); err != nil {
-				break
-			}
-		}
-		if err == nil {
-			err = txn.Commit()
-		}
-		txn.Discard()
-		if err != nil {
-			return err
-		}
-		if len(batch) < deleteChunk {
-			return nil
-		}
-		// Resume after the last deleted key rather than skip its tombstones.
-		start = keys.Append(batch[len(batch)-1], 0)
-	}
 }
