@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/nimbusmq/nimbus/broker"
 	"github.com/nimbusmq/nimbus/storage"
+	"github.com/nimbusmq/nimbus/storage/codec"
 )
 
 func seqStrings(rs []PutResult) []string {
@@ -390,5 +392,35 @@ func TestRestartLosesNothing(t *testing.T) {
 	next := h.put(rec("k", "after"))[0]
 	if next.SequenceNumber <= acked[49].SequenceNumber {
 		t.Fatalf("sequence number went back after restart: %s", next.SequenceNumber)
+	}
+}
+
+// TestGetRecordsReadsInOrderAndSeesAHole: GetRecords returns the records
+// from an offset in order within its limit and byte budget, and a record
+// missing inside [first, next) is corruption, not a silent gap.
+func TestGetRecordsReadsInOrderAndSeesAHole(t *testing.T) {
+	h := newHarness(t)
+	for i := range 20 {
+		h.put(rec("k", fmt.Sprint("v", i)))
+	}
+	const first = uint64(1) // offsets start at 1
+	if res := h.mustGet(first+3, 5); len(res.Records) != 5 || string(res.Records[0].Data) != "v3" ||
+		string(res.Records[4].Data) != "v7" || res.NextOffset != first+8 {
+		t.Fatalf("get 5 from offset 3: %d records, next %d", len(res.Records), res.NextOffset)
+	}
+	if res := h.mustGet(first+15, 100); len(res.Records) != 5 || res.NextOffset != first+20 {
+		t.Fatalf("get to the end: %d records, next %d", len(res.Records), res.NextOffset)
+	}
+	// A hole the invariants would reject: written past the harness.
+	if err := h.db.Update(func(txn *storage.Txn) error { return txn.Delete(h.e.recordKey(first + 10)) }); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	h.view(func(txn *storage.Txn) error {
+		_, err = h.e.GetRecords(txn, h.now, GetRequest{Offset: first + 8, Limit: 100})
+		return nil
+	})
+	if !errors.Is(err, codec.ErrCorrupt) {
+		t.Fatalf("get over a missing record: err %v, want corruption", err)
 	}
 }
