@@ -2,7 +2,7 @@ GO ?= go
 BIN ?= bin
 PROTOC ?= protoc
 
-.PHONY: build run test test-short proto bench bench-baseline bench-queue compare benchstat soak lint fuzz tidy-check rie
+.PHONY: build run test test-short proto bench bench-baseline bench-queue compare profile benchstat soak lint fuzz tidy-check rie
 
 build:
 	$(GO) build ./...
@@ -66,6 +66,11 @@ bench-queue:
 # machine should be otherwise idle.
 compare:
 	@ROWS="$(ROWS)" PASSES="$(PASSES)" DURATION="$(DURATION)" INFLIGHT="$(INFLIGHT)" bash bench/compare.sh
+
+# profile writes a CPU profile of the server under each comparison row's
+# load to bench/profiles (ROWS="queue fifo stream topic" by default).
+profile:
+	@ROWS="$(ROWS)" bash bench/profile.sh
 
 soak:
 	NIMBUS_SOAK=1 $(GO) test -race -count=1 -timeout 60m -run 'Soak|Crash|RetentionExpiry|Cluster' ./test/...
