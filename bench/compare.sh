@@ -47,7 +47,8 @@ record() { # KEY VALUE; a missing value (a failed parse) leaves the row without 
   echo "$pass $1 $2" >>"$res"
   log "pass $pass  $1 = $2"
 }
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/node.sh
+source "$root/bench/node.sh" # port, serve
 # jget FILE EXPR: EXPR over the JSON object r in FILE.
 jget() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null || true; }
 # prun NAME CMD...: one peerbench command, stdout to $tmp/NAME.md; a failure
@@ -70,19 +71,6 @@ log "building nimbus and peerbench"
 if [ -n "${NIMBUS_BIN:-}" ]; then cp "$NIMBUS_BIN" "$tmp/nimbus"; else (cd "$root" && go build -o "$tmp/nimbus" ./cmd/nimbus); fi
 (cd "$peer" && go build -o "$tmp/" ./cmd/natsbench ./cmd/rabbitbench ./cmd/redisbench)
 
-serve() { # starts a fresh single node; sets addr
-  local g h r
-  g=$(port) h=$(port) r=$(port)
-  rm -rf "$tmp/data"
-  "$tmp/nimbus" serve --data-dir "$tmp/data" --grpc-addr "127.0.0.1:$g" --http-addr "127.0.0.1:$h" \
-    --peer-addr "127.0.0.1:$r" 2>>"$tmp/serve.log" &
-  pid=$!
-  until curl -sf "http://127.0.0.1:$h/readyz" >/dev/null; do
-    kill -0 "$pid" 2>/dev/null || { log "nimbus serve exited; see $tmp/serve.log"; tail -5 "$tmp/serve.log" >&2; return 1; }
-    sleep 0.1
-  done
-  addr=127.0.0.1:$g
-}
 unserve() { kill "$pid"; wait "$pid" || true; pid=; rm -rf "$tmp/data"; }
 nbench() { # OUT KIND FLAGS...: one `nimbus bench` run into OUT (a failed check still reports; none: no data)
   local out=$1

@@ -22,7 +22,8 @@ tmp=$(mktemp -d)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/node.sh
+source "$root/bench/node.sh" # port, serve
 mkdir -p "$out"
 if [ -n "${NIMBUS_BIN:-}" ]; then cp "$NIMBUS_BIN" "$tmp/nimbus"; else (cd "$root" && go build -o "$tmp/nimbus" ./cmd/nimbus); fi
 
@@ -35,15 +36,7 @@ for row in $rows; do
   topic) args=(topic --queues 4 --publishers 32 --batch 10 --size 1024 --consumers 2 --duration "$dur") ;;
   *) echo "unknown row $row (queue, fifo, stream, topic)" >&2; exit 2 ;;
   esac
-  g=$(port) h=$(port) r=$(port)
-  rm -rf "$tmp/data"
-  "$tmp/nimbus" serve --data-dir "$tmp/data" --grpc-addr "127.0.0.1:$g" --http-addr "127.0.0.1:$h" \
-    --peer-addr "127.0.0.1:$r" 2>>"$tmp/serve.log" &
-  pid=$!
-  until curl -sf "http://127.0.0.1:$h/readyz" >/dev/null; do
-    kill -0 "$pid" 2>/dev/null || { echo "nimbus serve exited:" >&2; tail -5 "$tmp/serve.log" >&2; exit 1; }
-    sleep 0.1
-  done
+  serve || exit 1
   # The profile starts a quarter into the run and lasts SECONDS_PROFILED.
   start=$(python3 -c "import sys; d='$dur'; print(max(1, int(float(d.rstrip('s')) / 4)))")
   (sleep "$start" && curl -sf -o "$out/$row.pprof" "http://127.0.0.1:$h/debug/pprof/profile?seconds=$secs") &
