@@ -55,13 +55,17 @@ func TestStreamClusterReshard(t *testing.T) {
 	}
 	// Resharding needs an ACTIVE stream (Kinesis: ResourceInUse while
 	// CREATING); puts are served already.
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		sum, err := cs[0].DescribeStreamSummary(ctx, "crs")
-		if err == nil && sum.Status == "ACTIVE" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stream not ACTIVE: %+v %v", sum, err)
+	// Each node answers from its own copy of the catalogue, so every one
+	// of them must have seen ACTIVE before it is asked to reshard.
+	for _, c := range cs {
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			sum, err := c.DescribeStreamSummary(ctx, "crs")
+			if err == nil && sum.Status == "ACTIVE" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("stream not ACTIVE: %+v %v", sum, err)
+			}
 		}
 	}
 	const keys = 9
