@@ -61,6 +61,12 @@ func Open(opts Options) (*DB, error) {
 		WithInMemory(opts.InMemory).
 		WithSyncWrites(false). // the committer syncs (commit.go)
 		WithMemTableSize(128 << 20).
+		// No block cache: uncompressed tables are read straight from their
+		// mmap, and Badger sizes a cached block by the capacity of that
+		// slice (to the end of the file), so the cache admitted almost
+		// nothing (hit ratio 0.10) while every read paid for a lookup and
+		// a rejected insert. Measured: +12 % receive+delete, +6 % send.
+		WithBlockCacheSize(0).
 		WithNumVersionsToKeep(1).
 		WithDetectConflicts(false).
 		WithCompression(options.None).

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -18,10 +20,28 @@ func newBenchCmd(a *app) *cobra.Command {
 		Short: "Measure a running server's throughput and latency",
 		RunE:  groupRunE,
 	}
-	cmd.AddCommand(newBenchQueueCmd(a))
-	cmd.AddCommand(newBenchStreamCmd(a))
-	cmd.AddCommand(newBenchTopicCmd(a))
-	cmd.AddCommand(newBenchTriggerCmd(a))
+	var cpuProfile string
+	cmd.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "",
+		"write a CPU profile of this load generator (not the server; that is at /debug/pprof) to FILE")
+	for _, sub := range []*cobra.Command{newBenchQueueCmd(a), newBenchStreamCmd(a), newBenchTopicCmd(a), newBenchTriggerCmd(a)} {
+		run := sub.RunE
+		sub.RunE = func(c *cobra.Command, args []string) error {
+			if cpuProfile == "" {
+				return run(c, args)
+			}
+			f, err := os.Create(cpuProfile)
+			if err != nil {
+				return fmt.Errorf("cpuprofile: %w", err)
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return fmt.Errorf("cpuprofile: %w", err)
+			}
+			defer pprof.StopCPUProfile()
+			return run(c, args)
+		}
+		cmd.AddCommand(sub)
+	}
 	return cmd
 }
 
