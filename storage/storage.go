@@ -42,6 +42,8 @@ type Options struct {
 	Faults *Faults
 
 	memTableSize int64 // tests only: 0 is 128 MiB
+	vlogFileSize int64 // tests only: 0 is Badger's 1 GiB
+	l0Tables     int   // tests only: level-0 tables before a compaction; 0 is Badger's 5
 }
 
 // DB is a Badger database. It is safe for concurrent use.
@@ -74,6 +76,12 @@ func Open(opts Options) (*DB, error) {
 		WithMetricsEnabled(false)
 	if opts.memTableSize > 0 {
 		bo = bo.WithMemTableSize(opts.memTableSize).WithValueThreshold(opts.memTableSize / 16)
+	}
+	if opts.vlogFileSize > 0 {
+		bo = bo.WithValueLogFileSize(opts.vlogFileSize)
+	}
+	if opts.l0Tables > 0 {
+		bo = bo.WithNumLevelZeroTables(opts.l0Tables)
 	}
 	if opts.InMemory {
 		bo.Dir, bo.ValueDir = "", ""
@@ -155,26 +163,6 @@ func (db *DB) syncCommitted() error {
 
 // Size returns the LSM and value-log sizes in bytes.
 func (db *DB) Size() (lsm, vlog int64) { return db.bdb.Size() }
-
-// RunGC runs one round of value-log garbage collection; ErrNoRewrite-style
-// "nothing to do" results are not errors. Badger runs without SyncWrites
-// and deletes a rewritten value-log file as soon as no iterator is open,
-// before the values it moved are synced; an iterator held across the round
-// defers that deletion until after the Sync below.
-func (db *DB) RunGC(discardRatio float64) error {
-	txn := db.bdb.NewTransaction(false)
-	it := txn.NewIterator(badger.IteratorOptions{})
-	err := db.bdb.RunValueLogGC(discardRatio)
-	if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
-		err = nil
-	}
-	if serr := db.Sync(); err == nil {
-		err = serr
-	}
-	it.Close()
-	txn.Discard()
-	return err
-}
 
 // Txn is a transaction. It is not safe for concurrent use.
 //

@@ -35,6 +35,11 @@ import (
 	"github.com/nimbusmq/nimbus/storage"
 )
 
+// valueLogGCInterval is how often the node reclaims value-log files whose
+// values (large bodies and records, the raft entries carrying them) were
+// mostly deleted (storage.DB.RunValueLogGC).
+const valueLogGCInterval = time.Minute
+
 // Node is one running Nimbus server.
 type Node struct {
 	cfg    Config
@@ -223,6 +228,11 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	go func() { defer n.wg.Done(); n.runRebalancer(wctx) }()
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); n.runStoredBytes(wctx) }()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.db.RunValueLogGC(wctx, valueLogGCInterval, func(err error) { logger.Warn("value-log GC", "err", err) })
+	}()
 	n.startGRPC()
 	n.ready.Store(true)
 	logger.Info("nimbus node started", "node", nodeID, "grpc", n.GRPCAddr(), "http", n.HTTPAddr(), "peer", n.PeerAddr(), "queues", len(qs))
