@@ -3,6 +3,7 @@ package broker
 import (
 	"encoding/json"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzQueueAttributesApply: any attribute map either fails (leaving the
@@ -65,6 +66,30 @@ func FuzzValidateAttributes(f *testing.F) {
 			default:
 				t.Fatalf("accepted type %q", typ)
 			}
+		}
+	})
+}
+
+// FuzzValidateText: ValidateText accepts exactly the valid UTF-8 texts of
+// the characters SQS allows (#x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to
+// #xFFFD | #x10000 to #x10FFFF), checked against a rune-by-rune reference.
+func FuzzValidateText(f *testing.F) {
+	for _, s := range []string{"", "hello", "tab\there\r\n", "\x00", "\x1f", "é中😀", "\uFFFD", "\uFFFE", "\xed\xa0\x80", "\xff", "ok\x7f", "a\xc3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := utf8.ValidString(s)
+		for _, r := range s {
+			if !(r == 0x9 || r == 0xA || r == 0xD || r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF) {
+				want = false
+			}
+		}
+		err := ValidateText("MessageBody", s)
+		if (err == nil) != want {
+			t.Fatalf("ValidateText(%q) = %v, want valid %v", s, err, want)
+		}
+		if err != nil && CodeOf(err) != CodeInvalidMessage {
+			t.Fatalf("ValidateText(%q) = %v, not an InvalidMessageContents error", s, err)
 		}
 	})
 }

@@ -120,13 +120,24 @@ func isNumber(s string) bool {
 // ValidateText checks that s is valid UTF-8 in the character ranges SQS
 // accepts: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.
 func ValidateText(field, s string) error {
-	if !utf8.ValidString(s) {
-		return FieldError(CodeInvalidMessage, field, "text is not valid UTF-8")
-	}
-	for i, r := range s {
-		if !(r == 0x9 || r == 0xA || r == 0xD || r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF) {
+	// One pass: ASCII bytes are checked as bytes (the common case; a
+	// decoded rune per byte cost 2 % of a loaded node), others decoded.
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b < 0x20 && b != 0x9 && b != 0xA && b != 0xD {
+				return FieldError(CodeInvalidMessage, field, "invalid character %U at byte %d", rune(b), i)
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			return FieldError(CodeInvalidMessage, field, "text is not valid UTF-8")
+		}
+		if !(r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF) {
 			return FieldError(CodeInvalidMessage, field, "invalid character %U at byte %d", r, i)
 		}
+		i += n
 	}
 	return nil
 }
