@@ -211,9 +211,18 @@ func (h *health) freeSpace(maxAge time.Duration) (free uint64, ok bool) {
 	return free, ok
 }
 
+// floorSlack is how far above the floor a free-space sample must be for
+// write to trust it for floorSampleAge: no node writes 1 GiB in 100 ms.
+const (
+	floorSlack     = 1 << 30
+	floorSampleAge = 100 * time.Millisecond
+)
+
 // write runs do, a Badger commit of sets or (sets nil) a sync, unless it
 // is refused first: by an injected fault, or because free space is below
-// the floor (sampled now). A write that fails (injected or in Badger)
+// the floor (sampled now, or up to floorSampleAge ago when that sample
+// was floorSlack above the floor: a statfs per commit cost 1 % of a
+// loaded node). A write that fails (injected or in Badger)
 // makes writes fail until a probe succeeds; a refusal below the floor
 // does not (free space decides each time).
 func (h *health) write(sets []*writeSet, do func() error) error {
@@ -221,7 +230,11 @@ func (h *health) write(sets []*writeSet, do func() error) error {
 		return h.failure(err)
 	}
 	if h.floor > 0 {
-		if free, ok := h.freeSpace(0); ok && free < h.floor {
+		var maxAge time.Duration
+		if h.freeOK.Load() && h.free.Load() >= h.floor+floorSlack {
+			maxAge = floorSampleAge
+		}
+		if free, ok := h.freeSpace(maxAge); ok && free < h.floor {
 			h.writeErrors.Add(1)
 			return h.belowFloor(free)
 		}
