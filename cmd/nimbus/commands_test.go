@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -228,9 +230,17 @@ func TestBenchCommand(t *testing.T) {
 	if urls, err := srv.client().ListQueues(t.Context(), ""); err != nil || len(urls) != 0 {
 		t.Errorf("queues after bench = %v, %v; want none", urls, err)
 	}
-	code, out, _ = runCLI(t, nil, "--addr", srv.Addr(), "bench", "queue", "--count", "20", "--batch", "1", "-q")
+	prof := filepath.Join(t.TempDir(), "cpu.pprof")
+	code, out, _ = runCLI(t, nil, "--addr", srv.Addr(), "bench", "queue", "--count", "20", "--batch", "1", "-q", "--cpuprofile", prof)
 	if code != exitOK || !strings.Contains(out, "sent          20 msgs") {
 		t.Errorf("table report: exit %d\n%s", code, out)
+	}
+	// --cpuprofile writes a gzipped pprof profile.
+	if b, err := os.ReadFile(prof); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("--cpuprofile wrote %d bytes (%v); want a gzipped profile", len(b), err)
+	}
+	if code, _, stderr := runCLI(t, nil, "--addr", srv.Addr(), "bench", "queue", "--count", "1", "--cpuprofile", filepath.Join(prof, "x")); code == exitOK || !strings.Contains(stderr, "cpuprofile") {
+		t.Errorf("unwritable --cpuprofile: exit %d, stderr %q", code, stderr)
 	}
 }
 
