@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/nimbusmq/nimbus/broker/catalog"
 	nimbusv1 "github.com/nimbusmq/nimbus/proto/nimbus/v1"
 )
 
@@ -55,13 +56,21 @@ func TestLeaveMovesStreamShards(t *testing.T) {
 			t.Fatalf("publish: %v", err)
 		}
 	}
-	st, err := nodes[0].svc.Stream("ls")
-	if err != nil || len(st.Replicas) != 2 {
-		t.Fatalf("stream: %+v %v", st, err)
+	// nodes[0] reads its own copy of the catalogue, which may not have
+	// applied the creations yet when it forwarded them to the meta leader.
+	var st *catalog.Stream
+	var tp *catalog.Topic
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		st, err = nodes[0].svc.Stream("ls")
+		if err == nil {
+			tp, err = nodes[0].svc.Topic("lt")
+		}
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
 	}
-	tp, err := nodes[0].svc.Topic("lt")
-	if err != nil || len(tp.Replicas) != 2 {
-		t.Fatalf("topic: %+v %v", tp, err)
+	if err != nil || len(st.Replicas) != 2 || len(tp.Replicas) != 2 {
+		t.Fatalf("stream %+v, topic %+v: %v", st, tp, err)
 	}
 	// Leave a node holding replicas of both (two pairs of 3 nodes meet)
 	// through a node that stays.
@@ -88,15 +97,20 @@ func TestLeaveMovesStreamShards(t *testing.T) {
 	if res.GetMovedReplicas() < 2 {
 		t.Fatalf("moved %d replicas", res.GetMovedReplicas())
 	}
-	after, err := stay.svc.Stream("ls")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(after.Replicas) != 2 || slices.Contains(after.Replicas, leaving) {
-		t.Fatalf("stream replicas after %s left: %v", leaving, after.Replicas)
-	}
-	if tp, err = stay.svc.Topic("lt"); err != nil || len(tp.Replicas) != 2 || slices.Contains(tp.Replicas, leaving) {
-		t.Fatalf("topic replicas after %s left: %+v %v", leaving, tp, err)
+	// As above, stay's catalogue may apply the moves after Leave returns.
+	moved := func(replicas []string) bool { return len(replicas) == 2 && !slices.Contains(replicas, leaving) }
+	var after *catalog.Stream
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		after, err = stay.svc.Stream("ls")
+		if err == nil {
+			tp, err = stay.svc.Topic("lt")
+		}
+		if err == nil && moved(after.Replicas) && moved(tp.Replicas) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replicas after %s left: stream %+v, topic %+v, %v", leaving, after, tp, err)
+		}
 	}
 	sconn, err := grpc.NewClient(stay.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
