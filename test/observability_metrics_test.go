@@ -90,7 +90,10 @@ func TestObservabilityMetrics(t *testing.T) {
 	}
 
 	var fams map[string]*dto.MetricFamily
-	needed := []string{"nimbus_topic_deliveries_total", "nimbus_trigger_invocations_total", "nimbus_stream_shard_incoming_records_per_second"}
+	// The invocation counter is incremented before the duration is
+	// observed: a scrape can fall between them.
+	needed := []string{"nimbus_topic_deliveries_total", "nimbus_trigger_invocations_total",
+		"nimbus_trigger_invocation_duration_seconds", "nimbus_stream_shard_incoming_records_per_second"}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		fams = scrapeFamilies(t, e.n.HTTPAddr())
