@@ -146,10 +146,10 @@ func (n *Node) runReconciler(ctx context.Context) {
 		case <-n.reconcileKick:
 		case <-t.C:
 		case <-bal.C:
-			n.balanceLeaders()
+			n.balanceLeaders(ctx)
 			continue
 		case <-n.balanceKick:
-			n.balanceLeaders()
+			n.balanceLeaders(ctx)
 			continue
 		}
 		if err := n.reconcile(); err != nil && ctx.Err() == nil {
@@ -269,7 +269,7 @@ const preferLeaderAfter = 30 * time.Second
 // are routed one by one, so their preferred leaders go round the stream's
 // replicas (preferredLeader). This restores the spread after failovers and
 // spreads new shards.
-func (n *Node) balanceLeaders() {
+func (n *Node) balanceLeaders(ctx context.Context) {
 	qs, err := n.partitions()
 	if err != nil {
 		return
@@ -285,7 +285,7 @@ func (n *Node) balanceLeaders() {
 			if i > 0 && !spread {
 				// Further partitions follow the first, which alone goes
 				// back to the preferred replica.
-				if n.followFirstPartition(q, g) {
+				if n.followFirstPartition(ctx, q, g) {
 					moved++
 				}
 				continue
@@ -344,16 +344,20 @@ func (n *Node) preferLeaderAfter() time.Duration {
 // of q led here, to the leader of q's first partition when that is another
 // node, at once: a queue's calls are routed to its first partition's
 // leader, which proposes to every partition, so its partitions must be led
-// from one node. It reports whether it asked for a transfer.
-func (n *Node) followFirstPartition(q *catalog.Queue, group uint64) bool {
+// from one node. It reports whether it asked for a transfer. A transfer
+// asked of another node runs in the background, within ctx (the node's
+// workers' lifetime) and counted in n.wg, so Stop waits for it.
+func (n *Node) followFirstPartition(ctx context.Context, q *catalog.Queue, group uint64) bool {
 	if n.host.IsLeader(q.Group) && !n.host.IsLeader(group) && n.host.Hosts(group) {
 		// This node leads the first partition: pull the other one here.
 		self := n.host.NodeID()
 		if l, _ := n.host.Leader(group); l == "" {
 			return false // an election is on; the new leader will follow
 		}
+		n.wg.Add(1)
 		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer n.wg.Done()
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
 			err := n.onLeader(ctx, group, func(c peerClient) error {
 				_, err := c.TransferLeader(ctx, &peerv1.TransferLeaderRequest{Group: group, ToNode: self})
